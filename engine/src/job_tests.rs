@@ -1,0 +1,159 @@
+use super::*;
+use JobEventKind as E;
+use JobStateKind as S;
+
+const C: ContractorId = ContractorId(7);
+const OTHER: ContractorId = ContractorId(8);
+const DEADLINE: Timestamp = Timestamp(60_000);
+
+/// A machine in the given state, reached through legal events only.
+fn machine_in(state: S) -> JobMachine {
+    let mut m = JobMachine::new();
+    let path: &[JobEvent] = match state {
+        S::Posted => &[],
+        S::Offering => &[offer()],
+        S::Accepted => &[offer(), JobEvent::Accept { contractor: C }],
+        S::EnRoute => &[offer(), JobEvent::Accept { contractor: C }, JobEvent::Depart { contractor: C }],
+        S::OnSite => &[
+            offer(),
+            JobEvent::Accept { contractor: C },
+            JobEvent::Depart { contractor: C },
+            JobEvent::Arrive { contractor: C },
+        ],
+        S::Completed => &[
+            offer(),
+            JobEvent::Accept { contractor: C },
+            JobEvent::Depart { contractor: C },
+            JobEvent::Arrive { contractor: C },
+            JobEvent::Complete { contractor: C },
+        ],
+        S::Cancelled => &[JobEvent::Cancel { by: Party::Customer, reason: "changed my mind".into() }],
+        S::Expired => &[JobEvent::Expire],
+    };
+    for e in path {
+        m.apply(e.clone()).unwrap();
+    }
+    assert_eq!(m.state().kind(), state);
+    m
+}
+
+fn offer() -> JobEvent {
+    JobEvent::Offer { contractor: C, expires_at: DEADLINE }
+}
+
+/// An event of the given kind, naming the contractor the job holds and a late enough time.
+fn event(kind: E) -> JobEvent {
+    match kind {
+        E::Offer => JobEvent::Offer { contractor: OTHER, expires_at: DEADLINE },
+        E::Accept => JobEvent::Accept { contractor: C },
+        E::Decline => JobEvent::Decline { contractor: C },
+        E::OfferTimedOut => JobEvent::OfferTimedOut { now: DEADLINE },
+        E::Depart => JobEvent::Depart { contractor: C },
+        E::Arrive => JobEvent::Arrive { contractor: C },
+        E::Complete => JobEvent::Complete { contractor: C },
+        E::Withdraw => JobEvent::Withdraw { contractor: C },
+        E::Cancel => JobEvent::Cancel { by: Party::Dispatcher, reason: "duplicate".into() },
+        E::Expire => JobEvent::Expire,
+    }
+}
+
+/// The whole table, written out: `Some(next)` where the pair is legal.
+fn expected(state: S, event: E) -> Option<S> {
+    match (state, event) {
+        (S::Posted, E::Offer) => Some(S::Offering),
+        (S::Offering, E::Accept) => Some(S::Accepted),
+        (S::Offering, E::Decline | E::OfferTimedOut) => Some(S::Posted),
+        (S::Accepted, E::Depart) => Some(S::EnRoute),
+        (S::EnRoute, E::Arrive) => Some(S::OnSite),
+        (S::OnSite, E::Complete) => Some(S::Completed),
+        (S::Accepted | S::EnRoute, E::Withdraw) => Some(S::Posted),
+        (S::Posted | S::Offering | S::Accepted | S::EnRoute | S::OnSite, E::Cancel) => Some(S::Cancelled),
+        (S::Posted | S::Offering | S::Accepted | S::EnRoute | S::OnSite, E::Expire) => Some(S::Expired),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_state_times_every_event() {
+    let mut legal = 0;
+    for state in S::ALL {
+        for kind in E::ALL {
+            let mut m = machine_in(state);
+            let before = m.clone();
+            let got = m.apply(event(kind)).map(JobState::kind);
+            match expected(state, kind) {
+                Some(next) => {
+                    assert_eq!(got, Ok(next), "{state:?} × {kind:?}");
+                    legal += 1;
+                }
+                None => {
+                    assert_eq!(
+                        got,
+                        Err(Error::IllegalTransition { state, event: kind }),
+                        "{state:?} × {kind:?} must be refused"
+                    );
+                    assert_eq!(m, before, "a refused event leaves the machine as it was");
+                }
+            }
+        }
+    }
+    assert_eq!(legal, 19, "80 pairs, 19 of them legal");
+}
+
+#[test]
+fn decline_and_timeout_exclude_the_contractor_from_later_offers() {
+    let mut m = machine_in(S::Offering);
+    m.apply(JobEvent::Decline { contractor: C }).unwrap();
+    assert!(m.excluded().contains(&C));
+    assert_eq!(m.apply(offer()), Err(Error::ContractorExcluded(C)));
+    m.apply(JobEvent::Offer { contractor: OTHER, expires_at: DEADLINE }).unwrap();
+    m.apply(JobEvent::OfferTimedOut { now: Timestamp(DEADLINE.0 + 1) }).unwrap();
+    assert_eq!(m.state(), &JobState::Posted);
+    assert_eq!(m.excluded().iter().copied().collect::<Vec<_>>(), vec![C, OTHER]);
+}
+
+#[test]
+fn a_timeout_before_the_deadline_is_refused() {
+    let mut m = machine_in(S::Offering);
+    assert_eq!(
+        m.apply(JobEvent::OfferTimedOut { now: Timestamp(DEADLINE.0 - 1) }),
+        Err(Error::OfferNotExpired { expires_at_ms: DEADLINE.0, now_ms: DEADLINE.0 - 1 })
+    );
+    assert_eq!(m.state().kind(), S::Offering);
+}
+
+#[test]
+fn only_the_contractor_holding_the_job_can_move_it() {
+    for (state, kind) in [
+        (S::Offering, E::Accept),
+        (S::Offering, E::Decline),
+        (S::Accepted, E::Depart),
+        (S::EnRoute, E::Arrive),
+        (S::OnSite, E::Complete),
+        (S::Accepted, E::Withdraw),
+    ] {
+        let mut m = machine_in(state);
+        let mut e = event(kind);
+        match &mut e {
+            JobEvent::Accept { contractor }
+            | JobEvent::Decline { contractor }
+            | JobEvent::Depart { contractor }
+            | JobEvent::Arrive { contractor }
+            | JobEvent::Complete { contractor }
+            | JobEvent::Withdraw { contractor } => *contractor = OTHER,
+            _ => unreachable!(),
+        }
+        assert_eq!(m.apply(e), Err(Error::WrongContractor { expected: C, got: OTHER }), "{state:?} × {kind:?}");
+        assert_eq!(m.state().kind(), state);
+    }
+}
+
+#[test]
+fn withdraw_returns_the_job_for_reassignment() {
+    let mut m = machine_in(S::EnRoute);
+    m.apply(JobEvent::Withdraw { contractor: C }).unwrap();
+    assert_eq!(m.state(), &JobState::Posted);
+    assert_eq!(m.state().contractor(), None);
+    m.apply(JobEvent::Offer { contractor: OTHER, expires_at: DEADLINE }).unwrap();
+    assert_eq!(m.state().contractor(), Some(OTHER));
+}

@@ -1,0 +1,25 @@
+//! # dispatch-engine — the pure domain core
+//!
+//! No async, no I/O, no clock: every function here takes the time it needs as
+//! an argument and gives the same answer for the same input. The actors wrap
+//! this state; the gateway never touches it directly.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`types`] | ids, [`Timestamp`], [`Money`], [`Trade`] and [`TradeSet`], [`ContractorProfile`], [`ContractorStatus`], [`Job`] |
+//! | [`geo_point`] | [`GeoPoint`], the validated position, and haversine distance |
+//! | [`job`] | the job state machine: [`JobMachine`], [`JobState`], [`JobEvent`] |
+//! | [`error`] | [`Error`], the engine's one error type |
+
+pub mod error;
+pub mod geo_point;
+pub mod job;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use geo_point::GeoPoint;
+pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
+pub use types::{
+    ContractorId, ContractorProfile, ContractorStatus, CustomerId, Job, JobId, Money, Party, Rating,
+    ShiftWindow, StatusKind, TimeWindow, Timestamp, Trade, TradeExperience, TradeSet, Urgency,
+};

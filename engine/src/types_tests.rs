@@ -1,0 +1,78 @@
+use super::*;
+
+#[test]
+fn trade_set_holds_what_was_put_in() {
+    let set: TradeSet = [Trade::Plumbing, Trade::Locksmith].into_iter().collect();
+    assert!(set.contains(Trade::Plumbing));
+    assert!(set.contains(Trade::Locksmith));
+    assert!(!set.contains(Trade::Hvac));
+    assert!(set.contains_all(TradeSet::single(Trade::Locksmith)));
+    assert!(!set.contains_all(TradeSet::single(Trade::Hvac).with(Trade::Plumbing)));
+    assert!(set.contains_all(TradeSet::EMPTY));
+    // Every trade has its own bit.
+    let all: TradeSet = Trade::ALL.into_iter().collect();
+    assert_eq!(all.0.count_ones(), 10);
+}
+
+#[test]
+fn rating_refuses_out_of_range_and_folds_reviews() {
+    assert!(matches!(Rating::new(5.1, 1), Err(Error::InvalidRating(_))));
+    assert!(matches!(Rating::new(-0.1, 1), Err(Error::InvalidRating(_))));
+    assert!(matches!(Rating::new(f64::NAN, 1), Err(Error::InvalidRating(_))));
+    let r = Rating::new(4.0, 3).unwrap().with_review(2.0).unwrap();
+    assert_eq!(r.reviews(), 4);
+    assert!((r.average() - 3.5).abs() < 1e-6);
+    assert!(Rating::unrated().with_review(6.0).is_err());
+}
+
+#[test]
+fn windows_refuse_empty_spans() {
+    assert!(TimeWindow::new(Timestamp(10), Timestamp(10)).is_err());
+    assert!(TimeWindow::new(Timestamp(10), Timestamp(11)).is_ok());
+    assert!(ShiftWindow::new(7, 0, 60).is_err());
+    assert!(ShiftWindow::new(0, 60, 60).is_err());
+    assert!(ShiftWindow::new(0, 0, 1441).is_err());
+    assert!(ShiftWindow::new(6, 0, 1440).is_ok());
+}
+
+fn profile(shifts: Vec<ShiftWindow>, utc_offset_minutes: i16) -> ContractorProfile {
+    ContractorProfile {
+        id: ContractorId(1),
+        name: "Ada".into(),
+        trades: vec![TradeExperience { trade: Trade::Hvac, years: 7 }],
+        rating: Rating::unrated(),
+        hourly_rate: Money(9000),
+        service_radius_m: 20_000.0,
+        shifts,
+        utc_offset_minutes,
+    }
+}
+
+#[test]
+fn shift_remaining_reads_the_local_weekday_and_minute() {
+    // 2026-11-23 is a Monday. 14:30:00 UTC that day:
+    let monday_1430_utc = Timestamp(1_795_392_000_000 + (14 * 60 + 30) * 60_000);
+    let p = profile(vec![ShiftWindow::new(0, 8 * 60, 17 * 60).unwrap()], 0);
+    assert_eq!(p.shift_remaining_secs(monday_1430_utc), Some(150 * 60));
+    // Six hours behind UTC it is 08:30 local: 8.5 hours left.
+    let p = profile(vec![ShiftWindow::new(0, 8 * 60, 17 * 60).unwrap()], -360);
+    assert_eq!(p.shift_remaining_secs(monday_1430_utc), Some(510 * 60));
+    // A Tuesday-only shift does not cover Monday.
+    let p = profile(vec![ShiftWindow::new(1, 0, 1440).unwrap()], 0);
+    assert_eq!(p.shift_remaining_secs(monday_1430_utc), None);
+    // No shifts: always on.
+    assert_eq!(profile(vec![], 0).shift_remaining_secs(monday_1430_utc), Some(u32::MAX));
+}
+
+#[test]
+fn profile_validation_catches_bad_radius() {
+    let mut p = profile(vec![], 0);
+    assert!(p.validate().is_ok());
+    p.service_radius_m = f64::NAN;
+    assert!(p.validate().is_err());
+    p.service_radius_m = -1.0;
+    assert!(p.validate().is_err());
+    assert_eq!(p.years_in(Trade::Hvac), Some(7));
+    assert_eq!(p.years_in(Trade::Roofing), None);
+    assert_eq!(p.trade_set(), TradeSet::single(Trade::Hvac));
+}
