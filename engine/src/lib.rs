@@ -9,15 +9,18 @@
 //! | [`types`] | ids, [`Timestamp`], [`Money`], [`Trade`] and [`TradeSet`], [`ContractorProfile`], [`ContractorStatus`], [`Job`] |
 //! | [`geo_point`] | [`GeoPoint`], the validated position, and haversine distance |
 //! | [`job`] | the job state machine: [`JobMachine`], [`JobState`], [`JobEvent`] |
+//! | [`spatial`] | [`SpatialIndex`]: H3 cells each holding an R-tree ([`CellTree`]); k-nearest and within-radius with a [`Filter`] |
 //! | [`error`] | [`Error`], the engine's one error type |
 
 pub mod error;
 pub mod geo_point;
 pub mod job;
+pub mod spatial;
 pub mod types;
 
 pub use error::{Error, Result};
 pub use geo_point::GeoPoint;
+pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};
 pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
 pub use types::{
     ContractorId, ContractorProfile, ContractorStatus, CustomerId, Job, JobId, Money, Party, Rating,
