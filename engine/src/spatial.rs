@@ -15,7 +15,8 @@
 //! ring *r* every unsearched contractor lies outside the *r*-disk, and any path
 //! from the query to it crosses a cell of ring *r + 1*. So
 //! `min over ring r+1 cells c of (d(q, centre(c)) − circumradius(c))` is a lower
-//! bound on its distance ([`lower_bound_outside_disk`]); once that bound exceeds
+//! bound on its distance ([`lower_bound_outside_disk`], with each cell's centre
+//! and circumradius cached in its tree as a [`CellGeometry`]); once that bound exceeds
 //! the k-th best distance found (or the filter's maximum distance), no further
 //! ring can hold a closer match and the search stops. When a ring would hold
 //! more cells than there are occupied cells, the search instead visits the
@@ -123,17 +124,51 @@ impl Placement {
 
 type Entry = GeomWithData<[f64; 3], (IndexedContractor, GeoPoint)>;
 
+/// A cell's centre and circumradius: what the ring search's stop rule needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellGeometry {
+    /// The cell's centre.
+    pub centre: GeoPoint,
+    /// The largest distance from the centre to any of the cell's boundary
+    /// vertices, in metres, widened by 1 % and a metre to cover the gap between
+    /// H3's projected cell shapes and the spherical polygon through its vertices.
+    pub circumradius_m: f64,
+}
+
+impl CellGeometry {
+    /// Computes the geometry of `cell` from h3o's centre and boundary.
+    #[must_use]
+    pub fn of(cell: CellIndex) -> Self {
+        let centre = GeoPoint::from(LatLng::from(cell));
+        let radius = cell.boundary().iter().map(|&v| centre.distance_m(GeoPoint::from(v))).fold(0.0_f64, f64::max);
+        Self { centre, circumradius_m: radius * 1.01 + 1.0 }
+    }
+
+    /// A lower bound on the distance from `query` to any point of the cell.
+    #[must_use]
+    pub fn min_distance_m(&self, query: GeoPoint) -> f64 {
+        (query.distance_m(self.centre) - self.circumradius_m).max(0.0)
+    }
+}
+
 /// The R-tree of the contractors inside one H3 cell. A cell actor owns one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CellTree {
     tree: RTree<Entry>,
+    geometry: CellGeometry,
 }
 
 impl CellTree {
-    /// An empty tree.
+    /// An empty tree for `cell`.
     #[must_use]
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(cell: CellIndex) -> Self {
+        Self { tree: RTree::new(), geometry: CellGeometry::of(cell) }
+    }
+
+    /// The cell's centre and circumradius, computed once when the tree was made.
+    #[must_use]
+    pub fn geometry(&self) -> CellGeometry {
+        self.geometry
     }
 
     /// How many contractors the cell holds.
@@ -165,38 +200,50 @@ impl CellTree {
 
     /// Merges this cell's best matches for `query` into `best`, which holds at
     /// most `k` neighbours ranked nearest first (then by id).
+    ///
+    /// While `best` is short, entries come from the tree's nearest-neighbour
+    /// iterator; once it holds `k`, only entries within the current k-th
+    /// distance can matter, and the tree's envelope-pruned range query finds
+    /// them without keeping a heap.
     pub fn nearest_into(&self, query: GeoPoint, k: usize, filter: &Filter, best: &mut Vec<Neighbor>) {
         if k == 0 {
             return;
         }
         let q = query.unit_vector();
-        let max_chord2 = filter.max_distance_m.map(|d| chord2_for_distance(d) * (1.0 + CHORD_SLACK));
-        for (entry, chord2) in self.tree.nearest_neighbor_iter_with_distance_2(&q) {
-            if max_chord2.is_some_and(|max| chord2 > max) {
-                break;
-            }
-            if best.len() == k {
-                let kth = chord2_for_distance(best[k - 1].distance_m);
-                if chord2 > kth * (1.0 + CHORD_SLACK) + f64::EPSILON {
-                    break;
+        let max_chord2 = filter.max_distance_m.map_or(f64::INFINITY, |d| widen(chord2_for_distance(d)));
+        let kth_chord2 = |best: &[Neighbor]| {
+            if best.len() == k { widen(chord2_for_distance(best[k - 1].distance_m)).min(max_chord2) } else { max_chord2 }
+        };
+        let offer = |best: &mut Vec<Neighbor>, &(c, point): &(IndexedContractor, GeoPoint)| {
+            if filter.accepts(&c) {
+                let distance_m = query.distance_m(point);
+                if filter.within_distance(distance_m) {
+                    insert_ranked(best, k, Neighbor { contractor: c, point, distance_m });
                 }
             }
-            let (c, point) = entry.data;
-            if !filter.accepts(&c) {
-                continue;
+        };
+        if best.len() == k {
+            for entry in self.tree.locate_within_distance(q, kth_chord2(best)) {
+                offer(best, &entry.data);
             }
-            let distance_m = query.distance_m(point);
-            if !filter.within_distance(distance_m) {
-                continue;
+            return;
+        }
+        let mut reach = kth_chord2(best);
+        for (entry, chord2) in self.tree.nearest_neighbor_iter_with_distance_2(&q) {
+            if chord2 > reach {
+                break;
             }
-            insert_ranked(best, k, Neighbor { contractor: c, point, distance_m });
+            let before = best.len();
+            offer(best, &entry.data);
+            if best.len() == k && (before < k || best[k - 1].contractor.id != entry.data.0.id) {
+                reach = kth_chord2(best);
+            }
         }
     }
 
     /// Appends every match within `radius_m` of `query` to `out` (unsorted).
     pub fn within_into(&self, query: GeoPoint, radius_m: f64, filter: &Filter, out: &mut Vec<Neighbor>) {
-        let chord2 = chord2_for_distance(radius_m) * (1.0 + CHORD_SLACK) + f64::EPSILON;
-        for entry in self.tree.locate_within_distance(query.unit_vector(), chord2) {
+        for entry in self.tree.locate_within_distance(query.unit_vector(), widen(chord2_for_distance(radius_m))) {
             let (c, point) = entry.data;
             let distance_m = query.distance_m(point);
             if distance_m <= radius_m && filter.accepts(&c) && filter.within_distance(distance_m) {
@@ -204,6 +251,11 @@ impl CellTree {
             }
         }
     }
+}
+
+/// A squared chord widened by [`CHORD_SLACK`] so rounding never drops an entry at the limit.
+fn widen(chord2: f64) -> f64 {
+    chord2 * (1.0 + CHORD_SLACK) + f64::EPSILON
 }
 
 /// Inserts `n` into `best` (ranked, at most `k` long), dropping the worst if full.
@@ -226,25 +278,31 @@ pub fn ring(origin: CellIndex, k: u32) -> Vec<CellIndex> {
 
 /// A lower bound, in metres, on the distance from `query` (inside `origin`) to
 /// any point outside the grid disk of radius `k` around `origin`: the smallest
-/// `d(query, centre) − circumradius` over the cells of ring `k + 1`, less a
-/// small safety margin. Never more than the true distance.
+/// [`CellGeometry::min_distance_m`] over the cells of ring `k + 1`, through
+/// which any path out of the disk passes. Never more than the true distance.
 #[must_use]
-pub fn lower_bound_outside_disk(query: GeoPoint, origin: CellIndex, k: u32) -> f64 {
-    ring(origin, k + 1)
-        .into_iter()
-        .map(|cell| {
-            let centre = GeoPoint::from(LatLng::from(cell));
-            let radius = cell
-                .boundary()
-                .iter()
-                .map(|&v| centre.distance_m(GeoPoint::from(v)))
-                .fold(0.0_f64, f64::max);
-            // 1 % and a metre of slack cover the gap between H3's projected cell
-            // shapes and the spherical polygon through their vertices.
-            query.distance_m(centre) - radius * 1.01 - 1.0
-        })
-        .fold(f64::INFINITY, f64::min)
-        .max(0.0)
+pub fn lower_bound_outside_disk(
+    query: GeoPoint,
+    origin: CellIndex,
+    k: u32,
+    geometry: impl Fn(CellIndex) -> CellGeometry,
+) -> f64 {
+    ring(origin, k + 1).into_iter().map(|c| geometry(c).min_distance_m(query)).fold(f64::INFINITY, f64::min)
+}
+
+/// Whether anything outside the grid disk of radius `k` around `origin` could
+/// be within `reach_m` of `query`: the stop rule of the ring search. The same
+/// test as comparing [`lower_bound_outside_disk`] with `reach_m`, but it stops
+/// at the first ring cell that is close enough.
+#[must_use]
+pub fn may_reach_beyond_disk(
+    query: GeoPoint,
+    origin: CellIndex,
+    k: u32,
+    reach_m: f64,
+    geometry: impl Fn(CellIndex) -> CellGeometry,
+) -> bool {
+    ring(origin, k + 1).into_iter().any(|c| geometry(c).min_distance_m(query) <= reach_m)
 }
 
 /// Contractors by H3 cell, one [`CellTree`] per occupied cell.
@@ -303,6 +361,11 @@ impl SpatialIndex {
         self.cells.get(&cell)
     }
 
+    /// The geometry of `cell`: cached in its tree when occupied, computed otherwise.
+    fn geometry(&self, cell: CellIndex) -> CellGeometry {
+        self.cells.get(&cell).map_or_else(|| CellGeometry::of(cell), CellTree::geometry)
+    }
+
     /// Where `id` is indexed: its cell, position and attributes.
     #[must_use]
     pub fn get(&self, id: ContractorId) -> Option<(CellIndex, GeoPoint, IndexedContractor)> {
@@ -313,7 +376,7 @@ impl SpatialIndex {
     pub fn upsert(&mut self, c: IndexedContractor, point: GeoPoint) -> Placement {
         let to = self.cell_of(point);
         let from = self.take_out(c.id);
-        self.cells.entry(to).or_default().insert(c, point);
+        self.cells.entry(to).or_insert_with(|| CellTree::new(to)).insert(c, point);
         self.placed.insert(c.id, (to, point, c));
         Placement { from, to }
     }
@@ -397,7 +460,7 @@ impl SpatialIndex {
                 }
             }
             if let Some(reach) = limit(found)
-                && lower_bound_outside_disk(query, origin, k) > reach
+                && !may_reach_beyond_disk(query, origin, k, reach, |c| self.geometry(c))
             {
                 return;
             }
@@ -405,17 +468,15 @@ impl SpatialIndex {
         }
         // Few occupied cells left compared with the ring: visit them nearest
         // cell first so the per-cell pruning bites early.
-        let mut rest: Vec<(f64, CellIndex)> = self
+        let mut rest: Vec<(f64, CellIndex, &CellTree)> = self
             .cells
-            .keys()
-            .filter(|c| !visited.contains(c))
-            .map(|&c| (query.distance_m(GeoPoint::from(LatLng::from(c))), c))
+            .iter()
+            .filter(|(c, _)| !visited.contains(c))
+            .map(|(&c, tree)| (tree.geometry().min_distance_m(query), c, tree))
             .collect();
         rest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (_, cell) in rest {
-            if let Some(tree) = self.cells.get(&cell) {
-                visit(tree, found);
-            }
+        for (_, _, tree) in rest {
+            visit(tree, found);
         }
     }
 

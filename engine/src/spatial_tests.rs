@@ -110,7 +110,9 @@ fn lower_bound_never_exceeds_the_true_distance_to_the_next_ring() {
     let q = pt(DSM.0, DSM.1).destination(33.0, 170.0);
     let origin = LatLng::from(q).to_cell(res);
     for k in 0..4 {
-        let bound = lower_bound_outside_disk(q, origin, k);
+        let bound = lower_bound_outside_disk(q, origin, k, CellGeometry::of);
+        assert!(!may_reach_beyond_disk(q, origin, k, bound * 0.999, CellGeometry::of));
+        assert!(may_reach_beyond_disk(q, origin, k, bound, CellGeometry::of));
         for cell in ring(origin, k + 1) {
             for v in cell.boundary().iter() {
                 assert!(bound <= q.distance_m(GeoPoint::from(*v)), "ring {k}");
