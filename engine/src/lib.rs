@@ -10,16 +10,22 @@
 //! | [`geo_point`] | [`GeoPoint`], the validated position, and haversine distance |
 //! | [`job`] | the job state machine: [`JobMachine`], [`JobState`], [`JobEvent`] |
 //! | [`spatial`] | [`SpatialIndex`]: H3 cells each holding an R-tree ([`CellTree`]); k-nearest and within-radius with a [`Filter`] |
+//! | [`eta`] | [`SpeedModel`]: per-cell speeds learned from GPS (EWMA) and ETA = distance × detour ÷ speed |
+//! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
 //! | [`error`] | [`Error`], the engine's one error type |
 
 pub mod error;
+pub mod eta;
 pub mod geo_point;
 pub mod job;
+pub mod scoring;
 pub mod spatial;
 pub mod types;
 
 pub use error::{Error, Result};
+pub use eta::{SpeedConfig, SpeedModel};
 pub use geo_point::GeoPoint;
+pub use scoring::{Candidate, ScoringConfig, Weights};
 pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};
 pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
 pub use types::{
