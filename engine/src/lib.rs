@@ -12,12 +12,14 @@
 //! | [`spatial`] | [`SpatialIndex`]: H3 cells each holding an R-tree ([`CellTree`]); k-nearest and within-radius with a [`Filter`] |
 //! | [`eta`] | [`SpeedModel`]: per-cell speeds learned from GPS (EWMA) and ETA = distance × detour ÷ speed |
 //! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
+//! | [`matching`] | batched matching: least total ETA by Kuhn–Munkres ([`matching::assign_min_total_eta`]), greedy reference |
 //! | [`error`] | [`Error`], the engine's one error type |
 
 pub mod error;
 pub mod eta;
 pub mod geo_point;
 pub mod job;
+pub mod matching;
 pub mod scoring;
 pub mod spatial;
 pub mod types;
