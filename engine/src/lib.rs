@@ -13,6 +13,7 @@
 //! | [`eta`] | [`SpeedModel`]: per-cell speeds learned from GPS (EWMA) and ETA = distance × detour ÷ speed |
 //! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
 //! | [`matching`] | batched matching: least total ETA by Kuhn–Munkres ([`matching::assign_min_total_eta`]), greedy reference |
+//! | [`pricing`] | surge per cell from demand / supply over the cell and its ring, smoothed over time; price quotes |
 //! | [`error`] | [`Error`], the engine's one error type |
 
 pub mod error;
@@ -20,6 +21,7 @@ pub mod eta;
 pub mod geo_point;
 pub mod job;
 pub mod matching;
+pub mod pricing;
 pub mod scoring;
 pub mod spatial;
 pub mod types;
@@ -27,6 +29,7 @@ pub mod types;
 pub use error::{Error, Result};
 pub use eta::{SpeedConfig, SpeedModel};
 pub use geo_point::GeoPoint;
+pub use pricing::{PriceQuote, PricingConfig, SurgeBook, SurgeConfig};
 pub use scoring::{Candidate, ScoringConfig, Weights};
 pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};
 pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
