@@ -14,6 +14,7 @@
 //! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
 //! | [`matching`] | batched matching: least total ETA by Kuhn–Munkres ([`matching::assign_min_total_eta`]), greedy reference |
 //! | [`pricing`] | surge per cell from demand / supply over the cell and its ring, smoothed over time; price quotes |
+//! | [`routing`] | day routing with time windows: exact branch and bound up to 8 stops, insertion + 2-opt / or-opt above |
 //! | [`error`] | [`Error`], the engine's one error type |
 
 pub mod error;
@@ -22,6 +23,7 @@ pub mod geo_point;
 pub mod job;
 pub mod matching;
 pub mod pricing;
+pub mod routing;
 pub mod scoring;
 pub mod spatial;
 pub mod types;
@@ -30,6 +32,7 @@ pub use error::{Error, Result};
 pub use eta::{SpeedConfig, SpeedModel};
 pub use geo_point::GeoPoint;
 pub use pricing::{PriceQuote, PricingConfig, SurgeBook, SurgeConfig};
+pub use routing::{RoutePlan, RoutingConfig, Stop, plan_day};
 pub use scoring::{Candidate, ScoringConfig, Weights};
 pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};
 pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
