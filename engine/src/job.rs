@@ -20,7 +20,7 @@ use crate::types::{ContractorId, Party, Timestamp};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for an offer to go out.
     Posted,
@@ -64,7 +64,7 @@ pub enum JobState {
 
 /// Something that happens to a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum JobEvent {
     /// Offer the job to `contractor` until `expires_at`.
     Offer {

@@ -331,7 +331,7 @@ impl ContractorProfile {
 
 /// What a contractor is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "state", content = "job", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ContractorStatus {
     /// Not connected or not working.
     Offline,
@@ -404,7 +404,7 @@ impl TimeWindow {
 
 /// How soon a job must be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "window", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// As soon as possible (burst pipe, no heat, locked out).
     Emergency,

@@ -1,7 +1,7 @@
 //! A synthetic city shared by the benchmarks: contractors spread over a
 //! 60 km × 60 km box around Des Moines with 1–3 random trades each.
 #![allow(dead_code, reason = "each bench uses part of this module")]
-#![allow(missing_docs, clippy::unwrap_used, reason = "benchmark helpers")]
+#![allow(missing_docs, unreachable_pub, clippy::unwrap_used, reason = "benchmark helpers shared by several bench binaries")]
 
 use dispatch_engine::spatial::IndexedContractor;
 use dispatch_engine::{ContractorId, GeoPoint, SpatialIndex, StatusKind, Trade, TradeSet};
