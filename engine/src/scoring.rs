@@ -149,8 +149,8 @@ pub fn factors(config: &ScoringConfig, job: &JobContext, c: &Candidate) -> Facto
     let smoothed = if n + m > 0.0 { (f64::from(c.rating.average()) * n + config.rating_prior * m) / (n + m) } else { 0.0 };
     let rating = (smoothed / 5.0).clamp(0.0, 1.0);
     let availability = match (c.status, c.shift_remaining_secs) {
-        (StatusKind::Available, Some(left)) if job.needed_secs == 0 => if left > 0 { 1.0 } else { 0.0 },
-        (StatusKind::Available, Some(left)) => (f64::from(left) / f64::from(job.needed_secs)).min(1.0),
+        (StatusKind::Available, Some(left)) if job.needed_secs > 0 => (f64::from(left) / f64::from(job.needed_secs)).min(1.0),
+        (StatusKind::Available, Some(left)) if left > 0 => 1.0,
         _ => 0.0,
     };
     let experience = 1.0 - (-f64::from(c.years_experience) / config.experience_half_years).exp2();
