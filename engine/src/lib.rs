@@ -17,6 +17,26 @@
 //! | [`routing`] | day routing with time windows: exact branch and bound up to 8 stops, insertion + 2-opt / or-opt above |
 //! | [`error`] | [`Error`], the engine's one error type |
 
+//!
+//! ## Example: the nearest available plumbers
+//!
+//! ```
+//! use dispatch_engine::spatial::IndexedContractor;
+//! use dispatch_engine::{ContractorId, Filter, GeoPoint, SpatialIndex, StatusKind, Trade, TradeSet};
+//!
+//! let mut index = SpatialIndex::new(dispatch_engine::spatial::DEFAULT_RESOLUTION)?;
+//! let downtown = GeoPoint::new(41.5868, -93.6250)?;
+//! for (id, metres, status) in [(1, 900.0, StatusKind::Available), (2, 300.0, StatusKind::OnSite), (3, 2_500.0, StatusKind::Available)] {
+//!     let c = IndexedContractor { id: ContractorId(id), status, trades: TradeSet::single(Trade::Plumbing), rating: 4.6 };
+//!     index.upsert(c, downtown.destination(45.0, metres));
+//! }
+//! let filter = Filter { trades: TradeSet::single(Trade::Plumbing), available_only: true, ..Filter::default() };
+//! let nearest = index.k_nearest(downtown, 2, &filter);
+//! assert_eq!(nearest.iter().map(|n| n.contractor.id.0).collect::<Vec<_>>(), [1, 3]);
+//! assert!((nearest[0].distance_m - 900.0).abs() < 0.01);
+//! # Ok::<(), dispatch_engine::Error>(())
+//! ```
+
 pub mod error;
 pub mod eta;
 pub mod geo_point;
