@@ -1,11 +1,31 @@
 //! # dispatch-storage — where actor snapshots and job event logs live
 //!
-//! Not built yet (issue "Actors and embedded storage", then the ScyllaDB issue).
-//! This crate will hold:
-//! - the async `SnapshotStore` trait: put / get / delete / scan by kind, batched put,
-//!   and an append-only event log per job with monotonic sequence numbers;
-//! - the codec: `bincode` 2 inside a versioned envelope (magic + schema version);
-//! - the embedded default backend on a data directory (no setup), an in-memory
-//!   backend for tests, and the ScyllaDB backend for production.
+//! | module | what lives there |
+//! |---|---|
+//! | [`store`] | the async [`SnapshotStore`] trait, [`Kind`], [`LogEntry`] |
+//! | [`codec`] | `bincode` 2 inside a versioned, checksummed envelope: [`encode`] / [`decode`] |
+//! | [`memory`] | [`MemoryStore`], the in-memory backend for tests |
+//! | [`embedded`] | [`EmbeddedStore`], the default backend: `redb` on a data directory, no setup |
+//! | `testsuite` | conformance checks every backend runs (feature `testsuite`) |
+//! | [`error`] | [`StorageError`], the crate's one error type |
 //!
-//! It depends on nothing else in the workspace.
+//! The trait is shaped for a wide-column store too (the ScyllaDB backend is a
+//! later issue): snapshots are partitioned by kind and id, and each job's event
+//! log is one partition clustered by sequence number.
+//!
+//! It depends on nothing else in the workspace: blobs are opaque bytes here,
+//! and the actors choose what goes in them.
+
+pub mod codec;
+pub mod embedded;
+pub mod error;
+pub mod memory;
+pub mod store;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+
+pub use codec::{SCHEMA_VERSION, decode, encode};
+pub use embedded::EmbeddedStore;
+pub use error::StorageError;
+pub use memory::MemoryStore;
+pub use store::{Kind, LogEntry, SnapshotStore};

@@ -1,0 +1,79 @@
+//! The [`SnapshotStore`] trait every backend implements.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// What a snapshot is of. With the id it forms the partition key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Kind {
+    /// A contractor's profile and live state.
+    Contractor = 1,
+    /// A job and its state machine.
+    Job = 2,
+    /// An H3 cell's learned speed and counters.
+    Cell = 3,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Cell];
+
+    /// The kind's byte in keys.
+    #[must_use]
+    pub const fn tag(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind for a key byte.
+    #[must_use]
+    pub fn from_tag(tag: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+}
+
+/// One entry of a job's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Position in the job's log: 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    /// When it was appended, ms since the Unix epoch.
+    pub at_ms: i64,
+    /// The event, encoded by the caller.
+    pub payload: Vec<u8>,
+}
+
+/// Durable storage for actor snapshots and job event logs.
+///
+/// Every method returns only after the backend has confirmed the write (or
+/// the read), so a caller may acknowledge a transition once `put` returns.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + 'static {
+    /// Stores `blob` as the snapshot of (`kind`, `id`), replacing any earlier one.
+    async fn put(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()>;
+
+    /// Stores many snapshots at once, atomically where the backend allows.
+    async fn put_batch(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()>;
+
+    /// The snapshot of (`kind`, `id`), if any.
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>>;
+
+    /// Removes the snapshot of (`kind`, `id`); removing a missing one is not an error.
+    async fn delete(&self, kind: Kind, id: u64) -> Result<()>;
+
+    /// Up to `limit` snapshots of `kind` with ids greater than `after`
+    /// (`None`: from the start), in id order. Page by passing the last id back.
+    async fn scan(&self, kind: Kind, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>>;
+
+    /// Appends `payload` to `job`'s event log; returns its sequence number
+    /// (1 for the first entry, then one more than the last).
+    async fn append_event(&self, job: u64, at_ms: i64, payload: Vec<u8>) -> Result<u64>;
+
+    /// `job`'s log entries with sequence numbers of at least `from_seq`, in order.
+    async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>>;
+
+    /// Whether the backend answers: for readiness probes.
+    async fn ping(&self) -> Result<()>;
+}

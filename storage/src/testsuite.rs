@@ -1,0 +1,63 @@
+//! The conformance checks every [`SnapshotStore`] backend must pass. Each
+//! backend's tests call [`run_all`] on a fresh, empty store.
+#![allow(clippy::expect_used, reason = "a test suite: a failed check panics with its name")]
+
+use crate::store::{Kind, SnapshotStore};
+
+/// Runs every check; panics with a message naming the first that fails.
+pub async fn run_all(store: &dyn SnapshotStore) {
+    snapshots(store).await;
+    scan_pages(store).await;
+    event_log(store).await;
+}
+
+async fn snapshots(store: &dyn SnapshotStore) {
+    store.ping().await.expect("ping");
+    assert_eq!(store.get(Kind::Job, 1).await.expect("get missing"), None);
+    store.put(Kind::Job, 1, b"one".to_vec()).await.expect("put");
+    store.put(Kind::Contractor, 1, b"contractor one".to_vec()).await.expect("put");
+    assert_eq!(store.get(Kind::Job, 1).await.expect("get").as_deref(), Some(&b"one"[..]), "kinds are separate");
+    store.put(Kind::Job, 1, b"uno".to_vec()).await.expect("overwrite");
+    assert_eq!(store.get(Kind::Job, 1).await.expect("get").as_deref(), Some(&b"uno"[..]));
+    store.delete(Kind::Job, 1).await.expect("delete");
+    store.delete(Kind::Job, 1).await.expect("deleting a missing snapshot is fine");
+    assert_eq!(store.get(Kind::Job, 1).await.expect("get"), None);
+    assert!(store.get(Kind::Contractor, 1).await.expect("get").is_some());
+    store.delete(Kind::Contractor, 1).await.expect("delete");
+}
+
+async fn scan_pages(store: &dyn SnapshotStore) {
+    let items: Vec<_> = (0..25u64).map(|i| (Kind::Cell, i * 3, i.to_le_bytes().to_vec())).collect();
+    store.put_batch(items).await.expect("put_batch");
+    store.put(Kind::Job, 5, b"not a cell".to_vec()).await.expect("put");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan(Kind::Cell, after, 10).await.expect("scan");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        after = page.last().map(|(id, _)| *id);
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 25, "every cell once, no job");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in id order");
+    assert_eq!(seen[4], (12, 4u64.to_le_bytes().to_vec()));
+    assert!(store.scan(Kind::Cell, Some(u64::MAX), 10).await.expect("scan past the end").is_empty());
+}
+
+async fn event_log(store: &dyn SnapshotStore) {
+    assert!(store.read_events(9, 0).await.expect("read empty").is_empty());
+    for i in 1..=5u64 {
+        let seq = store.append_event(9, i as i64 * 100, format!("event {i}").into_bytes()).await.expect("append");
+        assert_eq!(seq, i, "sequence numbers start at 1 and have no gaps");
+    }
+    assert_eq!(store.append_event(10, 0, b"other job".to_vec()).await.expect("append"), 1, "per job");
+    let from3 = store.read_events(9, 3).await.expect("read from 3");
+    assert_eq!(from3.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert_eq!(from3[0].payload, b"event 3");
+    assert_eq!(from3[0].at_ms, 300);
+    assert!(store.read_events(9, 6).await.expect("read past the end").is_empty());
+    assert_eq!(store.read_events(10, 0).await.expect("read").len(), 1);
+}

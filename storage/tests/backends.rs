@@ -1,0 +1,61 @@
+//! Every backend passes the same conformance suite; the embedded one also
+//! keeps its data across a reopen.
+
+use anyhow::Result;
+use dispatch_storage::{EmbeddedStore, Kind, MemoryStore, SnapshotStore, StorageError, testsuite};
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    testsuite::run_all(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_conforms() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    testsuite::run_all(&EmbeddedStore::open(dir.path())?).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn embedded_store_survives_a_reopen() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    {
+        let store = EmbeddedStore::open(dir.path())?;
+        store.put(Kind::Contractor, 42, b"snapshot".to_vec()).await?;
+        store.append_event(7, 1, b"posted".to_vec()).await?;
+    }
+    let store = EmbeddedStore::open(dir.path())?;
+    assert_eq!(store.get(Kind::Contractor, 42).await?.as_deref(), Some(&b"snapshot"[..]));
+    assert_eq!(store.append_event(7, 2, b"offered".to_vec()).await?, 2, "the log continues after a reopen");
+    Ok(())
+}
+
+#[tokio::test]
+async fn opening_the_same_directory_twice_is_a_clear_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let _first = EmbeddedStore::open(dir.path())?;
+    let err = EmbeddedStore::open(dir.path()).expect_err("the file is locked");
+    assert!(matches!(err, StorageError::Backend(ref m) if m.contains("cannot open")), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_data_directory_that_is_a_file_is_a_clear_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x")?;
+    let err = EmbeddedStore::open(&file).expect_err("a file is not a directory");
+    assert!(err.to_string().contains("data directory"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unavailable_memory_store_refuses_everything() {
+    let store = MemoryStore::new();
+    store.set_unavailable(true);
+    assert!(store.ping().await.is_err());
+    assert!(store.put(Kind::Job, 1, vec![]).await.is_err());
+    assert!(store.append_event(1, 0, vec![]).await.is_err());
+    store.set_unavailable(false);
+    assert!(store.ping().await.is_ok());
+}
