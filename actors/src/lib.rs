@@ -1,15 +1,47 @@
 //! # dispatch-actors — live state as supervised `ractor` actors
 //!
-//! Not built yet (issue "Actors and embedded storage"). This crate will hold:
-//! - the per-city dispatcher actor that supervises everything below it;
-//! - one cell actor per active H3 cell, owning that cell's R-tree of contractors,
-//!   its supply and demand, and its learned road speed;
-//! - one contractor actor per live contractor (GPS, status, hibernation to a snapshot);
-//! - one job actor per open job, driving [`dispatch_engine`]'s job state machine
-//!   (offers, timeouts, reassignment) and appending to the job's event log;
-//! - snapshot and restore through [`dispatch_storage`].
+//! ```text
+//! Dispatch (handle) ──▶ Dispatcher (root, one per city)
+//!                        ├── CellActor × active H3 cells: R-tree, speed, demand / supply
+//!                        ├── ContractorActor × live contractors: GPS, status, hibernation
+//!                        └── JobActor × open jobs: search, offers, timeouts, lifecycle
+//! ```
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`handle`] | [`Dispatch`], the city's handle: start (rehydrating), post, accept, GPS, subscribe, shutdown |
+//! | [`dispatcher`] | the root actor: supervision and restarts, spawning jobs, reactivating contractors, surge |
+//! | [`cell`] | the cell actor |
+//! | [`contractor`] | the contractor actor and [`GpsFix`] |
+//! | [`job`] | the job actor |
+//! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
+//! | [`snapshot`] | what each actor writes to the store |
+//! | [`config`] | [`DispatchConfig`] |
+//! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
+//! | `shared` | directories of live actors and what every actor can reach |
+//! | [`error`] | [`ActorError`] |
 //!
 //! Dependencies point one way: engine ← actors ← gateway, storage ← actors.
 
+pub mod cell;
+pub mod clock;
+pub mod config;
+pub mod contractor;
+pub mod dispatcher;
+pub mod error;
+pub mod events;
+pub mod handle;
+pub mod job;
+mod shared;
+pub mod snapshot;
+
+pub use clock::Clock;
+pub use config::DispatchConfig;
+pub use contractor::{GpsFix, Presence};
+pub use dispatcher::{JobRequest, RehydrateReport};
+pub use error::{ActorError, Result};
+pub use events::{DispatchEvent, EventKind};
+pub use handle::{Dispatch, LiveCounts};
+pub use snapshot::{ContractorSnapshot, JobSnapshot};
 pub use dispatch_engine as engine;
 pub use dispatch_storage as storage;

@@ -1,0 +1,413 @@
+//! The contractor actor: one per *live* contractor.
+//!
+//! - GPS: fixes older than the last trusted one are ignored; a fix implying a
+//!   move faster than [`DispatchConfig::max_plausible_speed_mps`] is flagged
+//!   and not trusted. A trusted fix updates the contractor's cell actor
+//!   (exit the old cell and enter the new one when the cell changes, like
+//!   tile38's fences), feeds the reported speed to the cell, and, when en
+//!   route, reports the position and "arriving" to the job.
+//! - Lifecycle changes (online, break, offer held, assigned, released) are
+//!   written to the store before they are acknowledged; GPS-only changes are
+//!   coalesced and written every [`DispatchConfig::snapshot_interval`].
+//! - Hibernation: going offline, or no GPS for
+//!   [`DispatchConfig::idle_hibernate_after`], writes the snapshot and stops the
+//!   actor; the dispatcher reactivates it from the snapshot on demand.
+//!
+//! [`DispatchConfig::max_plausible_speed_mps`]: crate::DispatchConfig::max_plausible_speed_mps
+//! [`DispatchConfig::snapshot_interval`]: crate::DispatchConfig::snapshot_interval
+//! [`DispatchConfig::idle_hibernate_after`]: crate::DispatchConfig::idle_hibernate_after
+
+use std::sync::Arc;
+
+use dispatch_engine::spatial::IndexedContractor;
+use dispatch_engine::{ContractorId, ContractorStatus, GeoPoint, JobId, Money, Rating, StatusKind, Timestamp, Trade};
+use dispatch_storage::{Kind, codec};
+use h3o::CellIndex;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::{Deserialize, Serialize};
+
+use crate::cell::CellMsg;
+use crate::error::{ActorError, Result};
+use crate::events::EventKind;
+use crate::job::JobMsg;
+use crate::shared::{Shared, write};
+use crate::snapshot::ContractorSnapshot;
+
+/// One GPS reading from a contractor's phone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GpsFix {
+    /// Where.
+    pub point: GeoPoint,
+    /// Degrees clockwise from north, 0..360.
+    pub heading: Option<f64>,
+    /// Reported ground speed, m/s.
+    pub speed_mps: Option<f64>,
+    /// Reported accuracy radius, metres.
+    pub accuracy_m: Option<f64>,
+    /// When the phone took the reading.
+    pub ts: Timestamp,
+}
+
+impl GpsFix {
+    /// A fix; refuses a heading outside 0..360 and a negative or non-finite speed or accuracy.
+    pub fn new(point: GeoPoint, heading: Option<f64>, speed_mps: Option<f64>, accuracy_m: Option<f64>, ts: Timestamp) -> Result<Self> {
+        let bad = |what: String| Err(ActorError::Engine(dispatch_engine::Error::InvalidConfig(what)));
+        if heading.is_some_and(|h| !(h.is_finite() && (0.0..360.0).contains(&h))) {
+            return bad(format!("heading {heading:?} must be in 0..360"));
+        }
+        if speed_mps.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
+            return bad(format!("speed {speed_mps:?} must be a finite number >= 0"));
+        }
+        if accuracy_m.is_some_and(|a| !(a.is_finite() && a >= 0.0)) {
+            return bad(format!("accuracy {accuracy_m:?} must be a finite number >= 0"));
+        }
+        Ok(Self { point, heading, speed_mps, accuracy_m, ts })
+    }
+}
+
+/// What a contractor can set about themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Ready for offers.
+    Available,
+    /// Online, not taking offers.
+    OnBreak,
+    /// Gone: the actor hibernates.
+    Offline,
+}
+
+/// The facts scoring needs about a contractor for one job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CandidateFacts {
+    /// Status now.
+    pub status: StatusKind,
+    /// Reviews.
+    pub rating: Rating,
+    /// Years in the job's trade (0 if none).
+    pub years_experience: u8,
+    /// Hourly rate.
+    pub hourly_rate: Money,
+    /// Seconds left in the current shift.
+    pub shift_remaining_secs: Option<u32>,
+    /// Metres the contractor will travel.
+    pub service_radius_m: f64,
+}
+
+/// Messages to a contractor actor.
+#[derive(Debug)]
+pub enum ContractorMsg {
+    /// A GPS fix (no reply: phones send these at a high rate).
+    Gps(GpsFix),
+    /// The contractor sets their presence; replied once stored.
+    SetPresence {
+        /// The new presence.
+        presence: Presence,
+        /// Where they are, if known (going online).
+        at: Option<GeoPoint>,
+        /// Answer.
+        reply: RpcReplyPort<Result<ContractorStatus>>,
+    },
+    /// A job asks to hold the contractor for an offer; `true` if they were
+    /// available and the hold is stored.
+    HoldForOffer {
+        /// The job.
+        job: JobId,
+        /// Its site.
+        site: GeoPoint,
+        /// Answer.
+        reply: RpcReplyPort<bool>,
+    },
+    /// The job moves the contractor on (en route, on site) or releases them
+    /// (available); ignored if the contractor no longer holds that job.
+    JobUpdate {
+        /// The job.
+        job: JobId,
+        /// The contractor's new status.
+        status: ContractorStatus,
+        /// Answer once stored.
+        reply: RpcReplyPort<Result<()>>,
+    },
+    /// Scoring facts for a job of `trade`.
+    Describe {
+        /// The job's trade.
+        trade: Trade,
+        /// Answer.
+        reply: RpcReplyPort<CandidateFacts>,
+    },
+    /// A customer's review, 0..=5 stars; replied once stored.
+    Rate {
+        /// Stars.
+        stars: f64,
+        /// Answer.
+        reply: RpcReplyPort<Result<Rating>>,
+    },
+    /// The contractor's snapshot as it stands.
+    Get(RpcReplyPort<ContractorSnapshot>),
+    /// Re-enter the current cell (after the cell actor restarted).
+    Reannounce,
+    /// Timer: write coalesced GPS changes.
+    Flush,
+    /// Timer: hibernate if idle.
+    IdleCheck,
+    /// Test hook: panic inside the handler.
+    #[cfg(feature = "testsuite")]
+    Panic,
+}
+
+/// The contractor actor.
+pub(crate) struct ContractorActor;
+
+/// The contractor actor's state.
+pub(crate) struct ContractorState {
+    snap: ContractorSnapshot,
+    shared: Arc<Shared>,
+    cell: Option<CellIndex>,
+    dirty: bool,
+    last_activity: tokio::time::Instant,
+    /// Fixes flagged as implausible jumps since activation.
+    flagged_jumps: u32,
+}
+
+impl ContractorState {
+    fn id(&self) -> ContractorId {
+        self.snap.profile.id
+    }
+
+    fn indexed(&self) -> IndexedContractor {
+        IndexedContractor {
+            id: self.id(),
+            status: self.snap.status.kind(),
+            trades: self.snap.profile.trade_set(),
+            rating: self.snap.profile.rating.average(),
+        }
+    }
+
+    fn holds_job(&self) -> Option<JobId> {
+        match self.snap.status {
+            ContractorStatus::Offered(j) | ContractorStatus::EnRoute(j) | ContractorStatus::OnSite(j) => Some(j),
+            _ => None,
+        }
+    }
+
+    async fn persist(&mut self) -> Result<()> {
+        self.shared.store.put(Kind::Contractor, self.id().0, codec::encode(&self.snap)?).await?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Puts the contractor in the right cell with their current attributes
+    /// (or takes them out when offline).
+    async fn reindex(&mut self) {
+        let point = match (self.snap.status, self.snap.position) {
+            (ContractorStatus::Offline, _) | (_, None) => None,
+            (_, Some(p)) => Some(p),
+        };
+        let new_cell = point.map(|p| self.shared.cell_of(p));
+        let id = self.id();
+        if let Some(old) = self.cell.filter(|c| Some(*c) != new_cell) {
+            if let Some(actor) = self.shared.cell(old) {
+                let _ = actor.cast(CellMsg::Exit(id));
+            }
+        }
+        self.cell = new_cell;
+        if let (Some(cell), Some(point)) = (new_cell, point) {
+            let contractor = self.indexed();
+            if let Err(e) = self.shared.cast_to_cell(cell, || CellMsg::Upsert { contractor, point }).await {
+                tracing::warn!(contractor = %id, %e, "could not update the cell index");
+            }
+        }
+    }
+
+    /// Applies a status change and stores it; on a store failure the old status stays.
+    async fn set_status(&mut self, status: ContractorStatus, site: Option<Option<GeoPoint>>) -> Result<()> {
+        let (old_status, old_site, old_arriving) = (self.snap.status, self.snap.job_site, self.snap.arriving_sent);
+        if self.snap.status != status {
+            self.snap.arriving_sent = false;
+        }
+        self.snap.status = status;
+        if let Some(site) = site {
+            self.snap.job_site = site;
+        }
+        if let Err(e) = self.persist().await {
+            self.snap.status = old_status;
+            self.snap.job_site = old_site;
+            self.snap.arriving_sent = old_arriving;
+            return Err(e);
+        }
+        self.reindex().await;
+        Ok(())
+    }
+
+    async fn on_gps(&mut self, fix: GpsFix) {
+        if self.snap.last_fix.is_some_and(|last| fix.ts <= last) {
+            metrics::counter!("dispatch_gps_ignored_total", "reason" => "out_of_order").increment(1);
+            return;
+        }
+        if let (Some(prev), Some(last)) = (self.snap.position, self.snap.last_fix) {
+            let secs = fix.ts.secs_since(last);
+            if prev.distance_m(fix.point) / secs > self.shared.config.max_plausible_speed_mps {
+                self.flagged_jumps += 1;
+                metrics::counter!("dispatch_gps_ignored_total", "reason" => "implausible_jump").increment(1);
+                tracing::debug!(contractor = %self.id(), "GPS jump flagged and not trusted");
+                return;
+            }
+        }
+        self.snap.position = Some(fix.point);
+        self.snap.last_fix = Some(fix.ts);
+        self.dirty = true;
+        self.last_activity = tokio::time::Instant::now();
+        self.reindex().await;
+        if let (Some(speed), Some(cell)) = (fix.speed_mps, self.cell) {
+            if let Some(actor) = self.shared.cell(cell) {
+                let _ = actor.cast(CellMsg::ObserveSpeed(speed));
+            }
+        }
+        if let (ContractorStatus::EnRoute(job), Some(site)) = (self.snap.status, self.snap.job_site) {
+            let distance_m = fix.point.distance_m(site);
+            let speed = self.shared.config.speed;
+            let eta_secs = dispatch_engine::eta::eta_secs(distance_m, speed.detour_factor, speed.default_speed_mps);
+            self.shared.broadcast(job, EventKind::ContractorPosition { contractor: self.id(), point: fix.point, eta_secs });
+            if distance_m <= self.shared.config.arriving_m && !self.snap.arriving_sent {
+                self.snap.arriving_sent = true;
+                if let Some(actor) = self.shared.job(job) {
+                    let _ = actor.cast(JobMsg::Arriving { contractor: self.id(), distance_m });
+                }
+            }
+        }
+    }
+
+    /// Writes the snapshot as offline, leaves the cell and stops the actor.
+    async fn hibernate(&mut self, myself: &ActorRef<ContractorMsg>) -> Result<()> {
+        self.set_status(ContractorStatus::Offline, None).await?;
+        let mut directory = write(&self.shared.contractors);
+        if directory.get(&self.id()).is_some_and(|a| a.get_id() == myself.get_id()) {
+            directory.remove(&self.id());
+        }
+        drop(directory);
+        myself.stop(Some("hibernated".into()));
+        Ok(())
+    }
+}
+
+impl Actor for ContractorActor {
+    type Msg = ContractorMsg;
+    type State = ContractorState;
+    type Arguments = (ContractorSnapshot, Arc<Shared>);
+
+    async fn pre_start(&self, myself: ActorRef<ContractorMsg>, (snap, shared): Self::Arguments) -> Result<ContractorState, ActorProcessingErr> {
+        myself.send_interval(shared.config.snapshot_interval, || ContractorMsg::Flush);
+        myself.send_interval(shared.config.idle_hibernate_after, || ContractorMsg::IdleCheck);
+        metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
+        Ok(ContractorState { snap, shared, cell: None, dirty: false, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
+    }
+
+    async fn post_start(&self, _: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
+        state.reindex().await;
+        Ok(())
+    }
+
+    async fn post_stop(&self, myself: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
+        if state.dirty {
+            let _ = state.persist().await;
+        }
+        let mut directory = write(&state.shared.contractors);
+        if directory.get(&state.id()).is_some_and(|a| a.get_id() == myself.get_id()) {
+            directory.remove(&state.id());
+        }
+        metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").decrement(1.0);
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<ContractorMsg>, msg: ContractorMsg, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
+        let started = std::time::Instant::now();
+        match msg {
+            ContractorMsg::Gps(fix) => state.on_gps(fix).await,
+            ContractorMsg::SetPresence { presence, at, reply } => {
+                state.last_activity = tokio::time::Instant::now();
+                let answer = if let Some(job) = state.holds_job() {
+                    Err(ActorError::ContractorState(state.id(), format!("holds job {job}; finish or hand it back first")))
+                } else {
+                    if let Some(point) = at {
+                        state.snap.position = Some(point);
+                    }
+                    match presence {
+                        Presence::Offline => state.hibernate(&myself).await.map(|()| ContractorStatus::Offline),
+                        Presence::OnBreak => state.set_status(ContractorStatus::OnBreak, Some(None)).await.map(|()| ContractorStatus::OnBreak),
+                        Presence::Available => {
+                            state.set_status(ContractorStatus::Available, Some(None)).await.map(|()| ContractorStatus::Available)
+                        }
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            ContractorMsg::HoldForOffer { job, site, reply } => {
+                let held = state.snap.status == ContractorStatus::Available
+                    && state.set_status(ContractorStatus::Offered(job), Some(Some(site))).await.is_ok();
+                let _ = reply.send(held);
+            }
+            ContractorMsg::JobUpdate { job, status, reply } => {
+                let answer = if state.holds_job() == Some(job) {
+                    let site = if status == ContractorStatus::Available { Some(None) } else { None };
+                    state.set_status(status, site).await
+                } else {
+                    Ok(()) // a stale update from a job this contractor no longer holds
+                };
+                let _ = reply.send(answer);
+            }
+            ContractorMsg::Describe { trade, reply } => {
+                let p = &state.snap.profile;
+                let _ = reply.send(CandidateFacts {
+                    status: state.snap.status.kind(),
+                    rating: p.rating,
+                    years_experience: p.years_in(trade).unwrap_or(0),
+                    hourly_rate: p.hourly_rate,
+                    shift_remaining_secs: p.shift_remaining_secs(state.shared.clock.now()),
+                    service_radius_m: p.service_radius_m,
+                });
+            }
+            ContractorMsg::Rate { stars, reply } => {
+                let answer = match state.snap.profile.rating.with_review(stars) {
+                    Err(e) => Err(ActorError::Engine(e)),
+                    Ok(rating) => {
+                        let old = std::mem::replace(&mut state.snap.profile.rating, rating);
+                        match state.persist().await {
+                            Ok(()) => {
+                                state.reindex().await;
+                                Ok(rating)
+                            }
+                            Err(e) => {
+                                state.snap.profile.rating = old;
+                                Err(e)
+                            }
+                        }
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            ContractorMsg::Get(reply) => {
+                let _ = reply.send(state.snap.clone());
+            }
+            ContractorMsg::Reannounce => state.reindex().await,
+            ContractorMsg::Flush => {
+                if state.dirty {
+                    if let Err(e) = state.persist().await {
+                        tracing::warn!(contractor = %state.id(), %e, "GPS snapshot not written; will retry");
+                    }
+                }
+            }
+            ContractorMsg::IdleCheck => {
+                let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
+                if idle && state.holds_job().is_none() {
+                    if let Err(e) = state.hibernate(&myself).await {
+                        tracing::warn!(contractor = %state.id(), %e, "could not hibernate; staying live");
+                    }
+                }
+            }
+            #[cfg(feature = "testsuite")]
+            ContractorMsg::Panic => panic!("test hook: contractor {} panics", state.id()),
+        }
+        metrics::histogram!("dispatch_message_seconds", "kind" => "contractor").record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}

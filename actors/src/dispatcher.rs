@@ -1,0 +1,330 @@
+//! The dispatcher: the root actor of a city. It supervises every cell,
+//! contractor and job actor, spawns jobs and reactivates hibernated
+//! contractors, rehydrates the city from the store on start, and recomputes
+//! surge from the cells' loads.
+//!
+//! ```text
+//! Dispatcher (root, one per city)
+//! ├── CellActor × active H3 cells        restarted empty; contractors and jobs re-announce
+//! ├── ContractorActor × live contractors  restarted from their snapshot
+//! └── JobActor × open jobs                restarted from their snapshot; timers re-armed
+//! ```
+//!
+//! The dispatcher never waits on its children (it only casts to them), so a
+//! child may call it — as a job does to reactivate a hibernated contractor —
+//! without any chance of a deadlock.
+
+use std::sync::Arc;
+
+use dispatch_engine::pricing::{CellLoad, PriceQuote};
+use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, Job, JobId, JobMachine, Timestamp};
+use dispatch_storage::{Kind, codec};
+use h3o::CellIndex;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use crate::contractor::{ContractorActor, ContractorMsg};
+use crate::error::{ActorError, Result};
+use crate::events::EventKind;
+use crate::job::{JobActor, JobMsg, ask};
+use crate::shared::{Child, Shared, read, write};
+use crate::snapshot::{ContractorSnapshot, JobSnapshot};
+
+/// What a customer asks for when posting a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRequest {
+    /// Who.
+    pub customer: dispatch_engine::CustomerId,
+    /// Which trade.
+    pub trade: dispatch_engine::Trade,
+    /// Where.
+    pub location: dispatch_engine::GeoPoint,
+    /// How soon.
+    pub urgency: dispatch_engine::Urgency,
+    /// In the customer's words.
+    pub description: String,
+    /// The most they want to pay.
+    pub budget: Option<dispatch_engine::Money>,
+}
+
+/// Messages to the dispatcher.
+#[derive(Debug)]
+pub enum DispatcherMsg {
+    /// Load every non-terminal job and every online contractor from the store.
+    Rehydrate(RpcReplyPort<Result<RehydrateReport>>),
+    /// Store a new contractor (offline; no actor until they come online).
+    Register {
+        /// The contractor.
+        profile: ContractorProfile,
+        /// Answer once stored.
+        reply: RpcReplyPort<Result<()>>,
+    },
+    /// The live actor of a contractor, spawned from their snapshot if hibernated.
+    Activate {
+        /// Who.
+        id: ContractorId,
+        /// The actor.
+        reply: RpcReplyPort<Result<ActorRef<ContractorMsg>>>,
+    },
+    /// Post a job: quote it, store it, spawn its actor.
+    Post {
+        /// The job.
+        request: JobRequest,
+        /// Its id and quote, once stored.
+        reply: RpcReplyPort<Result<(JobId, PriceQuote)>>,
+    },
+    /// A cell's demand or supply changed.
+    CellLoad {
+        /// The cell.
+        cell: CellIndex,
+        /// Its load now.
+        load: CellLoad,
+    },
+    /// Timer: recompute surge.
+    SurgeTick,
+}
+
+/// What a rehydration brought back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RehydrateReport {
+    /// Open jobs respawned.
+    pub jobs: usize,
+    /// Online contractors respawned.
+    pub contractors: usize,
+}
+
+/// The dispatcher actor.
+pub(crate) struct Dispatcher;
+
+/// Reads every snapshot of `kind`, page by page.
+async fn scan_all(shared: &Shared, kind: Kind) -> Result<Vec<(u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = shared.store.scan(kind, after, 1024).await?;
+        let Some(&(last, _)) = page.last() else { return Ok(out) };
+        after = Some(last);
+        out.extend(page);
+    }
+}
+
+async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<ActorRef<JobMsg>> {
+    let id = snap.job.id;
+    let (actor, _) = Actor::spawn_linked(None, JobActor, (snap, Arc::clone(shared)), root.get_cell()).await?;
+    shared.register_child(actor.get_id(), Child::Job(id));
+    write(&shared.jobs).insert(id, actor.clone());
+    Ok(actor)
+}
+
+async fn spawn_contractor(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: ContractorSnapshot) -> Result<ActorRef<ContractorMsg>> {
+    let id = snap.profile.id;
+    let (actor, _) = Actor::spawn_linked(None, ContractorActor, (snap, Arc::clone(shared)), root.get_cell()).await?;
+    shared.register_child(actor.get_id(), Child::Contractor(id));
+    write(&shared.contractors).insert(id, actor.clone());
+    Ok(actor)
+}
+
+/// The live actor of `id`, asking the dispatcher to reactivate it if needed.
+pub(crate) async fn activate(shared: &Shared, id: ContractorId) -> Result<ActorRef<ContractorMsg>> {
+    if let Some(actor) = shared.contractor(id) {
+        return Ok(actor);
+    }
+    let root = shared.root.get().ok_or_else(|| ActorError::Unavailable("dispatcher not started".into()))?;
+    ask(root, |reply| DispatcherMsg::Activate { id, reply }).await?
+}
+
+/// The dispatcher's state.
+pub(crate) struct DispatcherState {
+    shared: Arc<Shared>,
+}
+
+impl DispatcherState {
+    async fn rehydrate(&self, myself: &ActorRef<DispatcherMsg>) -> Result<RehydrateReport> {
+        let mut report = RehydrateReport::default();
+        let mut max_job = 0;
+        for (id, blob) in scan_all(&self.shared, Kind::Job).await? {
+            max_job = max_job.max(id);
+            let snap: JobSnapshot = codec::decode(&blob)?;
+            if !snap.machine.state().is_terminal() && self.shared.job(snap.job.id).is_none() {
+                spawn_job(&self.shared, myself, snap).await?;
+                report.jobs += 1;
+            }
+        }
+        self.shared.next_job.fetch_max(max_job + 1, std::sync::atomic::Ordering::SeqCst);
+        for (_, blob) in scan_all(&self.shared, Kind::Contractor).await? {
+            let snap: ContractorSnapshot = codec::decode(&blob)?;
+            if snap.status != ContractorStatus::Offline && self.shared.contractor(snap.profile.id).is_none() {
+                spawn_contractor(&self.shared, myself, snap).await?;
+                report.contractors += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn activate(&self, myself: &ActorRef<DispatcherMsg>, id: ContractorId) -> Result<ActorRef<ContractorMsg>> {
+        if let Some(actor) = self.shared.contractor(id) {
+            return Ok(actor);
+        }
+        let blob = self.shared.store.get(Kind::Contractor, id.0).await?.ok_or(ActorError::UnknownContractor(id))?;
+        spawn_contractor(&self.shared, myself, codec::decode(&blob)?).await
+    }
+
+    async fn post(&self, myself: &ActorRef<DispatcherMsg>, request: JobRequest) -> Result<(JobId, PriceQuote)> {
+        if let dispatch_engine::Urgency::Scheduled(w) = request.urgency {
+            dispatch_engine::TimeWindow::new(w.start, w.end)?;
+        }
+        let id = JobId(self.shared.next_job.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let cell = self.shared.cell_of(request.location);
+        let surge = read(&self.shared.surge).multiplier(cell);
+        let quote = self.shared.config.pricing.quote(request.trade, &request.urgency, surge);
+        let posted_at: Timestamp = self.shared.clock.now();
+        let snap = JobSnapshot {
+            job: Job {
+                id,
+                customer: request.customer,
+                trade: request.trade,
+                location: request.location,
+                urgency: request.urgency,
+                description: request.description,
+                budget: request.budget,
+                posted_at,
+            },
+            machine: JobMachine::new(),
+            quote,
+            radius_m: self.shared.config.initial_radius_m,
+            offers_this_round: 0,
+            expired_reason: None,
+            accepted_at: None,
+        };
+        self.shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
+        self.shared.log_event(id, EventKind::Posted { quote }).await?;
+        spawn_job(&self.shared, myself, snap).await?;
+        metrics::counter!("dispatch_jobs_posted_total").increment(1);
+        Ok((id, quote))
+    }
+
+    /// Restarts a failed child from its snapshot (jobs, contractors) or empty (cells).
+    async fn restart(&self, myself: &ActorRef<DispatcherMsg>, child: Child) -> Result<()> {
+        match child {
+            Child::Job(id) => {
+                write(&self.shared.jobs).remove(&id);
+                let Some(blob) = self.shared.store.get(Kind::Job, id.0).await? else { return Ok(()) };
+                let snap: JobSnapshot = codec::decode(&blob)?;
+                if !snap.machine.state().is_terminal() {
+                    spawn_job(&self.shared, myself, snap).await?;
+                }
+            }
+            Child::Contractor(id) => {
+                write(&self.shared.contractors).remove(&id);
+                let Some(blob) = self.shared.store.get(Kind::Contractor, id.0).await? else { return Ok(()) };
+                let snap: ContractorSnapshot = codec::decode(&blob)?;
+                if snap.status != ContractorStatus::Offline {
+                    spawn_contractor(&self.shared, myself, snap).await?;
+                }
+            }
+            Child::Cell(cell) => {
+                write(&self.shared.cells).remove(&cell);
+                // The cell's index is rebuilt by the contractors and jobs in it.
+                for actor in read(&self.shared.contractors).values() {
+                    let _ = actor.cast(ContractorMsg::Reannounce);
+                }
+                for actor in read(&self.shared.jobs).values() {
+                    let _ = actor.cast(JobMsg::Reannounce);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for Dispatcher {
+    type Msg = DispatcherMsg;
+    type State = DispatcherState;
+    type Arguments = Arc<Shared>;
+
+    async fn pre_start(&self, myself: ActorRef<DispatcherMsg>, shared: Arc<Shared>) -> Result<DispatcherState, ActorProcessingErr> {
+        shared
+            .root
+            .set(myself.clone())
+            .map_err(|_| ActorProcessingErr::from("this city already has a dispatcher"))?;
+        myself.send_interval(shared.config.surge_interval, || DispatcherMsg::SurgeTick);
+        Ok(DispatcherState { shared })
+    }
+
+    async fn post_stop(&self, _: ActorRef<DispatcherMsg>, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
+        // Stop every child and let each write what it holds.
+        let cells: Vec<_> = read(&state.shared.cells).values().map(|a| a.get_cell()).collect();
+        let contractors: Vec<_> = read(&state.shared.contractors).values().map(|a| a.get_cell()).collect();
+        let jobs: Vec<_> = read(&state.shared.jobs).values().map(|a| a.get_cell()).collect();
+        for child in contractors.into_iter().chain(jobs).chain(cells) {
+            let _ = child.stop_and_wait(Some("city shutting down".into()), Some(std::time::Duration::from_secs(5))).await;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<DispatcherMsg>, msg: DispatcherMsg, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DispatcherMsg::Rehydrate(reply) => {
+                let _ = reply.send(state.rehydrate(&myself).await);
+            }
+            DispatcherMsg::Register { profile, reply } => {
+                let answer = async {
+                    profile.validate()?;
+                    let id = profile.id;
+                    if state.shared.store.get(Kind::Contractor, id.0).await?.is_some() {
+                        return Err(ActorError::DuplicateContractor(id));
+                    }
+                    let snap = ContractorSnapshot {
+                        profile,
+                        status: ContractorStatus::Offline,
+                        position: None,
+                        last_fix: None,
+                        job_site: None,
+                        arriving_sent: false,
+                    };
+                    state.shared.store.put(Kind::Contractor, id.0, codec::encode(&snap)?).await?;
+                    Ok(())
+                }
+                .await;
+                let _ = reply.send(answer);
+            }
+            DispatcherMsg::Activate { id, reply } => {
+                let _ = reply.send(state.activate(&myself, id).await);
+            }
+            DispatcherMsg::Post { request, reply } => {
+                let _ = reply.send(state.post(&myself, request).await);
+            }
+            DispatcherMsg::CellLoad { cell, load } => {
+                write(&state.shared.surge).set_load(cell, load);
+            }
+            DispatcherMsg::SurgeTick => {
+                let now = state.shared.clock.now();
+                write(&state.shared.surge).update(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        event: SupervisionEvent,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                if let Some(child) = state.shared.forget_child(&cell.get_id()) {
+                    tracing::error!(?child, %err, "child actor failed; restarting it");
+                    metrics::counter!("dispatch_actor_restarts_total").increment(1);
+                    if let Err(e) = state.restart(&myself, child).await {
+                        tracing::error!(?child, %e, "child could not be restarted");
+                    }
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                state.shared.forget_child(&cell.get_id());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

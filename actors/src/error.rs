@@ -1,0 +1,47 @@
+//! The actors crate's one error type.
+
+use dispatch_engine::{ContractorId, JobId};
+
+/// What asking a city's actors to do something can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    /// The engine refused the input or the transition.
+    #[error(transparent)]
+    Engine(#[from] dispatch_engine::Error),
+    /// The store failed; the change was not made.
+    #[error("store: {0}")]
+    Store(#[from] dispatch_storage::StorageError),
+    /// No such job.
+    #[error("job {0} not found")]
+    UnknownJob(JobId),
+    /// No such contractor.
+    #[error("contractor {0} not found")]
+    UnknownContractor(ContractorId),
+    /// A contractor that is already registered.
+    #[error("contractor {0} is already registered")]
+    DuplicateContractor(ContractorId),
+    /// The request makes no sense in the contractor's current state.
+    #[error("contractor {0}: {1}")]
+    ContractorState(ContractorId, String),
+    /// The configuration is not usable.
+    #[error("invalid dispatch configuration: {0}")]
+    Config(String),
+    /// An actor could not be reached or did not answer (stopping, or overloaded).
+    #[error("actor unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl<T> From<ractor::MessagingErr<T>> for ActorError {
+    fn from(e: ractor::MessagingErr<T>) -> Self {
+        ActorError::Unavailable(e.to_string())
+    }
+}
+
+impl From<ractor::SpawnErr> for ActorError {
+    fn from(e: ractor::SpawnErr) -> Self {
+        ActorError::Unavailable(format!("spawn failed: {e}"))
+    }
+}
+
+/// Shorthand for results whose error is [`ActorError`].
+pub type Result<T, E = ActorError> = std::result::Result<T, E>;

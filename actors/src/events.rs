@@ -1,0 +1,105 @@
+//! [`DispatchEvent`]: what the actors tell the outside world (the gateway).
+//!
+//! Lifecycle events are also appended to the job's event log in the store,
+//! with a sequence number, before they are broadcast; a reconnecting client
+//! reads what it missed from the log.
+
+use dispatch_engine::pricing::PriceQuote;
+use dispatch_engine::{ContractorId, GeoPoint, JobId, Party, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// One thing that happened to a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchEvent {
+    /// The job.
+    pub job: JobId,
+    /// Position in the job's event log (0 for events not logged, like positions).
+    pub seq: u64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The job was posted with this quote.
+    Posted {
+        /// The price quoted.
+        quote: PriceQuote,
+    },
+    /// Offered to a contractor until `expires_at`.
+    Offered {
+        /// Who.
+        contractor: ContractorId,
+        /// Until when.
+        expires_at: Timestamp,
+        /// Estimated drive time, seconds.
+        eta_secs: f64,
+    },
+    /// The contractor declined.
+    Declined {
+        /// Who.
+        contractor: ContractorId,
+    },
+    /// The offer lapsed unanswered.
+    OfferExpired {
+        /// Who.
+        contractor: ContractorId,
+    },
+    /// The contractor accepted.
+    Accepted {
+        /// Who.
+        contractor: ContractorId,
+    },
+    /// The contractor set off.
+    EnRoute {
+        /// Who.
+        contractor: ContractorId,
+    },
+    /// The contractor came within the arriving distance of the site.
+    Arriving {
+        /// Who.
+        contractor: ContractorId,
+        /// Metres to the site.
+        distance_m: f64,
+    },
+    /// The contractor reached the site.
+    OnSite {
+        /// Who.
+        contractor: ContractorId,
+    },
+    /// The work is done.
+    Completed {
+        /// Who did it.
+        contractor: ContractorId,
+    },
+    /// The contractor dropped out or was taken off; the job is being offered again.
+    Withdrawn {
+        /// Who.
+        contractor: ContractorId,
+    },
+    /// Called off.
+    Cancelled {
+        /// By whom.
+        by: Party,
+        /// Why.
+        reason: String,
+    },
+    /// Nobody took it.
+    Expired {
+        /// Why.
+        reason: String,
+    },
+    /// The assigned contractor's position (not logged: sent while the job is active).
+    ContractorPosition {
+        /// Who.
+        contractor: ContractorId,
+        /// Where.
+        point: GeoPoint,
+        /// Seconds to the site.
+        eta_secs: f64,
+    },
+}

@@ -1,0 +1,211 @@
+//! [`Dispatch`]: the handle the gateway (and tests) use to drive a city.
+
+use std::sync::Arc;
+
+use dispatch_engine::pricing::PriceQuote;
+use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, GeoPoint, JobId, JobState, Party, Rating};
+use dispatch_storage::{Kind, SnapshotStore, codec};
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use tokio::sync::broadcast;
+
+use crate::cell::{CellInfo, CellMsg};
+use crate::clock::Clock;
+use crate::config::DispatchConfig;
+use crate::contractor::{ContractorMsg, GpsFix, Presence};
+use crate::dispatcher::{Dispatcher, DispatcherMsg, JobRequest, RehydrateReport, activate};
+use crate::error::{ActorError, Result};
+use crate::events::DispatchEvent;
+use crate::job::{JobMsg, ask};
+use crate::shared::{Shared, read};
+use crate::snapshot::{ContractorSnapshot, JobSnapshot};
+
+/// A running city: its dispatcher and everything under it.
+#[derive(Clone)]
+pub struct Dispatch {
+    root: ActorRef<DispatcherMsg>,
+    shared: Arc<Shared>,
+}
+
+/// How many actors of each kind are alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// Cell actors.
+    pub cells: usize,
+    /// Contractor actors.
+    pub contractors: usize,
+    /// Job actors.
+    pub jobs: usize,
+}
+
+impl Dispatch {
+    /// Starts a city on `store`, rehydrating what the store holds.
+    pub async fn start(config: DispatchConfig, store: Arc<dyn SnapshotStore>) -> Result<(Self, RehydrateReport)> {
+        Self::start_with_clock(config, store, Clock::system()).await
+    }
+
+    /// Like [`Dispatch::start`] with a given clock (tests pause tokio's time).
+    pub async fn start_with_clock(config: DispatchConfig, store: Arc<dyn SnapshotStore>, clock: Clock) -> Result<(Self, RehydrateReport)> {
+        let shared = Arc::new(Shared::new(config, store, clock)?);
+        let (root, _) = Actor::spawn(None, Dispatcher, Arc::clone(&shared)).await?;
+        let city = Self { root, shared };
+        let report = ask(&city.root, DispatcherMsg::Rehydrate).await??;
+        Ok((city, report))
+    }
+
+    /// Every lifecycle event from now on (and positions of en-route contractors).
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<DispatchEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stores a new contractor, offline.
+    pub async fn register_contractor(&self, profile: ContractorProfile) -> Result<()> {
+        ask(&self.root, |reply| DispatcherMsg::Register { profile, reply }).await?
+    }
+
+    /// Sets a contractor's presence (reactivating them from their snapshot if
+    /// hibernated); `at` is where they are when going online.
+    pub async fn set_presence(&self, id: ContractorId, presence: Presence, at: Option<GeoPoint>) -> Result<ContractorStatus> {
+        let actor = activate(&self.shared, id).await?;
+        ask(&actor, |reply| ContractorMsg::SetPresence { presence, at, reply }).await?
+    }
+
+    /// Feeds one GPS fix to a live contractor. Fire and forget: phones send
+    /// these at a high rate. A contractor who is not online is an error.
+    pub fn gps(&self, id: ContractorId, fix: GpsFix) -> Result<()> {
+        let actor = self.shared.contractor(id).ok_or_else(|| ActorError::ContractorState(id, "not online".into()))?;
+        actor.cast(ContractorMsg::Gps(fix)).map_err(ActorError::from)
+    }
+
+    /// Posts a job: its id and price quote once it is stored.
+    pub async fn post_job(&self, request: JobRequest) -> Result<(JobId, PriceQuote)> {
+        ask(&self.root, |reply| DispatcherMsg::Post { request, reply }).await?
+    }
+
+    async fn job_actor(&self, job: JobId) -> Result<ActorRef<JobMsg>> {
+        self.shared.job(job).ok_or(ActorError::UnknownJob(job))
+    }
+
+    async fn job_call(&self, job: JobId, msg: impl FnOnce(RpcReplyPort<Result<JobState>>) -> JobMsg) -> Result<JobState> {
+        let actor = self.job_actor(job).await?;
+        ask(&actor, msg).await?
+    }
+
+    /// The offered contractor accepts.
+    pub async fn accept(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Accept { contractor, reply }).await
+    }
+
+    /// The offered contractor declines.
+    pub async fn decline(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Decline { contractor, reply }).await
+    }
+
+    /// The assigned contractor sets off.
+    pub async fn depart(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Depart { contractor, reply }).await
+    }
+
+    /// The assigned contractor is on site.
+    pub async fn arrive(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Arrive { contractor, reply }).await
+    }
+
+    /// The assigned contractor finished.
+    pub async fn complete(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Complete { contractor, reply }).await
+    }
+
+    /// The assigned contractor hands the job back; it is offered again.
+    pub async fn withdraw(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Withdraw { contractor, reply }).await
+    }
+
+    /// Calls a job off.
+    pub async fn cancel(&self, job: JobId, by: Party, reason: impl Into<String>) -> Result<JobState> {
+        let reason = reason.into();
+        self.job_call(job, |reply| JobMsg::Cancel { by, reason, reply }).await
+    }
+
+    /// Adds a customer's review to a contractor's rating.
+    pub async fn rate(&self, contractor: ContractorId, stars: f64) -> Result<Rating> {
+        let actor = activate(&self.shared, contractor).await?;
+        ask(&actor, |reply| ContractorMsg::Rate { stars, reply }).await?
+    }
+
+    /// A job as it stands: from its actor if open, else from the store.
+    pub async fn job(&self, job: JobId) -> Result<JobSnapshot> {
+        if let Some(actor) = self.shared.job(job) {
+            if let Ok(snap) = ask(&actor, JobMsg::Get).await {
+                return Ok(snap);
+            }
+        }
+        let blob = self.shared.store.get(Kind::Job, job.0).await?.ok_or(ActorError::UnknownJob(job))?;
+        Ok(codec::decode(&blob)?)
+    }
+
+    /// A contractor as they stand: from their actor if live, else from the store.
+    pub async fn contractor(&self, id: ContractorId) -> Result<ContractorSnapshot> {
+        if let Some(actor) = self.shared.contractor(id) {
+            if let Ok(snap) = ask(&actor, ContractorMsg::Get).await {
+                return Ok(snap);
+            }
+        }
+        let blob = self.shared.store.get(Kind::Contractor, id.0).await?.ok_or(ActorError::UnknownContractor(id))?;
+        Ok(codec::decode(&blob)?)
+    }
+
+    /// The counters of the cell holding `point`, if that cell has an actor.
+    pub async fn cell_info(&self, point: GeoPoint) -> Option<CellInfo> {
+        let actor = self.shared.cell(self.shared.cell_of(point))?;
+        ask(&actor, CellMsg::Info).await.ok()
+    }
+
+    /// The surge multiplier at `point` as of the last surge tick.
+    #[must_use]
+    pub fn surge_at(&self, point: GeoPoint) -> f64 {
+        read(&self.shared.surge).multiplier(self.shared.cell_of(point))
+    }
+
+    /// How many actors of each kind are alive.
+    #[must_use]
+    pub fn live_counts(&self) -> LiveCounts {
+        LiveCounts {
+            cells: read(&self.shared.cells).len(),
+            contractors: read(&self.shared.contractors).len(),
+            jobs: read(&self.shared.jobs).len(),
+        }
+    }
+
+    /// The store the city writes to.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn SnapshotStore> {
+        &self.shared.store
+    }
+
+    /// Stops every actor, each writing what it holds, and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.root.stop_and_wait(Some("shutdown".into()), Some(std::time::Duration::from_secs(30))).await;
+    }
+
+    /// Test hook: makes a job's actor panic.
+    #[cfg(feature = "testsuite")]
+    pub fn panic_job(&self, job: JobId) -> Result<()> {
+        self.shared.job(job).ok_or(ActorError::UnknownJob(job))?.cast(JobMsg::Panic).map_err(ActorError::from)
+    }
+
+    /// Test hook: drops every actor at once, as a crash would (nothing is flushed).
+    #[cfg(feature = "testsuite")]
+    pub fn crash(self) {
+        self.root.kill();
+        for actor in read(&self.shared.contractors).values() {
+            actor.kill();
+        }
+        for actor in read(&self.shared.jobs).values() {
+            actor.kill();
+        }
+        for actor in read(&self.shared.cells).values() {
+            actor.kill();
+        }
+    }
+}

@@ -1,0 +1,550 @@
+//! The job actor: one per open job, running its lifecycle with the engine's
+//! state machine.
+//!
+//! On post (and after every decline or lapsed offer) it searches for
+//! candidates ring by ring through the cell actors, stopping by the engine's
+//! rule ([`dispatch_engine::spatial::may_reach_beyond_disk`]), scores them,
+//! and offers the job to the best one still free, with a timeout. After
+//! [`DispatchConfig::offers_per_round`] failed offers, or when no candidate is
+//! left, the radius doubles up to [`DispatchConfig::max_radius_m`]; at the
+//! maximum with nobody to offer it waits [`DispatchConfig::retry_after`] and
+//! searches again, until [`DispatchConfig::job_ttl`] runs out and the job
+//! expires with a reason.
+//!
+//! Every transition is written to the store (snapshot, then the event log)
+//! before it is acknowledged; if the store refuses, the job stays as it was
+//! and the caller gets the error.
+//!
+//! [`DispatchConfig::offers_per_round`]: crate::DispatchConfig::offers_per_round
+//! [`DispatchConfig::max_radius_m`]: crate::DispatchConfig::max_radius_m
+//! [`DispatchConfig::retry_after`]: crate::DispatchConfig::retry_after
+//! [`DispatchConfig::job_ttl`]: crate::DispatchConfig::job_ttl
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dispatch_engine::scoring::{Candidate, JobContext, rank};
+use dispatch_engine::spatial::{CellGeometry, may_reach_beyond_disk, ring};
+use dispatch_engine::{
+    ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TradeSet,
+};
+use dispatch_storage::{Kind, codec};
+use h3o::CellIndex;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::cell::CellMsg;
+use crate::contractor::ContractorMsg;
+use crate::error::{ActorError, Result};
+use crate::events::EventKind;
+use crate::shared::{Shared, write};
+use crate::snapshot::JobSnapshot;
+
+/// How long an actor is given to answer a request from a job.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Messages to a job actor. Requests from people carry the contractor they
+/// come from; the state machine refuses anyone but the one holding the job.
+#[derive(Debug)]
+pub enum JobMsg {
+    /// Look for a contractor and make an offer (no-op unless Posted).
+    Search,
+    /// The offered contractor accepts.
+    Accept {
+        /// Who.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// The offered contractor declines.
+    Decline {
+        /// Who.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// Timer: the offer to `contractor` made with deadline `expires_at` lapses.
+    OfferTimeout {
+        /// Who held it.
+        contractor: ContractorId,
+        /// Its deadline (a newer offer has another).
+        expires_at: dispatch_engine::Timestamp,
+    },
+    /// The assigned contractor sets off.
+    Depart {
+        /// Who.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// The contractor's actor saw them come within the arriving distance.
+    Arriving {
+        /// Who.
+        contractor: ContractorId,
+        /// Metres from the site.
+        distance_m: f64,
+    },
+    /// The assigned contractor reaches the site.
+    Arrive {
+        /// Who.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// The assigned contractor finishes.
+    Complete {
+        /// Who.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// The assigned contractor drops out (or a dispatcher takes the job back).
+    Withdraw {
+        /// Who.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// Someone calls the job off.
+    Cancel {
+        /// Who.
+        by: Party,
+        /// Why.
+        reason: String,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
+    /// The job's snapshot as it stands.
+    Get(RpcReplyPort<JobSnapshot>),
+    /// Tell the job's cell again that the job is open (after the cell restarted).
+    Reannounce,
+    /// Timer: expire the job if nobody has accepted it by its deadline.
+    ExpireCheck,
+    /// Test hook: panic inside the handler.
+    #[cfg(feature = "testsuite")]
+    Panic,
+}
+
+/// The job actor.
+pub(crate) struct JobActor;
+
+/// A scored candidate waiting for its offer.
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    id: ContractorId,
+    eta_secs: f64,
+}
+
+/// The job actor's state.
+pub(crate) struct JobActorState {
+    snap: JobSnapshot,
+    shared: Arc<Shared>,
+    cell: CellIndex,
+    ranked: VecDeque<Ranked>,
+    /// Whether a search found anybody at all, for the expiry reason.
+    ever_found: bool,
+}
+
+/// Sends `msg` built with a reply port to `actor` and waits for the answer.
+pub(crate) async fn ask<M: ractor::Message, T: Send + 'static>(
+    actor: &ActorRef<M>,
+    msg: impl FnOnce(RpcReplyPort<T>) -> M,
+) -> Result<T> {
+    match actor.call(msg, Some(ASK_TIMEOUT)).await? {
+        CallResult::Success(v) => Ok(v),
+        CallResult::Timeout => Err(ActorError::Unavailable("no answer in time".into())),
+        CallResult::SenderError => Err(ActorError::Unavailable("actor stopped before answering".into())),
+    }
+}
+
+fn is_open(state: &JobState) -> bool {
+    matches!(state, JobState::Posted | JobState::Offering { .. })
+}
+
+impl JobActorState {
+    fn id(&self) -> JobId {
+        self.snap.job.id
+    }
+
+    fn state(&self) -> &JobState {
+        self.snap.machine.state()
+    }
+
+    async fn persist(&self) -> Result<()> {
+        self.shared.store.put(Kind::Job, self.id().0, codec::encode(&self.snap)?).await?;
+        Ok(())
+    }
+
+    /// Tells the job's cell whether the job counts as open demand.
+    async fn announce_demand(&self) {
+        let (job, open) = (self.id(), is_open(self.state()));
+        if let Err(e) = self.shared.cast_to_cell(self.cell, || CellMsg::Demand { job, open }).await {
+            tracing::warn!(%job, %e, "could not update the cell's demand");
+        }
+    }
+
+    /// Applies `event`, stores the snapshot, logs `log`; on a store failure the
+    /// job is left exactly as it was.
+    async fn transition(&mut self, event: JobEvent, log: EventKind) -> Result<JobState> {
+        let before = self.snap.clone();
+        let was_open = is_open(self.state());
+        self.snap.machine.apply(event)?;
+        if let EventKind::Expired { reason } = &log {
+            self.snap.expired_reason = Some(reason.clone());
+        }
+        if let Err(e) = self.persist().await {
+            self.snap = before;
+            return Err(e);
+        }
+        if let Err(e) = self.shared.log_event(self.id(), log.clone()).await {
+            // The snapshot (the truth) is stored; the log misses one entry.
+            tracing::warn!(job = %self.id(), %e, "event not logged");
+            self.shared.broadcast(self.id(), log);
+        }
+        if was_open != is_open(self.state()) {
+            self.announce_demand().await;
+        }
+        Ok(self.state().clone())
+    }
+
+    /// Moves the contractor along with the job (or releases them).
+    async fn update_contractor(&self, contractor: ContractorId, status: ContractorStatus) {
+        let job = self.id();
+        let actor = match self.shared.contractor(contractor) {
+            Some(a) => Some(a),
+            None => crate::dispatcher::activate(&self.shared, contractor).await.ok(),
+        };
+        let Some(actor) = actor else {
+            tracing::warn!(%job, %contractor, "contractor unreachable; status not updated");
+            return;
+        };
+        match ask(&actor, |reply| ContractorMsg::JobUpdate { job, status, reply }).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => tracing::warn!(%job, %contractor, %e, "contractor status not updated"),
+        }
+    }
+
+    /// The best candidates within the current radius, scored and ranked.
+    async fn find_candidates(&mut self) -> VecDeque<Ranked> {
+        let config = &self.shared.config;
+        let query = self.snap.job.location;
+        let radius = self.snap.radius_m;
+        let k = config.candidates_per_round;
+        let filter = Filter {
+            trades: TradeSet::single(self.snap.job.trade),
+            available_only: true,
+            max_distance_m: Some(radius),
+            exclude: self.snap.machine.excluded().clone(),
+            min_rating: None,
+        };
+        let mut best: Vec<Neighbor> = Vec::new();
+        let mut speed_at: HashMap<ContractorId, f64> = HashMap::new();
+        let mut site_speed = config.speed.default_speed_mps;
+        for r in 0u32.. {
+            for cell in ring(self.cell, r) {
+                let Some(actor) = self.shared.cell(cell) else { continue };
+                let filter = filter.clone();
+                if let Ok(answer) = ask(&actor, |reply| CellMsg::Nearest { query, k, filter, reply }).await {
+                    if cell == self.cell {
+                        site_speed = answer.speed_mps;
+                    }
+                    for n in answer.neighbors {
+                        speed_at.insert(n.contractor.id, answer.speed_mps);
+                        best.push(n);
+                    }
+                }
+            }
+            best.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.contractor.id.cmp(&b.contractor.id)));
+            best.truncate(k);
+            let reach = if best.len() == k { best[k - 1].distance_m.min(radius) } else { radius };
+            if !may_reach_beyond_disk(query, self.cell, r, reach, CellGeometry::of) {
+                break;
+            }
+        }
+        let mut candidates = Vec::with_capacity(best.len());
+        let mut etas = HashMap::new();
+        for n in &best {
+            let Some(actor) = self.shared.contractor(n.contractor.id) else { continue };
+            let trade = self.snap.job.trade;
+            let Ok(facts) = ask(&actor, |reply| ContractorMsg::Describe { trade, reply }).await else { continue };
+            if n.distance_m > facts.service_radius_m {
+                continue; // farther than this contractor travels
+            }
+            let speed = (speed_at.get(&n.contractor.id).copied().unwrap_or(site_speed) + site_speed) / 2.0;
+            let eta_secs = dispatch_engine::eta::eta_secs(n.distance_m, config.speed.detour_factor, speed);
+            etas.insert(n.contractor.id, eta_secs);
+            candidates.push(Candidate {
+                id: n.contractor.id,
+                distance_m: n.distance_m,
+                status: facts.status,
+                rating: facts.rating,
+                years_experience: facts.years_experience,
+                hourly_rate: facts.hourly_rate,
+                shift_remaining_secs: facts.shift_remaining_secs,
+            });
+        }
+        let context = JobContext {
+            needed_secs: config.expected_job_secs.saturating_add(etas.values().fold(0.0, |a: f64, b| a.max(*b)) as u32),
+            reference_hourly_rate: config.pricing.base_prices.get(&self.snap.job.trade).copied().unwrap_or_default(),
+        };
+        rank(&config.scoring, &context, &candidates)
+            .into_iter()
+            .map(|s| Ranked { id: s.id, eta_secs: etas.get(&s.id).copied().unwrap_or(0.0) })
+            .collect()
+    }
+
+    /// Offers the job to the best free candidate, widening the radius as
+    /// needed; schedules a later search if nobody can be offered it now.
+    async fn search(&mut self, myself: &ActorRef<JobMsg>) {
+        let started = std::time::Instant::now();
+        loop {
+            if *self.state() != JobState::Posted {
+                return;
+            }
+            let round_spent = self.snap.offers_this_round >= self.shared.config.offers_per_round;
+            if self.ranked.is_empty() || round_spent {
+                if round_spent {
+                    self.widen();
+                }
+                self.ranked = self.find_candidates().await;
+                self.snap.offers_this_round = 0;
+                self.ever_found |= !self.ranked.is_empty();
+            }
+            while let Some(next) = self.ranked.pop_front() {
+                if self.snap.machine.excluded().contains(&next.id) {
+                    continue;
+                }
+                if self.offer(myself, next).await {
+                    metrics::histogram!("dispatch_search_seconds").record(started.elapsed().as_secs_f64());
+                    return;
+                }
+            }
+            // Nobody left to offer in this radius.
+            if self.snap.radius_m >= self.shared.config.max_radius_m {
+                myself.send_after(self.shared.config.retry_after, || JobMsg::Search);
+                return;
+            }
+            self.widen();
+        }
+    }
+
+    fn widen(&mut self) {
+        self.snap.radius_m = (self.snap.radius_m * 2.0).min(self.shared.config.max_radius_m);
+        self.snap.offers_this_round = 0;
+        self.ranked.clear();
+    }
+
+    /// Holds the contractor and records the offer; `false` if either refused.
+    async fn offer(&mut self, myself: &ActorRef<JobMsg>, to: Ranked) -> bool {
+        let Some(actor) = self.shared.contractor(to.id) else { return false };
+        let (job, site) = (self.id(), self.snap.job.location);
+        if !ask(&actor, |reply| ContractorMsg::HoldForOffer { job, site, reply }).await.unwrap_or(false) {
+            return false;
+        }
+        let timeout = self.shared.config.offer_timeout;
+        let expires_at = self.shared.clock.now().plus_millis(timeout);
+        let event = JobEvent::Offer { contractor: to.id, expires_at };
+        let log = EventKind::Offered { contractor: to.id, expires_at, eta_secs: to.eta_secs };
+        match self.transition(event, log).await {
+            Ok(_) => {
+                self.snap.offers_this_round += 1;
+                metrics::counter!("dispatch_offers_total", "outcome" => "sent").increment(1);
+                let contractor = to.id;
+                myself.send_after(timeout, move || JobMsg::OfferTimeout { contractor, expires_at });
+                true
+            }
+            Err(e) => {
+                tracing::warn!(%job, contractor = %to.id, %e, "offer not recorded; releasing the contractor");
+                self.update_contractor(to.id, ContractorStatus::Available).await;
+                false
+            }
+        }
+    }
+
+    /// Re-arms timers after a (re)start from a snapshot.
+    fn resume(&self, myself: &ActorRef<JobMsg>) {
+        match self.state() {
+            JobState::Posted => {
+                let _ = myself.cast(JobMsg::Search);
+            }
+            JobState::Offering { contractor, expires_at } => {
+                let (contractor, expires_at) = (*contractor, *expires_at);
+                myself.send_after(self.shared.clock.until(expires_at), move || JobMsg::OfferTimeout { contractor, expires_at });
+            }
+            _ => {}
+        }
+        if is_open(self.state()) {
+            let deadline = self.snap.job.posted_at.plus_millis(self.shared.config.job_ttl);
+            myself.send_after(self.shared.clock.until(deadline), || JobMsg::ExpireCheck);
+        }
+    }
+}
+
+/// Millisecond arithmetic on timestamps with a [`Duration`].
+trait PlusMillis {
+    fn plus_millis(self, d: Duration) -> Self;
+}
+
+impl PlusMillis for dispatch_engine::Timestamp {
+    fn plus_millis(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+}
+
+impl Actor for JobActor {
+    type Msg = JobMsg;
+    type State = JobActorState;
+    type Arguments = (JobSnapshot, Arc<Shared>);
+
+    async fn pre_start(&self, _: ActorRef<JobMsg>, (snap, shared): Self::Arguments) -> Result<JobActorState, ActorProcessingErr> {
+        metrics::gauge!("dispatch_actors_alive", "kind" => "job").increment(1.0);
+        let cell = shared.cell_of(snap.job.location);
+        Ok(JobActorState { snap, shared, cell, ranked: VecDeque::new(), ever_found: false })
+    }
+
+    async fn post_start(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
+        state.announce_demand().await;
+        state.resume(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
+        let mut jobs = write(&state.shared.jobs);
+        if jobs.get(&state.id()).is_some_and(|a| a.get_id() == myself.get_id()) {
+            jobs.remove(&state.id());
+        }
+        metrics::gauge!("dispatch_actors_alive", "kind" => "job").decrement(1.0);
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<JobMsg>, msg: JobMsg, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
+        let started = std::time::Instant::now();
+        match msg {
+            JobMsg::Search => state.search(&myself).await,
+            JobMsg::Accept { contractor, reply } => {
+                let result = state.transition(JobEvent::Accept { contractor }, EventKind::Accepted { contractor }).await;
+                if result.is_ok() {
+                    let now = state.shared.clock.now();
+                    state.snap.accepted_at = Some(now);
+                    let _ = state.persist().await;
+                    metrics::counter!("dispatch_offers_total", "outcome" => "accepted").increment(1);
+                    metrics::histogram!("dispatch_match_latency_seconds").record(now.secs_since(state.snap.job.posted_at).max(0.0));
+                    state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await;
+                }
+                let _ = reply.send(result);
+            }
+            JobMsg::Decline { contractor, reply } => {
+                let result = state.transition(JobEvent::Decline { contractor }, EventKind::Declined { contractor }).await;
+                let done = result.is_ok();
+                let _ = reply.send(result);
+                if done {
+                    metrics::counter!("dispatch_offers_total", "outcome" => "declined").increment(1);
+                    state.update_contractor(contractor, ContractorStatus::Available).await;
+                    state.search(&myself).await;
+                }
+            }
+            JobMsg::OfferTimeout { contractor, expires_at } => {
+                let current = matches!(state.state(), JobState::Offering { contractor: c, expires_at: e } if *c == contractor && *e == expires_at);
+                if current {
+                    let now = state.shared.clock.now().max(expires_at);
+                    match state.transition(JobEvent::OfferTimedOut { now }, EventKind::OfferExpired { contractor }).await {
+                        Ok(_) => {
+                            metrics::counter!("dispatch_offers_total", "outcome" => "expired").increment(1);
+                            state.update_contractor(contractor, ContractorStatus::Available).await;
+                            state.search(&myself).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(job = %state.id(), %e, "offer timeout not stored; retrying");
+                            myself.send_after(Duration::from_secs(1), move || JobMsg::OfferTimeout { contractor, expires_at });
+                        }
+                    }
+                }
+            }
+            JobMsg::Depart { contractor, reply } => {
+                let result = state.transition(JobEvent::Depart { contractor }, EventKind::EnRoute { contractor }).await;
+                let _ = reply.send(result);
+            }
+            JobMsg::Arriving { contractor, distance_m } => {
+                let holds = matches!(state.state(), JobState::Accepted { contractor: c } | JobState::EnRoute { contractor: c } if *c == contractor);
+                if holds {
+                    if let Err(e) = state.shared.log_event(state.id(), EventKind::Arriving { contractor, distance_m }).await {
+                        tracing::warn!(job = %state.id(), %e, "arriving not logged");
+                    }
+                }
+            }
+            JobMsg::Arrive { contractor, reply } => {
+                let result = state.transition(JobEvent::Arrive { contractor }, EventKind::OnSite { contractor }).await;
+                if result.is_ok() {
+                    state.update_contractor(contractor, ContractorStatus::OnSite(state.id())).await;
+                }
+                let _ = reply.send(result);
+            }
+            JobMsg::Complete { contractor, reply } => {
+                let result = state.transition(JobEvent::Complete { contractor }, EventKind::Completed { contractor }).await;
+                if result.is_ok() {
+                    state.update_contractor(contractor, ContractorStatus::Available).await;
+                }
+                let done = result.is_ok();
+                let _ = reply.send(result);
+                if done {
+                    myself.stop(Some("completed".into()));
+                }
+            }
+            JobMsg::Withdraw { contractor, reply } => {
+                let result = state.transition(JobEvent::Withdraw { contractor }, EventKind::Withdrawn { contractor }).await;
+                let done = result.is_ok();
+                let _ = reply.send(result);
+                if done {
+                    state.update_contractor(contractor, ContractorStatus::Available).await;
+                    state.ranked.clear();
+                    state.search(&myself).await;
+                }
+            }
+            JobMsg::Cancel { by, reason, reply } => {
+                let held = state.state().contractor();
+                let log = EventKind::Cancelled { by, reason: reason.clone() };
+                let result = state.transition(JobEvent::Cancel { by, reason }, log).await;
+                if let (Ok(_), Some(contractor)) = (&result, held) {
+                    state.update_contractor(contractor, ContractorStatus::Available).await;
+                }
+                let done = result.is_ok();
+                let _ = reply.send(result);
+                if done {
+                    myself.stop(Some("cancelled".into()));
+                }
+            }
+            JobMsg::Get(reply) => {
+                let _ = reply.send(state.snap.clone());
+            }
+            JobMsg::Reannounce => state.announce_demand().await,
+            JobMsg::ExpireCheck => {
+                if is_open(state.state()) {
+                    let held = state.state().contractor();
+                    let minutes = state.shared.config.job_ttl.as_secs() / 60;
+                    let reason = if state.ever_found {
+                        format!("no contractor accepted within {minutes} min")
+                    } else {
+                        format!("no available contractor within {} km", state.shared.config.max_radius_m / 1000.0)
+                    };
+                    match state.transition(JobEvent::Expire, EventKind::Expired { reason }).await {
+                        Ok(_) => {
+                            if let Some(contractor) = held {
+                                state.update_contractor(contractor, ContractorStatus::Available).await;
+                            }
+                            myself.stop(Some("expired".into()));
+                        }
+                        Err(e) => {
+                            tracing::warn!(job = %state.id(), %e, "expiry not stored; retrying");
+                            myself.send_after(Duration::from_secs(1), || JobMsg::ExpireCheck);
+                        }
+                    }
+                }
+            }
+            #[cfg(feature = "testsuite")]
+            JobMsg::Panic => panic!("test hook: job {} panics", state.id()),
+        }
+        metrics::histogram!("dispatch_message_seconds", "kind" => "job").record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! [`Shared`]: what every actor of a city can reach without asking the root.
+//!
+//! The directories map ids to live actors. They are plain `std` `RwLock`s:
+//! every access is a short lookup or insert, never held across an `.await`.
+//! Any actor may spawn a cell (linked to the dispatcher, which supervises it)
+//! under `spawn_lock`, so a contractor entering a new cell never waits on the
+//! root actor's mailbox.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use dispatch_engine::{ContractorId, GeoPoint, JobId, SurgeBook};
+use dispatch_storage::{SnapshotStore, codec};
+use h3o::{CellIndex, LatLng, Resolution};
+use ractor::{Actor, ActorId, ActorRef};
+use tokio::sync::broadcast;
+
+use crate::cell::{CellActor, CellMsg};
+use crate::clock::Clock;
+use crate::config::DispatchConfig;
+use crate::contractor::ContractorMsg;
+use crate::dispatcher::DispatcherMsg;
+use crate::error::{ActorError, Result};
+use crate::events::{DispatchEvent, EventKind};
+use crate::job::JobMsg;
+
+/// Which child an actor id belongs to, for the supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Child {
+    Cell(CellIndex),
+    Contractor(ContractorId),
+    Job(JobId),
+}
+
+/// Reads a lock even if a panicking actor held it: every critical section is a
+/// single map operation, so the map is never left half-changed.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes a lock even if a panicking actor held it (see [`read`]).
+pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: DispatchConfig,
+    pub(crate) resolution: Resolution,
+    pub(crate) store: Arc<dyn SnapshotStore>,
+    pub(crate) clock: Clock,
+    pub(crate) events: broadcast::Sender<DispatchEvent>,
+    pub(crate) cells: RwLock<HashMap<CellIndex, ActorRef<CellMsg>>>,
+    pub(crate) contractors: RwLock<HashMap<ContractorId, ActorRef<ContractorMsg>>>,
+    pub(crate) jobs: RwLock<HashMap<JobId, ActorRef<JobMsg>>>,
+    pub(crate) children: Mutex<HashMap<ActorId, Child>>,
+    pub(crate) spawn_lock: tokio::sync::Mutex<()>,
+    pub(crate) root: OnceLock<ActorRef<DispatcherMsg>>,
+    pub(crate) surge: RwLock<SurgeBook>,
+    pub(crate) next_job: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: DispatchConfig, store: Arc<dyn SnapshotStore>, clock: Clock) -> Result<Self> {
+        config.validate()?;
+        let resolution = Resolution::try_from(config.resolution)
+            .map_err(|_| ActorError::Config(format!("resolution {}", config.resolution)))?;
+        let surge = SurgeBook::new(config.surge).map_err(|e| ActorError::Config(e.to_string()))?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Self {
+            config,
+            resolution,
+            store,
+            clock,
+            events,
+            cells: RwLock::default(),
+            contractors: RwLock::default(),
+            jobs: RwLock::default(),
+            children: Mutex::default(),
+            spawn_lock: tokio::sync::Mutex::new(()),
+            root: OnceLock::new(),
+            surge: RwLock::new(surge),
+            next_job: AtomicU64::new(1),
+        })
+    }
+
+    pub(crate) fn cell_of(&self, point: GeoPoint) -> CellIndex {
+        LatLng::from(point).to_cell(self.resolution)
+    }
+
+    pub(crate) fn register_child(&self, id: ActorId, child: Child) {
+        self.children.lock().unwrap_or_else(PoisonError::into_inner).insert(id, child);
+    }
+
+    pub(crate) fn forget_child(&self, id: &ActorId) -> Option<Child> {
+        self.children.lock().unwrap_or_else(PoisonError::into_inner).remove(id)
+    }
+
+    pub(crate) fn contractor(&self, id: ContractorId) -> Option<ActorRef<ContractorMsg>> {
+        read(&self.contractors).get(&id).cloned()
+    }
+
+    pub(crate) fn job(&self, id: JobId) -> Option<ActorRef<JobMsg>> {
+        read(&self.jobs).get(&id).cloned()
+    }
+
+    pub(crate) fn cell(&self, cell: CellIndex) -> Option<ActorRef<CellMsg>> {
+        read(&self.cells).get(&cell).cloned()
+    }
+
+    /// The cell's actor, spawned (linked to the dispatcher) if it has none.
+    pub(crate) async fn ensure_cell(self: &Arc<Self>, cell: CellIndex) -> Result<ActorRef<CellMsg>> {
+        if let Some(existing) = self.cell(cell) {
+            return Ok(existing);
+        }
+        let _guard = self.spawn_lock.lock().await;
+        if let Some(existing) = self.cell(cell) {
+            return Ok(existing);
+        }
+        let root = self.root.get().cloned().ok_or_else(|| ActorError::Unavailable("dispatcher not started".into()))?;
+        let (actor, _) = Actor::spawn_linked(None, CellActor, (cell, Arc::clone(self)), root.get_cell()).await?;
+        self.register_child(actor.get_id(), Child::Cell(cell));
+        write(&self.cells).insert(cell, actor.clone());
+        Ok(actor)
+    }
+
+    /// Casts `msg` to the cell's actor, spawning it if needed, and once more to
+    /// a fresh actor if the one found had just stopped.
+    pub(crate) async fn cast_to_cell(self: &Arc<Self>, cell: CellIndex, msg: impl Fn() -> CellMsg) -> Result<()> {
+        let actor = self.ensure_cell(cell).await?;
+        if actor.cast(msg()).is_ok() {
+            return Ok(());
+        }
+        // It stopped between the lookup and the send: drop it and try a new one.
+        {
+            let mut cells = write(&self.cells);
+            if cells.get(&cell).is_some_and(|a| a.get_id() == actor.get_id()) {
+                cells.remove(&cell);
+            }
+        }
+        self.ensure_cell(cell).await?.cast(msg()).map_err(ActorError::from)
+    }
+
+    /// Appends a lifecycle event to the job's log (confirmed by the store), then broadcasts it.
+    pub(crate) async fn log_event(&self, job: JobId, kind: EventKind) -> Result<DispatchEvent> {
+        let at = self.clock.now();
+        let seq = self.store.append_event(job.0, at.0, codec::encode(&kind)?).await?;
+        let event = DispatchEvent { job, seq, at, kind };
+        // Nobody listening is not an error.
+        let _ = self.events.send(event.clone());
+        Ok(event)
+    }
+
+    /// Broadcasts an event that is not logged (positions).
+    pub(crate) fn broadcast(&self, job: JobId, kind: EventKind) {
+        let _ = self.events.send(DispatchEvent { job, seq: 0, at: self.clock.now(), kind });
+    }
+}

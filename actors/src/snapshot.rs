@@ -1,0 +1,42 @@
+//! What the actors write to the store: one snapshot type per actor kind,
+//! encoded with [`dispatch_storage::codec`].
+
+use dispatch_engine::pricing::PriceQuote;
+use dispatch_engine::{ContractorProfile, ContractorStatus, GeoPoint, Job, JobMachine, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A contractor: profile and live state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContractorSnapshot {
+    /// Who they are.
+    pub profile: ContractorProfile,
+    /// What they are doing.
+    pub status: ContractorStatus,
+    /// Last trusted position.
+    pub position: Option<GeoPoint>,
+    /// Time of the last trusted fix.
+    pub last_fix: Option<Timestamp>,
+    /// The site of the job they hold, if any.
+    pub job_site: Option<GeoPoint>,
+    /// Whether "arriving" was already reported for the current job.
+    pub arriving_sent: bool,
+}
+
+/// A job: its details, state machine and search progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSnapshot {
+    /// The job as posted.
+    pub job: Job,
+    /// Its state and exclusions.
+    pub machine: JobMachine,
+    /// The price quoted at posting.
+    pub quote: PriceQuote,
+    /// Current search radius, metres.
+    pub radius_m: f64,
+    /// Offers made in the current round.
+    pub offers_this_round: u32,
+    /// Why the job expired, once it has.
+    pub expired_reason: Option<String>,
+    /// When it was accepted, for the match-latency metric.
+    pub accepted_at: Option<Timestamp>,
+}

@@ -1,0 +1,103 @@
+//! Helpers shared by the actor integration tests.
+#![allow(dead_code, unreachable_pub, reason = "helpers shared by several test files; each uses part")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use dispatch_actors::engine::{
+    ContractorId, ContractorProfile, CustomerId, GeoPoint, Money, Rating, Timestamp, Trade, TradeExperience, Urgency,
+};
+use dispatch_actors::{Dispatch, DispatchConfig, DispatchEvent, EventKind, GpsFix, JobRequest, Presence};
+use dispatch_actors::storage::{MemoryStore, SnapshotStore};
+use tokio::sync::broadcast;
+
+pub const DSM: (f64, f64) = (41.5868, -93.6250);
+
+pub fn downtown() -> GeoPoint {
+    GeoPoint::new(DSM.0, DSM.1).expect("valid")
+}
+
+pub fn profile(id: u64, trade: Trade) -> ContractorProfile {
+    ContractorProfile {
+        id: ContractorId(id),
+        name: format!("contractor {id}"),
+        trades: vec![TradeExperience { trade, years: 5 }],
+        rating: Rating::new(4.5, 20).expect("valid"),
+        hourly_rate: Money(8_000),
+        service_radius_m: 30_000.0,
+        shifts: vec![],
+        utc_offset_minutes: 0,
+    }
+}
+
+pub fn request(at: GeoPoint, trade: Trade) -> JobRequest {
+    JobRequest {
+        customer: CustomerId(1),
+        trade,
+        location: at,
+        urgency: Urgency::Today,
+        description: "leaking pipe under the sink".into(),
+        budget: None,
+    }
+}
+
+pub fn fast_config() -> DispatchConfig {
+    DispatchConfig { offer_timeout: Duration::from_secs(20), retry_after: Duration::from_secs(5), ..DispatchConfig::default() }
+}
+
+pub async fn memory_city(config: DispatchConfig) -> Result<(Dispatch, Arc<MemoryStore>)> {
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(config, Arc::clone(&store) as Arc<dyn SnapshotStore>).await?;
+    Ok((city, store))
+}
+
+/// Registers a contractor of `trade` and brings them online `metres` east of downtown.
+pub async fn online(city: &Dispatch, id: u64, trade: Trade, metres: f64) -> Result<GeoPoint> {
+    let at = downtown().destination(90.0, metres);
+    city.register_contractor(profile(id, trade)).await?;
+    city.set_presence(ContractorId(id), Presence::Available, Some(at)).await?;
+    Ok(at)
+}
+
+/// Waits for the first event matching `want` (up to 60 s of tokio time).
+pub async fn wait_for(
+    rx: &mut broadcast::Receiver<DispatchEvent>,
+    mut want: impl FnMut(&DispatchEvent) -> bool,
+) -> Result<DispatchEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => bail!("timed out waiting for an event"),
+            Ok(Err(e)) => bail!("event stream: {e}"),
+            Ok(Ok(event)) if want(&event) => return Ok(event),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+pub fn offered_to(event: &DispatchEvent) -> Option<ContractorId> {
+    match event.kind {
+        EventKind::Offered { contractor, .. } => Some(contractor),
+        _ => None,
+    }
+}
+
+pub fn fix(at: GeoPoint, ts_ms: i64, speed_mps: Option<f64>) -> GpsFix {
+    GpsFix::new(at, None, speed_mps, Some(5.0), Timestamp(ts_ms)).expect("valid fix")
+}
+
+/// Polls `check` until it holds (up to 10 s of tokio time).
+pub async fn eventually<F, Fut>(mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1000 {
+        if check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    bail!("condition never held")
+}

@@ -1,0 +1,92 @@
+//! The whole journey in process: post → offer → decline → offer to the
+//! second contractor → accept → en route → arriving → on site → completed.
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use dispatch_actors::engine::{ContractorId, ContractorStatus, JobState, Trade};
+use dispatch_actors::storage::codec;
+use dispatch_actors::{EventKind, Presence};
+
+#[tokio::test]
+async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
+    let (city, store) = memory_city(fast_config()).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 800.0).await?; // nearer: offered first
+    online(&city, 2, Trade::Plumbing, 2_500.0).await?;
+    online(&city, 3, Trade::Hvac, 100.0).await?; // nearest, wrong trade
+    let site = downtown();
+
+    let (job, quote) = city.post_job(request(site, Trade::Plumbing)).await?;
+    assert!(quote.total.0 > 0);
+    let first = wait_for(&mut events, |e| e.job == job && offered_to(e).is_some()).await?;
+    assert_eq!(offered_to(&first), Some(ContractorId(1)));
+    assert_eq!(city.contractor(ContractorId(1)).await?.status, ContractorStatus::Offered(job));
+
+    city.decline(job, ContractorId(1)).await?;
+    let second = wait_for(&mut events, |e| e.job == job && offered_to(e).is_some()).await?;
+    assert_eq!(offered_to(&second), Some(ContractorId(2)), "the decliner is excluded");
+    assert_eq!(city.contractor(ContractorId(1)).await?.status, ContractorStatus::Available);
+
+    // Only the offered contractor may accept.
+    assert!(city.accept(job, ContractorId(1)).await.is_err());
+    assert_eq!(city.accept(job, ContractorId(2)).await?, JobState::Accepted { contractor: ContractorId(2) });
+    assert_eq!(city.depart(job, ContractorId(2)).await?, JobState::EnRoute { contractor: ContractorId(2) });
+
+    // Drive toward the site: 2.5 km east, in 500 m steps a minute apart.
+    let mut ts = 1_000_000;
+    for metres in [2_000.0, 1_500.0, 1_000.0, 500.0, 150.0] {
+        ts += 60_000;
+        city.gps(ContractorId(2), fix(site.destination(90.0, metres), ts, Some(9.0)))?;
+    }
+    let arriving = wait_for(&mut events, |e| e.job == job && matches!(e.kind, EventKind::Arriving { .. })).await?;
+    assert!(matches!(arriving.kind, EventKind::Arriving { contractor: ContractorId(2), distance_m } if distance_m <= 200.0));
+
+    assert_eq!(city.arrive(job, ContractorId(2)).await?, JobState::OnSite { contractor: ContractorId(2) });
+    assert_eq!(city.complete(job, ContractorId(2)).await?, JobState::Completed { contractor: ContractorId(2) });
+    assert_eq!(city.contractor(ContractorId(2)).await?.status, ContractorStatus::Available);
+    city.rate(ContractorId(2), 5.0).await?;
+    assert_eq!(city.contractor(ContractorId(2)).await?.profile.rating.reviews(), 21);
+
+    // The job's log holds every lifecycle step, in order, with gapless sequence numbers.
+    let log = store_events(&store, job.0).await?;
+    let names: Vec<&str> = log.iter().map(|k| kind_name(k)).collect();
+    assert_eq!(
+        names,
+        ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed"]
+    );
+    // The finished job's actor is gone; its snapshot stays.
+    common::eventually(|| async { city.live_counts().jobs == 0 }).await?;
+    assert!(matches!(city.job(job).await?.machine.state(), JobState::Completed { .. }));
+    city.set_presence(ContractorId(3), Presence::Offline, None).await?;
+    city.shutdown().await;
+    Ok(())
+}
+
+async fn store_events(store: &dispatch_actors::storage::MemoryStore, job: u64) -> Result<Vec<EventKind>> {
+    use dispatch_actors::storage::SnapshotStore;
+    let entries = store.read_events(job, 0).await?;
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+    }
+    Ok(entries.iter().map(|e| codec::decode(&e.payload)).collect::<Result<_, _>>()?)
+}
+
+fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Posted { .. } => "posted",
+        EventKind::Offered { .. } => "offered",
+        EventKind::Declined { .. } => "declined",
+        EventKind::OfferExpired { .. } => "offer_expired",
+        EventKind::Accepted { .. } => "accepted",
+        EventKind::EnRoute { .. } => "en_route",
+        EventKind::Arriving { .. } => "arriving",
+        EventKind::OnSite { .. } => "on_site",
+        EventKind::Completed { .. } => "completed",
+        EventKind::Withdrawn { .. } => "withdrawn",
+        EventKind::Cancelled { .. } => "cancelled",
+        EventKind::Expired { .. } => "expired",
+        EventKind::ContractorPosition { .. } => "position",
+    }
+}
