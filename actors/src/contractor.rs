@@ -205,11 +205,10 @@ impl ContractorState {
         };
         let new_cell = point.map(|p| self.shared.cell_of(p));
         let id = self.id();
-        if let Some(old) = self.cell.filter(|c| Some(*c) != new_cell) {
-            if let Some(actor) = self.shared.cell(old) {
+        if let Some(old) = self.cell.filter(|c| Some(*c) != new_cell)
+            && let Some(actor) = self.shared.cell(old) {
                 let _ = actor.cast(CellMsg::Exit(id));
             }
-        }
         self.cell = new_cell;
         if let (Some(cell), Some(point)) = (new_cell, point) {
             let contractor = self.indexed();
@@ -258,11 +257,10 @@ impl ContractorState {
         self.dirty = true;
         self.last_activity = tokio::time::Instant::now();
         self.reindex().await;
-        if let (Some(speed), Some(cell)) = (fix.speed_mps, self.cell) {
-            if let Some(actor) = self.shared.cell(cell) {
+        if let (Some(speed), Some(cell)) = (fix.speed_mps, self.cell)
+            && let Some(actor) = self.shared.cell(cell) {
                 let _ = actor.cast(CellMsg::ObserveSpeed(speed));
             }
-        }
         if let (ContractorStatus::EnRoute(job), Some(site)) = (self.snap.status, self.snap.job_site) {
             let distance_m = fix.point.distance_m(site);
             let speed = self.shared.config.speed;
@@ -390,19 +388,17 @@ impl Actor for ContractorActor {
             }
             ContractorMsg::Reannounce => state.reindex().await,
             ContractorMsg::Flush => {
-                if state.dirty {
-                    if let Err(e) = state.persist().await {
+                if state.dirty
+                    && let Err(e) = state.persist().await {
                         tracing::warn!(contractor = %state.id(), %e, "GPS snapshot not written; will retry");
                     }
-                }
             }
             ContractorMsg::IdleCheck => {
                 let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
-                if idle && state.holds_job().is_none() {
-                    if let Err(e) = state.hibernate(&myself).await {
+                if idle && state.holds_job().is_none()
+                    && let Err(e) = state.hibernate(&myself).await {
                         tracing::warn!(contractor = %state.id(), %e, "could not hibernate; staying live");
                     }
-                }
             }
             #[cfg(feature = "testsuite")]
             ContractorMsg::Panic => panic!("test hook: contractor {} panics", state.id()),

@@ -467,11 +467,10 @@ impl Actor for JobActor {
             }
             JobMsg::Arriving { contractor, distance_m } => {
                 let holds = matches!(state.state(), JobState::Accepted { contractor: c } | JobState::EnRoute { contractor: c } if *c == contractor);
-                if holds {
-                    if let Err(e) = state.shared.log_event(state.id(), EventKind::Arriving { contractor, distance_m }).await {
+                if holds
+                    && let Err(e) = state.shared.log_event(state.id(), EventKind::Arriving { contractor, distance_m }).await {
                         tracing::warn!(job = %state.id(), %e, "arriving not logged");
                     }
-                }
             }
             JobMsg::Arrive { contractor, reply } => {
                 let result = state.transition(JobEvent::Arrive { contractor }, EventKind::OnSite { contractor }).await;

@@ -1,5 +1,5 @@
 //! Helpers shared by the actor integration tests.
-#![allow(dead_code, unreachable_pub, reason = "helpers shared by several test files; each uses part")]
+#![allow(dead_code, unreachable_pub, clippy::expect_used, reason = "test helpers shared by several test files; each uses part")]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,11 +61,17 @@ pub async fn online(city: &Dispatch, id: u64, trade: Trade, metres: f64) -> Resu
 }
 
 /// Waits for the first event matching `want` (up to 60 s of tokio time).
-pub async fn wait_for(
+pub async fn wait_for(rx: &mut broadcast::Receiver<DispatchEvent>, want: impl FnMut(&DispatchEvent) -> bool) -> Result<DispatchEvent> {
+    wait_for_within(rx, Duration::from_secs(60), want).await
+}
+
+/// Waits up to `limit` of tokio time for the first event matching `want`.
+pub async fn wait_for_within(
     rx: &mut broadcast::Receiver<DispatchEvent>,
+    limit: Duration,
     mut want: impl FnMut(&DispatchEvent) -> bool,
 ) -> Result<DispatchEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => bail!("timed out waiting for an event"),

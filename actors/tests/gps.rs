@@ -1,0 +1,58 @@
+//! GPS through contractor actors into cell actors.
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use dispatch_actors::engine::{ContractorId, Timestamp, Trade};
+use dispatch_actors::{ActorError, GpsFix, Presence};
+
+#[tokio::test]
+async fn fixes_move_contractors_between_cells_and_bad_ones_are_not_trusted() -> Result<()> {
+    let (city, _) = memory_city(fast_config()).await?;
+    let start = online(&city, 1, Trade::Plumbing, 0.0).await?;
+    city.gps(ContractorId(1), fix(start, 1_000, Some(10.0)))?;
+    eventually(|| async { city.cell_info(start).await.is_some_and(|c| c.contractors == 1 && c.load.supply == 1) }).await?;
+
+    // 3 km east in 5 minutes (10 m/s): a new cell; the old one is left empty.
+    let east = start.destination(90.0, 3_000.0);
+    city.gps(ContractorId(1), fix(east, 301_000, Some(10.0)))?;
+    eventually(|| async { city.cell_info(east).await.is_some_and(|c| c.contractors == 1) }).await?;
+    eventually(|| async { city.cell_info(start).await.is_none_or(|c| c.contractors == 0) }).await?;
+
+    // An older fix is ignored.
+    city.gps(ContractorId(1), fix(start, 200_000, None))?;
+    // A jump of 100 km in one second is flagged and not trusted.
+    city.gps(ContractorId(1), fix(east.destination(0.0, 100_000.0), 302_000, None))?;
+    // (The contractor's mailbox is ordered: this read sees both fixes handled.)
+    let snap = city.contractor(ContractorId(1)).await?;
+    assert_eq!(snap.position, Some(east), "neither the stale fix nor the jump was applied");
+    assert_eq!(snap.last_fix, Some(Timestamp(301_000)));
+    // A plausible fix afterwards is accepted.
+    let further = east.destination(90.0, 100.0);
+    city.gps(ContractorId(1), fix(further, 311_000, Some(10.0)))?;
+    eventually(|| async { city.contractor(ContractorId(1)).await.is_ok_and(|c| c.position == Some(further)) }).await?;
+    let snap = city.contractor(ContractorId(1)).await?;
+    assert_eq!(snap.last_fix, Some(Timestamp(311_000)));
+
+    // Reported speeds teach the cell its speed.
+    for i in 0..20 {
+        city.gps(ContractorId(1), fix(further.destination(0.0, i as f64), 320_000 + i * 1_000, Some(5.0)))?;
+    }
+    eventually(|| async { city.cell_info(further).await.is_some_and(|c| c.speed_mps < 8.0) }).await?;
+
+    // Going offline takes the contractor out of the index.
+    city.set_presence(ContractorId(1), Presence::Offline, None).await?;
+    eventually(|| async { city.cell_info(further).await.is_none_or(|c| c.contractors == 0) }).await?;
+    Ok(())
+}
+
+#[test]
+fn malformed_fixes_are_refused_at_construction() {
+    let at = downtown();
+    assert!(matches!(GpsFix::new(at, Some(360.0), None, None, Timestamp(1)), Err(ActorError::Engine(_))));
+    assert!(GpsFix::new(at, Some(f64::NAN), None, None, Timestamp(1)).is_err());
+    assert!(GpsFix::new(at, None, Some(-1.0), None, Timestamp(1)).is_err());
+    assert!(GpsFix::new(at, None, None, Some(f64::INFINITY), Timestamp(1)).is_err());
+    assert!(GpsFix::new(at, Some(359.9), Some(0.0), Some(3.0), Timestamp(1)).is_ok());
+}
