@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use dispatch_engine::spatial::IndexedContractor;
 use dispatch_engine::{ContractorId, ContractorStatus, GeoPoint, JobId, Money, Rating, StatusKind, Timestamp, Trade};
-use dispatch_storage::{Kind, codec};
+use dispatch_storage::codec;
 use h3o::CellIndex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
@@ -146,9 +146,7 @@ pub enum ContractorMsg {
     Get(RpcReplyPort<ContractorSnapshot>),
     /// Re-enter the current cell (after the cell actor restarted).
     Reannounce,
-    /// Timer: write coalesced GPS changes.
-    Flush,
-    /// Timer: hibernate if idle.
+    /// The dispatcher's idle sweep: hibernate if idle.
     IdleCheck,
     /// Test hook: panic inside the handler.
     #[cfg(feature = "testsuite")]
@@ -190,10 +188,22 @@ impl ContractorState {
         }
     }
 
+    /// Writes the snapshot now, through the city's writer; returns once stored.
     async fn persist(&mut self) -> Result<()> {
-        self.shared.store.put(Kind::Contractor, self.id().0, codec::encode(&self.snap)?).await?;
+        self.shared.contractor_writer.write_now(self.id().0, codec::encode(&self.snap)?).await?;
         self.dirty = false;
         Ok(())
+    }
+
+    /// Hands the snapshot to the writer to be written with the next batch.
+    fn persist_soon(&mut self) {
+        match codec::encode(&self.snap) {
+            Ok(blob) => {
+                self.shared.contractor_writer.coalesce(self.id().0, blob);
+                self.dirty = false;
+            }
+            Err(e) => tracing::warn!(contractor = %self.id(), %e, "snapshot not encoded"),
+        }
     }
 
     /// Puts the contractor in the right cell with their current attributes
@@ -255,6 +265,7 @@ impl ContractorState {
         self.snap.position = Some(fix.point);
         self.snap.last_fix = Some(fix.ts);
         self.dirty = true;
+        self.persist_soon();
         self.last_activity = tokio::time::Instant::now();
         self.reindex().await;
         if let (Some(speed), Some(cell)) = (fix.speed_mps, self.cell)
@@ -294,8 +305,7 @@ impl Actor for ContractorActor {
     type Arguments = (ContractorSnapshot, Arc<Shared>);
 
     async fn pre_start(&self, myself: ActorRef<ContractorMsg>, (snap, shared): Self::Arguments) -> Result<ContractorState, ActorProcessingErr> {
-        myself.send_interval(shared.config.snapshot_interval, || ContractorMsg::Flush);
-        myself.send_interval(shared.config.idle_hibernate_after, || ContractorMsg::IdleCheck);
+        let _ = myself;
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
         Ok(ContractorState { snap, shared, cell: None, dirty: false, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
     }
@@ -387,12 +397,6 @@ impl Actor for ContractorActor {
                 let _ = reply.send(state.snap.clone());
             }
             ContractorMsg::Reannounce => state.reindex().await,
-            ContractorMsg::Flush => {
-                if state.dirty
-                    && let Err(e) = state.persist().await {
-                        tracing::warn!(contractor = %state.id(), %e, "GPS snapshot not written; will retry");
-                    }
-            }
             ContractorMsg::IdleCheck => {
                 let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
                 if idle && state.holds_job().is_none()

@@ -81,6 +81,8 @@ pub enum DispatcherMsg {
     },
     /// Timer: recompute surge.
     SurgeTick,
+    /// Timer: ask every live contractor to hibernate if idle.
+    IdleSweep,
 }
 
 /// What a rehydration brought back.
@@ -247,6 +249,8 @@ impl Actor for Dispatcher {
             .set(myself.clone())
             .map_err(|_| ActorProcessingErr::from("this city already has a dispatcher"))?;
         myself.send_interval(shared.config.surge_interval, || DispatcherMsg::SurgeTick);
+        // Sweep twice per idle period, so nobody idles more than 1.5 times it.
+        myself.send_interval(shared.config.idle_hibernate_after / 2, || DispatcherMsg::IdleSweep);
         Ok(DispatcherState { shared })
     }
 
@@ -295,6 +299,11 @@ impl Actor for Dispatcher {
             }
             DispatcherMsg::CellLoad { cell, load } => {
                 write(&state.shared.surge).set_load(cell, load);
+            }
+            DispatcherMsg::IdleSweep => {
+                for actor in read(&state.shared.contractors).values() {
+                    let _ = actor.cast(ContractorMsg::IdleCheck);
+                }
             }
             DispatcherMsg::SurgeTick => {
                 let now = state.shared.clock.now();

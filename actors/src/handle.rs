@@ -181,9 +181,11 @@ impl Dispatch {
         &self.shared.store
     }
 
-    /// Stops every actor, each writing what it holds, and waits for them.
+    /// Stops every actor, each writing what it holds, then flushes the
+    /// snapshot writer's last batch.
     pub async fn shutdown(self) {
         let _ = self.root.stop_and_wait(Some("shutdown".into()), Some(std::time::Duration::from_secs(30))).await;
+        self.shared.contractor_writer.close().await;
     }
 
     /// Test hook: makes a job's actor panic.

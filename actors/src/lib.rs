@@ -18,6 +18,7 @@
 //! | [`snapshot`] | what each actor writes to the store |
 //! | [`config`] | [`DispatchConfig`] |
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
+//! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
 //! | `shared` | directories of live actors and what every actor can reach |
 //! | [`error`] | [`ActorError`] |
 //!
@@ -34,6 +35,7 @@ pub mod handle;
 pub mod job;
 mod shared;
 pub mod snapshot;
+mod writer;
 
 pub use clock::Clock;
 pub use config::DispatchConfig;

@@ -24,6 +24,7 @@ use crate::dispatcher::DispatcherMsg;
 use crate::error::{ActorError, Result};
 use crate::events::{DispatchEvent, EventKind};
 use crate::job::JobMsg;
+use crate::writer::SnapshotWriter;
 
 /// Which child an actor id belongs to, for the supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,7 @@ pub(crate) struct Shared {
     pub(crate) root: OnceLock<ActorRef<DispatcherMsg>>,
     pub(crate) surge: RwLock<SurgeBook>,
     pub(crate) next_job: AtomicU64,
+    pub(crate) contractor_writer: SnapshotWriter,
 }
 
 impl Shared {
@@ -67,6 +69,8 @@ impl Shared {
             .map_err(|_| ActorError::Config(format!("resolution {}", config.resolution)))?;
         let surge = SurgeBook::new(config.surge).map_err(|e| ActorError::Config(e.to_string()))?;
         let (events, _) = broadcast::channel(4096);
+        let (contractor_writer, _task) =
+            SnapshotWriter::start(Arc::clone(&store), dispatch_storage::Kind::Contractor, config.snapshot_interval);
         Ok(Self {
             config,
             resolution,
@@ -81,6 +85,7 @@ impl Shared {
             root: OnceLock::new(),
             surge: RwLock::new(surge),
             next_job: AtomicU64::new(1),
+            contractor_writer,
         })
     }
 

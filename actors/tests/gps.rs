@@ -56,3 +56,34 @@ fn malformed_fixes_are_refused_at_construction() {
     assert!(GpsFix::new(at, None, None, Some(f64::INFINITY), Timestamp(1)).is_err());
     assert!(GpsFix::new(at, Some(359.9), Some(0.0), Some(3.0), Timestamp(1)).is_ok());
 }
+
+/// The contractor's stored snapshot, straight from the store.
+async fn stored(store: &dispatch_actors::storage::MemoryStore, id: u64) -> Result<dispatch_actors::ContractorSnapshot> {
+    use dispatch_actors::storage::{Kind, SnapshotStore, codec};
+    let blob = store.get(Kind::Contractor, id).await?.expect("registered");
+    Ok(codec::decode(&blob)?)
+}
+
+#[tokio::test(start_paused = true)]
+async fn gps_is_written_within_an_interval_and_never_over_a_newer_status() -> Result<()> {
+    use dispatch_actors::engine::ContractorStatus;
+    use std::time::Duration;
+    let (city, store) = memory_city(fast_config()).await?;
+    let start = online(&city, 1, Trade::Hvac, 0.0).await?;
+    let a = start.destination(0.0, 50.0);
+    city.gps(ContractorId(1), fix(a, 10_000, None))?;
+    city.contractor(ContractorId(1)).await?; // the fix is handled
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(stored(&store, 1).await?.position, Some(a), "coalesced write within one interval");
+
+    // A fix, then at once a lifecycle change: the older GPS blob must not land after it.
+    let b = a.destination(0.0, 50.0);
+    city.gps(ContractorId(1), fix(b, 20_000, None))?;
+    city.set_presence(ContractorId(1), Presence::OnBreak, None).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let snap = stored(&store, 1).await?;
+    assert_eq!(snap.status, ContractorStatus::OnBreak);
+    assert_eq!(snap.position, Some(b));
+    city.shutdown().await;
+    Ok(())
+}
