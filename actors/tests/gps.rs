@@ -60,7 +60,7 @@ fn malformed_fixes_are_refused_at_construction() {
 /// The contractor's stored snapshot, straight from the store.
 async fn stored(store: &dispatch_actors::storage::MemoryStore, id: u64) -> Result<dispatch_actors::ContractorSnapshot> {
     use dispatch_actors::storage::{Kind, SnapshotStore, codec};
-    let blob = store.get(Kind::Contractor, id).await?.expect("registered");
+    let blob = store.get(Kind::Contractor, id).await?.ok_or_else(|| anyhow::anyhow!("contractor {id} not stored"))?;
     Ok(codec::decode(&blob)?)
 }
 
