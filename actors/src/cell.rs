@@ -25,11 +25,11 @@ pub enum CellMsg {
         contractor: IndexedContractor,
         /// Where.
         point: GeoPoint,
+        /// The speed the contractor's phone reported with this fix, m/s, for the cell's learned speed.
+        speed_mps: Option<f64>,
     },
     /// A contractor left the cell (tile38's exit).
     Exit(ContractorId),
-    /// A moving contractor's observed speed, m/s.
-    ObserveSpeed(f64),
     /// Whether `job`, in this cell, is open (posted or offering): idempotent,
     /// so a restarted job can announce itself again.
     Demand {
@@ -86,15 +86,16 @@ pub(crate) struct CellState {
     members: HashMap<ContractorId, (IndexedContractor, GeoPoint)>,
     speed: LearnedSpeed,
     open_jobs: std::collections::HashSet<dispatch_engine::JobId>,
+    /// Members whose status is Available, kept as members come and go.
+    available: u32,
     published: CellLoad,
     idle_since: Option<tokio::time::Instant>,
 }
 
 impl CellState {
     fn load(&self) -> CellLoad {
-        let supply = self.members.values().filter(|(c, _)| c.status == StatusKind::Available).count();
         let demand = u32::try_from(self.open_jobs.len()).unwrap_or(u32::MAX);
-        CellLoad { demand, supply: u32::try_from(supply).unwrap_or(u32::MAX) }
+        CellLoad { demand, supply: self.available }
     }
 
     fn speed_mps(&self) -> f64 {
@@ -133,6 +134,7 @@ impl Actor for CellActor {
             members: HashMap::new(),
             speed: LearnedSpeed::default(),
             open_jobs: std::collections::HashSet::new(),
+            available: 0,
             published: CellLoad::default(),
             idle_since: Some(tokio::time::Instant::now()),
             shared,
@@ -145,23 +147,28 @@ impl Actor for CellActor {
     }
 
     async fn handle(&self, myself: ActorRef<CellMsg>, msg: CellMsg, state: &mut CellState) -> Result<(), ActorProcessingErr> {
-        let started = std::time::Instant::now();
+        // GPS-driven upserts are the hot path: only the other messages are timed.
+        let started = (!matches!(msg, CellMsg::Upsert { .. })).then(std::time::Instant::now);
         match msg {
-            CellMsg::Upsert { contractor, point } => {
+            CellMsg::Upsert { contractor, point, speed_mps } => {
+                if let Some(mps) = speed_mps {
+                    state.speed.observe(&state.shared.config.speed, mps);
+                }
                 if let Some((old, old_point)) = state.members.insert(contractor.id, (contractor, point)) {
                     state.tree.remove(&old, old_point);
+                    state.available -= u32::from(old.status == StatusKind::Available);
                 }
+                state.available += u32::from(contractor.status == StatusKind::Available);
                 state.tree.insert(contractor, point);
                 state.publish_load();
+                state.shared.counters.cell_upserts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             CellMsg::Exit(id) => {
                 if let Some((old, point)) = state.members.remove(&id) {
                     state.tree.remove(&old, point);
+                    state.available -= u32::from(old.status == StatusKind::Available);
                 }
                 state.publish_load();
-            }
-            CellMsg::ObserveSpeed(mps) => {
-                state.speed.observe(&state.shared.config.speed, mps);
             }
             CellMsg::Demand { job, open } => {
                 if open {
@@ -191,7 +198,9 @@ impl Actor for CellActor {
                 }
             }
         }
-        metrics::histogram!("dispatch_message_seconds", "kind" => "cell").record(started.elapsed().as_secs_f64());
+        if let Some(started) = started {
+            metrics::histogram!("dispatch_message_seconds", "kind" => "cell").record(started.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 }

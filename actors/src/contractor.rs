@@ -161,6 +161,8 @@ pub(crate) struct ContractorState {
     snap: ContractorSnapshot,
     shared: Arc<Shared>,
     cell: Option<CellIndex>,
+    /// The actor of `cell`, kept so a fix inside the same cell needs no directory lookup.
+    cell_actor: Option<ActorRef<CellMsg>>,
     dirty: bool,
     last_activity: tokio::time::Instant,
     /// Fixes flagged as implausible jumps since activation.
@@ -209,6 +211,11 @@ impl ContractorState {
     /// Puts the contractor in the right cell with their current attributes
     /// (or takes them out when offline).
     async fn reindex(&mut self) {
+        self.reindex_observing(None).await;
+    }
+
+    /// [`Self::reindex`], passing on the speed the phone reported with a fix.
+    async fn reindex_observing(&mut self, speed_mps: Option<f64>) {
         let point = match (self.snap.status, self.snap.position) {
             (ContractorStatus::Offline, _) | (_, None) => None,
             (_, Some(p)) => Some(p),
@@ -219,11 +226,21 @@ impl ContractorState {
             && let Some(actor) = self.shared.cell(old) {
                 let _ = actor.cast(CellMsg::Exit(id));
             }
+        if self.cell != new_cell {
+            self.cell_actor = None;
+        }
         self.cell = new_cell;
         if let (Some(cell), Some(point)) = (new_cell, point) {
             let contractor = self.indexed();
-            if let Err(e) = self.shared.cast_to_cell(cell, || CellMsg::Upsert { contractor, point }).await {
-                tracing::warn!(contractor = %id, %e, "could not update the cell index");
+            // Fast path: the cell's actor we already hold.
+            if let Some(actor) = &self.cell_actor
+                && actor.cast(CellMsg::Upsert { contractor, point, speed_mps }).is_ok()
+            {
+                return;
+            }
+            match self.shared.cast_to_cell(cell, || CellMsg::Upsert { contractor, point, speed_mps }).await {
+                Ok(()) => self.cell_actor = self.shared.cell(cell),
+                Err(e) => tracing::warn!(contractor = %id, %e, "could not update the cell index"),
             }
         }
     }
@@ -267,11 +284,7 @@ impl ContractorState {
         self.dirty = true;
         self.persist_soon();
         self.last_activity = tokio::time::Instant::now();
-        self.reindex().await;
-        if let (Some(speed), Some(cell)) = (fix.speed_mps, self.cell)
-            && let Some(actor) = self.shared.cell(cell) {
-                let _ = actor.cast(CellMsg::ObserveSpeed(speed));
-            }
+        self.reindex_observing(fix.speed_mps).await;
         if let (ContractorStatus::EnRoute(job), Some(site)) = (self.snap.status, self.snap.job_site) {
             let distance_m = fix.point.distance_m(site);
             let speed = self.shared.config.speed;
@@ -307,7 +320,7 @@ impl Actor for ContractorActor {
     async fn pre_start(&self, myself: ActorRef<ContractorMsg>, (snap, shared): Self::Arguments) -> Result<ContractorState, ActorProcessingErr> {
         let _ = myself;
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
-        Ok(ContractorState { snap, shared, cell: None, dirty: false, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
+        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, dirty: false, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
     }
 
     async fn post_start(&self, _: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
@@ -328,9 +341,13 @@ impl Actor for ContractorActor {
     }
 
     async fn handle(&self, myself: ActorRef<ContractorMsg>, msg: ContractorMsg, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
-        let started = std::time::Instant::now();
+        // GPS fixes are the hot path: only the other messages are timed.
+        let started = (!matches!(msg, ContractorMsg::Gps(_))).then(std::time::Instant::now);
         match msg {
-            ContractorMsg::Gps(fix) => state.on_gps(fix).await,
+            ContractorMsg::Gps(fix) => {
+                state.on_gps(fix).await;
+                state.shared.counters.gps_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             ContractorMsg::SetPresence { presence, at, reply } => {
                 state.last_activity = tokio::time::Instant::now();
                 let answer = if let Some(job) = state.holds_job() {
@@ -396,7 +413,10 @@ impl Actor for ContractorActor {
             ContractorMsg::Get(reply) => {
                 let _ = reply.send(state.snap.clone());
             }
-            ContractorMsg::Reannounce => state.reindex().await,
+            ContractorMsg::Reannounce => {
+                state.cell_actor = None;
+                state.reindex().await;
+            }
             ContractorMsg::IdleCheck => {
                 let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
                 if idle && state.holds_job().is_none()
@@ -407,7 +427,9 @@ impl Actor for ContractorActor {
             #[cfg(feature = "testsuite")]
             ContractorMsg::Panic => panic!("test hook: contractor {} panics", state.id()),
         }
-        metrics::histogram!("dispatch_message_seconds", "kind" => "contractor").record(started.elapsed().as_secs_f64());
+        if let Some(started) = started {
+            metrics::histogram!("dispatch_message_seconds", "kind" => "contractor").record(started.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 }

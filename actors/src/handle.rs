@@ -26,6 +26,15 @@ pub struct Dispatch {
     shared: Arc<Shared>,
 }
 
+/// Running totals of the GPS pipeline since the city started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// GPS fixes handled by contractor actors (trusted or not).
+    pub gps_handled: u64,
+    /// Contractor positions written into cell indexes.
+    pub cell_upserts: u64,
+}
+
 /// How many actors of each kind are alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveCounts {
@@ -172,6 +181,16 @@ impl Dispatch {
             cells: read(&self.shared.cells).len(),
             contractors: read(&self.shared.contractors).len(),
             jobs: read(&self.shared.jobs).len(),
+        }
+    }
+
+    /// Running totals of the GPS pipeline.
+    #[must_use]
+    pub fn pipeline_stats(&self) -> PipelineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        PipelineStats {
+            gps_handled: self.shared.counters.gps_handled.load(Relaxed),
+            cell_upserts: self.shared.counters.cell_upserts.load(Relaxed),
         }
     }
 

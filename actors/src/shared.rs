@@ -45,6 +45,13 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Counters of the GPS pipeline, for throughput figures.
+#[derive(Debug, Default)]
+pub(crate) struct PipelineCounters {
+    pub(crate) gps_handled: AtomicU64,
+    pub(crate) cell_upserts: AtomicU64,
+}
+
 pub(crate) struct Shared {
     pub(crate) config: DispatchConfig,
     pub(crate) resolution: Resolution,
@@ -60,6 +67,7 @@ pub(crate) struct Shared {
     pub(crate) surge: RwLock<SurgeBook>,
     pub(crate) next_job: AtomicU64,
     pub(crate) contractor_writer: SnapshotWriter,
+    pub(crate) counters: PipelineCounters,
 }
 
 impl Shared {
@@ -86,6 +94,7 @@ impl Shared {
             surge: RwLock::new(surge),
             next_job: AtomicU64::new(1),
             contractor_writer,
+            counters: PipelineCounters::default(),
         })
     }
 

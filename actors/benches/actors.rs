@@ -1,0 +1,149 @@
+//! Actor benchmarks, written to BENCHMARKS.md:
+//! - GPS messages per second through contractor actors into cell indexes,
+//!   with 100k live contractors;
+//! - the cost of spawning (activating) a contractor actor;
+//! - resident memory per live contractor actor at 100k.
+//!
+//! Each beside a bare ractor actor with a one-word state, measured in the
+//! same run as the peer.
+//!
+//! `cargo bench -p dispatch-actors --bench actors` (set `ACTORS=N` to change 100k).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, reason = "benchmark program")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dispatch_actors::engine::{ContractorId, ContractorProfile, GeoPoint, Money, Rating, Timestamp, Trade, TradeExperience};
+use dispatch_actors::storage::{MemoryStore, SnapshotStore};
+use dispatch_actors::{Dispatch, DispatchConfig, GpsFix, Presence};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The peer: a bare actor holding one word.
+struct Bare;
+
+impl Actor for Bare {
+    type Msg = u64;
+    type State = u64;
+    type Arguments = ();
+    async fn pre_start(&self, _: ActorRef<u64>, (): ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+    async fn handle(&self, _: ActorRef<u64>, msg: u64, state: &mut u64) -> Result<(), ActorProcessingErr> {
+        *state += msg;
+        Ok(())
+    }
+}
+
+fn profile(i: u64) -> ContractorProfile {
+    ContractorProfile {
+        id: ContractorId(i),
+        name: format!("contractor {i}"),
+        trades: vec![TradeExperience { trade: Trade::ALL[(i % 10) as usize], years: (i % 20) as u8 }],
+        rating: Rating::new(3.5 + (i % 3) as f64 * 0.5, 10).unwrap(),
+        hourly_rate: Money(7_000 + i % 5_000),
+        service_radius_m: 25_000.0,
+        shifts: vec![],
+        utc_offset_minutes: -360,
+    }
+}
+
+/// A start point for contractor `i` in a 60 km box around Des Moines.
+fn start_point(i: u64) -> GeoPoint {
+    let centre = GeoPoint::new(41.5868, -93.6250).unwrap();
+    let x = ((i * 7_919) % 60_000) as f64 - 30_000.0;
+    let y = ((i * 104_729) % 60_000) as f64 - 30_000.0;
+    centre.destination(90.0, x).destination(0.0, y)
+}
+
+async fn bare_actors(n: u64) -> (f64, f64) {
+    let before = rss_bytes();
+    let started = Instant::now();
+    let mut actors = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        actors.push(Actor::spawn(None, Bare, ()).await.unwrap().0);
+    }
+    let spawn_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let per_actor = (rss_bytes() - before) as f64 / n as f64;
+    for a in &actors {
+        a.stop(None);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (spawn_us, per_actor)
+}
+
+async fn city(n: u64) -> (Dispatch, f64, f64) {
+    let config = DispatchConfig { idle_hibernate_after: Duration::from_secs(3_600), ..DispatchConfig::default() };
+    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(config, store).await.unwrap();
+    for i in 0..n {
+        city.register_contractor(profile(i)).await.unwrap();
+    }
+    let before = rss_bytes();
+    let started = Instant::now();
+    for i in 0..n {
+        city.set_presence(ContractorId(i), Presence::Available, Some(start_point(i))).await.unwrap();
+    }
+    let spawn_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // Let the cell updates of the activations land before measuring memory.
+    while city.pipeline_stats().cell_upserts < n {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let per_actor = (rss_bytes().saturating_sub(before)) as f64 / n as f64;
+    (city, spawn_us, per_actor)
+}
+
+/// Sends `per` fixes to each of `n` contractors (20 m apart, 1 s apart) and
+/// returns the messages per second until every fix reached its cell.
+async fn gps_round(city: &Dispatch, n: u64, per: u64, round: u64) -> f64 {
+    let stats = city.pipeline_stats();
+    let sent = n * per;
+    let started = Instant::now();
+    for step in 0..per {
+        let t = round * per + step + 1;
+        for i in 0..n {
+            let at = start_point(i).destination((i % 360) as f64, 20.0 * t as f64);
+            let fix = GpsFix::new(at, None, Some(9.0), Some(5.0), Timestamp(t as i64 * 1_000)).unwrap();
+            city.gps(ContractorId(i), fix).unwrap();
+        }
+    }
+    loop {
+        let now = city.pipeline_stats();
+        if now.gps_handled - stats.gps_handled >= sent && now.cell_upserts - stats.cell_upserts >= sent {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    sent as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let n: u64 = std::env::var("ACTORS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (bare_spawn_us, bare_bytes) = bare_actors(n).await;
+        let (city, spawn_us, bytes) = city(n).await;
+        let mut rates = Vec::with_capacity(5);
+        for r in 0..5 {
+            rates.push(gps_round(&city, n, 10, r).await);
+        }
+        let gps = median(rates.clone());
+        println!("actors: {n} live contractors, 2 worker threads, {} cores", std::thread::available_parallelism().map_or(0, |p| p.get()));
+        println!("| measure | dispatch | bare ractor actor | ratio |");
+        println!("|---|---:|---:|---:|");
+        println!("| spawn (activate) one actor, µs | {spawn_us:.1} | {bare_spawn_us:.1} | {:.1}× |", spawn_us / bare_spawn_us);
+        println!("| resident memory per live actor, KiB | {:.2} | {:.2} | {:.2}× |", bytes / 1024.0, bare_bytes / 1024.0, bytes / bare_bytes);
+        println!("| GPS messages per second (median of 5 rounds of {} fixes) | {gps:.0} | | |", n * 10);
+        println!("rounds: {:?}", rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>());
+        city.shutdown().await;
+    });
+}
