@@ -74,10 +74,7 @@ async fn bare_actors(n: u64) -> (f64, f64) {
     }
     let spawn_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
     let per_actor = (rss_bytes() - before) as f64 / n as f64;
-    for a in &actors {
-        a.stop(None);
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(actors);
     (spawn_us, per_actor)
 }
 
@@ -103,19 +100,34 @@ async fn city(n: u64) -> (Dispatch, f64, f64) {
 }
 
 /// Sends `per` fixes to each of `n` contractors (20 m apart, 1 s apart) and
-/// returns the messages per second until every fix reached its cell.
+/// returns the messages per second until every fix reached its cell. Like a
+/// gateway connection, the sender runs on the runtime and holds a
+/// [`ContractorLink`](dispatch_actors::ContractorLink) per contractor.
 async fn gps_round(city: &Dispatch, n: u64, per: u64, round: u64) -> f64 {
+    let links: Vec<_> = (0..n).map(|i| city.link(ContractorId(i)).unwrap()).collect();
+    let fixes: Vec<Vec<GpsFix>> = (0..per)
+        .map(|step| {
+            let t = round * per + step + 1;
+            (0..n)
+                .map(|i| {
+                    let at = start_point(i).destination((i % 360) as f64, 20.0 * t as f64);
+                    GpsFix::new(at, None, Some(9.0), Some(5.0), Timestamp(t as i64 * 1_000)).unwrap()
+                })
+                .collect()
+        })
+        .collect();
     let stats = city.pipeline_stats();
     let sent = n * per;
     let started = Instant::now();
-    for step in 0..per {
-        let t = round * per + step + 1;
-        for i in 0..n {
-            let at = start_point(i).destination((i % 360) as f64, 20.0 * t as f64);
-            let fix = GpsFix::new(at, None, Some(9.0), Some(5.0), Timestamp(t as i64 * 1_000)).unwrap();
-            city.gps(ContractorId(i), fix).unwrap();
+    tokio::spawn(async move {
+        for step in fixes {
+            for (link, fix) in links.iter().zip(step) {
+                link.gps(fix).unwrap();
+            }
         }
-    }
+    })
+    .await
+    .unwrap();
     loop {
         let now = city.pipeline_stats();
         if now.gps_handled - stats.gps_handled >= sent && now.cell_upserts - stats.cell_upserts >= sent {
@@ -129,8 +141,29 @@ async fn gps_round(city: &Dispatch, n: u64, per: u64, round: u64) -> f64 {
 fn main() {
     let n: u64 = std::env::var("ACTORS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if std::env::var_os("BARE_PEER").is_some() {
+        // Child process: measure the bare actors alone, so neither measurement
+        // reuses memory the other freed.
+        let (spawn_us, bytes) = rt.block_on(async { tokio::spawn(bare_actors(n)).await.unwrap() });
+        println!("{spawn_us} {bytes}");
+        return;
+    }
+    let peer = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("BARE_PEER", "1")
+        .env("ACTORS", n.to_string())
+        .output()
+        .unwrap();
+    let peer = String::from_utf8_lossy(&peer.stdout);
+    let mut peer = peer.split_whitespace().map(|v| v.parse::<f64>().unwrap());
+    let (bare_spawn_us, bare_bytes) = (peer.next().unwrap(), peer.next().unwrap());
     rt.block_on(async {
-        let (bare_spawn_us, bare_bytes) = bare_actors(n).await;
+        // Everything below runs as a task on the runtime, like the gateway.
+        tokio::spawn(run(n, bare_spawn_us, bare_bytes)).await.unwrap();
+    });
+}
+
+async fn run(n: u64, bare_spawn_us: f64, bare_bytes: f64) {
+    {
         let (city, spawn_us, bytes) = city(n).await;
         let mut rates = Vec::with_capacity(5);
         for r in 0..5 {
@@ -145,5 +178,5 @@ fn main() {
         println!("| GPS messages per second (median of 5 rounds of {} fixes) | {gps:.0} | | |", n * 10);
         println!("rounds: {:?}", rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>());
         city.shutdown().await;
-    });
+    }
 }

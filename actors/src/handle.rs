@@ -26,6 +26,29 @@ pub struct Dispatch {
     shared: Arc<Shared>,
 }
 
+/// A live contractor's mailbox, resolved once: what a phone's connection
+/// holds to stream GPS without a directory lookup per fix. If the contractor
+/// hibernates the link goes stale and [`ContractorLink::gps`] fails; resolve
+/// it again with [`Dispatch::link`].
+#[derive(Clone)]
+pub struct ContractorLink {
+    id: ContractorId,
+    actor: ActorRef<ContractorMsg>,
+}
+
+impl ContractorLink {
+    /// The contractor.
+    #[must_use]
+    pub fn id(&self) -> ContractorId {
+        self.id
+    }
+
+    /// Sends one GPS fix (fire and forget).
+    pub fn gps(&self, fix: GpsFix) -> Result<()> {
+        self.actor.cast(ContractorMsg::Gps(fix)).map_err(ActorError::from)
+    }
+}
+
 /// Running totals of the GPS pipeline since the city started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineStats {
@@ -79,11 +102,16 @@ impl Dispatch {
         ask(&actor, |reply| ContractorMsg::SetPresence { presence, at, reply }).await?
     }
 
+    /// A link to a live contractor's actor; an error if they are not online.
+    pub fn link(&self, id: ContractorId) -> Result<ContractorLink> {
+        let actor = self.shared.contractor(id).ok_or_else(|| ActorError::ContractorState(id, "not online".into()))?;
+        Ok(ContractorLink { id, actor })
+    }
+
     /// Feeds one GPS fix to a live contractor. Fire and forget: phones send
     /// these at a high rate. A contractor who is not online is an error.
     pub fn gps(&self, id: ContractorId, fix: GpsFix) -> Result<()> {
-        let actor = self.shared.contractor(id).ok_or_else(|| ActorError::ContractorState(id, "not online".into()))?;
-        actor.cast(ContractorMsg::Gps(fix)).map_err(ActorError::from)
+        self.link(id)?.gps(fix)
     }
 
     /// Posts a job: its id and price quote once it is stored.

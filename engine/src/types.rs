@@ -314,6 +314,14 @@ impl ContractorProfile {
             .max()
     }
 
+    /// Whether one shift covers all of `window` (a profile with no shifts
+    /// covers everything).
+    #[must_use]
+    pub fn covers(&self, window: &TimeWindow) -> bool {
+        let needed = window.end.secs_since(window.start);
+        self.shift_remaining_secs(window.start).is_some_and(|left| f64::from(left) >= needed)
+    }
+
     /// Checks the profile's own invariants: a positive, finite service radius and valid shifts.
     pub fn validate(&self) -> Result<()> {
         if !self.service_radius_m.is_finite() || self.service_radius_m <= 0.0 {

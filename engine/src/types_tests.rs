@@ -76,3 +76,16 @@ fn profile_validation_catches_bad_radius() {
     assert_eq!(p.years_in(Trade::Roofing), None);
     assert_eq!(p.trade_set(), TradeSet::single(Trade::Hvac));
 }
+
+#[test]
+fn a_window_is_covered_only_by_a_shift_that_spans_it() {
+    let monday_0900_utc = Timestamp(1_795_392_000_000 + 9 * 3_600_000);
+    let p = profile(vec![ShiftWindow::new(0, 8 * 60, 17 * 60).unwrap()], 0);
+    let inside = TimeWindow::new(monday_0900_utc, monday_0900_utc.plus_secs(2 * 3600)).unwrap();
+    assert!(p.covers(&inside));
+    let past_the_end = TimeWindow::new(monday_0900_utc, monday_0900_utc.plus_secs(9 * 3600)).unwrap();
+    assert!(!p.covers(&past_the_end));
+    let before_the_start = TimeWindow::new(monday_0900_utc.plus_secs(-2 * 3600), monday_0900_utc).unwrap();
+    assert!(!p.covers(&before_the_start));
+    assert!(profile(vec![], 0).covers(&past_the_end));
+}
