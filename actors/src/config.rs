@@ -43,8 +43,11 @@ pub struct DispatchConfig {
     pub surge: SurgeConfig,
     /// Base prices.
     pub pricing: PricingConfig,
-    /// Expected time on site for a job, used for shift coverage in scoring (default 1 h).
+    /// Expected time on site for a job, used for shift coverage in scoring
+    /// and for day routing (default 1 h).
     pub expected_job_secs: u32,
+    /// How long before its window a scheduled job is first offered (default 2 h).
+    pub scheduled_lead_time: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -69,6 +72,7 @@ impl Default for DispatchConfig {
             surge: SurgeConfig::default(),
             pricing: PricingConfig::default(),
             expected_job_secs: 3_600,
+            scheduled_lead_time: Duration::from_secs(2 * 3_600),
         }
     }
 }

@@ -20,7 +20,8 @@
 use std::sync::Arc;
 
 use dispatch_engine::spatial::IndexedContractor;
-use dispatch_engine::{ContractorId, ContractorStatus, GeoPoint, JobId, Money, Rating, StatusKind, Timestamp, Trade};
+use dispatch_engine::routing::{RoutingConfig, Stop, plan_day};
+use dispatch_engine::{ContractorId, ContractorStatus, GeoPoint, JobId, Money, Rating, StatusKind, TimeWindow, Timestamp, Trade};
 use dispatch_storage::codec;
 use h3o::CellIndex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -92,6 +93,8 @@ pub struct CandidateFacts {
     pub shift_remaining_secs: Option<u32>,
     /// Metres the contractor will travel.
     pub service_radius_m: f64,
+    /// Whether a shift covers the job's window (always true for unscheduled jobs).
+    pub covers_window: bool,
 }
 
 /// Messages to a contractor actor.
@@ -109,29 +112,45 @@ pub enum ContractorMsg {
         reply: RpcReplyPort<Result<ContractorStatus>>,
     },
     /// A job asks to hold the contractor for an offer; `true` if they were
-    /// available and the hold is stored.
+    /// available and the hold is stored. For a scheduled job (`window`), the
+    /// contractor must also have a shift covering the window and a day route
+    /// that takes the job without making any booked job late.
     HoldForOffer {
         /// The job.
         job: JobId,
         /// Its site.
         site: GeoPoint,
+        /// Its window, for a scheduled job.
+        window: Option<TimeWindow>,
         /// Answer.
         reply: RpcReplyPort<bool>,
     },
+    /// An accepted scheduled job goes on the contractor's agenda, and the
+    /// contractor is free for other work until they set off.
+    Book {
+        /// The job, as a stop of the day's route.
+        stop: Stop,
+        /// Answer once stored.
+        reply: RpcReplyPort<Result<()>>,
+    },
     /// The job moves the contractor on (en route, on site) or releases them
-    /// (available); ignored if the contractor no longer holds that job.
+    /// (available); ignored if the contractor neither holds nor has booked that job.
     JobUpdate {
         /// The job.
         job: JobId,
         /// The contractor's new status.
         status: ContractorStatus,
+        /// The job's site.
+        site: GeoPoint,
         /// Answer once stored.
         reply: RpcReplyPort<Result<()>>,
     },
-    /// Scoring facts for a job of `trade`.
+    /// Scoring facts for a job of `trade` (and `window`, if scheduled).
     Describe {
         /// The job's trade.
         trade: Trade,
+        /// The job's window, if scheduled.
+        window: Option<TimeWindow>,
         /// Answer.
         reply: RpcReplyPort<CandidateFacts>,
     },
@@ -188,6 +207,18 @@ impl ContractorState {
             ContractorStatus::Offered(j) | ContractorStatus::EnRoute(j) | ContractorStatus::OnSite(j) => Some(j),
             _ => None,
         }
+    }
+
+    /// Whether the day's route can take `stop` without adding lateness: the
+    /// engine plans the agenda with and without it, from where the contractor is now.
+    fn route_takes(&self, stop: Stop) -> bool {
+        let speed = self.shared.config.speed;
+        let travel = |a: GeoPoint, b: GeoPoint| dispatch_engine::eta::eta_secs(a.distance_m(b), speed.detour_factor, speed.default_speed_mps);
+        let (start, now, config) = (self.snap.position.unwrap_or(stop.location), self.shared.clock.now(), RoutingConfig::default());
+        let lateness = |stops: &[Stop]| plan_day(start, now, stops, &config, travel).map_or(f64::INFINITY, |p| p.lateness_secs);
+        let mut with = self.snap.agenda.clone();
+        with.push(stop);
+        lateness(&with) <= lateness(&self.snap.agenda) + 1.0
     }
 
     /// Writes the snapshot now, through the city's writer; returns once stored.
@@ -366,21 +397,58 @@ impl Actor for ContractorActor {
                 };
                 let _ = reply.send(answer);
             }
-            ContractorMsg::HoldForOffer { job, site, reply } => {
-                let held = state.snap.status == ContractorStatus::Available
+            ContractorMsg::HoldForOffer { job, site, window, reply } => {
+                let service_secs = state.shared.config.expected_job_secs;
+                let fits = window.is_none_or(|w| {
+                    state.snap.profile.covers(&w)
+                        && state.route_takes(Stop { job, location: site, window: Some(w), service_secs })
+                });
+                let held = fits
+                    && state.snap.status == ContractorStatus::Available
                     && state.set_status(ContractorStatus::Offered(job), Some(Some(site))).await.is_ok();
                 let _ = reply.send(held);
             }
-            ContractorMsg::JobUpdate { job, status, reply } => {
-                let answer = if state.holds_job() == Some(job) {
-                    let site = if status == ContractorStatus::Available { Some(None) } else { None };
-                    state.set_status(status, site).await
+            ContractorMsg::Book { stop, reply } => {
+                let answer = if state.snap.status == ContractorStatus::Offered(stop.job) {
+                    state.snap.agenda.push(stop);
+                    let booked = state.set_status(ContractorStatus::Available, Some(None)).await;
+                    if booked.is_err() {
+                        state.snap.agenda.pop();
+                    }
+                    booked
                 } else {
-                    Ok(()) // a stale update from a job this contractor no longer holds
+                    Err(ActorError::ContractorState(state.id(), format!("does not hold an offer of job {}", stop.job)))
                 };
                 let _ = reply.send(answer);
             }
-            ContractorMsg::Describe { trade, reply } => {
+            ContractorMsg::JobUpdate { job, status, site, reply } => {
+                let booked = state.snap.agenda.iter().position(|s| s.job == job);
+                let answer = match (state.holds_job() == Some(job), booked, status) {
+                    // Released from a booked job it was not working on yet: just unbook.
+                    (false, Some(at), ContractorStatus::Available) => {
+                        let stop = state.snap.agenda.remove(at);
+                        let stored = state.persist().await;
+                        if stored.is_err() {
+                            state.snap.agenda.insert(at, stop);
+                        }
+                        stored
+                    }
+                    (true, _, _) | (false, Some(_), _) => {
+                        // Finished, cancelled, or setting off: either way no longer booked.
+                        let old_agenda = state.snap.agenda.clone();
+                        state.snap.agenda.retain(|s| s.job != job);
+                        let site = if status == ContractorStatus::Available { None } else { Some(site) };
+                        let moved = state.set_status(status, Some(site)).await;
+                        if moved.is_err() {
+                            state.snap.agenda = old_agenda;
+                        }
+                        moved
+                    }
+                    _ => Ok(()), // a stale update from a job this contractor no longer holds
+                };
+                let _ = reply.send(answer);
+            }
+            ContractorMsg::Describe { trade, window, reply } => {
                 let p = &state.snap.profile;
                 let _ = reply.send(CandidateFacts {
                     status: state.snap.status.kind(),
@@ -389,6 +457,7 @@ impl Actor for ContractorActor {
                     hourly_rate: p.hourly_rate,
                     shift_remaining_secs: p.shift_remaining_secs(state.shared.clock.now()),
                     service_radius_m: p.service_radius_m,
+                    covers_window: window.is_none_or(|w| p.covers(&w)),
                 });
             }
             ContractorMsg::Rate { stars, reply } => {

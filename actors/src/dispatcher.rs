@@ -284,6 +284,7 @@ impl Actor for Dispatcher {
                         last_fix: None,
                         job_site: None,
                         arriving_sent: false,
+                        agenda: Vec::new(),
                     };
                     state.shared.store.put(Kind::Contractor, id.0, codec::encode(&snap)?).await?;
                     Ok(())

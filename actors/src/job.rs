@@ -20,25 +20,27 @@
 //! [`DispatchConfig::retry_after`]: crate::DispatchConfig::retry_after
 //! [`DispatchConfig::job_ttl`]: crate::DispatchConfig::job_ttl
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dispatch_engine::scoring::{Candidate, JobContext, rank};
 use dispatch_engine::spatial::{CellGeometry, may_reach_beyond_disk, ring};
+use dispatch_engine::routing::Stop;
 use dispatch_engine::{
-    ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TradeSet,
+    ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TimeWindow, Timestamp, TradeSet,
+    Urgency,
 };
 use dispatch_storage::{Kind, codec};
 use h3o::CellIndex;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::cell::CellMsg;
+use crate::cell::{CellAnswer, CellMsg};
 use crate::contractor::ContractorMsg;
 use crate::error::{ActorError, Result};
 use crate::events::EventKind;
-use crate::shared::{Shared, write};
+use crate::shared::{Shared, read, write};
 use crate::snapshot::JobSnapshot;
 
 /// How long an actor is given to answer a request from a job.
@@ -146,6 +148,12 @@ pub(crate) struct JobActorState {
     ever_found: bool,
 }
 
+/// A cell's best `k` matches for `query`, or `None` if the cell did not answer.
+async fn nearest_in(actor: &ActorRef<CellMsg>, query: dispatch_engine::GeoPoint, k: usize, filter: &Filter) -> Option<CellAnswer> {
+    let filter = filter.clone();
+    ask(actor, |reply| CellMsg::Nearest { query, k, filter, reply }).await.ok()
+}
+
 /// Sends `msg` built with a reply port to `actor` and waits for the answer.
 pub(crate) async fn ask<M: ractor::Message, T: Send + 'static>(
     actor: &ActorRef<M>,
@@ -169,6 +177,24 @@ impl JobActorState {
 
     fn state(&self) -> &JobState {
         self.snap.machine.state()
+    }
+
+    /// The job's window, if it is scheduled.
+    fn window(&self) -> Option<TimeWindow> {
+        match self.snap.job.urgency {
+            Urgency::Scheduled(w) => Some(w),
+            Urgency::Emergency | Urgency::Today => None,
+        }
+    }
+
+    /// When offers may start: the window's start less the lead time, or now.
+    fn offers_open_at(&self) -> Option<Timestamp> {
+        self.window().map(|w| w.start.plus_millis_back(self.shared.config.scheduled_lead_time))
+    }
+
+    /// When an unaccepted job expires: its window's end if scheduled, else posting + TTL.
+    fn expires_at(&self) -> Timestamp {
+        self.window().map_or_else(|| self.snap.job.posted_at.plus_millis(self.shared.config.job_ttl), |w| w.end)
     }
 
     async fn persist(&self) -> Result<()> {
@@ -219,9 +245,20 @@ impl JobActorState {
             tracing::warn!(%job, %contractor, "contractor unreachable; status not updated");
             return;
         };
-        match ask(&actor, |reply| ContractorMsg::JobUpdate { job, status, reply }).await {
+        let site = self.snap.job.location;
+        match ask(&actor, |reply| ContractorMsg::JobUpdate { job, status, site, reply }).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) | Err(e) => tracing::warn!(%job, %contractor, %e, "contractor status not updated"),
+        }
+    }
+
+    /// Puts an accepted scheduled job on the contractor's agenda.
+    async fn book(&self, contractor: ContractorId, window: TimeWindow) {
+        let stop = Stop { job: self.id(), location: self.snap.job.location, window: Some(window), service_secs: self.shared.config.expected_job_secs };
+        let Some(actor) = self.shared.contractor(contractor) else { return };
+        match ask(&actor, |reply| ContractorMsg::Book { stop, reply }).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => tracing::warn!(job = %self.id(), %contractor, %e, "booking not stored on the contractor"),
         }
     }
 
@@ -239,37 +276,46 @@ impl JobActorState {
             min_rating: None,
         };
         let mut best: Vec<Neighbor> = Vec::new();
-        let mut speed_at: HashMap<ContractorId, f64> = HashMap::new();
-        let mut site_speed = config.speed.default_speed_mps;
+        let mut answers: Vec<(CellIndex, CellAnswer)> = Vec::new();
+        let mut visited: HashSet<CellIndex> = HashSet::new();
         for r in 0u32.. {
-            for cell in ring(self.cell, r) {
-                let Some(actor) = self.shared.cell(cell) else { continue };
-                let filter = filter.clone();
-                if let Ok(answer) = ask(&actor, |reply| CellMsg::Nearest { query, k, filter, reply }).await {
-                    if cell == self.cell {
-                        site_speed = answer.speed_mps;
-                    }
-                    for n in answer.neighbors {
-                        speed_at.insert(n.contractor.id, answer.speed_mps);
-                        best.push(n);
-                    }
+            let cells = ring(self.cell, r);
+            let live: Vec<(CellIndex, ActorRef<CellMsg>)> = read(&self.shared.cells).iter().map(|(c, a)| (*c, a.clone())).collect();
+            let sparse = cells.len() > live.len().saturating_sub(visited.len());
+            let to_visit: Vec<(CellIndex, ActorRef<CellMsg>)> = if sparse {
+                // Fewer live cells left than this ring holds: visit those within reach directly.
+                live.into_iter()
+                    .filter(|(c, _)| !visited.contains(c) && CellGeometry::of(*c).min_distance_m(query) <= radius)
+                    .collect()
+            } else {
+                cells.into_iter().filter_map(|c| self.shared.cell(c).map(|a| (c, a))).collect()
+            };
+            for (cell, actor) in to_visit {
+                visited.insert(cell);
+                if let Some(answer) = nearest_in(&actor, query, k, &filter).await {
+                    best.extend(answer.neighbors.iter().copied());
+                    answers.push((cell, answer));
                 }
             }
             best.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.contractor.id.cmp(&b.contractor.id)));
             best.truncate(k);
             let reach = if best.len() == k { best[k - 1].distance_m.min(radius) } else { radius };
-            if !may_reach_beyond_disk(query, self.cell, r, reach, CellGeometry::of) {
+            if sparse || !may_reach_beyond_disk(query, self.cell, r, reach, CellGeometry::of) {
                 break;
             }
         }
+        let site_speed =
+            answers.iter().find(|(c, _)| *c == self.cell).map_or(config.speed.default_speed_mps, |(_, a)| a.speed_mps);
+        let speed_at: HashMap<ContractorId, f64> =
+            answers.iter().flat_map(|(_, a)| a.neighbors.iter().map(|n| (n.contractor.id, a.speed_mps))).collect();
         let mut candidates = Vec::with_capacity(best.len());
         let mut etas = HashMap::new();
         for n in &best {
             let Some(actor) = self.shared.contractor(n.contractor.id) else { continue };
-            let trade = self.snap.job.trade;
-            let Ok(facts) = ask(&actor, |reply| ContractorMsg::Describe { trade, reply }).await else { continue };
-            if n.distance_m > facts.service_radius_m {
-                continue; // farther than this contractor travels
+            let (trade, window) = (self.snap.job.trade, self.window());
+            let Ok(facts) = ask(&actor, |reply| ContractorMsg::Describe { trade, window, reply }).await else { continue };
+            if n.distance_m > facts.service_radius_m || !facts.covers_window {
+                continue; // farther than this contractor travels, or off shift for the window
             }
             let speed = (speed_at.get(&n.contractor.id).copied().unwrap_or(site_speed) + site_speed) / 2.0;
             let eta_secs = dispatch_engine::eta::eta_secs(n.distance_m, config.speed.detour_factor, speed);
@@ -298,6 +344,13 @@ impl JobActorState {
     /// needed; schedules a later search if nobody can be offered it now.
     async fn search(&mut self, myself: &ActorRef<JobMsg>) {
         let started = std::time::Instant::now();
+        if let Some(at) = self.offers_open_at()
+            && self.shared.clock.now() < at
+        {
+            // Too early for a scheduled job: come back when offers open.
+            myself.send_after(self.shared.clock.until(at), || JobMsg::Search);
+            return;
+        }
         loop {
             if *self.state() != JobState::Posted {
                 return;
@@ -338,8 +391,8 @@ impl JobActorState {
     /// Holds the contractor and records the offer; `false` if either refused.
     async fn offer(&mut self, myself: &ActorRef<JobMsg>, to: Ranked) -> bool {
         let Some(actor) = self.shared.contractor(to.id) else { return false };
-        let (job, site) = (self.id(), self.snap.job.location);
-        if !ask(&actor, |reply| ContractorMsg::HoldForOffer { job, site, reply }).await.unwrap_or(false) {
+        let (job, site, window) = (self.id(), self.snap.job.location, self.window());
+        if !ask(&actor, |reply| ContractorMsg::HoldForOffer { job, site, window, reply }).await.unwrap_or(false) {
             return false;
         }
         let timeout = self.shared.config.offer_timeout;
@@ -375,8 +428,7 @@ impl JobActorState {
             _ => {}
         }
         if is_open(self.state()) {
-            let deadline = self.snap.job.posted_at.plus_millis(self.shared.config.job_ttl);
-            myself.send_after(self.shared.clock.until(deadline), || JobMsg::ExpireCheck);
+            myself.send_after(self.shared.clock.until(self.expires_at()), || JobMsg::ExpireCheck);
         }
     }
 }
@@ -384,11 +436,16 @@ impl JobActorState {
 /// Millisecond arithmetic on timestamps with a [`Duration`].
 trait PlusMillis {
     fn plus_millis(self, d: Duration) -> Self;
+    fn plus_millis_back(self, d: Duration) -> Self;
 }
 
-impl PlusMillis for dispatch_engine::Timestamp {
+impl PlusMillis for Timestamp {
     fn plus_millis(self, d: Duration) -> Self {
         Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
+    fn plus_millis_back(self, d: Duration) -> Self {
+        Self(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 }
 
@@ -430,7 +487,10 @@ impl Actor for JobActor {
                     let _ = state.persist().await;
                     metrics::counter!("dispatch_offers_total", "outcome" => "accepted").increment(1);
                     metrics::histogram!("dispatch_match_latency_seconds").record(now.secs_since(state.snap.job.posted_at).max(0.0));
-                    state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await;
+                    match state.window() {
+                        Some(window) => state.book(contractor, window).await,
+                        None => state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await,
+                    }
                 }
                 let _ = reply.send(result);
             }
@@ -463,6 +523,9 @@ impl Actor for JobActor {
             }
             JobMsg::Depart { contractor, reply } => {
                 let result = state.transition(JobEvent::Depart { contractor }, EventKind::EnRoute { contractor }).await;
+                if result.is_ok() {
+                    state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await;
+                }
                 let _ = reply.send(result);
             }
             JobMsg::Arriving { contractor, distance_m } => {

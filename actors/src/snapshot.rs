@@ -20,6 +20,8 @@ pub struct ContractorSnapshot {
     pub job_site: Option<GeoPoint>,
     /// Whether "arriving" was already reported for the current job.
     pub arriving_sent: bool,
+    /// Scheduled jobs accepted for later, with their windows.
+    pub agenda: Vec<dispatch_engine::routing::Stop>,
 }
 
 /// A job: its details, state machine and search progress.
