@@ -48,6 +48,9 @@ pub struct DispatchConfig {
     pub expected_job_secs: u32,
     /// How long before its window a scheduled job is first offered (default 2 h).
     pub scheduled_lead_time: Duration,
+    /// Batched mode: gather open jobs for this long and assign them together
+    /// with the least total ETA (`None`, the default: each job offers at once).
+    pub batch_window: Option<Duration>,
 }
 
 impl Default for DispatchConfig {
@@ -73,6 +76,7 @@ impl Default for DispatchConfig {
             pricing: PricingConfig::default(),
             expected_job_secs: 3_600,
             scheduled_lead_time: Duration::from_secs(2 * 3_600),
+            batch_window: None,
         }
     }
 }
@@ -83,6 +87,9 @@ impl DispatchConfig {
         let bad = |what: String| Err(crate::ActorError::Config(what));
         if self.resolution > 15 {
             return bad(format!("resolution {} must be 0..=15", self.resolution));
+        }
+        if self.batch_window.is_some_and(|w| w.is_zero()) {
+            return bad("batch_window must be positive when set".into());
         }
         if self.offer_timeout.is_zero() {
             return bad("offer_timeout must be positive".into());

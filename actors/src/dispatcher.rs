@@ -83,6 +83,13 @@ pub enum DispatcherMsg {
     SurgeTick,
     /// Timer: ask every live contractor to hibernate if idle.
     IdleSweep,
+    /// Batched mode: a posted job waits for the next batch.
+    BatchJoin(JobId),
+    /// Batched mode timer: assign the waiting jobs.
+    BatchTick,
+    /// Batched mode: a batch finished; these jobs (as of the join generation
+    /// the batch saw) are settled: offered or gone.
+    BatchDone(Vec<(JobId, u64)>),
 }
 
 /// What a rehydration brought back.
@@ -137,6 +144,46 @@ pub(crate) async fn activate(shared: &Shared, id: ContractorId) -> Result<ActorR
 /// The dispatcher's state.
 pub(crate) struct DispatcherState {
     shared: Arc<Shared>,
+    /// Batched mode: jobs waiting for the next batch, with the generation of
+    /// their latest join (a job that rejoins while a batch runs keeps its place).
+    batch: std::collections::BTreeMap<JobId, u64>,
+    batch_generation: u64,
+    /// Batched mode: whether a batch is being worked out.
+    batch_running: bool,
+}
+
+/// Works out one batch off the dispatcher's mailbox: asks each job for its
+/// candidates, assigns them all at once with the least total ETA, tells each
+/// assigned job whom to offer, and reports which jobs are settled.
+async fn run_batch(shared: Arc<Shared>, jobs: Vec<(JobId, u64)>) {
+    let mut asked: Vec<((JobId, u64), ActorRef<JobMsg>, Vec<(ContractorId, f64)>)> = Vec::new();
+    let mut settled = Vec::new();
+    for entry in jobs {
+        let Some(actor) = shared.job(entry.0) else {
+            settled.push(entry); // finished or cancelled meanwhile
+            continue;
+        };
+        match ask(&actor, JobMsg::Candidates).await {
+            Ok(candidates) => asked.push((entry, actor, candidates)),
+            Err(_) => settled.push(entry),
+        }
+    }
+    let mut pool: Vec<ContractorId> = asked.iter().flat_map(|(_, _, c)| c.iter().map(|(id, _)| *id)).collect();
+    pool.sort_unstable();
+    pool.dedup();
+    let assignments = dispatch_engine::matching::assign_min_total_eta(asked.len(), pool.len(), |j, c| {
+        asked[j].2.iter().find(|(id, _)| *id == pool[c]).map(|&(_, eta)| eta)
+    });
+    for a in &assignments {
+        let (entry, actor, _) = &asked[a.job];
+        if actor.cast(JobMsg::OfferTo { contractor: pool[a.contractor], eta_secs: a.eta_secs }).is_ok() {
+            settled.push(*entry);
+        }
+    }
+    metrics::histogram!("dispatch_batch_jobs").record(asked.len() as f64);
+    if let Some(root) = shared.root.get() {
+        let _ = root.cast(DispatcherMsg::BatchDone(settled));
+    }
 }
 
 impl DispatcherState {
@@ -251,7 +298,10 @@ impl Actor for Dispatcher {
         myself.send_interval(shared.config.surge_interval, || DispatcherMsg::SurgeTick);
         // Sweep twice per idle period, so nobody idles more than 1.5 times it.
         myself.send_interval(shared.config.idle_hibernate_after / 2, || DispatcherMsg::IdleSweep);
-        Ok(DispatcherState { shared })
+        if let Some(window) = shared.config.batch_window {
+            myself.send_interval(window, || DispatcherMsg::BatchTick);
+        }
+        Ok(DispatcherState { shared, batch: std::collections::BTreeMap::new(), batch_generation: 0, batch_running: false })
     }
 
     async fn post_stop(&self, _: ActorRef<DispatcherMsg>, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
@@ -304,6 +354,25 @@ impl Actor for Dispatcher {
             DispatcherMsg::IdleSweep => {
                 for actor in read(&state.shared.contractors).values() {
                     let _ = actor.cast(ContractorMsg::IdleCheck);
+                }
+            }
+            DispatcherMsg::BatchJoin(job) => {
+                state.batch_generation += 1;
+                state.batch.insert(job, state.batch_generation);
+            }
+            DispatcherMsg::BatchTick => {
+                if !state.batch_running && !state.batch.is_empty() {
+                    state.batch_running = true;
+                    let jobs = state.batch.iter().map(|(j, g)| (*j, *g)).collect();
+                    tokio::spawn(run_batch(Arc::clone(&state.shared), jobs));
+                }
+            }
+            DispatcherMsg::BatchDone(settled) => {
+                state.batch_running = false;
+                for (job, generation) in settled {
+                    if state.batch.get(&job) == Some(&generation) {
+                        state.batch.remove(&job);
+                    }
                 }
             }
             DispatcherMsg::SurgeTick => {

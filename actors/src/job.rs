@@ -117,6 +117,16 @@ pub enum JobMsg {
         /// The new state, once stored.
         reply: RpcReplyPort<Result<JobState>>,
     },
+    /// Batched mode: the job's scored candidates with their ETAs, best
+    /// first, widening the radius if nobody is in range.
+    Candidates(RpcReplyPort<Vec<(ContractorId, f64)>>),
+    /// Batched mode: offer the job to this contractor, chosen by the batch.
+    OfferTo {
+        /// Who.
+        contractor: ContractorId,
+        /// Their ETA, seconds.
+        eta_secs: f64,
+    },
     /// The job's snapshot as it stands.
     Get(RpcReplyPort<JobSnapshot>),
     /// Tell the job's cell again that the job is open (after the cell restarted).
@@ -351,6 +361,15 @@ impl JobActorState {
             myself.send_after(self.shared.clock.until(at), || JobMsg::Search);
             return;
         }
+        if self.shared.config.batch_window.is_some() {
+            // Batched mode: the dispatcher's next batch decides whom to offer.
+            if *self.state() == JobState::Posted
+                && let Some(root) = self.shared.root.get()
+            {
+                let _ = root.cast(crate::dispatcher::DispatcherMsg::BatchJoin(self.id()));
+            }
+            return;
+        }
         loop {
             if *self.state() != JobState::Posted {
                 return;
@@ -574,6 +593,24 @@ impl Actor for JobActor {
                 let _ = reply.send(result);
                 if done {
                     myself.stop(Some("cancelled".into()));
+                }
+            }
+            JobMsg::Candidates(reply) => {
+                let mut found = VecDeque::new();
+                if *state.state() == JobState::Posted {
+                    found = state.find_candidates().await;
+                    while found.is_empty() && state.snap.radius_m < state.shared.config.max_radius_m {
+                        state.widen();
+                        found = state.find_candidates().await;
+                    }
+                    state.ever_found |= !found.is_empty();
+                }
+                let _ = reply.send(found.into_iter().map(|r| (r.id, r.eta_secs)).collect());
+            }
+            JobMsg::OfferTo { contractor, eta_secs } => {
+                let open = *state.state() == JobState::Posted && !state.snap.machine.excluded().contains(&contractor);
+                if open && !state.offer(&myself, Ranked { id: contractor, eta_secs }).await {
+                    state.search(&myself).await; // back into the next batch
                 }
             }
             JobMsg::Get(reply) => {
