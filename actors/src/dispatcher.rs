@@ -156,7 +156,13 @@ pub(crate) struct DispatcherState {
 /// candidates, assigns them all at once with the least total ETA, tells each
 /// assigned job whom to offer, and reports which jobs are settled.
 async fn run_batch(shared: Arc<Shared>, jobs: Vec<(JobId, u64)>) {
-    let mut asked: Vec<((JobId, u64), ActorRef<JobMsg>, Vec<(ContractorId, f64)>)> = Vec::new();
+    /// One job of the batch and what it said.
+    struct Asked {
+        entry: (JobId, u64),
+        actor: ActorRef<JobMsg>,
+        candidates: Vec<(ContractorId, f64)>,
+    }
+    let mut asked: Vec<Asked> = Vec::new();
     let mut settled = Vec::new();
     for entry in jobs {
         let Some(actor) = shared.job(entry.0) else {
@@ -164,20 +170,20 @@ async fn run_batch(shared: Arc<Shared>, jobs: Vec<(JobId, u64)>) {
             continue;
         };
         match ask(&actor, JobMsg::Candidates).await {
-            Ok(candidates) => asked.push((entry, actor, candidates)),
+            Ok(candidates) => asked.push(Asked { entry, actor, candidates }),
             Err(_) => settled.push(entry),
         }
     }
-    let mut pool: Vec<ContractorId> = asked.iter().flat_map(|(_, _, c)| c.iter().map(|(id, _)| *id)).collect();
+    let mut pool: Vec<ContractorId> = asked.iter().flat_map(|a| a.candidates.iter().map(|(id, _)| *id)).collect();
     pool.sort_unstable();
     pool.dedup();
     let assignments = dispatch_engine::matching::assign_min_total_eta(asked.len(), pool.len(), |j, c| {
-        asked[j].2.iter().find(|(id, _)| *id == pool[c]).map(|&(_, eta)| eta)
+        asked[j].candidates.iter().find(|(id, _)| *id == pool[c]).map(|&(_, eta)| eta)
     });
     for a in &assignments {
-        let (entry, actor, _) = &asked[a.job];
-        if actor.cast(JobMsg::OfferTo { contractor: pool[a.contractor], eta_secs: a.eta_secs }).is_ok() {
-            settled.push(*entry);
+        let job = &asked[a.job];
+        if job.actor.cast(JobMsg::OfferTo { contractor: pool[a.contractor], eta_secs: a.eta_secs }).is_ok() {
+            settled.push(job.entry);
         }
     }
     metrics::histogram!("dispatch_batch_jobs").record(asked.len() as f64);

@@ -24,7 +24,8 @@ async fn two_jobs(config: DispatchConfig) -> Result<Vec<(JobId, ContractorId)>> 
     let mut offers = Vec::new();
     for _ in 0..2 {
         let e = wait_for(&mut events, |e| offered_to(e).is_some()).await?;
-        offers.push((e.job, offered_to(&e).expect("an offer")));
+        let to = offered_to(&e).ok_or_else(|| anyhow::anyhow!("not an offer: {e:?}"))?;
+        offers.push((e.job, to));
     }
     offers.sort();
     assert_eq!(offers.iter().map(|(j, _)| *j).collect::<Vec<_>>(), vec![j1, j2]);
