@@ -82,3 +82,22 @@ async fn an_idle_contractor_hibernates_and_comes_back_from_the_snapshot() -> Res
     assert_eq!(live.profile.rating.reviews(), 21);
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cell_left_empty_stops_after_its_idle_time() -> Result<()> {
+    let config = DispatchConfig { cell_idle_after: Duration::from_secs(60), ..fast_config() };
+    let (city, _) = memory_city(config).await?;
+    let at = online(&city, 1, Trade::Cleaning, 0.0).await?;
+    eventually(|| async { city.cell_info(at).await.is_some_and(|c| c.contractors == 1) }).await?;
+    assert_eq!(city.live_counts().cells, 1);
+    // Occupied cells stay however long they idle.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(city.live_counts().cells, 1);
+    city.set_presence(ContractorId(1), dispatch_actors::Presence::Offline, None).await?;
+    tokio::time::sleep(Duration::from_secs(150)).await;
+    eventually(|| async { city.live_counts().cells == 0 }).await?;
+    // Coming back spawns the cell again.
+    city.set_presence(ContractorId(1), dispatch_actors::Presence::Available, None).await?;
+    eventually(|| async { city.cell_info(at).await.is_some_and(|c| c.contractors == 1) }).await?;
+    Ok(())
+}
