@@ -8,9 +8,12 @@ use common::*;
 use dispatch_actors::engine::{ContractorId, Trade};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
+/// A recorded metric: name, labels, value.
+type Recorded = (String, Vec<(String, String)>, DebugValue);
+
 /// The value of the metric called `name` whose labels include `label`.
 fn value<'a>(
-    snapshot: &'a [(String, Vec<(String, String)>, DebugValue)],
+    snapshot: &'a [Recorded],
     name: &str,
     label: Option<(&str, &str)>,
 ) -> Option<&'a DebugValue> {
@@ -38,7 +41,7 @@ async fn offers_match_latency_actors_and_handling_time_are_recorded() -> Result<
     wait_for(&mut events, |e| offered_to(e) == Some(ContractorId(2))).await?;
     city.accept(job, ContractorId(2)).await?;
 
-    let snapshot: Vec<(String, Vec<(String, String)>, DebugValue)> = snapshotter
+    let snapshot: Vec<Recorded> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
