@@ -14,7 +14,7 @@ use h3o::CellIndex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::dispatcher::DispatcherMsg;
-use crate::shared::{Shared, write};
+use crate::shared::{Shared, forget_if_same};
 
 /// Messages to a cell actor.
 #[derive(Debug)]
@@ -189,11 +189,7 @@ impl Actor for CellActor {
             CellMsg::IdleCheck => {
                 let idle = state.idle_since.is_some_and(|t| t.elapsed() >= state.shared.config.cell_idle_after);
                 if idle {
-                    let mut cells = write(&state.shared.cells);
-                    if cells.get(&state.cell).is_some_and(|a| a.get_id() == myself.get_id()) {
-                        cells.remove(&state.cell);
-                    }
-                    drop(cells);
+                    forget_if_same(&state.shared.cells, &state.cell, myself.get_id());
                     myself.stop(Some("empty and idle".into()));
                 }
             }

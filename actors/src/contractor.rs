@@ -31,7 +31,7 @@ use crate::cell::CellMsg;
 use crate::error::{ActorError, Result};
 use crate::events::EventKind;
 use crate::job::JobMsg;
-use crate::shared::{Shared, write};
+use crate::shared::{Shared, forget_if_same};
 use crate::snapshot::ContractorSnapshot;
 
 /// One GPS reading from a contractor's phone.
@@ -333,11 +333,7 @@ impl ContractorState {
     /// Writes the snapshot as offline, leaves the cell and stops the actor.
     async fn hibernate(&mut self, myself: &ActorRef<ContractorMsg>) -> Result<()> {
         self.set_status(ContractorStatus::Offline, None).await?;
-        let mut directory = write(&self.shared.contractors);
-        if directory.get(&self.id()).is_some_and(|a| a.get_id() == myself.get_id()) {
-            directory.remove(&self.id());
-        }
-        drop(directory);
+        forget_if_same(&self.shared.contractors, &self.id(), myself.get_id());
         myself.stop(Some("hibernated".into()));
         Ok(())
     }
@@ -363,10 +359,7 @@ impl Actor for ContractorActor {
         if state.dirty {
             let _ = state.persist().await;
         }
-        let mut directory = write(&state.shared.contractors);
-        if directory.get(&state.id()).is_some_and(|a| a.get_id() == myself.get_id()) {
-            directory.remove(&state.id());
-        }
+        forget_if_same(&state.shared.contractors, &state.id(), myself.get_id());
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").decrement(1.0);
         Ok(())
     }

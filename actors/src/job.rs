@@ -40,7 +40,7 @@ use crate::cell::{CellAnswer, CellMsg};
 use crate::contractor::ContractorMsg;
 use crate::error::{ActorError, Result};
 use crate::events::EventKind;
-use crate::shared::{Shared, read, write};
+use crate::shared::{Shared, forget_if_same, read};
 use crate::snapshot::JobSnapshot;
 
 /// How long an actor is given to answer a request from a job.
@@ -486,10 +486,7 @@ impl Actor for JobActor {
     }
 
     async fn post_stop(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
-        let mut jobs = write(&state.shared.jobs);
-        if jobs.get(&state.id()).is_some_and(|a| a.get_id() == myself.get_id()) {
-            jobs.remove(&state.id());
-        }
+        forget_if_same(&state.shared.jobs, &state.id(), myself.get_id());
         metrics::gauge!("dispatch_actors_alive", "kind" => "job").decrement(1.0);
         Ok(())
     }

@@ -45,6 +45,15 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Removes `key` from a directory only if it still maps to the actor `id`:
+/// a stopping actor must not remove the newer actor that replaced it.
+pub(crate) fn forget_if_same<K: std::hash::Hash + Eq, M>(directory: &RwLock<HashMap<K, ActorRef<M>>>, key: &K, id: ActorId) {
+    let mut map = write(directory);
+    if map.get(key).is_some_and(|a| a.get_id() == id) {
+        map.remove(key);
+    }
+}
+
 /// Counters of the GPS pipeline, for throughput figures.
 #[derive(Debug, Default)]
 pub(crate) struct PipelineCounters {
@@ -146,12 +155,7 @@ impl Shared {
             return Ok(());
         }
         // It stopped between the lookup and the send: drop it and try a new one.
-        {
-            let mut cells = write(&self.cells);
-            if cells.get(&cell).is_some_and(|a| a.get_id() == actor.get_id()) {
-                cells.remove(&cell);
-            }
-        }
+        forget_if_same(&self.cells, &cell, actor.get_id());
         self.ensure_cell(cell).await?.cast(msg()).map_err(ActorError::from)
     }
 
