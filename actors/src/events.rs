@@ -93,6 +93,15 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// A chat message in the job's conversation.
+    Chat {
+        /// The sender's side.
+        party: Party,
+        /// The sender's id (customer, contractor or dispatcher).
+        sender: u64,
+        /// What they wrote.
+        text: String,
+    },
     /// The assigned contractor's position (not logged: sent while the job is active).
     ContractorPosition {
         /// Who.

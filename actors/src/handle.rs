@@ -170,6 +170,23 @@ impl Dispatch {
         ask(&actor, |reply| ContractorMsg::Rate { stars, reply }).await?
     }
 
+    /// Writes a chat message to the job's event log (answering once the store
+    /// confirmed, with its sequence number) and broadcasts it.
+    pub async fn chat(&self, job: JobId, party: Party, sender: u64, text: String) -> Result<DispatchEvent> {
+        self.job(job).await?; // the job must exist
+        self.shared.log_event(job, crate::events::EventKind::Chat { party, sender, text }).await
+    }
+
+    /// The job's logged events with sequence numbers above `after_seq`, in
+    /// order: what a reconnecting client missed.
+    pub async fn events_since(&self, job: JobId, after_seq: u64) -> Result<Vec<DispatchEvent>> {
+        let entries = self.shared.store.read_events(job.0, after_seq.saturating_add(1)).await?;
+        entries
+            .into_iter()
+            .map(|e| Ok(DispatchEvent { job, seq: e.seq, at: dispatch_engine::Timestamp(e.at_ms), kind: codec::decode(&e.payload)? }))
+            .collect()
+    }
+
     /// A job as it stands: from its actor if open, else from the store.
     pub async fn job(&self, job: JobId) -> Result<JobSnapshot> {
         if let Some(actor) = self.shared.job(job)

@@ -56,6 +56,13 @@ async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
         names,
         ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed"]
     );
+    // Chat joins the same log, and a reconnecting client replays what it missed.
+    let said = city.chat(job, dispatch_actors::engine::Party::Customer, 1, "thanks!".into()).await?;
+    assert_eq!(said.seq, 10);
+    let missed = city.events_since(job, 8).await?;
+    assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![9, 10]);
+    assert!(matches!(missed[1].kind, EventKind::Chat { ref text, .. } if text == "thanks!"));
+    assert!(city.chat(dispatch_actors::engine::JobId(999), dispatch_actors::engine::Party::Customer, 1, "?".into()).await.is_err());
     // The finished job's actor is gone; its snapshot stays.
     common::eventually(|| async { city.live_counts().jobs == 0 }).await?;
     assert!(matches!(city.job(job).await?.machine.state(), JobState::Completed { .. }));
@@ -87,6 +94,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Withdrawn { .. } => "withdrawn",
         EventKind::Cancelled { .. } => "cancelled",
         EventKind::Expired { .. } => "expired",
+        EventKind::Chat { .. } => "chat",
         EventKind::ContractorPosition { .. } => "position",
     }
 }
