@@ -1,8 +1,28 @@
 //! # dispatch-gateway — the WebSocket and HTTP front door
 //!
-//! Not built yet (issue "Gateway"). This crate will hold the wire protocol
-//! (JSON and `bincode` frames), JWT auth, the WebSocket sessions of contractor,
-//! customer and dispatcher apps, `/healthz`, `/readyz`, `/metrics`, the map page,
-//! and the `dispatch` binary as a thin wrapper over a library `run()`.
+//! | module | what lives there |
+//! |---|---|
+//! | [`server`] | [`Gateway`] (cities, auth, settings) and [`run`]: HTTP routes and the WebSocket upgrade on one port |
+//! | `session` | one WebSocket connection: authorization by role, actor calls, event filtering, bounded outbound queue |
+//! | [`protocol`] | [`ClientMsg`] / [`ServerMsg`] and their JSON frames |
+//! | [`auth`] | HS256 JWTs: [`Claims`] with role, subject and city |
+//! | [`cities`] | configured cities and their areas |
+//! | [`config`] | [`ServeConfig`]: TOML, environment and flags |
+//! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
-pub use dispatch_actors as actors;
+pub mod auth;
+pub mod cities;
+pub mod cli;
+pub mod config;
+pub mod protocol;
+pub mod server;
+mod session;
+
+pub use auth::{Auth, Claims, Role};
+pub use config::ServeConfig;
+pub use protocol::{ClientMsg, ServerMsg};
+pub use server::{Gateway, run};
+
+/// The page served at `/` until the live map lands (a later issue).
+pub const MAP_PAGE: &str = "<!doctype html><title>dispatch</title><p>The live city map comes with <code>dispatch demo</code>. \
+This server speaks WebSocket at <code>/v1/ws</code>; see docs/protocol.md.</p>\n";

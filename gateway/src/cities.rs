@@ -1,0 +1,99 @@
+//! Configured cities: a name, a centre and a bounding polygon, each run by
+//! its own [`Dispatch`] on its own store. Positions and jobs outside the
+//! connection's city are refused with `out_of_area`.
+
+use geo::{Contains, Coord, LineString, Point, Polygon};
+use serde::{Deserialize, Serialize};
+
+use dispatch_actors::Dispatch;
+use dispatch_engine::GeoPoint;
+
+/// One city as configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CityConfig {
+    /// The name tokens carry, e.g. `des-moines`.
+    pub name: String,
+    /// `[lat, lng]` of the centre.
+    pub centre: [f64; 2],
+    /// The service area as `[lat, lng]` vertices (at least three).
+    pub polygon: Vec<[f64; 2]>,
+}
+
+impl CityConfig {
+    /// A city whose area is the box `[min_lat, min_lng, max_lat, max_lng]`.
+    #[must_use]
+    pub fn boxed(name: &str, centre: [f64; 2], [s, w, n, e]: [f64; 4]) -> Self {
+        Self { name: name.into(), centre, polygon: vec![[s, w], [s, e], [n, e], [n, w]] }
+    }
+
+    /// Des Moines, Kansas City and Omaha.
+    #[must_use]
+    pub fn defaults() -> Vec<CityConfig> {
+        vec![
+            Self::boxed("des-moines", [41.5868, -93.6250], [41.45, -93.90, 41.75, -93.40]),
+            Self::boxed("kansas-city", [39.0997, -94.5786], [38.85, -94.85, 39.35, -94.35]),
+            Self::boxed("omaha", [41.2565, -95.9345], [41.10, -96.25, 41.40, -95.85]),
+        ]
+    }
+
+    /// The area as a `geo` polygon; refuses fewer than three valid vertices.
+    pub fn area(&self) -> Result<Polygon<f64>, String> {
+        if self.polygon.len() < 3 {
+            return Err(format!("city {}: a polygon needs at least 3 vertices", self.name));
+        }
+        let mut ring = Vec::with_capacity(self.polygon.len());
+        for &[lat, lng] in &self.polygon {
+            GeoPoint::new(lat, lng).map_err(|e| format!("city {}: {e}", self.name))?;
+            ring.push(Coord { x: lng, y: lat });
+        }
+        GeoPoint::new(self.centre[0], self.centre[1]).map_err(|e| format!("city {} centre: {e}", self.name))?;
+        Ok(Polygon::new(LineString::from(ring), vec![]))
+    }
+}
+
+/// A running city.
+pub struct City {
+    /// Its configuration.
+    pub config: CityConfig,
+    /// Its area.
+    pub area: Polygon<f64>,
+    /// Its actors.
+    pub dispatch: Dispatch,
+}
+
+impl City {
+    /// Whether `point` lies in the city's area.
+    #[must_use]
+    pub fn covers(&self, point: GeoPoint) -> bool {
+        self.area.contains(&Point::from(point))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_cities_cover_their_centres_and_not_each_other() {
+        let areas: Vec<_> = CityConfig::defaults().into_iter().map(|c| (c.area().unwrap(), c)).collect();
+        for (area, city) in &areas {
+            let centre = Point::new(city.centre[1], city.centre[0]);
+            assert!(area.contains(&centre), "{}", city.name);
+            for (other, other_city) in &areas {
+                if other_city.name != city.name {
+                    assert!(!other.contains(&centre), "{} inside {}", city.name, other_city.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_polygons_are_refused() {
+        let mut c = CityConfig::boxed("x", [0.0, 0.0], [-1.0, -1.0, 1.0, 1.0]);
+        c.polygon.truncate(2);
+        assert!(c.area().is_err());
+        let c = CityConfig { polygon: vec![[0.0, 0.0], [95.0, 0.0], [0.0, 1.0]], ..c };
+        assert!(c.area().unwrap_err().contains("latitude"));
+    }
+}

@@ -1,0 +1,171 @@
+//! `dispatch serve` configuration: a TOML file, then environment variables,
+//! then command-line flags, each overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cities::CityConfig;
+
+/// Where snapshots go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageKind {
+    /// redb files under the data directory (the default; no setup).
+    Embedded,
+    /// Memory only: everything is lost on exit.
+    Memory,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Matching weights as configured (normalised by the engine).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsConfig {
+    /// Proximity weight.
+    pub proximity: f64,
+    /// Rating weight.
+    pub rating: f64,
+    /// Availability weight.
+    pub availability: f64,
+    /// Experience weight.
+    pub experience: f64,
+    /// Price weight.
+    pub price: f64,
+}
+
+impl Default for WeightsConfig {
+    fn default() -> Self {
+        let w = dispatch_engine::Weights::default();
+        Self { proximity: w.proximity, rating: w.rating, availability: w.availability, experience: w.experience, price: w.price }
+    }
+}
+
+/// Everything `dispatch serve` needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on (HTTP and WebSocket on the same port).
+    pub listen: SocketAddr,
+    /// Where the embedded store keeps its files (one per city).
+    pub data_dir: PathBuf,
+    /// Which store.
+    pub storage: StorageKind,
+    /// H3 resolution of the cells.
+    pub h3_resolution: u8,
+    /// HS256 secret for tokens.
+    pub jwt_secret: String,
+    /// Serve `POST /v1/tokens` (development only).
+    pub dev_auth: bool,
+    /// Seconds a contractor has to answer an offer.
+    pub offer_timeout_secs: u64,
+    /// Largest accepted WebSocket frame, bytes.
+    pub max_frame_bytes: usize,
+    /// GPS fixes per second accepted per connection (the rest are dropped and counted).
+    pub gps_per_sec: u32,
+    /// Chat messages per second accepted per connection.
+    pub chat_per_sec: u32,
+    /// Frames queued for a slow reader before the connection is closed with 1008.
+    pub outbound_queue: usize,
+    /// Seconds without any frame from the client before the connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Matching weights.
+    pub weights: WeightsConfig,
+    /// The cities served.
+    pub cities: Vec<CityConfig>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            storage: StorageKind::Embedded,
+            h3_resolution: dispatch_engine::spatial::DEFAULT_RESOLUTION,
+            jwt_secret: String::new(),
+            dev_auth: false,
+            offer_timeout_secs: 20,
+            max_frame_bytes: 64 * 1024,
+            gps_per_sec: 10,
+            chat_per_sec: 5,
+            outbound_queue: 1024,
+            idle_timeout_secs: 60,
+            log_format: LogFormat::Text,
+            weights: WeightsConfig::default(),
+            cities: CityConfig::defaults(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Reads a TOML file; unknown keys are errors, missing keys take defaults.
+    pub fn from_toml_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// Checks what the types cannot: a secret, sane limits, valid cities.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.jwt_secret.is_empty() || self.dev_auth, "a JWT secret is required (--jwt-secret or DISPATCH_JWT_SECRET) unless --dev-auth is on");
+        anyhow::ensure!(self.h3_resolution <= 15, "h3_resolution {} must be 0..=15", self.h3_resolution);
+        anyhow::ensure!(self.offer_timeout_secs > 0, "offer_timeout_secs must be positive");
+        anyhow::ensure!(self.max_frame_bytes >= 1024, "max_frame_bytes must be at least 1024");
+        anyhow::ensure!(self.outbound_queue > 0, "outbound_queue must be positive");
+        anyhow::ensure!(!self.cities.is_empty(), "at least one city must be configured");
+        dispatch_engine::Weights::new(
+            self.weights.proximity,
+            self.weights.rating,
+            self.weights.availability,
+            self.weights.experience,
+            self.weights.price,
+        )?;
+        let mut names = std::collections::HashSet::new();
+        for city in &self.cities {
+            city.area().map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(names.insert(city.name.clone()), "city {} is configured twice", city.name);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_file_overrides_defaults_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dispatch.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\njwt_secret = \"s\"\noffer_timeout_secs = 5\n").unwrap();
+        let c = ServeConfig::from_toml_file(&path).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.offer_timeout_secs, 5);
+        assert_eq!(c.cities.len(), 3);
+        c.validate().unwrap();
+        std::fs::write(&path, "offer_timeot_secs = 5\n").unwrap();
+        assert!(ServeConfig::from_toml_file(&path).unwrap_err().to_string().contains("offer_timeot_secs"));
+        assert!(ServeConfig::from_toml_file(&dir.path().join("missing.toml")).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let no_secret = ServeConfig::default();
+        assert!(no_secret.validate().unwrap_err().to_string().contains("JWT secret"));
+        let bad = ServeConfig { jwt_secret: "s".into(), h3_resolution: 16, ..ServeConfig::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("h3_resolution"));
+        let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };
+        assert!(twice.validate().unwrap_err().to_string().contains("twice"));
+    }
+}

@@ -1,0 +1,339 @@
+//! The wire protocol: what apps send ([`ClientMsg`]) and receive ([`ServerMsg`]).
+//!
+//! A JSON text frame is one object whose `type` names the message, with an
+//! optional `id` the server echoes in its `ack` or `error`:
+//!
+//! ```json
+//! {"type": "gps", "lat": 41.59, "lng": -93.62, "ts": 1795420800000}
+//! {"type": "post_job", "id": "p1", "trade": "plumbing", "lat": 41.58, "lng": -93.63,
+//!  "urgency": "today", "description": "leak under the sink"}
+//! ```
+//!
+//! Every frame that cannot be read — not JSON, not an object, no or unknown
+//! `type`, a missing or mistyped field, an impossible coordinate — is answered
+//! with `error {code: "bad_request", message}` naming the problem; the
+//! connection stays open. See `docs/protocol.md` for every message.
+
+use dispatch_actors::EventKind;
+use dispatch_engine::{GeoPoint, Trade};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Years in one trade, as a contractor registers them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeYears {
+    /// The trade.
+    pub trade: Trade,
+    /// Years of experience.
+    pub years: u8,
+}
+
+/// How soon a job is needed, on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrgencyWire {
+    /// As soon as possible.
+    Emergency,
+    /// Today.
+    Today,
+    /// Within a window, ms since the Unix epoch.
+    Scheduled {
+        /// Window start.
+        start: i64,
+        /// Window end.
+        end: i64,
+    },
+}
+
+/// How far along a contractor is with a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobProgress {
+    /// Driving there.
+    EnRoute,
+    /// At the site.
+    OnSite,
+    /// Done.
+    Completed,
+}
+
+/// A message from an app. Which role may send which is in `docs/protocol.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Contractor: create or keep my profile (first connection).
+    Register {
+        /// Display name.
+        name: String,
+        /// Trades practised.
+        trades: Vec<TradeYears>,
+        /// Hourly rate, cents.
+        hourly_rate: u64,
+        /// How far I travel, metres.
+        service_radius_m: f64,
+    },
+    /// Contractor: I am available at this position.
+    Online {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lng: f64,
+    },
+    /// Contractor: I stop for now.
+    Offline {},
+    /// Contractor: I pause (online, no offers).
+    Break {},
+    /// Contractor: a GPS fix (no ack, even with an id).
+    Gps {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lng: f64,
+        /// Degrees from north.
+        #[serde(default)]
+        heading: Option<f64>,
+        /// m/s.
+        #[serde(default)]
+        speed: Option<f64>,
+        /// Metres.
+        #[serde(default)]
+        accuracy: Option<f64>,
+        /// When the phone took it, ms since the Unix epoch.
+        ts: i64,
+    },
+    /// Contractor: I take the job offered to me.
+    Accept {
+        /// The job.
+        job: u64,
+    },
+    /// Contractor: I pass on the job offered to me.
+    Decline {
+        /// The job.
+        job: u64,
+    },
+    /// Contractor: progress on my job.
+    JobStatus {
+        /// The job.
+        job: u64,
+        /// How far along.
+        status: JobProgress,
+    },
+    /// Customer: post a job; acked with its id and price quote.
+    PostJob {
+        /// Trade needed.
+        trade: Trade,
+        /// Latitude of the site.
+        lat: f64,
+        /// Longitude of the site.
+        lng: f64,
+        /// How soon.
+        urgency: UrgencyWire,
+        /// What is wrong.
+        description: String,
+        /// Most I will pay, cents.
+        #[serde(default)]
+        budget: Option<u64>,
+    },
+    /// Customer (own job) or dispatcher: call a job off.
+    Cancel {
+        /// The job.
+        job: u64,
+        /// Why.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Customer: follow my job (contractor position and ETA while it is active).
+    Watch {
+        /// The job.
+        job: u64,
+    },
+    /// Customer: rate the contractor of my completed job, 0–5 stars.
+    Rate {
+        /// The job.
+        job: u64,
+        /// Stars.
+        stars: f64,
+    },
+    /// Any participant: a chat message in the job's conversation.
+    Chat {
+        /// The job.
+        job: u64,
+        /// The message.
+        text: String,
+    },
+    /// Any participant: everything logged for the job after `last_seq`.
+    Resume {
+        /// The job.
+        job: u64,
+        /// The last sequence number this device has.
+        last_seq: u64,
+    },
+    /// Dispatcher: the live city feed.
+    Subscribe {},
+    /// Anyone: liveness; answered with `pong`.
+    Ping {},
+}
+
+/// A message to an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every connection: who the server thinks you are.
+    Hello {
+        /// contractor, customer or dispatcher.
+        role: String,
+        /// Your id.
+        sub: u64,
+        /// Your city.
+        city: String,
+    },
+    /// A request succeeded.
+    Ack {
+        /// The request's id.
+        id: Option<String>,
+        /// What it produced (job id, quote, sequence number…), or null.
+        result: Value,
+    },
+    /// A request failed; the connection stays open.
+    Error {
+        /// The request's id, if it had one and could be read.
+        id: Option<String>,
+        /// bad_request, forbidden, not_found, conflict, out_of_area, unavailable, lagged.
+        code: String,
+        /// What was wrong, for people.
+        message: String,
+    },
+    /// To a contractor: a job offered to you.
+    Offer {
+        /// The job.
+        job: u64,
+        /// Its trade.
+        trade: Trade,
+        /// Its site.
+        site: GeoPoint,
+        /// The customer's words.
+        description: String,
+        /// Answer by then (ms since the Unix epoch).
+        expires_at: i64,
+        /// Your estimated drive, seconds.
+        eta_secs: f64,
+    },
+    /// Something that happened to a job you take part in (logged, with its sequence number).
+    Event {
+        /// The job.
+        job: u64,
+        /// Position in the job's log.
+        seq: u64,
+        /// When (ms since the Unix epoch).
+        at: i64,
+        /// What happened.
+        event: EventKind,
+    },
+    /// Answer to `ping`.
+    Pong {},
+}
+
+/// Why a frame could not be read: always `bad_request`, with the id if it was readable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadFrame {
+    /// The frame's id, if it could be read.
+    pub id: Option<String>,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Reads one JSON text frame.
+pub fn parse_client(text: &str) -> Result<(Option<String>, ClientMsg), BadFrame> {
+    let bad = |id: Option<String>, message: String| BadFrame { id, message };
+    let value: Value = serde_json::from_str(text).map_err(|e| bad(None, format!("malformed JSON: {e}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(bad(None, "a frame must be a JSON object".into()));
+    };
+    let id = match fields.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => return Err(bad(None, format!("`id` must be a string or a number, not {other}"))),
+    };
+    let kind = match fields.remove("type") {
+        Some(Value::String(kind)) => kind,
+        Some(other) => return Err(bad(id, format!("`type` must be a string, not {other}"))),
+        None => return Err(bad(id, "missing field `type`".into())),
+    };
+    let mut tagged = Map::new();
+    tagged.insert(kind.clone(), Value::Object(fields));
+    let msg: ClientMsg = serde_json::from_value(Value::Object(tagged)).map_err(|e| {
+        let detail = e.to_string();
+        if detail.starts_with("unknown variant") {
+            bad(id.clone(), format!("unknown message type `{kind}`"))
+        } else {
+            bad(id.clone(), format!("{kind}: {detail}"))
+        }
+    })?;
+    Ok((id, msg))
+}
+
+/// Writes one server message as a JSON text frame: `{"type": …, …fields}`.
+#[must_use]
+pub fn encode_server(msg: &ServerMsg) -> String {
+    let value = serde_json::to_value(msg).unwrap_or(Value::Null);
+    let flat = match value {
+        Value::Object(outer) => match outer.into_iter().next() {
+            Some((kind, Value::Object(mut fields))) => {
+                fields.insert("type".into(), Value::String(kind));
+                Value::Object(fields)
+            }
+            Some((kind, _)) => serde_json::json!({ "type": kind }),
+            None => Value::Null,
+        },
+        Value::String(kind) => serde_json::json!({ "type": kind }),
+        other => other,
+    };
+    flat.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_with_and_without_ids() {
+        let (id, msg) = parse_client(r#"{"type":"gps","lat":41.5,"lng":-93.6,"ts":5}"#).unwrap();
+        assert_eq!(id, None);
+        assert!(matches!(msg, ClientMsg::Gps { ts: 5, heading: None, .. }));
+        let (id, msg) = parse_client(r#"{"type":"accept","id":7,"job":3}"#).unwrap();
+        assert_eq!(id.as_deref(), Some("7"));
+        assert_eq!(msg, ClientMsg::Accept { job: 3 });
+        let (_, msg) = parse_client(r#"{"type":"offline"}"#).unwrap();
+        assert_eq!(msg, ClientMsg::Offline {});
+        let (_, msg) = parse_client(
+            r#"{"type":"post_job","trade":"hvac","lat":1,"lng":2,"urgency":{"scheduled":{"start":1,"end":2}},"description":"x"}"#,
+        )
+        .unwrap();
+        assert!(matches!(msg, ClientMsg::PostJob { urgency: UrgencyWire::Scheduled { start: 1, end: 2 }, .. }));
+    }
+
+    #[test]
+    fn every_kind_of_bad_frame_names_its_problem() {
+        let msg = |text: &str| parse_client(text).unwrap_err().message;
+        assert!(msg("{not json").starts_with("malformed JSON"));
+        assert!(msg("[1,2]").contains("JSON object"));
+        assert!(msg(r#"{"lat":1}"#).contains("missing field `type`"));
+        assert!(msg(r#"{"type":"teleport"}"#).contains("unknown message type `teleport`"));
+        assert!(msg(r#"{"type":"gps","lat":1,"ts":1}"#).contains("missing field `lng`"));
+        assert!(msg(r#"{"type":"accept","job":"three"}"#).contains("accept"));
+        assert!(msg(r#"{"type":"offline","extra":1}"#).contains("unknown field `extra`"));
+        assert_eq!(parse_client(r#"{"type":"accept","id":"a1"}"#).unwrap_err().id.as_deref(), Some("a1"));
+    }
+
+    #[test]
+    fn server_frames_are_flat_objects_with_a_type() {
+        let text = encode_server(&ServerMsg::Error { id: Some("9".into()), code: "forbidden".into(), message: "no".into() });
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], "forbidden");
+        assert_eq!(v["id"], "9");
+        assert_eq!(serde_json::from_str::<Value>(&encode_server(&ServerMsg::Pong {})).unwrap()["type"], "pong");
+    }
+}

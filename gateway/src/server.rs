@@ -1,0 +1,264 @@
+//! HTTP and WebSocket on one port (hyper 1, HTTP/1.1 with upgrades).
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 when every city's store answers, else 503 |
+//! | `GET /metrics` | Prometheus text |
+//! | `POST /v1/tokens` | a token for `{role, sub, city}` — only with `--dev-auth` |
+//! | `GET /v1/ws` | WebSocket upgrade; token in `Authorization: Bearer` or `?token=` |
+//! | `GET /` | the map page (a later issue) |
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use dispatch_actors::storage::{EmbeddedStore, MemoryStore, SnapshotStore};
+use dispatch_actors::{Dispatch, DispatchConfig};
+
+use crate::auth::{Auth, Claims, Role};
+use crate::cities::City;
+use crate::config::{ServeConfig, StorageKind};
+
+/// The running gateway: its cities, auth and settings.
+pub struct Gateway {
+    pub(crate) cities: HashMap<String, City>,
+    pub(crate) auth: Auth,
+    pub(crate) config: ServeConfig,
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// The process-wide Prometheus recorder (the `metrics` facade has one global
+/// recorder; every gateway in the process, tests included, shares it).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics shows only this exporter's view");
+            }
+            handle
+        })
+        .clone()
+}
+
+impl Gateway {
+    /// Opens each city's store and starts its actors (rehydrating what it held).
+    pub async fn start(config: ServeConfig) -> anyhow::Result<Arc<Gateway>> {
+        config.validate()?;
+        let metrics = prometheus();
+        let weights = config.weights;
+        let scoring = dispatch_engine::ScoringConfig {
+            weights: dispatch_engine::Weights::new(weights.proximity, weights.rating, weights.availability, weights.experience, weights.price)?,
+            ..dispatch_engine::ScoringConfig::default()
+        };
+        let dispatch_config = DispatchConfig {
+            resolution: config.h3_resolution,
+            offer_timeout: Duration::from_secs(config.offer_timeout_secs),
+            scoring,
+            ..DispatchConfig::default()
+        };
+        let mut cities = HashMap::new();
+        for city in &config.cities {
+            let store: Arc<dyn SnapshotStore> = match config.storage {
+                StorageKind::Embedded => Arc::new(EmbeddedStore::open(config.data_dir.join(&city.name))?),
+                StorageKind::Memory => Arc::new(MemoryStore::new()),
+            };
+            let (dispatch, report) = Dispatch::start(dispatch_config.clone(), store).await?;
+            tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
+            let area = city.area().map_err(anyhow::Error::msg)?;
+            cities.insert(city.name.clone(), City { config: city.clone(), area, dispatch });
+        }
+        let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        Ok(Arc::new(Gateway { cities, auth: Auth::new(secret.as_bytes()), config, metrics, shutdown, shutdown_tx }))
+    }
+
+    /// The token service, for tests and the demo.
+    #[must_use]
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    respond(status, "application/json", value.to_string())
+}
+
+/// Serves `listener` until `shutdown` resolves; then closes every WebSocket
+/// with 1001, waits for the sessions, and stops the cities (flushing snapshots).
+pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // Every session holds a clone: the count tells when they have all gone.
+    let sessions = Arc::new(());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(%e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let gw = Arc::clone(&gateway);
+                let sessions = sessions.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(req, Arc::clone(&gw), sessions.clone()));
+                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: closing sockets");
+    let _ = gateway.shutdown_tx.send(true);
+    // Sessions hold a clone of the tracker; wait until they have all gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&sessions) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for city in gateway.cities.values() {
+        city.dispatch.clone().shutdown().await;
+    }
+    Ok(())
+}
+
+async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let response = match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz") => readyz(&gw).await,
+        (&Method::GET, "/metrics") => respond(StatusCode::OK, "text/plain; version=0.0.4", gw.metrics.render()),
+        (&Method::POST, "/v1/tokens") => tokens(req, &gw).await,
+        (&Method::GET, "/v1/ws") => upgrade(&mut req, gw, sessions),
+        (&Method::GET, "/") => respond(StatusCode::OK, "text/html; charset=utf-8", crate::MAP_PAGE),
+        (_, "/healthz" | "/readyz" | "/metrics" | "/v1/tokens" | "/v1/ws" | "/") => {
+            json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({"error": "method not allowed"}))
+        }
+        _ => json(StatusCode::NOT_FOUND, &serde_json::json!({"error": format!("no route {path}")})),
+    };
+    Ok(response)
+}
+
+async fn readyz(gw: &Gateway) -> Response<Body> {
+    for (name, city) in &gw.cities {
+        if let Err(e) = city.dispatch.store().ping().await {
+            return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": e.to_string()}));
+        }
+    }
+    json(StatusCode::OK, &serde_json::json!({"ready": true, "cities": gw.cities.len()}))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    role: Role,
+    sub: u64,
+    city: String,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+async fn tokens(req: Request<Incoming>, gw: &Gateway) -> Response<Body> {
+    if !gw.config.dev_auth {
+        return json(StatusCode::NOT_FOUND, &serde_json::json!({"error": "token issuing is only served with --dev-auth"}));
+    }
+    let body = match Limited::new(req.into_body(), 16 * 1024).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": format!("cannot read body: {e}")})),
+    };
+    let asked: TokenRequest = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": format!("bad token request: {e}")})),
+    };
+    if !gw.cities.contains_key(&asked.city) {
+        return json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": format!("unknown city {}", asked.city)}));
+    }
+    match gw.auth.issue(asked.role, asked.sub, &asked.city, asked.ttl_secs.unwrap_or(24 * 3600)) {
+        Ok(token) => json(StatusCode::OK, &serde_json::json!({"token": token})),
+        Err(e) => json(StatusCode::INTERNAL_SERVER_ERROR, &serde_json::json!({"error": e.to_string()})),
+    }
+}
+
+/// The token of a request: `Authorization: Bearer …` or `?token=…`.
+fn token_of(req: &Request<Incoming>) -> Option<String> {
+    if let Some(bearer) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+        return Some(bearer.trim().to_owned());
+    }
+    req.uri().query()?.split('&').find_map(|pair| pair.strip_prefix("token=")).map(str::to_owned)
+}
+
+fn unauthorized(why: &str) -> Response<Body> {
+    let mut r = json(StatusCode::UNAUTHORIZED, &serde_json::json!({"error": why}));
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+fn upgrade(req: &mut Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> Response<Body> {
+    let is_ws = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).filter(|_| is_ws).cloned() else {
+        return json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": "expected a WebSocket upgrade"}));
+    };
+    let Some(token) = token_of(req) else { return unauthorized("missing token") };
+    let claims: Claims = match gw.auth.verify(&token) {
+        Ok(c) => c,
+        Err(e) => return unauthorized(&e.to_string()),
+    };
+    if !gw.cities.contains_key(&claims.city) {
+        return unauthorized(&format!("unknown city {}", claims.city));
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    let max = gw.config.max_frame_bytes;
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), WsRole::Server, Some(config)).await;
+                crate::session::run(ws, claims, gw).await;
+                drop(sessions);
+            }
+            Err(e) => tracing::debug!(%e, "upgrade failed"),
+        }
+    });
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    r
+}

@@ -1,0 +1,583 @@
+//! One WebSocket connection: frames in, actor calls, events out.
+//!
+//! Authorization is decided here, per role:
+//! - a contractor sends only their own GPS and presence, and acts only on
+//!   offers made to them (the engine refuses anyone else: `forbidden`);
+//! - a customer sees and acts on only their own jobs, and the contractor's
+//!   position only while watching an active job;
+//! - chat and `resume` are for the job's customer, its assigned contractor and
+//!   the city's dispatchers;
+//! - a dispatcher acts only in the city of their token.
+//!
+//! Violations get `error {code: "forbidden"}`; the connection stays open.
+//!
+//! Outbound frames go through a bounded queue to a writer task; a reader too
+//! slow to drain it is closed with 1008 rather than let memory grow.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use dispatch_actors::{ActorError, ContractorLink, DispatchEvent, EventKind, GpsFix, JobRequest, JobSnapshot, Presence};
+use dispatch_engine::{
+    ContractorId, ContractorProfile, CustomerId, GeoPoint, JobId, JobState, Money, Party, Rating, TimeWindow, Timestamp,
+    TradeExperience, Urgency,
+};
+
+use crate::auth::{Claims, Role};
+use crate::protocol::{ClientMsg, JobProgress, ServerMsg, UrgencyWire, encode_server, parse_client};
+use crate::server::Gateway;
+
+/// Longest chat message, characters.
+const MAX_CHAT_CHARS: usize = 2_000;
+
+/// Why a request was refused: an error frame's code and message.
+#[derive(Debug)]
+struct Refusal {
+    code: &'static str,
+    message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal { code, message: message.into() }
+}
+
+impl From<ActorError> for Refusal {
+    fn from(e: ActorError) -> Self {
+        use dispatch_engine::Error as E;
+        let code = match &e {
+            ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) => "not_found",
+            ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => "forbidden",
+            ActorError::Engine(E::IllegalTransition { .. } | E::OfferNotExpired { .. }) => "conflict",
+            ActorError::Engine(_) | ActorError::Config(_) => "bad_request",
+            ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) => "conflict",
+            ActorError::Store(_) | ActorError::Unavailable(_) => "unavailable",
+        };
+        refuse(code, e.to_string())
+    }
+}
+
+impl From<dispatch_engine::Error> for Refusal {
+    fn from(e: dispatch_engine::Error) -> Self {
+        refuse("bad_request", e.to_string())
+    }
+}
+
+/// A token bucket: `rate` per second, bursts of up to twice that.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self { rate, tokens: rate * 2.0, at: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate * 2.0);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Session {
+    claims: Claims,
+    gw: Arc<Gateway>,
+    out: mpsc::Sender<Message>,
+    abort: Option<oneshot::Sender<CloseFrame>>,
+    /// Jobs this customer posted or watches, or this contractor was offered.
+    jobs: HashSet<JobId>,
+    /// Customer: jobs whose contractor position is followed.
+    watching: HashSet<JobId>,
+    /// Contractor: jobs assigned to them (chat and lifecycle flow here).
+    assigned: HashSet<JobId>,
+    link: Option<ContractorLink>,
+    gps: Bucket,
+    chat: Bucket,
+    closing: bool,
+}
+
+fn role_label(role: Role) -> &'static str {
+    role.as_str()
+}
+
+impl Session {
+    fn city(&self) -> &crate::cities::City {
+        // The upgrade checked the token's city exists.
+        &self.gw.cities[&self.claims.city]
+    }
+
+    fn dispatch(&self) -> &dispatch_actors::Dispatch {
+        &self.city().dispatch
+    }
+
+    /// Queues a frame; a full queue means a reader too slow to keep up: close with 1008.
+    fn send(&mut self, msg: &ServerMsg) {
+        if self.closing {
+            return;
+        }
+        let kind = match msg {
+            ServerMsg::Hello { .. } => "hello",
+            ServerMsg::Ack { .. } => "ack",
+            ServerMsg::Error { .. } => "error",
+            ServerMsg::Offer { .. } => "offer",
+            ServerMsg::Event { .. } => "event",
+            ServerMsg::Pong {} => "pong",
+        };
+        match self.out.try_send(Message::text(encode_server(msg))) {
+            Ok(()) => {
+                metrics::counter!("dispatch_ws_messages_out_total", "type" => kind).increment(1);
+                let depth = self.out.max_capacity() - self.out.capacity();
+                metrics::gauge!("dispatch_ws_outbound_queue_depth").set(depth as f64);
+            }
+            Err(_) => {
+                metrics::counter!("dispatch_ws_closed_slow_reader_total").increment(1);
+                self.close(CloseCode::Policy, "outbound queue full: reading too slowly");
+            }
+        }
+    }
+
+    fn close(&mut self, code: CloseCode, reason: &str) {
+        self.closing = true;
+        if let Some(abort) = self.abort.take() {
+            let _ = abort.send(CloseFrame { code, reason: reason.to_owned().into() });
+        }
+    }
+
+    fn error(&mut self, id: Option<String>, code: &'static str, message: String) {
+        metrics::counter!("dispatch_ws_errors_total", "code" => code).increment(1);
+        self.send(&ServerMsg::Error { id, code: code.into(), message });
+    }
+
+    fn require(&self, role: Role) -> Result<(), Refusal> {
+        if self.claims.role == role {
+            Ok(())
+        } else {
+            Err(refuse("forbidden", format!("only a {} may do this; you are a {}", role.as_str(), self.claims.role.as_str())))
+        }
+    }
+
+    fn point_in_city(&self, lat: f64, lng: f64) -> Result<GeoPoint, Refusal> {
+        let point = GeoPoint::new(lat, lng)?;
+        if self.city().covers(point) {
+            Ok(point)
+        } else {
+            Err(refuse("out_of_area", format!("({lat}, {lng}) is outside {}", self.claims.city)))
+        }
+    }
+
+    /// The job, if this connection takes part in it; and as which party.
+    async fn participant(&self, job: u64) -> Result<(Party, JobSnapshot), Refusal> {
+        let snap = self.dispatch().job(JobId(job)).await?;
+        let me = self.claims.sub;
+        let party = match self.claims.role {
+            Role::Dispatcher => Party::Dispatcher,
+            Role::Customer if snap.job.customer == CustomerId(me) => Party::Customer,
+            Role::Contractor if assigned_to(snap.machine.state()) == Some(ContractorId(me)) => Party::Contractor,
+            _ => return Err(refuse("forbidden", format!("you are not a participant of job {job}"))),
+        };
+        Ok((party, snap))
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        let (id, msg) = match parse_client(text) {
+            Ok(parsed) => parsed,
+            Err(bad) => return self.error(bad.id, "bad_request", bad.message),
+        };
+        metrics::counter!("dispatch_ws_messages_in_total", "type" => msg_type(&msg)).increment(1);
+        match self.handle(msg).await {
+            Ok(Some(result)) => self.send(&ServerMsg::Ack { id, result }),
+            Ok(None) => {}
+            Err(r) => self.error(id, r.code, r.message),
+        }
+    }
+
+    /// Carries out one request; `Ok(None)` means no ack (GPS, ping).
+    async fn handle(&mut self, msg: ClientMsg) -> Result<Option<Value>, Refusal> {
+        let me = self.claims.sub;
+        match msg {
+            ClientMsg::Ping {} => {
+                self.send(&ServerMsg::Pong {});
+                Ok(None)
+            }
+            ClientMsg::Register { name, trades, hourly_rate, service_radius_m } => {
+                self.require(Role::Contractor)?;
+                if trades.is_empty() {
+                    return Err(refuse("bad_request", "register: at least one trade is needed"));
+                }
+                let profile = ContractorProfile {
+                    id: ContractorId(me),
+                    name,
+                    trades: trades.iter().map(|t| TradeExperience { trade: t.trade, years: t.years }).collect(),
+                    rating: Rating::unrated(),
+                    hourly_rate: Money(hourly_rate),
+                    service_radius_m,
+                    shifts: vec![],
+                    utc_offset_minutes: 0,
+                };
+                match self.dispatch().register_contractor(profile).await {
+                    Ok(()) => Ok(Some(json!({"registered": true}))),
+                    Err(ActorError::DuplicateContractor(_)) => Ok(Some(json!({"registered": false, "reason": "already registered"}))),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            ClientMsg::Online { lat, lng } => {
+                self.require(Role::Contractor)?;
+                let at = self.point_in_city(lat, lng)?;
+                let status = self.dispatch().set_presence(ContractorId(me), Presence::Available, Some(at)).await?;
+                self.link = self.dispatch().link(ContractorId(me)).ok();
+                Ok(Some(json!({"status": status})))
+            }
+            ClientMsg::Offline {} | ClientMsg::Break {} => {
+                self.require(Role::Contractor)?;
+                let presence = if matches!(msg, ClientMsg::Offline {}) { Presence::Offline } else { Presence::OnBreak };
+                let status = self.dispatch().set_presence(ContractorId(me), presence, None).await?;
+                self.link = None;
+                Ok(Some(json!({"status": status})))
+            }
+            ClientMsg::Gps { lat, lng, heading, speed, accuracy, ts } => {
+                self.require(Role::Contractor)?;
+                if !self.gps.take() {
+                    metrics::counter!("dispatch_gps_dropped_total").increment(1);
+                    return Ok(None);
+                }
+                let at = self.point_in_city(lat, lng)?;
+                let fix = GpsFix::new(at, heading, speed, accuracy, Timestamp(ts))?;
+                let link = match self.link.clone() {
+                    Some(link) => link,
+                    None => {
+                        let link = self.dispatch().link(ContractorId(me)).map_err(|_| refuse("conflict", "go online before sending GPS"))?;
+                        self.link = Some(link.clone());
+                        link
+                    }
+                };
+                if link.gps(fix).is_err() {
+                    self.link = None;
+                    return Err(refuse("conflict", "you went offline; send online again"));
+                }
+                metrics::counter!("dispatch_gps_ingested_total").increment(1);
+                Ok(None)
+            }
+            ClientMsg::Accept { job } => {
+                self.require(Role::Contractor)?;
+                let state = self.dispatch().accept(JobId(job), ContractorId(me)).await?;
+                self.assigned.insert(JobId(job));
+                Ok(Some(json!({"job": job, "state": state})))
+            }
+            ClientMsg::Decline { job } => {
+                self.require(Role::Contractor)?;
+                let state = self.dispatch().decline(JobId(job), ContractorId(me)).await?;
+                Ok(Some(json!({"job": job, "state": state})))
+            }
+            ClientMsg::JobStatus { job, status } => {
+                self.require(Role::Contractor)?;
+                let (d, j, c) = (self.dispatch(), JobId(job), ContractorId(me));
+                let state = match status {
+                    JobProgress::EnRoute => d.depart(j, c).await?,
+                    JobProgress::OnSite => d.arrive(j, c).await?,
+                    JobProgress::Completed => d.complete(j, c).await?,
+                };
+                Ok(Some(json!({"job": job, "state": state})))
+            }
+            ClientMsg::PostJob { trade, lat, lng, urgency, description, budget } => {
+                self.require(Role::Customer)?;
+                let location = self.point_in_city(lat, lng)?;
+                let urgency = match urgency {
+                    UrgencyWire::Emergency => Urgency::Emergency,
+                    UrgencyWire::Today => Urgency::Today,
+                    UrgencyWire::Scheduled { start, end } => Urgency::Scheduled(TimeWindow::new(Timestamp(start), Timestamp(end))?),
+                };
+                if description.chars().count() > MAX_CHAT_CHARS {
+                    return Err(refuse("bad_request", format!("description longer than {MAX_CHAT_CHARS} characters")));
+                }
+                let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget: budget.map(Money) };
+                let (job, quote) = self.dispatch().post_job(request).await?;
+                self.jobs.insert(job);
+                Ok(Some(json!({"job": job, "quote": quote})))
+            }
+            ClientMsg::Cancel { job, reason } => {
+                let by = match self.claims.role {
+                    Role::Dispatcher => Party::Dispatcher,
+                    Role::Customer => {
+                        let snap = self.dispatch().job(JobId(job)).await?;
+                        if snap.job.customer != CustomerId(me) {
+                            return Err(refuse("forbidden", format!("job {job} is not yours")));
+                        }
+                        Party::Customer
+                    }
+                    Role::Contractor => return Err(refuse("forbidden", "contractors cannot cancel jobs; decline or hand them back")),
+                };
+                let state = self.dispatch().cancel(JobId(job), by, reason.unwrap_or_else(|| "no reason given".into())).await?;
+                Ok(Some(json!({"job": job, "state": state})))
+            }
+            ClientMsg::Watch { job } => {
+                self.require(Role::Customer)?;
+                let (_, snap) = self.participant(job).await?;
+                self.jobs.insert(JobId(job));
+                self.watching.insert(JobId(job));
+                Ok(Some(json!({"job": job, "state": snap.machine.state()})))
+            }
+            ClientMsg::Rate { job, stars } => {
+                self.require(Role::Customer)?;
+                let (_, snap) = self.participant(job).await?;
+                let JobState::Completed { contractor } = snap.machine.state() else {
+                    return Err(refuse("conflict", format!("job {job} is not completed")));
+                };
+                let rating = self.dispatch().rate(*contractor, stars).await?;
+                Ok(Some(json!({"contractor": contractor, "rating": rating.average(), "reviews": rating.reviews()})))
+            }
+            ClientMsg::Chat { job, text } => {
+                let (party, _) = self.participant(job).await?;
+                if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
+                    return Err(refuse("bad_request", format!("chat text must have 1 to {MAX_CHAT_CHARS} characters")));
+                }
+                if !self.chat.take() {
+                    return Err(refuse("rate_limited", "too many chat messages; slow down"));
+                }
+                let event = self.dispatch().chat(JobId(job), party, me, text).await?;
+                Ok(Some(json!({"job": job, "seq": event.seq})))
+            }
+            ClientMsg::Resume { job, last_seq } => {
+                self.participant(job).await?;
+                self.jobs.insert(JobId(job));
+                if self.claims.role == Role::Contractor {
+                    self.assigned.insert(JobId(job));
+                }
+                let missed = self.dispatch().events_since(JobId(job), last_seq).await?;
+                let replayed = missed.len();
+                for event in missed {
+                    self.send(&event_frame(&event));
+                }
+                Ok(Some(json!({"job": job, "replayed": replayed})))
+            }
+            ClientMsg::Subscribe {} => {
+                self.require(Role::Dispatcher)?;
+                Ok(Some(json!({"city": self.claims.city})))
+            }
+        }
+    }
+
+    /// Forwards a city event if this connection may see it.
+    async fn on_event(&mut self, event: DispatchEvent) {
+        let me = self.claims.sub;
+        match self.claims.role {
+            Role::Dispatcher => self.send(&event_frame(&event)),
+            Role::Contractor => {
+                let about_me = event_contractor(&event.kind) == Some(ContractorId(me));
+                if let EventKind::Offered { contractor, expires_at, eta_secs } = event.kind
+                    && contractor == ContractorId(me)
+                {
+                    if let Ok(snap) = self.dispatch().job(event.job).await {
+                        metrics::histogram!("dispatch_offer_latency_seconds")
+                            .record(self.dispatch_clock_secs_since(snap.job.posted_at));
+                        self.send(&ServerMsg::Offer {
+                            job: event.job.0,
+                            trade: snap.job.trade,
+                            site: snap.job.location,
+                            description: snap.job.description,
+                            expires_at: expires_at.0,
+                            eta_secs,
+                        });
+                    }
+                    return;
+                }
+                if matches!(event.kind, EventKind::ContractorPosition { .. }) {
+                    return; // their own position
+                }
+                if about_me || self.assigned.contains(&event.job) {
+                    if matches!(event.kind, EventKind::Accepted { contractor } if contractor == ContractorId(me)) {
+                        self.assigned.insert(event.job);
+                    }
+                    self.send(&event_frame(&event));
+                }
+            }
+            Role::Customer => {
+                if !self.jobs.contains(&event.job) {
+                    return;
+                }
+                if matches!(event.kind, EventKind::ContractorPosition { .. }) && !self.watching.contains(&event.job) {
+                    return;
+                }
+                self.send(&event_frame(&event));
+            }
+        }
+    }
+
+    fn dispatch_clock_secs_since(&self, posted_at: Timestamp) -> f64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        (now - posted_at.0).max(0) as f64 / 1000.0
+    }
+}
+
+/// The contractor assigned to a job in this state (not merely offered it).
+fn assigned_to(state: &JobState) -> Option<ContractorId> {
+    match state {
+        JobState::Accepted { contractor }
+        | JobState::EnRoute { contractor }
+        | JobState::OnSite { contractor }
+        | JobState::Completed { contractor } => Some(*contractor),
+        _ => None,
+    }
+}
+
+/// The contractor an event is about, if any.
+fn event_contractor(kind: &EventKind) -> Option<ContractorId> {
+    match kind {
+        EventKind::Offered { contractor, .. }
+        | EventKind::Declined { contractor }
+        | EventKind::OfferExpired { contractor }
+        | EventKind::Accepted { contractor }
+        | EventKind::EnRoute { contractor }
+        | EventKind::Arriving { contractor, .. }
+        | EventKind::OnSite { contractor }
+        | EventKind::Completed { contractor }
+        | EventKind::Withdrawn { contractor }
+        | EventKind::ContractorPosition { contractor, .. } => Some(*contractor),
+        EventKind::Posted { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. } | EventKind::Chat { .. } => None,
+    }
+}
+
+fn event_frame(event: &DispatchEvent) -> ServerMsg {
+    ServerMsg::Event { job: event.job.0, seq: event.seq, at: event.at.0, event: event.kind.clone() }
+}
+
+fn msg_type(msg: &ClientMsg) -> &'static str {
+    match msg {
+        ClientMsg::Register { .. } => "register",
+        ClientMsg::Online { .. } => "online",
+        ClientMsg::Offline {} => "offline",
+        ClientMsg::Break {} => "break",
+        ClientMsg::Gps { .. } => "gps",
+        ClientMsg::Accept { .. } => "accept",
+        ClientMsg::Decline { .. } => "decline",
+        ClientMsg::JobStatus { .. } => "job_status",
+        ClientMsg::PostJob { .. } => "post_job",
+        ClientMsg::Cancel { .. } => "cancel",
+        ClientMsg::Watch { .. } => "watch",
+        ClientMsg::Rate { .. } => "rate",
+        ClientMsg::Chat { .. } => "chat",
+        ClientMsg::Resume { .. } => "resume",
+        ClientMsg::Subscribe {} => "subscribe",
+        ClientMsg::Ping {} => "ping",
+    }
+}
+
+/// Runs one connection until the client leaves, the server shuts down, the
+/// client idles past the timeout, or it reads too slowly.
+pub(crate) async fn run<S>(ws: WebSocketStream<S>, claims: Claims, gw: Arc<Gateway>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let role = role_label(claims.role);
+    metrics::gauge!("dispatch_ws_connections", "role" => role).increment(1.0);
+    let (mut sink, mut stream) = ws.split();
+    let (out, mut out_rx) = mpsc::channel::<Message>(gw.config.outbound_queue);
+    let (abort, mut abort_rx) = oneshot::channel::<CloseFrame>();
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                frame = &mut abort_rx => {
+                    if let Ok(frame) = frame {
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                    }
+                    break;
+                }
+                msg = out_rx.recv() => match msg {
+                    Some(m) => if sink.send(m).await.is_err() { break },
+                    None => break,
+                },
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let city = Arc::clone(&gw);
+    let mut events: broadcast::Receiver<DispatchEvent> = city.cities[&claims.city].dispatch.subscribe();
+    let mut shutdown = gw.shutdown.clone();
+    let idle = Duration::from_secs(gw.config.idle_timeout_secs.max(1));
+    let mut keepalive = tokio::time::interval(idle / 2);
+    keepalive.tick().await;
+    let mut last_heard = Instant::now();
+    let mut session = Session {
+        gps: Bucket::new(gw.config.gps_per_sec),
+        chat: Bucket::new(gw.config.chat_per_sec),
+        claims,
+        gw,
+        out,
+        abort: Some(abort),
+        jobs: HashSet::new(),
+        watching: HashSet::new(),
+        assigned: HashSet::new(),
+        link: None,
+        closing: false,
+    };
+    let hello = ServerMsg::Hello { role: role.into(), sub: session.claims.sub, city: session.claims.city.clone() };
+    session.send(&hello);
+
+    while !session.closing {
+        tokio::select! {
+            frame = stream.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Err(e)) => {
+                    if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                        metrics::counter!("dispatch_ws_errors_total", "code" => "too_big").increment(1);
+                        session.close(CloseCode::Size, "frame too large");
+                    }
+                    break;
+                }
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    session.on_text(text.as_str()).await;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    last_heard = Instant::now();
+                    session.error(None, "bad_request", "binary frames are not supported yet: send JSON text frames".into());
+                }
+                Some(Ok(_)) => last_heard = Instant::now(), // ping / pong
+            },
+            event = events.recv() => match event {
+                Ok(event) => session.on_event(event).await,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    session.error(None, "lagged", format!("{missed} events were missed; send resume for your jobs"));
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = shutdown.changed() => {
+                session.close(CloseCode::Away, "server shutting down");
+            }
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() > idle {
+                    session.close(CloseCode::Normal, "idle timeout");
+                } else if session.out.try_send(Message::Ping(Vec::new().into())).is_err() {
+                    session.close(CloseCode::Policy, "outbound queue full: reading too slowly");
+                }
+            }
+        }
+    }
+    // A session leaving normally closes politely; one closing with a code already sent it.
+    if !session.closing {
+        session.close(CloseCode::Normal, "bye");
+    }
+    drop(session);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    metrics::gauge!("dispatch_ws_connections", "role" => role).decrement(1.0);
+}
