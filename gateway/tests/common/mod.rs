@@ -1,0 +1,191 @@
+//! A gateway on port 0 and WebSocket clients that talk to it.
+#![allow(dead_code, unreachable_pub, clippy::expect_used, reason = "test helpers shared by several test files")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use dispatch_gateway::config::StorageKind;
+use dispatch_gateway::{Gateway, Role, ServeConfig};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const CITY: &str = "des-moines";
+pub const DSM: (f64, f64) = (41.5868, -93.6250);
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub gateway: Arc<Gateway>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl Server {
+    pub async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
+        let mut config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let gateway = Gateway::start(config).await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(dispatch_gateway::run(listener, Arc::clone(&gateway), async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, gateway, stop: Some(stop), task: Some(task) })
+    }
+
+    pub fn token(&self, role: Role, sub: u64) -> String {
+        self.gateway.auth().issue(role, sub, CITY, 3600).expect("token")
+    }
+
+    pub async fn connect(&self, role: Role, sub: u64) -> Result<Client> {
+        Client::connect(self.addr, &self.token(role, sub)).await
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// A raw HTTP/1.1 request; returns (status, body).
+    pub async fn http(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.addr).await?;
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        let status = response.split_whitespace().nth(1).ok_or_else(|| anyhow!("no status"))?.parse()?;
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Ok((status, body))
+    }
+}
+
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    /// Frames read while waiting for something else.
+    pub seen: Vec<Value>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, token: &str) -> Result<Self> {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={token}")).await?;
+        let mut client = Self { ws, next_id: 0, seen: Vec::new() };
+        let hello = client.recv().await?;
+        if hello["type"] != "hello" {
+            bail!("expected hello, got {hello}");
+        }
+        Ok(client)
+    }
+
+    pub async fn send_raw(&mut self, text: &str) -> Result<()> {
+        self.ws.send(Message::text(text.to_owned())).await?;
+        Ok(())
+    }
+
+    /// Sends `msg` with a fresh id and returns the id.
+    pub async fn send(&mut self, mut msg: Value) -> Result<String> {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        msg["id"] = json!(id);
+        self.send_raw(&msg.to_string()).await?;
+        Ok(id)
+    }
+
+    /// The next text frame as JSON (5 s limit).
+    pub async fn recv(&mut self) -> Result<Value> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await.map_err(|_| anyhow!("no frame within 5 s"))?;
+            match frame {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(t.as_str())?),
+                Some(Ok(Message::Close(c))) => bail!("closed: {c:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error: {e}"),
+                None => bail!("socket ended"),
+            }
+        }
+    }
+
+    /// Reads frames until one matches; the others are kept in `seen`.
+    pub async fn wait(&mut self, what: &str, mut want: impl FnMut(&Value) -> bool) -> Result<Value> {
+        if let Some(at) = self.seen.iter().position(&mut want) {
+            return Ok(self.seen.remove(at));
+        }
+        for _ in 0..200 {
+            let v = self.recv().await.map_err(|e| anyhow!("waiting for {what}: {e}"))?;
+            if want(&v) {
+                return Ok(v);
+            }
+            self.seen.push(v);
+        }
+        bail!("waiting for {what}: too many other frames")
+    }
+
+    /// Sends a request and waits for its ack (or fails with the error frame).
+    pub async fn call(&mut self, msg: Value) -> Result<Value> {
+        let id = self.send(msg).await?;
+        let reply = self.wait("a reply", |v| v["id"] == id.as_str()).await?;
+        if reply["type"] == "ack" {
+            Ok(reply["result"].clone())
+        } else {
+            bail!("refused: {reply}")
+        }
+    }
+
+    /// Sends a request that must fail; returns the error frame.
+    pub async fn refused(&mut self, msg: Value) -> Result<Value> {
+        let id = self.send(msg).await?;
+        let reply = self.wait("a reply", |v| v["id"] == id.as_str()).await?;
+        if reply["type"] != "error" {
+            bail!("expected an error, got {reply}");
+        }
+        Ok(reply)
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn closed_with(&mut self) -> Result<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await {
+                Err(_) => bail!("not closed within 5 s"),
+                Ok(Some(Ok(Message::Close(Some(frame))))) => return Ok(frame.code.into()),
+                Ok(Some(Ok(Message::Close(None)))) => bail!("closed without a code"),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => bail!("socket error before close: {e}"),
+                Ok(None) => bail!("ended without a close frame"),
+            }
+        }
+    }
+}
+
+pub fn east(metres: f64) -> (f64, f64) {
+    let p = dispatch_engine::GeoPoint::new(DSM.0, DSM.1).expect("valid").destination(90.0, metres);
+    (p.lat(), p.lng())
+}
+
+/// A contractor registered and online `metres` east of downtown.
+pub async fn contractor(server: &Server, id: u64, trade: &str, metres: f64) -> Result<Client> {
+    let mut c = server.connect(Role::Contractor, id).await?;
+    c.call(json!({"type": "register", "name": format!("c{id}"), "trades": [{"trade": trade, "years": 4}], "hourly_rate": 8000, "service_radius_m": 30000.0})).await?;
+    let (lat, lng) = east(metres);
+    c.call(json!({"type": "online", "lat": lat, "lng": lng})).await?;
+    Ok(c)
+}
