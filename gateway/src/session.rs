@@ -507,7 +507,8 @@ where
                 },
             }
         }
-        let _ = sink.close().await;
+        // Give the peer a moment to answer the close handshake, no more.
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     });
 
     let city = Arc::clone(&gw);

@@ -1,0 +1,136 @@
+//! Bad input of every class gets a clear error; the connection stays open
+//! except where the protocol says otherwise (oversized frames: 1009).
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use dispatch_gateway::Role;
+use serde_json::json;
+
+async fn bad(client: &mut Client, raw: &str, mentions: &str) -> Result<()> {
+    client.send_raw(raw).await?;
+    let err = client.wait("an error", |v| v["type"] == "error").await?;
+    assert_eq!(err["code"], "bad_request", "{raw} -> {err}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains(mentions), "{raw}: {message:?} should mention {mentions:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_frames_name_their_problem_and_keep_the_connection() -> Result<()> {
+    let server = Server::start().await?;
+    let mut c = server.connect(Role::Contractor, 1).await?;
+    bad(&mut c, "{oops", "malformed JSON").await?;
+    bad(&mut c, "42", "JSON object").await?;
+    bad(&mut c, r#"{"lat": 1}"#, "missing field `type`").await?;
+    bad(&mut c, r#"{"type": "teleport"}"#, "unknown message type `teleport`").await?;
+    bad(&mut c, r#"{"type": "online", "lat": 41.5}"#, "missing field `lng`").await?;
+    bad(&mut c, r#"{"type": "accept", "job": "seven"}"#, "accept").await?;
+    bad(&mut c, r#"{"type": "online", "lat": 95.0, "lng": 0.0}"#, "latitude").await?;
+    bad(&mut c, r#"{"type": "online", "lat": 41.5, "lng": -200.0}"#, "longitude").await?;
+    c.send(json!({"type": "ping"})).await?;
+    c.wait("pong", |v| v["type"] == "pong").await?;
+    server.stop().await
+}
+
+#[tokio::test]
+async fn positions_outside_the_city_are_out_of_area() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = server.connect(Role::Contractor, 1).await?;
+    pro.call(json!({"type": "register", "name": "a", "trades": [{"trade": "roofing", "years": 1}], "hourly_rate": 1, "service_radius_m": 1000.0})).await?;
+    // Omaha is a configured city, but not this connection's.
+    let err = pro.refused(json!({"type": "online", "lat": 41.2565, "lng": -95.9345})).await?;
+    assert_eq!(err["code"], "out_of_area");
+    let mut customer = server.connect(Role::Customer, 2).await?;
+    let err = customer
+        .refused(json!({"type": "post_job", "trade": "roofing", "lat": 0.0, "lng": 0.0, "urgency": "today", "description": "x"}))
+        .await?;
+    assert_eq!(err["code"], "out_of_area");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn impossible_values_are_refused() -> Result<()> {
+    let server = Server::start().await?;
+    let mut customer = server.connect(Role::Customer, 2).await?;
+    let backwards = json!({"type": "post_job", "trade": "painting", "lat": DSM.0, "lng": DSM.1,
+        "urgency": {"scheduled": {"start": 2000, "end": 1000}}, "description": "x"});
+    assert_eq!(customer.refused(backwards).await?["code"], "bad_request");
+    let mut pro = contractor(&server, 3, "painting", 100.0).await?;
+    let err = pro.refused(json!({"type": "gps", "lat": DSM.0, "lng": DSM.1, "heading": 400.0, "ts": 1})).await?;
+    assert_eq!(err["code"], "bad_request");
+    let err = pro.refused(json!({"type": "chat", "job": 1, "text": ""})).await?;
+    assert!(err["code"] == "not_found" || err["code"] == "bad_request", "{err}");
+    let err = pro.refused(json!({"type": "register", "name": "x", "trades": [], "hourly_rate": 1, "service_radius_m": 1.0})).await?;
+    assert_eq!(err["code"], "bad_request");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_with_1009() -> Result<()> {
+    let server = Server::start_with(|c| c.max_frame_bytes = 4 * 1024).await?;
+    let mut c = server.connect(Role::Customer, 1).await?;
+    let huge = format!(r#"{{"type": "chat", "job": 1, "text": "{}"}}"#, "x".repeat(8 * 1024));
+    c.send_raw(&huge).await?;
+    assert_eq!(c.closed_with().await?, 1009);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_missing_forged_or_expired_token_is_refused_at_the_upgrade_with_401() -> Result<()> {
+    let server = Server::start().await?;
+    for token in ["", "not-a-jwt", &dispatch_gateway::Auth::new(b"wrong").issue(Role::Customer, 1, CITY, 60)?] {
+        let err = Client::connect(server.addr, token).await.err().expect("refused");
+        assert!(err.to_string().contains("401"), "{err}");
+    }
+    let Err(err) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr)).await else {
+        anyhow::bail!("connected without a token");
+    };
+    assert!(err.to_string().contains("401"), "{err}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn excess_gps_is_dropped_and_counted_and_excess_chat_refused() -> Result<()> {
+    let server = Server::start_with(|c| {
+        c.gps_per_sec = 1;
+        c.chat_per_sec = 1;
+    })
+    .await?;
+    let metric = |text: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with("dispatch_gps_dropped_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let before = metric(&server.http("GET", "/metrics", None).await?.1);
+    let mut pro = contractor(&server, 5, "cleaning", 100.0).await?;
+    for i in 0..20 {
+        let (lat, lng) = east(100.0 + i as f64);
+        pro.send(json!({"type": "gps", "lat": lat, "lng": lng, "ts": 1_000 + i})).await?;
+    }
+    // Frames are handled in order: after the pong, all 20 fixes were seen.
+    pro.send(json!({"type": "ping"})).await?;
+    pro.wait("pong", |v| v["type"] == "pong").await?;
+    let dropped = metric(&server.http("GET", "/metrics", None).await?.1) - before;
+    assert!(dropped >= 15.0, "dropped {dropped}");
+
+    let mut customer = server.connect(Role::Customer, 1).await?;
+    let job = customer
+        .call(json!({"type": "post_job", "trade": "cleaning", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}))
+        .await?["job"]
+        .clone();
+    let mut dispatcher = server.connect(Role::Dispatcher, 1).await?;
+    let mut limited = 0;
+    for i in 0..6 {
+        let id = dispatcher.send(json!({"type": "chat", "job": job, "text": format!("note {i}")})).await?;
+        let reply = dispatcher.wait("a reply", |v| v["id"] == id.as_str()).await?;
+        if reply["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 3, "{limited} of 6 refused");
+    server.stop().await
+}

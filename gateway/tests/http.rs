@@ -1,0 +1,81 @@
+//! The HTTP side: health, readiness, metrics, dev tokens, graceful shutdown.
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use dispatch_gateway::Role;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn health_readiness_and_unknown_routes() -> Result<()> {
+    let server = Server::start().await?;
+    assert_eq!(server.http("GET", "/healthz", None).await?, (200, "ok\n".into()));
+    let (status, body) = server.http("GET", "/readyz", None).await?;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body)?["ready"], true);
+    assert_eq!(server.http("GET", "/nope", None).await?.0, 404);
+    assert_eq!(server.http("DELETE", "/healthz", None).await?.0, 405);
+    assert_eq!(server.http("GET", "/v1/ws", None).await?.0, 400, "not an upgrade");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn dev_tokens_are_issued_only_in_dev_mode_and_work() -> Result<()> {
+    let server = Server::start().await?;
+    let (status, body) = server.http("POST", "/v1/tokens", Some(r#"{"role": "customer", "sub": 9, "city": "des-moines"}"#)).await?;
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body)?["token"].as_str().expect("token").to_owned();
+    let mut c = Client::connect(server.addr, &token).await?;
+    c.send(json!({"type": "ping"})).await?;
+    c.wait("pong", |v| v["type"] == "pong").await?;
+    assert_eq!(server.http("POST", "/v1/tokens", Some(r#"{"role": "wizard", "sub": 9, "city": "des-moines"}"#)).await?.0, 400);
+    assert_eq!(server.http("POST", "/v1/tokens", Some(r#"{"role": "customer", "sub": 9, "city": "gotham"}"#)).await?.0, 400);
+    server.stop().await?;
+
+    let prod = Server::start_with(|c| c.dev_auth = false).await?;
+    assert_eq!(prod.http("POST", "/v1/tokens", Some(r#"{"role": "customer", "sub": 9, "city": "des-moines"}"#)).await?.0, 404);
+    prod.stop().await
+}
+
+#[tokio::test]
+async fn metrics_name_connections_messages_errors_gps_and_offers() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = contractor(&server, 7, "locksmith", 300.0).await?;
+    let (lat, lng) = east(250.0);
+    pro.send(json!({"type": "gps", "lat": lat, "lng": lng, "ts": 5})).await?;
+    pro.send_raw("{broken").await?;
+    pro.wait("error", |v| v["type"] == "error").await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    customer
+        .call(json!({"type": "post_job", "trade": "locksmith", "lat": DSM.0, "lng": DSM.1, "urgency": "emergency", "description": "locked out"}))
+        .await?;
+    pro.wait("offer", |v| v["type"] == "offer").await?;
+    let (status, text) = server.http("GET", "/metrics", None).await?;
+    assert_eq!(status, 200);
+    for name in [
+        "dispatch_ws_connections",
+        "dispatch_ws_messages_in_total",
+        "dispatch_ws_messages_out_total",
+        "dispatch_ws_errors_total",
+        "dispatch_gps_ingested_total",
+        "dispatch_offer_latency_seconds",
+        "dispatch_ws_outbound_queue_depth",
+        "dispatch_offers_total",
+        "dispatch_actors_alive",
+    ] {
+        assert!(text.contains(name), "/metrics lacks {name}");
+    }
+    assert!(text.contains(r#"role="contractor""#));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_1001() -> Result<()> {
+    let server = Server::start().await?;
+    let mut c = server.connect(Role::Customer, 1).await?;
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(c.closed_with().await?, 1001);
+    stopping.await??;
+    Ok(())
+}
