@@ -183,6 +183,8 @@ pub(crate) struct ContractorState {
     /// The actor of `cell`, kept so a fix inside the same cell needs no directory lookup.
     cell_actor: Option<ActorRef<CellMsg>>,
     dirty: bool,
+    /// When the live map last got this contractor's position.
+    mapped_at: Option<tokio::time::Instant>,
     last_activity: tokio::time::Instant,
     /// Fixes flagged as implausible jumps since activation.
     flagged_jumps: u32,
@@ -240,9 +242,21 @@ impl ContractorState {
     }
 
     /// Puts the contractor in the right cell with their current attributes
-    /// (or takes them out when offline).
+    /// (or takes them out when offline), and on the live map.
     async fn reindex(&mut self) {
+        self.map(true);
         self.reindex_observing(None).await;
+    }
+
+    /// Writes the contractor to the city's live map: always when `changed`
+    /// (status), otherwise at most once a second.
+    fn map(&mut self, changed: bool) {
+        let Some(point) = self.snap.position else { return };
+        let now = tokio::time::Instant::now();
+        if changed || self.mapped_at.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1)) {
+            self.mapped_at = Some(now);
+            self.shared.map.put_contractor(self.id(), point, self.snap.status.kind());
+        }
     }
 
     /// [`Self::reindex`], passing on the speed the phone reported with a fix.
@@ -315,6 +329,7 @@ impl ContractorState {
         self.dirty = true;
         self.persist_soon();
         self.last_activity = tokio::time::Instant::now();
+        self.map(false);
         self.reindex_observing(fix.speed_mps).await;
         if let (ContractorStatus::EnRoute(job), Some(site)) = (self.snap.status, self.snap.job_site) {
             let distance_m = fix.point.distance_m(site);
@@ -347,7 +362,7 @@ impl Actor for ContractorActor {
     async fn pre_start(&self, myself: ActorRef<ContractorMsg>, (snap, shared): Self::Arguments) -> Result<ContractorState, ActorProcessingErr> {
         let _ = myself;
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
-        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, dirty: false, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
+        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, dirty: false, mapped_at: None, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
     }
 
     async fn post_start(&self, _: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {

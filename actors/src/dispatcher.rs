@@ -148,6 +148,9 @@ pub(crate) struct DispatcherState {
     /// their latest join (a job that rejoins while a batch runs keeps its place).
     batch: std::collections::BTreeMap<JobId, u64>,
     batch_generation: u64,
+    /// Surge ticks since the live map was last pruned, and its version then.
+    ticks_since_prune: u32,
+    prune_below: u64,
     /// Batched mode: whether a batch is being worked out.
     batch_running: bool,
 }
@@ -307,7 +310,7 @@ impl Actor for Dispatcher {
         if let Some(window) = shared.config.batch_window {
             myself.send_interval(window, || DispatcherMsg::BatchTick);
         }
-        Ok(DispatcherState { shared, batch: std::collections::BTreeMap::new(), batch_generation: 0, batch_running: false })
+        Ok(DispatcherState { shared, batch: std::collections::BTreeMap::new(), batch_generation: 0, batch_running: false, ticks_since_prune: 0, prune_below: 0 })
     }
 
     async fn post_stop(&self, _: ActorRef<DispatcherMsg>, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
@@ -384,6 +387,14 @@ impl Actor for Dispatcher {
             DispatcherMsg::SurgeTick => {
                 let now = state.shared.clock.now();
                 write(&state.shared.surge).update(now);
+                // Once a minute, drop the map's departed entries that every
+                // reader (polling each second) has seen by now.
+                state.ticks_since_prune += 1;
+                if state.ticks_since_prune >= 60 {
+                    state.ticks_since_prune = 0;
+                    state.shared.map.prune(state.prune_below);
+                    state.prune_below = state.shared.map.version();
+                }
             }
         }
         Ok(())

@@ -158,6 +158,11 @@ impl Dispatch {
         self.job_call(job, |reply| JobMsg::Withdraw { contractor, reply }).await
     }
 
+    /// A dispatcher offers the job to `contractor`, taking it back from whoever holds it.
+    pub async fn assign(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Assign { contractor, reply }).await
+    }
+
     /// Calls a job off.
     pub async fn cancel(&self, job: JobId, by: Party, reason: impl Into<String>) -> Result<JobState> {
         let reason = reason.into();
@@ -227,6 +232,26 @@ impl Dispatch {
             contractors: read(&self.shared.contractors).len(),
             jobs: read(&self.shared.jobs).len(),
         }
+    }
+
+    /// What changed on the live map since `version` (0: everything), inside
+    /// `viewport` (`[south, west, north, east]`) if given.
+    #[must_use]
+    pub fn map_since(&self, version: u64, viewport: Option<[f64; 4]>) -> crate::map::MapDelta {
+        self.shared.map.since(version, viewport)
+    }
+
+    /// Every cell with contractors, open jobs or a surge: its own demand and
+    /// supply and its multiplier, as of the last surge tick.
+    #[must_use]
+    pub fn cells(&self) -> Vec<(h3o::CellIndex, dispatch_engine::pricing::CellLoad, f64)> {
+        let surge = read(&self.shared.surge);
+        let mut cells: std::collections::BTreeMap<h3o::CellIndex, (dispatch_engine::pricing::CellLoad, f64)> =
+            surge.loads().map(|(c, load)| (c, (load, surge.multiplier(c)))).collect();
+        for (c, s) in surge.surges() {
+            cells.entry(c).or_insert((dispatch_engine::pricing::CellLoad::default(), s.multiplier));
+        }
+        cells.into_iter().map(|(c, (load, m))| (c, load, m)).collect()
     }
 
     /// Running totals of the GPS pipeline.

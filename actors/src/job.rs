@@ -108,6 +108,14 @@ pub enum JobMsg {
         /// The new state, once stored.
         reply: RpcReplyPort<Result<JobState>>,
     },
+    /// A dispatcher offers the job to this contractor, taking it back from
+    /// whoever holds it first.
+    Assign {
+        /// The contractor chosen.
+        contractor: ContractorId,
+        /// The new state, once stored.
+        reply: RpcReplyPort<Result<JobState>>,
+    },
     /// Someone calls the job off.
     Cancel {
         /// Who.
@@ -212,6 +220,12 @@ impl JobActorState {
         Ok(())
     }
 
+    /// Writes the job to the city's live map.
+    fn map(&self) {
+        let state = self.state();
+        self.shared.map.put_job(self.id(), self.snap.job.location, state.kind(), state.contractor());
+    }
+
     /// Tells the job's cell whether the job counts as open demand.
     async fn announce_demand(&self) {
         let (job, open) = (self.id(), is_open(self.state()));
@@ -241,6 +255,7 @@ impl JobActorState {
         if was_open != is_open(self.state()) {
             self.announce_demand().await;
         }
+        self.map();
         Ok(self.state().clone())
     }
 
@@ -434,6 +449,43 @@ impl JobActorState {
         }
     }
 
+    /// A dispatcher's choice: release the current holder, then offer to `to`.
+    async fn assign(&mut self, myself: &ActorRef<JobMsg>, to: ContractorId) -> Result<JobState> {
+        // Check the choice before anything changes.
+        if self.snap.machine.excluded().contains(&to) {
+            return Err(ActorError::Engine(dispatch_engine::Error::ContractorExcluded(to)));
+        }
+        let actor = crate::dispatcher::activate(&self.shared, to).await?;
+        let (trade, window) = (self.snap.job.trade, self.window());
+        let facts = ask(&actor, |reply| ContractorMsg::Describe { trade, window, reply }).await?;
+        if facts.status != dispatch_engine::StatusKind::Available {
+            return Err(ActorError::ContractorState(to, format!("is {:?}, not available for an offer", facts.status)));
+        }
+        match self.state().clone() {
+            JobState::Offering { contractor, .. } if contractor != to => {
+                self.transition(JobEvent::Decline { contractor }, EventKind::Declined { contractor }).await?;
+                self.update_contractor(contractor, ContractorStatus::Available).await;
+            }
+            JobState::Accepted { contractor } | JobState::EnRoute { contractor } if contractor != to => {
+                self.transition(JobEvent::Withdraw { contractor }, EventKind::Withdrawn { contractor }).await?;
+                self.update_contractor(contractor, ContractorStatus::Available).await;
+            }
+            JobState::Posted => {}
+            other => {
+                return Err(ActorError::Engine(dispatch_engine::Error::IllegalTransition {
+                    state: other.kind(),
+                    event: dispatch_engine::JobEventKind::Offer,
+                }));
+            }
+        }
+        if self.offer(myself, Ranked { id: to, eta_secs: 0.0 }).await {
+            Ok(self.state().clone())
+        } else {
+            self.search(myself).await;
+            Err(ActorError::ContractorState(to, "not available for an offer".into()))
+        }
+    }
+
     /// Re-arms timers after a (re)start from a snapshot.
     fn resume(&self, myself: &ActorRef<JobMsg>) {
         match self.state() {
@@ -481,6 +533,7 @@ impl Actor for JobActor {
 
     async fn post_start(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
         state.announce_demand().await;
+        state.map();
         state.resume(&myself);
         Ok(())
     }
@@ -578,6 +631,10 @@ impl Actor for JobActor {
                     state.ranked.clear();
                     state.search(&myself).await;
                 }
+            }
+            JobMsg::Assign { contractor, reply } => {
+                let result = state.assign(&myself, contractor).await;
+                let _ = reply.send(result);
             }
             JobMsg::Cancel { by, reason, reply } => {
                 let held = state.state().contractor();

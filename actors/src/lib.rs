@@ -14,6 +14,7 @@
 //! | [`cell`] | the cell actor |
 //! | [`contractor`] | the contractor actor and [`GpsFix`] |
 //! | [`job`] | the job actor |
+//! | [`map`] | [`CityMap`](map::CityMap): the live map as versioned deltas for dispatchers |
 //! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
 //! | [`snapshot`] | what each actor writes to the store |
 //! | [`config`] | [`DispatchConfig`] |
@@ -33,6 +34,7 @@ pub mod error;
 pub mod events;
 pub mod handle;
 pub mod job;
+pub mod map;
 mod shared;
 pub mod snapshot;
 mod writer;

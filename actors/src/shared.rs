@@ -77,6 +77,7 @@ pub(crate) struct Shared {
     pub(crate) next_job: AtomicU64,
     pub(crate) contractor_writer: SnapshotWriter,
     pub(crate) counters: PipelineCounters,
+    pub(crate) map: crate::map::CityMap,
 }
 
 impl Shared {
@@ -104,6 +105,7 @@ impl Shared {
             next_job: AtomicU64::new(1),
             contractor_writer,
             counters: PipelineCounters::default(),
+            map: crate::map::CityMap::default(),
         })
     }
 

@@ -98,3 +98,32 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::ContractorPosition { .. } => "position",
     }
 }
+
+#[tokio::test]
+async fn a_dispatcher_can_assign_and_reassign_by_hand() -> Result<()> {
+    let (city, _) = memory_city(fast_config()).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Hvac, 300.0).await?;
+    online(&city, 2, Trade::Hvac, 5_000.0).await?;
+    online(&city, 3, Trade::Hvac, 7_000.0).await?;
+    let (job, _) = city.post_job(request(downtown(), Trade::Hvac)).await?;
+    wait_for(&mut events, |e| offered_to(e) == Some(ContractorId(1))).await?;
+    // Reassign a pending offer: 1 is released, 2 is offered.
+    assert!(matches!(city.assign(job, ContractorId(2)).await?, JobState::Offering { contractor: ContractorId(2), .. }));
+    assert_eq!(city.contractor(ContractorId(1)).await?.status, ContractorStatus::Available);
+    city.accept(job, ContractorId(2)).await?;
+    // Reassign an accepted job: 2 withdraws, 3 is offered.
+    assert!(matches!(city.assign(job, ContractorId(3)).await?, JobState::Offering { contractor: ContractorId(3), .. }));
+    assert_eq!(city.contractor(ContractorId(2)).await?.status, ContractorStatus::Available);
+    // Someone unknown, excluded or busy cannot be assigned, and a refused
+    // assignment leaves the current offer alone.
+    assert!(city.assign(job, ContractorId(99)).await.is_err());
+    assert!(city.assign(job, ContractorId(2)).await.is_err(), "2 withdrew and is excluded");
+    assert!(matches!(city.job(job).await?.machine.state(), JobState::Offering { contractor: ContractorId(3), .. }));
+    // The live map shows the job and the contractors.
+    let map = city.map_since(0, None);
+    assert!(map.jobs.iter().any(|j| j.id == job));
+    assert_eq!(map.contractors.len(), 3);
+    assert!(map.version > 0 && city.map_since(map.version, None).is_empty());
+    Ok(())
+}

@@ -137,6 +137,11 @@ impl SurgeBook {
         self.updated_at = Some(now);
     }
 
+    /// Every cell's recorded demand and supply (cells with neither are not kept).
+    pub fn loads(&self) -> impl Iterator<Item = (CellIndex, CellLoad)> + '_ {
+        self.loads.iter().map(|(&c, &l)| (c, l))
+    }
+
     /// The smoothed multiplier of `cell` as of the last update (1.0 when calm).
     #[must_use]
     pub fn multiplier(&self, cell: CellIndex) -> f64 {

@@ -1,0 +1,161 @@
+//! [`CityMap`]: what a dispatcher's live map shows, kept current by the
+//! actors and read as versioned deltas.
+//!
+//! Every change takes the next city-wide version number. A reader remembers
+//! the highest version it has seen and asks for what changed since
+//! ([`CityMap::since`]): a slow reader simply gets one larger delta, which is
+//! how the feed coalesces. Contractor positions are written at most once a
+//! second per contractor (a clock check on the GPS path, no timer); status
+//! and job changes are written at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use dispatch_engine::{ContractorId, GeoPoint, JobId, JobStateKind, StatusKind};
+use serde::{Deserialize, Serialize};
+
+/// Shards of the contractor table, so GPS writers on different threads rarely meet.
+const SHARDS: usize = 64;
+
+/// A contractor on the map.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MapContractor {
+    /// Who.
+    pub id: ContractorId,
+    /// Where (last written).
+    pub point: GeoPoint,
+    /// What they are doing; `offline` once they leave.
+    pub status: StatusKind,
+    /// The version of this change.
+    pub version: u64,
+}
+
+/// A job on the map.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MapJob {
+    /// The job.
+    pub id: JobId,
+    /// Its site.
+    pub point: GeoPoint,
+    /// Its state.
+    pub state: JobStateKind,
+    /// The contractor offered or assigned, if any.
+    pub contractor: Option<ContractorId>,
+    /// The version of this change.
+    pub version: u64,
+}
+
+/// What changed since a version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MapDelta {
+    /// The highest version included: ask for changes since this next time.
+    pub version: u64,
+    /// Contractors that changed.
+    pub contractors: Vec<MapContractor>,
+    /// Jobs that changed.
+    pub jobs: Vec<MapJob>,
+}
+
+impl MapDelta {
+    /// Whether nothing changed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.contractors.is_empty() && self.jobs.is_empty()
+    }
+}
+
+/// The city's live map.
+pub struct CityMap {
+    version: AtomicU64,
+    contractors: Vec<Mutex<HashMap<ContractorId, MapContractor>>>,
+    jobs: Mutex<HashMap<JobId, MapJob>>,
+}
+
+impl Default for CityMap {
+    fn default() -> Self {
+        Self { version: AtomicU64::new(0), contractors: (0..SHARDS).map(|_| Mutex::default()).collect(), jobs: Mutex::default() }
+    }
+}
+
+impl CityMap {
+    fn next(&self) -> u64 {
+        self.version.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The latest version handed out.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    /// Records a contractor's position and status.
+    pub fn put_contractor(&self, id: ContractorId, point: GeoPoint, status: StatusKind) {
+        let version = self.next();
+        let shard = &self.contractors[(id.0 as usize) % SHARDS];
+        shard.lock().unwrap_or_else(PoisonError::into_inner).insert(id, MapContractor { id, point, status, version });
+    }
+
+    /// Records a job's state.
+    pub fn put_job(&self, id: JobId, point: GeoPoint, state: JobStateKind, contractor: Option<ContractorId>) {
+        let version = self.next();
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(id, MapJob { id, point, state, contractor, version });
+    }
+
+    /// Everything that changed after `version` (0: everything), inside
+    /// `viewport` (`[south, west, north, east]`) if one is given.
+    #[must_use]
+    pub fn since(&self, version: u64, viewport: Option<[f64; 4]>) -> MapDelta {
+        let top = self.version.load(Ordering::SeqCst);
+        let inside = |p: GeoPoint| viewport.is_none_or(|[s, w, n, e]| (s..=n).contains(&p.lat()) && (w..=e).contains(&p.lng()));
+        let mut delta = MapDelta { version: top, ..MapDelta::default() };
+        for shard in &self.contractors {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            delta.contractors.extend(shard.values().filter(|c| c.version > version && c.version <= top && inside(c.point)));
+        }
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        delta.jobs.extend(jobs.values().filter(|j| j.version > version && j.version <= top && inside(j.point)));
+        delta.contractors.sort_by_key(|c| c.id);
+        delta.jobs.sort_by_key(|j| j.id);
+        delta
+    }
+
+    /// Drops offline contractors and finished jobs last changed at or before
+    /// `version` (readers past it have already been told they left).
+    pub fn prune(&self, version: u64) {
+        for shard in &self.contractors {
+            shard.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, c| c.status != StatusKind::Offline || c.version > version);
+        }
+        let done = |s: JobStateKind| matches!(s, JobStateKind::Completed | JobStateKind::Cancelled | JobStateKind::Expired);
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, j| !done(j.state) || j.version > version);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_carry_only_what_changed_since_a_version() {
+        let map = CityMap::default();
+        let p = GeoPoint::new(41.6, -93.6).unwrap();
+        map.put_contractor(ContractorId(1), p, StatusKind::Available);
+        map.put_job(JobId(9), p, JobStateKind::Posted, None);
+        let first = map.since(0, None);
+        assert_eq!((first.contractors.len(), first.jobs.len(), first.version), (1, 1, 2));
+        assert!(map.since(first.version, None).is_empty());
+        map.put_contractor(ContractorId(1), p.destination(0.0, 10.0), StatusKind::OnSite);
+        let second = map.since(first.version, None);
+        assert_eq!(second.contractors.len(), 1);
+        assert_eq!(second.contractors[0].status, StatusKind::OnSite);
+        assert!(second.jobs.is_empty());
+        // A viewport elsewhere sees nothing.
+        assert!(map.since(0, Some([0.0, 0.0, 1.0, 1.0])).is_empty());
+        // Finished jobs and offline contractors are pruned once everyone has seen them.
+        map.put_job(JobId(9), p, JobStateKind::Completed, Some(ContractorId(1)));
+        map.put_contractor(ContractorId(1), p, StatusKind::Offline);
+        let v = map.since(0, None).version;
+        map.prune(v);
+        assert!(map.since(0, None).is_empty());
+    }
+}
