@@ -121,6 +121,7 @@ pub enum JobEvent {
 
 /// [`JobState`] without its data: for errors, metrics and tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[allow(missing_docs, reason = "each variant mirrors the JobState variant of the same name")]
 pub enum JobStateKind {
     Posted,
@@ -149,6 +150,7 @@ impl JobStateKind {
 
 /// [`JobEvent`] without its data: for errors and tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[allow(missing_docs, reason = "each variant mirrors the JobEvent variant of the same name")]
 pub enum JobEventKind {
     Offer,

@@ -58,6 +58,45 @@ pub enum JobProgress {
     Completed,
 }
 
+/// A lat/lng box.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Viewport {
+    /// Southern edge (latitude).
+    pub south: f64,
+    /// Western edge (longitude).
+    pub west: f64,
+    /// Northern edge (latitude).
+    pub north: f64,
+    /// Eastern edge (longitude).
+    pub east: f64,
+}
+
+impl Viewport {
+    /// `[south, west, north, east]`, if the box is real.
+    pub fn bounds(&self) -> Result<[f64; 4], String> {
+        GeoPoint::new(self.south, self.west).map_err(|e| e.to_string())?;
+        GeoPoint::new(self.north, self.east).map_err(|e| e.to_string())?;
+        if self.south > self.north || self.west > self.east {
+            return Err("viewport: south must be <= north and west <= east".into());
+        }
+        Ok([self.south, self.west, self.north, self.east])
+    }
+}
+
+/// One H3 cell on the map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapCell {
+    /// The H3 index, hex.
+    pub cell: String,
+    /// Available contractors in the cell.
+    pub supply: u32,
+    /// Open jobs in the cell.
+    pub demand: u32,
+    /// The surge multiplier.
+    pub surge: f64,
+}
+
 /// A message from an app. Which role may send which is in `docs/protocol.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -169,8 +208,20 @@ pub enum ClientMsg {
         /// The last sequence number this device has.
         last_seq: u64,
     },
-    /// Dispatcher: the live city feed.
-    Subscribe {},
+    /// Dispatcher: the live city feed (a snapshot, then deltas at most once a
+    /// second), optionally only inside a viewport.
+    Subscribe {
+        /// The area to watch; the whole city if absent.
+        #[serde(default)]
+        viewport: Option<Viewport>,
+    },
+    /// Dispatcher: offer a job to this contractor, taking it back from whoever holds it.
+    Assign {
+        /// The job.
+        job: u64,
+        /// The contractor chosen.
+        contractor: u64,
+    },
     /// Anyone: liveness; answered with `pong`.
     Ping {},
 }
@@ -229,6 +280,28 @@ pub enum ServerMsg {
         at: i64,
         /// What happened.
         event: EventKind,
+    },
+    /// To a dispatcher: the whole map, once, after `subscribe`.
+    MapSnapshot {
+        /// The map's version: deltas follow from here.
+        version: u64,
+        /// Cells with contractors, open jobs or surge.
+        cells: Vec<MapCell>,
+        /// Contractors.
+        contractors: Vec<dispatch_actors::map::MapContractor>,
+        /// Jobs.
+        jobs: Vec<dispatch_actors::map::MapJob>,
+    },
+    /// To a dispatcher: what changed, at most once a second.
+    MapDelta {
+        /// The map's version after this delta.
+        version: u64,
+        /// All cells again, when any changed.
+        cells: Option<Vec<MapCell>>,
+        /// Contractors that changed (status `offline`: left the map).
+        contractors: Vec<dispatch_actors::map::MapContractor>,
+        /// Jobs that changed.
+        jobs: Vec<dispatch_actors::map::MapJob>,
     },
     /// Answer to `ping`.
     Pong {},
@@ -307,6 +380,10 @@ mod tests {
         assert_eq!(msg, ClientMsg::Accept { job: 3 });
         let (_, msg) = parse_client(r#"{"type":"offline"}"#).unwrap();
         assert_eq!(msg, ClientMsg::Offline {});
+        let (_, msg) = parse_client(r#"{"type":"subscribe","viewport":{"south":1,"west":2,"north":3,"east":4}}"#).unwrap();
+        assert!(matches!(msg, ClientMsg::Subscribe { viewport: Some(v) } if v.bounds() == Ok([1.0, 2.0, 3.0, 4.0])));
+        let backwards = Viewport { south: 3.0, west: 2.0, north: 1.0, east: 4.0 };
+        assert!(backwards.bounds().is_err());
         let (_, msg) = parse_client(
             r#"{"type":"post_job","trade":"hvac","lat":1,"lng":2,"urgency":{"scheduled":{"start":1,"end":2}},"description":"x"}"#,
         )

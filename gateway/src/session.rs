@@ -34,7 +34,7 @@ use dispatch_engine::{
 };
 
 use crate::auth::{Claims, Role};
-use crate::protocol::{ClientMsg, JobProgress, ServerMsg, UrgencyWire, encode_server, parse_client};
+use crate::protocol::{ClientMsg, JobProgress, MapCell, ServerMsg, UrgencyWire, encode_server, parse_client};
 use crate::server::Gateway;
 
 /// Longest chat message, characters.
@@ -110,6 +110,10 @@ struct Session {
     /// Contractor: jobs assigned to them (chat and lifecycle flow here).
     assigned: HashSet<JobId>,
     link: Option<ContractorLink>,
+    /// Dispatcher: the map version sent so far and the viewport, once subscribed.
+    map: Option<(u64, Option<[f64; 4]>)>,
+    /// Dispatcher: the cells last sent, to send them again only when they change.
+    cells_sent: Vec<MapCell>,
     gps: Bucket,
     chat: Bucket,
     closing: bool,
@@ -140,6 +144,8 @@ impl Session {
             ServerMsg::Error { .. } => "error",
             ServerMsg::Offer { .. } => "offer",
             ServerMsg::Event { .. } => "event",
+            ServerMsg::MapSnapshot { .. } => "map_snapshot",
+            ServerMsg::MapDelta { .. } => "map_delta",
             ServerMsg::Pong {} => "pong",
         };
         match self.out.try_send(Message::text(encode_server(msg))) {
@@ -368,9 +374,20 @@ impl Session {
                 }
                 Ok(Some(json!({"job": job, "replayed": replayed})))
             }
-            ClientMsg::Subscribe {} => {
+            ClientMsg::Subscribe { viewport } => {
                 self.require(Role::Dispatcher)?;
-                Ok(Some(json!({"city": self.claims.city})))
+                let viewport = viewport.map(|v| v.bounds()).transpose().map_err(|e| refuse("bad_request", e))?;
+                let snapshot = self.dispatch().map_since(0, viewport);
+                let cells = self.map_cells(viewport);
+                self.map = Some((snapshot.version, viewport));
+                self.cells_sent.clone_from(&cells);
+                self.send(&ServerMsg::MapSnapshot { version: snapshot.version, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
+                Ok(Some(json!({"city": self.claims.city, "version": snapshot.version})))
+            }
+            ClientMsg::Assign { job, contractor } => {
+                self.require(Role::Dispatcher)?;
+                let state = self.dispatch().assign(JobId(job), ContractorId(contractor)).await?;
+                Ok(Some(json!({"job": job, "state": state})))
             }
         }
     }
@@ -419,6 +436,40 @@ impl Session {
                 self.send(&event_frame(&event));
             }
         }
+    }
+
+    /// The city's cells for the map, inside `viewport` if given.
+    fn map_cells(&self, viewport: Option<[f64; 4]>) -> Vec<MapCell> {
+        self.dispatch()
+            .cells()
+            .into_iter()
+            .filter(|(cell, _, _)| {
+                let centre = h3o::LatLng::from(*cell);
+                viewport.is_none_or(|[s, w, n, e]| (s..=n).contains(&centre.lat()) && (w..=e).contains(&centre.lng()))
+            })
+            .map(|(cell, load, surge)| MapCell { cell: cell.to_string(), supply: load.supply, demand: load.demand, surge })
+            .collect()
+    }
+
+    /// Dispatcher feed tick: send what changed since the last delta. A queue
+    /// already half full skips this tick; the next delta carries both.
+    fn map_tick(&mut self) {
+        let Some((version, viewport)) = self.map else { return };
+        if self.out.capacity() < self.out.max_capacity() / 2 {
+            metrics::counter!("dispatch_map_deltas_coalesced_total").increment(1);
+            return;
+        }
+        let delta = self.dispatch().map_since(version, viewport);
+        let cells = self.map_cells(viewport);
+        let cells = (cells != self.cells_sent).then_some(cells);
+        if delta.is_empty() && cells.is_none() {
+            return;
+        }
+        if let Some(cells) = &cells {
+            self.cells_sent.clone_from(cells);
+        }
+        self.map = Some((delta.version, viewport));
+        self.send(&ServerMsg::MapDelta { version: delta.version, cells, contractors: delta.contractors, jobs: delta.jobs });
     }
 
     fn dispatch_clock_secs_since(&self, posted_at: Timestamp) -> f64 {
@@ -475,7 +526,8 @@ fn msg_type(msg: &ClientMsg) -> &'static str {
         ClientMsg::Rate { .. } => "rate",
         ClientMsg::Chat { .. } => "chat",
         ClientMsg::Resume { .. } => "resume",
-        ClientMsg::Subscribe {} => "subscribe",
+        ClientMsg::Subscribe { .. } => "subscribe",
+        ClientMsg::Assign { .. } => "assign",
         ClientMsg::Ping {} => "ping",
     }
 }
@@ -529,8 +581,12 @@ where
         watching: HashSet::new(),
         assigned: HashSet::new(),
         link: None,
+        map: None,
+        cells_sent: Vec::new(),
         closing: false,
     };
+    let mut map_tick = tokio::time::interval(Duration::from_secs(1));
+    map_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let hello = ServerMsg::Hello { role: role.into(), sub: session.claims.sub, city: session.claims.city.clone() };
     session.send(&hello);
 
@@ -562,6 +618,7 @@ where
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            _ = map_tick.tick() => session.map_tick(),
             _ = shutdown.changed() => {
                 session.close(CloseCode::Away, "server shutting down");
             }
