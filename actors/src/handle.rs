@@ -264,6 +264,12 @@ impl Dispatch {
         }
     }
 
+    /// Whether the city's root actor is running (for readiness probes).
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.root.get_status() == ractor::ActorStatus::Running
+    }
+
     /// The store the city writes to.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn SnapshotStore> {

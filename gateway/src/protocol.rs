@@ -347,6 +347,35 @@ pub fn parse_client(text: &str) -> Result<(Option<String>, ClientMsg), BadFrame>
     Ok((id, msg))
 }
 
+/// A binary frame: the same [`ClientMsg`] with its optional id, encoded with
+/// `bincode` 2 (standard configuration, serde). For high-rate clients such as
+/// phones streaming GPS; the server answers in JSON text frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinaryFrame {
+    /// Echoed in the ack or error.
+    pub id: Option<String>,
+    /// The message.
+    pub msg: ClientMsg,
+}
+
+/// Largest binary frame decoded, bytes (the socket's own limit applies first).
+const MAX_BINARY: usize = 64 * 1024;
+
+/// Encodes a binary frame (what a high-rate client sends).
+pub fn encode_client_binary(id: Option<String>, msg: ClientMsg) -> Result<Vec<u8>, String> {
+    bincode::serde::encode_to_vec(BinaryFrame { id, msg }, bincode::config::standard()).map_err(|e| e.to_string())
+}
+
+/// Reads one binary frame.
+pub fn parse_client_binary(bytes: &[u8]) -> Result<(Option<String>, ClientMsg), BadFrame> {
+    let config = bincode::config::standard().with_limit::<MAX_BINARY>();
+    match bincode::serde::decode_from_slice::<BinaryFrame, _>(bytes, config) {
+        Ok((frame, used)) if used == bytes.len() => Ok((frame.id, frame.msg)),
+        Ok((frame, used)) => Err(BadFrame { id: frame.id, message: format!("{} bytes after the binary frame", bytes.len() - used) }),
+        Err(e) => Err(BadFrame { id: None, message: format!("malformed binary frame: {e}") }),
+    }
+}
+
 /// Writes one server message as a JSON text frame: `{"type": …, …fields}`.
 #[must_use]
 pub fn encode_server(msg: &ServerMsg) -> String {
@@ -402,6 +431,20 @@ mod tests {
         assert!(msg(r#"{"type":"accept","job":"three"}"#).contains("accept"));
         assert!(msg(r#"{"type":"offline","extra":1}"#).contains("unknown field `extra`"));
         assert_eq!(parse_client(r#"{"type":"accept","id":"a1"}"#).unwrap_err().id.as_deref(), Some("a1"));
+    }
+
+    #[test]
+    fn binary_frames_roundtrip_and_garbage_is_refused() {
+        let msg = ClientMsg::Gps { lat: 41.5, lng: -93.6, heading: Some(90.0), speed: None, accuracy: Some(4.0), ts: 9 };
+        let bytes = encode_client_binary(Some("g1".into()), msg.clone()).unwrap();
+        assert_eq!(parse_client_binary(&bytes).unwrap(), (Some("g1".into()), msg));
+        assert!(parse_client_binary(&[0xff, 0xff, 0xff]).unwrap_err().message.contains("malformed binary frame"));
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(parse_client_binary(&long).unwrap_err().message.contains("after the binary frame"));
+        for cut in 0..bytes.len() {
+            assert!(parse_client_binary(&bytes[..cut]).is_err());
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process serves |
-//! | `GET /readyz` | 200 when every city's store answers, else 503 |
+//! | `GET /readyz` | 200 when every city's actors run and its store answers, else 503 |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /v1/tokens` | a token for `{role, sub, city}` — only with `--dev-auth` |
 //! | `GET /v1/ws` | WebSocket upgrade; token in `Authorization: Bearer` or `?token=` |
@@ -174,6 +174,9 @@ async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>)
 
 async fn readyz(gw: &Gateway) -> Response<Body> {
     for (name, city) in &gw.cities {
+        if !city.dispatch.is_running() {
+            return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": "actors not running"}));
+        }
         if let Err(e) = city.dispatch.store().ping().await {
             return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": e.to_string()}));
         }

@@ -34,7 +34,7 @@ use dispatch_engine::{
 };
 
 use crate::auth::{Claims, Role};
-use crate::protocol::{ClientMsg, JobProgress, MapCell, ServerMsg, UrgencyWire, encode_server, parse_client};
+use crate::protocol::{ClientMsg, JobProgress, MapCell, ServerMsg, UrgencyWire, encode_server, parse_client, parse_client_binary};
 use crate::server::Gateway;
 
 /// Longest chat message, characters.
@@ -204,7 +204,15 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str) {
-        let (id, msg) = match parse_client(text) {
+        self.on_frame(parse_client(text)).await;
+    }
+
+    async fn on_binary(&mut self, bytes: &[u8]) {
+        self.on_frame(parse_client_binary(bytes)).await;
+    }
+
+    async fn on_frame(&mut self, parsed: Result<(Option<String>, ClientMsg), crate::protocol::BadFrame>) {
+        let (id, msg) = match parsed {
             Ok(parsed) => parsed,
             Err(bad) => return self.error(bad.id, "bad_request", bad.message),
         };
@@ -605,9 +613,9 @@ where
                     last_heard = Instant::now();
                     session.on_text(text.as_str()).await;
                 }
-                Some(Ok(Message::Binary(_))) => {
+                Some(Ok(Message::Binary(bytes))) => {
                     last_heard = Instant::now();
-                    session.error(None, "bad_request", "binary frames are not supported yet: send JSON text frames".into());
+                    session.on_binary(&bytes).await;
                 }
                 Some(Ok(_)) => last_heard = Instant::now(), // ping / pong
             },

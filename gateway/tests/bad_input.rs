@@ -134,3 +134,28 @@ async fn excess_gps_is_dropped_and_counted_and_excess_chat_refused() -> Result<(
     assert!(limited >= 3, "{limited} of 6 refused");
     server.stop().await
 }
+
+#[tokio::test]
+async fn binary_frames_carry_the_same_messages_and_garbage_is_a_bad_request() -> Result<()> {
+    use dispatch_gateway::protocol::{ClientMsg, encode_client_binary};
+    let server = Server::start().await?;
+    let mut pro = server.connect(Role::Contractor, 4).await?;
+    let register = ClientMsg::Register {
+        name: "bin".into(),
+        trades: vec![dispatch_gateway::protocol::TradeYears { trade: dispatch_engine::Trade::Hvac, years: 2 }],
+        hourly_rate: 5000,
+        service_radius_m: 9000.0,
+    };
+    pro.send_binary(encode_client_binary(Some("b1".into()), register).map_err(anyhow::Error::msg)?).await?;
+    let ack = pro.wait("ack", |v| v["id"] == "b1").await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let (lat, lng) = east(100.0);
+    let online = ClientMsg::Online { lat, lng };
+    pro.send_binary(encode_client_binary(Some("b2".into()), online).map_err(anyhow::Error::msg)?).await?;
+    assert_eq!(pro.wait("ack", |v| v["id"] == "b2").await?["result"]["status"], "available");
+    pro.send_binary(vec![0xde, 0xad, 0xbe, 0xef]).await?;
+    let err = pro.wait("error", |v| v["type"] == "error").await?;
+    assert_eq!(err["code"], "bad_request");
+    assert!(err["message"].as_str().unwrap_or_default().contains("binary"));
+    server.stop().await
+}

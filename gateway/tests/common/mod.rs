@@ -102,6 +102,12 @@ impl Client {
         Ok(())
     }
 
+    /// Sends a binary (bincode) frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.ws.send(Message::binary(bytes)).await?;
+        Ok(())
+    }
+
     /// Sends `msg` with a fresh id and returns the id.
     pub async fn send(&mut self, mut msg: Value) -> Result<String> {
         self.next_id += 1;
