@@ -307,6 +307,58 @@ pub enum ServerMsg {
     Pong {},
 }
 
+impl ClientMsg {
+    /// Every message type, as `type` names it on the wire.
+    pub const KINDS: [&'static str; 17] = [
+        "register", "online", "offline", "break", "gps", "accept", "decline", "job_status", "post_job", "cancel", "watch",
+        "rate", "chat", "resume", "subscribe", "assign", "ping",
+    ];
+
+    /// This message's `type` on the wire.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ClientMsg::Register { .. } => "register",
+            ClientMsg::Online { .. } => "online",
+            ClientMsg::Offline {} => "offline",
+            ClientMsg::Break {} => "break",
+            ClientMsg::Gps { .. } => "gps",
+            ClientMsg::Accept { .. } => "accept",
+            ClientMsg::Decline { .. } => "decline",
+            ClientMsg::JobStatus { .. } => "job_status",
+            ClientMsg::PostJob { .. } => "post_job",
+            ClientMsg::Cancel { .. } => "cancel",
+            ClientMsg::Watch { .. } => "watch",
+            ClientMsg::Rate { .. } => "rate",
+            ClientMsg::Chat { .. } => "chat",
+            ClientMsg::Resume { .. } => "resume",
+            ClientMsg::Subscribe { .. } => "subscribe",
+            ClientMsg::Assign { .. } => "assign",
+            ClientMsg::Ping {} => "ping",
+        }
+    }
+}
+
+impl ServerMsg {
+    /// Every message type the server sends.
+    pub const KINDS: [&'static str; 8] = ["hello", "ack", "error", "offer", "event", "map_snapshot", "map_delta", "pong"];
+
+    /// This message's `type` on the wire.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ServerMsg::Hello { .. } => "hello",
+            ServerMsg::Ack { .. } => "ack",
+            ServerMsg::Error { .. } => "error",
+            ServerMsg::Offer { .. } => "offer",
+            ServerMsg::Event { .. } => "event",
+            ServerMsg::MapSnapshot { .. } => "map_snapshot",
+            ServerMsg::MapDelta { .. } => "map_delta",
+            ServerMsg::Pong {} => "pong",
+        }
+    }
+}
+
 /// Why a frame could not be read: always `bad_request`, with the id if it was readable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadFrame {
@@ -444,6 +496,22 @@ mod tests {
         assert!(parse_client_binary(&long).unwrap_err().message.contains("after the binary frame"));
         for cut in 0..bytes.len() {
             assert!(parse_client_binary(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn every_message_type_is_documented() {
+        let markdown = include_str!("../../docs/protocol.md").replace(' ', "");
+        let asyncapi = include_str!("../../docs/asyncapi.yaml");
+        for kind in ClientMsg::KINDS.iter().chain(ServerMsg::KINDS.iter()) {
+            assert!(markdown.contains(&format!("`{kind}`")) || markdown.contains(&format!("\"type\":\"{kind}\"")), "protocol.md lacks {kind}");
+            assert!(asyncapi.contains(&format!("{kind}:")) || asyncapi.contains(&format!("{kind},")) || asyncapi.contains(&format!("{kind}]")), "asyncapi.yaml lacks {kind}");
+        }
+        // The lists match the enums: each name parses back to a message of that kind.
+        for kind in ClientMsg::KINDS {
+            if let Err(e) = parse_client(&format!(r#"{{"type":"{kind}"}}"#)) {
+                assert!(!e.message.contains("unknown message type"), "{kind}: {}", e.message);
+            }
         }
     }
 

@@ -138,16 +138,7 @@ impl Session {
         if self.closing {
             return;
         }
-        let kind = match msg {
-            ServerMsg::Hello { .. } => "hello",
-            ServerMsg::Ack { .. } => "ack",
-            ServerMsg::Error { .. } => "error",
-            ServerMsg::Offer { .. } => "offer",
-            ServerMsg::Event { .. } => "event",
-            ServerMsg::MapSnapshot { .. } => "map_snapshot",
-            ServerMsg::MapDelta { .. } => "map_delta",
-            ServerMsg::Pong {} => "pong",
-        };
+        let kind = msg.kind();
         match self.out.try_send(Message::text(encode_server(msg))) {
             Ok(()) => {
                 metrics::counter!("dispatch_ws_messages_out_total", "type" => kind).increment(1);
@@ -216,7 +207,7 @@ impl Session {
             Ok(parsed) => parsed,
             Err(bad) => return self.error(bad.id, "bad_request", bad.message),
         };
-        metrics::counter!("dispatch_ws_messages_in_total", "type" => msg_type(&msg)).increment(1);
+        metrics::counter!("dispatch_ws_messages_in_total", "type" => msg.kind()).increment(1);
         match self.handle(msg).await {
             Ok(Some(result)) => self.send(&ServerMsg::Ack { id, result }),
             Ok(None) => {}
@@ -516,28 +507,6 @@ fn event_contractor(kind: &EventKind) -> Option<ContractorId> {
 
 fn event_frame(event: &DispatchEvent) -> ServerMsg {
     ServerMsg::Event { job: event.job.0, seq: event.seq, at: event.at.0, event: event.kind.clone() }
-}
-
-fn msg_type(msg: &ClientMsg) -> &'static str {
-    match msg {
-        ClientMsg::Register { .. } => "register",
-        ClientMsg::Online { .. } => "online",
-        ClientMsg::Offline {} => "offline",
-        ClientMsg::Break {} => "break",
-        ClientMsg::Gps { .. } => "gps",
-        ClientMsg::Accept { .. } => "accept",
-        ClientMsg::Decline { .. } => "decline",
-        ClientMsg::JobStatus { .. } => "job_status",
-        ClientMsg::PostJob { .. } => "post_job",
-        ClientMsg::Cancel { .. } => "cancel",
-        ClientMsg::Watch { .. } => "watch",
-        ClientMsg::Rate { .. } => "rate",
-        ClientMsg::Chat { .. } => "chat",
-        ClientMsg::Resume { .. } => "resume",
-        ClientMsg::Subscribe { .. } => "subscribe",
-        ClientMsg::Assign { .. } => "assign",
-        ClientMsg::Ping {} => "ping",
-    }
 }
 
 /// Runs one connection until the client leaves, the server shuts down, the
