@@ -52,12 +52,25 @@ impl CityConfig {
     }
 }
 
+/// The H3 cells at `resolution` that together cover `area` (every cell
+/// touching it), for the map and for sizing.
+pub fn covering_cells(area: &Polygon<f64>, resolution: u8) -> Result<Vec<h3o::CellIndex>, String> {
+    let resolution = h3o::Resolution::try_from(resolution).map_err(|e| e.to_string())?;
+    let mut tiler = h3o::geom::TilerBuilder::new(resolution).containment_mode(h3o::geom::ContainmentMode::Covers).build();
+    tiler.add(area.clone()).map_err(|e| e.to_string())?;
+    let mut cells: Vec<_> = tiler.into_coverage().collect();
+    cells.sort_unstable();
+    Ok(cells)
+}
+
 /// A running city.
 pub struct City {
     /// Its configuration.
     pub config: CityConfig,
     /// Its area.
     pub area: Polygon<f64>,
+    /// The H3 cells covering the area.
+    pub cells: Vec<h3o::CellIndex>,
     /// Its actors.
     pub dispatch: Dispatch,
 }
@@ -86,6 +99,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn covering_cells_cover_the_area_and_no_more_than_its_neighbourhood() {
+        let city = &CityConfig::defaults()[0];
+        let area = city.area().unwrap();
+        let cells = covering_cells(&area, 8).unwrap();
+        // Des Moines' box is about 33 km x 42 km, about 1,400 km²: some 1,900 cells of 0.74 km².
+        assert!((1_500..2_600).contains(&cells.len()), "{}", cells.len());
+        let centre = h3o::LatLng::new(city.centre[0], city.centre[1]).unwrap().to_cell(h3o::Resolution::Eight);
+        assert!(cells.binary_search(&centre).is_ok());
+        let omaha = h3o::LatLng::new(41.2565, -95.9345).unwrap().to_cell(h3o::Resolution::Eight);
+        assert!(cells.binary_search(&omaha).is_err());
     }
 
     #[test]

@@ -85,7 +85,9 @@ impl Gateway {
             let (dispatch, report) = Dispatch::start(dispatch_config.clone(), store).await?;
             tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
             let area = city.area().map_err(anyhow::Error::msg)?;
-            cities.insert(city.name.clone(), City { config: city.clone(), area, dispatch });
+            let cells = crate::cities::covering_cells(&area, config.h3_resolution).map_err(anyhow::Error::msg)?;
+            tracing::info!(city = %city.name, cells = cells.len(), "city area covered");
+            cities.insert(city.name.clone(), City { config: city.clone(), area, cells, dispatch });
         }
         let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
         let (shutdown_tx, shutdown) = watch::channel(false);
@@ -181,7 +183,9 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
             return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": e.to_string()}));
         }
     }
-    json(StatusCode::OK, &serde_json::json!({"ready": true, "cities": gw.cities.len()}))
+    let cities: serde_json::Map<String, serde_json::Value> =
+        gw.cities.iter().map(|(name, c)| (name.clone(), serde_json::json!({"cells": c.cells.len()}))).collect();
+    json(StatusCode::OK, &serde_json::json!({"ready": true, "cities": cities}))
 }
 
 #[derive(serde::Deserialize)]

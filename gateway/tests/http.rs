@@ -79,3 +79,25 @@ async fn shutdown_closes_sockets_with_1001() -> Result<()> {
     stopping.await??;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() -> Result<()> {
+    let server = Server::start_with(|c| c.idle_timeout_secs = 1).await?;
+    let mut silent = server.connect(Role::Customer, 1).await?;
+    // Not reading means not answering the server's pings either.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    match silent.closed_with().await {
+        Ok(code) => assert_eq!(code, 1000),
+        // Reading first answers the queued pings, which can hit the socket the
+        // server already closed: that, too, shows the server hung up.
+        Err(e) => assert!(e.to_string().contains("Broken pipe") || e.to_string().contains("reset"), "{e}"),
+    }
+    // A client that keeps talking stays.
+    let mut chatty = server.connect(Role::Customer, 2).await?;
+    for _ in 0..5 {
+        chatty.send(json!({"type": "ping"})).await?;
+        chatty.wait("pong", |v| v["type"] == "pong").await?;
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    server.stop().await
+}
