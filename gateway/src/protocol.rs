@@ -226,10 +226,12 @@ pub enum ClientMsg {
     Ping {},
 }
 
-/// A message to an app.
+/// A message to an app. `R` is how an ack's result travels: a JSON value in
+/// text frames, JSON text inside binary (bincode) frames, which cannot carry
+/// free-form JSON values themselves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ServerMsg {
+pub enum ServerMsg<R = Value> {
     /// First frame on every connection: who the server thinks you are.
     Hello {
         /// contractor, customer or dispatcher.
@@ -244,7 +246,7 @@ pub enum ServerMsg {
         /// The request's id.
         id: Option<String>,
         /// What it produced (job id, quote, sequence number…), or null.
-        result: Value,
+        result: R,
     },
     /// A request failed; the connection stays open.
     Error {
@@ -339,7 +341,7 @@ impl ClientMsg {
     }
 }
 
-impl ServerMsg {
+impl<R> ServerMsg<R> {
     /// Every message type the server sends.
     pub const KINDS: [&'static str; 8] = ["hello", "ack", "error", "offer", "event", "map_snapshot", "map_delta", "pong"];
 
@@ -428,6 +430,29 @@ pub fn parse_client_binary(bytes: &[u8]) -> Result<(Option<String>, ClientMsg), 
     }
 }
 
+/// Encodes a server message as a binary frame, for clients that send binary frames.
+pub fn encode_server_binary(msg: &ServerMsg) -> Result<Vec<u8>, String> {
+    let msg: ServerMsg<String> = match msg.clone() {
+        ServerMsg::Ack { id, result } => ServerMsg::Ack { id, result: result.to_string() },
+        ServerMsg::Hello { role, sub, city } => ServerMsg::Hello { role, sub, city },
+        ServerMsg::Error { id, code, message } => ServerMsg::Error { id, code, message },
+        ServerMsg::Offer { job, trade, site, description, expires_at, eta_secs } => {
+            ServerMsg::Offer { job, trade, site, description, expires_at, eta_secs }
+        }
+        ServerMsg::Event { job, seq, at, event } => ServerMsg::Event { job, seq, at, event },
+        ServerMsg::MapSnapshot { version, cells, contractors, jobs } => ServerMsg::MapSnapshot { version, cells, contractors, jobs },
+        ServerMsg::MapDelta { version, cells, contractors, jobs } => ServerMsg::MapDelta { version, cells, contractors, jobs },
+        ServerMsg::Pong {} => ServerMsg::Pong {},
+    };
+    bincode::serde::encode_to_vec(&msg, bincode::config::standard()).map_err(|e| e.to_string())
+}
+
+/// Decodes a binary server frame (what a binary client reads).
+pub fn decode_server_binary(bytes: &[u8]) -> Result<ServerMsg<String>, String> {
+    let config = bincode::config::standard().with_limit::<{ 16 * 1024 * 1024 }>();
+    bincode::serde::decode_from_slice(bytes, config).map(|(m, _)| m).map_err(|e| e.to_string())
+}
+
 /// Writes one server message as a JSON text frame: `{"type": …, …fields}`.
 #[must_use]
 pub fn encode_server(msg: &ServerMsg) -> String {
@@ -494,6 +519,11 @@ mod tests {
         let mut long = bytes.clone();
         long.push(0);
         assert!(parse_client_binary(&long).unwrap_err().message.contains("after the binary frame"));
+        let ack = ServerMsg::Ack { id: Some("g1".into()), result: serde_json::json!({"job": 3}) };
+        let back = decode_server_binary(&encode_server_binary(&ack).unwrap()).unwrap();
+        assert_eq!(back, ServerMsg::Ack { id: Some("g1".into()), result: r#"{"job":3}"#.to_owned() });
+        let event = ServerMsg::Event { job: 1, seq: 2, at: 3, event: EventKind::Declined { contractor: dispatch_engine::ContractorId(4) } };
+        assert!(matches!(decode_server_binary(&encode_server_binary(&event).unwrap()).unwrap(), ServerMsg::Event { seq: 2, .. }));
         for cut in 0..bytes.len() {
             assert!(parse_client_binary(&bytes[..cut]).is_err());
         }
@@ -503,7 +533,7 @@ mod tests {
     fn every_message_type_is_documented() {
         let markdown = include_str!("../../docs/protocol.md").replace(' ', "");
         let asyncapi = include_str!("../../docs/asyncapi.yaml");
-        for kind in ClientMsg::KINDS.iter().chain(ServerMsg::KINDS.iter()) {
+        for kind in ClientMsg::KINDS.iter().chain(ServerMsg::<Value>::KINDS.iter()) {
             assert!(markdown.contains(&format!("`{kind}`")) || markdown.contains(&format!("\"type\":\"{kind}\"")), "protocol.md lacks {kind}");
             assert!(asyncapi.contains(&format!("{kind}:")) || asyncapi.contains(&format!("{kind},")) || asyncapi.contains(&format!("{kind}]")), "asyncapi.yaml lacks {kind}");
         }

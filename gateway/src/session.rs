@@ -34,7 +34,9 @@ use dispatch_engine::{
 };
 
 use crate::auth::{Claims, Role};
-use crate::protocol::{ClientMsg, JobProgress, MapCell, ServerMsg, UrgencyWire, encode_server, parse_client, parse_client_binary};
+use crate::protocol::{
+    ClientMsg, JobProgress, MapCell, ServerMsg, UrgencyWire, encode_server, encode_server_binary, parse_client, parse_client_binary,
+};
 use crate::server::Gateway;
 
 /// Longest chat message, characters.
@@ -116,6 +118,8 @@ struct Session {
     cells_sent: Vec<MapCell>,
     gps: Bucket,
     chat: Bucket,
+    /// The client sends binary frames, so it gets binary frames back.
+    binary: bool,
     closing: bool,
 }
 
@@ -139,7 +143,18 @@ impl Session {
             return;
         }
         let kind = msg.kind();
-        match self.out.try_send(Message::text(encode_server(msg))) {
+        let frame = if self.binary {
+            match encode_server_binary(msg) {
+                Ok(bytes) => Message::binary(bytes),
+                Err(e) => {
+                    tracing::error!(%e, "a server message did not encode");
+                    return;
+                }
+            }
+        } else {
+            Message::text(encode_server(msg))
+        };
+        match self.out.try_send(frame) {
             Ok(()) => {
                 metrics::counter!("dispatch_ws_messages_out_total", "type" => kind).increment(1);
                 let depth = self.out.max_capacity() - self.out.capacity();
@@ -199,6 +214,7 @@ impl Session {
     }
 
     async fn on_binary(&mut self, bytes: &[u8]) {
+        self.binary = true;
         self.on_frame(parse_client_binary(bytes)).await;
     }
 
@@ -560,6 +576,7 @@ where
         link: None,
         map: None,
         cells_sent: Vec::new(),
+        binary: false,
         closing: false,
     };
     let mut map_tick = tokio::time::interval(Duration::from_secs(1));

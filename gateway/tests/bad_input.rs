@@ -146,16 +146,20 @@ async fn binary_frames_carry_the_same_messages_and_garbage_is_a_bad_request() ->
         hourly_rate: 5000,
         service_radius_m: 9000.0,
     };
+    use dispatch_gateway::ServerMsg;
     pro.send_binary(encode_client_binary(Some("b1".into()), register).map_err(anyhow::Error::msg)?).await?;
-    let ack = pro.wait("ack", |v| v["id"] == "b1").await?;
-    assert_eq!(ack["type"], "ack", "{ack}");
+    // A binary client gets binary replies, the ack's result as JSON text.
+    let ServerMsg::Ack { id, result } = pro.recv_binary().await? else { anyhow::bail!("expected an ack") };
+    assert_eq!(id.as_deref(), Some("b1"));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&result)?["registered"], true);
     let (lat, lng) = east(100.0);
     let online = ClientMsg::Online { lat, lng };
     pro.send_binary(encode_client_binary(Some("b2".into()), online).map_err(anyhow::Error::msg)?).await?;
-    assert_eq!(pro.wait("ack", |v| v["id"] == "b2").await?["result"]["status"], "available");
+    let ServerMsg::Ack { result, .. } = pro.recv_binary().await? else { anyhow::bail!("expected an ack") };
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&result)?["status"], "available");
     pro.send_binary(vec![0xde, 0xad, 0xbe, 0xef]).await?;
-    let err = pro.wait("error", |v| v["type"] == "error").await?;
-    assert_eq!(err["code"], "bad_request");
-    assert!(err["message"].as_str().unwrap_or_default().contains("binary"));
+    let ServerMsg::Error { code, message, .. } = pro.recv_binary().await? else { anyhow::bail!("expected an error") };
+    assert_eq!(code, "bad_request");
+    assert!(message.contains("binary"), "{message}");
     server.stop().await
 }

@@ -167,6 +167,20 @@ impl Client {
         Ok(reply)
     }
 
+    /// The next binary frame, decoded (5 s limit).
+    pub async fn recv_binary(&mut self) -> Result<dispatch_gateway::ServerMsg<String>> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await.map_err(|_| anyhow!("no frame within 5 s"))?;
+            match frame {
+                Some(Ok(Message::Binary(b))) => return dispatch_gateway::protocol::decode_server_binary(&b).map_err(anyhow::Error::msg),
+                Some(Ok(Message::Text(t))) => bail!("expected a binary frame, got text {t}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error: {e}"),
+                None => bail!("socket ended"),
+            }
+        }
+    }
+
     /// Waits for the close frame and returns its code.
     pub async fn closed_with(&mut self) -> Result<u16> {
         loop {
