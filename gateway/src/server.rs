@@ -131,6 +131,10 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
                         continue;
                     }
                 };
+                // Small frames (GPS, acks) must not wait for Nagle's algorithm.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, %e, "could not set TCP_NODELAY");
+                }
                 let gw = Arc::clone(&gateway);
                 let sessions = sessions.clone();
                 tokio::spawn(async move {

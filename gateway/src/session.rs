@@ -137,23 +137,42 @@ impl Session {
         &self.city().dispatch
     }
 
-    /// Queues a frame; a full queue means a reader too slow to keep up: close with 1008.
+    /// Encodes a frame in the client's format.
+    fn frame(&self, msg: &ServerMsg) -> Option<Message> {
+        Some(if self.binary {
+            match encode_server_binary(msg) {
+                Ok(bytes) => Message::binary(bytes),
+                Err(e) => {
+                    tracing::error!(%e, "a server message did not encode");
+                    return None;
+                }
+            }
+        } else {
+            Message::text(encode_server(msg))
+        })
+    }
+
+    /// Queues a reply that is part of a burst the client asked for (a
+    /// `resume` replay): waits for room, since the client is reading its own
+    /// answer, but not for ever — a reader stuck for 10 s is closed with 1008.
+    async fn send_waiting(&mut self, msg: &ServerMsg) {
+        let Some(frame) = self.frame(msg).filter(|_| !self.closing) else { return };
+        if self.out.send_timeout(frame, Duration::from_secs(10)).await.is_err() {
+            metrics::counter!("dispatch_ws_closed_slow_reader_total").increment(1);
+            self.close(CloseCode::Policy, "outbound queue full: reading too slowly");
+        } else {
+            metrics::counter!("dispatch_ws_messages_out_total", "type" => msg.kind()).increment(1);
+        }
+    }
+
+    /// Queues a frame without waiting; a full queue means a reader too slow to
+    /// keep up with the city's events: close with 1008.
     fn send(&mut self, msg: &ServerMsg) {
         if self.closing {
             return;
         }
         let kind = msg.kind();
-        let frame = if self.binary {
-            match encode_server_binary(msg) {
-                Ok(bytes) => Message::binary(bytes),
-                Err(e) => {
-                    tracing::error!(%e, "a server message did not encode");
-                    return;
-                }
-            }
-        } else {
-            Message::text(encode_server(msg))
-        };
+        let Some(frame) = self.frame(msg) else { return };
         match self.out.try_send(frame) {
             Ok(()) => {
                 metrics::counter!("dispatch_ws_messages_out_total", "type" => kind).increment(1);
@@ -385,7 +404,7 @@ impl Session {
                 let missed = self.dispatch().events_since(JobId(job), last_seq).await?;
                 let replayed = missed.len();
                 for event in missed {
-                    self.send(&event_frame(&event));
+                    self.send_waiting(&event_frame(&event)).await;
                 }
                 Ok(Some(json!({"job": job, "replayed": replayed})))
             }
@@ -632,4 +651,62 @@ where
     drop(session);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     metrics::gauge!("dispatch_ws_connections", "role" => role).decrement(1.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+
+    use dispatch_actors::JobRequest;
+    use dispatch_engine::{CustomerId, GeoPoint, Party, Trade, Urgency};
+
+    use crate::auth::{Claims, Role};
+    use crate::config::{ServeConfig, StorageKind};
+    use crate::server::Gateway;
+
+    /// A dispatcher whose socket (a 512-byte pipe nobody reads) backs up while
+    /// the city's events keep coming: once the queue of 4 is full the session
+    /// closes with 1008 instead of buffering without bound.
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_closed_with_1008() {
+        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "s".into(), outbound_queue: 4, ..ServeConfig::default() };
+        let gw = Gateway::start(config).await.unwrap();
+        let (server_io, client_io) = tokio::io::duplex(512);
+        let ws = WebSocketStream::from_raw_socket(server_io, WsRole::Server, None).await;
+        let claims = Claims { role: Role::Dispatcher, sub: 1, city: "des-moines".into(), exp: u64::MAX };
+        let session = tokio::spawn(super::run(ws, claims, Arc::clone(&gw)));
+
+        let city = &gw.cities["des-moines"].dispatch;
+        let request = JobRequest {
+            customer: CustomerId(1),
+            trade: Trade::Plumbing,
+            location: GeoPoint::new(41.5868, -93.625).unwrap(),
+            urgency: Urgency::Today,
+            description: "x".into(),
+            budget: None,
+        };
+        let (job, _) = city.post_job(request).await.unwrap();
+        for _ in 0..40 {
+            city.chat(job, Party::Customer, 1, "z".repeat(200)).await.unwrap();
+        }
+        // The session gives up on its own, although nobody has read a byte.
+        tokio::time::timeout(Duration::from_secs(15), session).await.expect("the session ended").unwrap();
+
+        // Reading now lets the writer out: what follows the backlog is a 1008 close.
+        let mut client = WebSocketStream::from_raw_socket(client_io, WsRole::Client, None).await;
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("a frame") {
+                Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(code, 1008);
+    }
 }

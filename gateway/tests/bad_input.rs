@@ -163,3 +163,34 @@ async fn binary_frames_carry_the_same_messages_and_garbage_is_a_bad_request() ->
     assert!(message.contains("binary"), "{message}");
     server.stop().await
 }
+
+/// A job posted by customer 1 with `n` chat messages of `len` characters in its log.
+async fn chatty_job(server: &Server, customer: &mut Client, n: usize, len: usize) -> Result<u64> {
+    let job = customer
+        .call(json!({"type": "post_job", "trade": "cleaning", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}))
+        .await?["job"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no job"))?;
+    let text = "y".repeat(len);
+    for _ in 0..n {
+        customer.call(json!({"type": "chat", "job": job, "text": text})).await?;
+    }
+    let _ = server;
+    Ok(job)
+}
+
+#[tokio::test]
+async fn a_replay_longer_than_the_queue_reaches_a_reader_that_keeps_up() -> Result<()> {
+    let server = Server::start_with(|c| {
+        c.outbound_queue = 8;
+        c.chat_per_sec = 100_000;
+    })
+    .await?;
+    let mut customer = server.connect(Role::Customer, 1).await?;
+    let job = chatty_job(&server, &mut customer, 100, 10).await?;
+    let mut again = server.connect(Role::Customer, 1).await?;
+    let replay = again.call(json!({"type": "resume", "job": job, "last_seq": 0})).await?;
+    assert_eq!(replay["replayed"], 101, "posted + 100 chats");
+    assert_eq!(again.seen.iter().filter(|v| v["type"] == "event").count(), 101);
+    server.stop().await
+}
