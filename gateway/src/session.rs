@@ -42,6 +42,15 @@ use crate::server::Gateway;
 /// Longest chat message, characters.
 const MAX_CHAT_CHARS: usize = 2_000;
 
+/// A frame on its way to the socket; offers carry their job's posting time.
+type Outbound = (Message, Option<Timestamp>);
+
+/// Seconds from `posted_at` to now on the wall clock.
+fn secs_since(posted_at: Timestamp) -> f64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    (now - posted_at.0).max(0) as f64 / 1000.0
+}
+
 /// Why a request was refused: an error frame's code and message.
 #[derive(Debug)]
 struct Refusal {
@@ -103,7 +112,9 @@ impl Bucket {
 struct Session {
     claims: Claims,
     gw: Arc<Gateway>,
-    out: mpsc::Sender<Message>,
+    /// Frames for the writer task, each with the posting time of the job it
+    /// offers (if it is an offer), so match latency is measured at the socket.
+    out: mpsc::Sender<Outbound>,
     abort: Option<oneshot::Sender<CloseFrame>>,
     /// Jobs this customer posted or watches, or this contractor was offered.
     jobs: HashSet<JobId>,
@@ -157,7 +168,7 @@ impl Session {
     /// answer, but not for ever — a reader stuck for 10 s is closed with 1008.
     async fn send_waiting(&mut self, msg: &ServerMsg) {
         let Some(frame) = self.frame(msg).filter(|_| !self.closing) else { return };
-        if self.out.send_timeout(frame, Duration::from_secs(10)).await.is_err() {
+        if self.out.send_timeout((frame, None), Duration::from_secs(10)).await.is_err() {
             metrics::counter!("dispatch_ws_closed_slow_reader_total").increment(1);
             self.close(CloseCode::Policy, "outbound queue full: reading too slowly");
         } else {
@@ -168,12 +179,17 @@ impl Session {
     /// Queues a frame without waiting; a full queue means a reader too slow to
     /// keep up with the city's events: close with 1008.
     fn send(&mut self, msg: &ServerMsg) {
+        self.send_stamped(msg, None);
+    }
+
+    /// [`Self::send`], stamping an offer with its job's posting time.
+    fn send_stamped(&mut self, msg: &ServerMsg, posted_at: Option<Timestamp>) {
         if self.closing {
             return;
         }
         let kind = msg.kind();
         let Some(frame) = self.frame(msg) else { return };
-        match self.out.try_send(frame) {
+        match self.out.try_send((frame, posted_at)) {
             Ok(()) => {
                 metrics::counter!("dispatch_ws_messages_out_total", "type" => kind).increment(1);
                 let depth = self.out.max_capacity() - self.out.capacity();
@@ -437,16 +453,15 @@ impl Session {
                     && contractor == ContractorId(me)
                 {
                     if let Ok(snap) = self.dispatch().job(event.job).await {
-                        metrics::histogram!("dispatch_offer_latency_seconds")
-                            .record(self.dispatch_clock_secs_since(snap.job.posted_at));
-                        self.send(&ServerMsg::Offer {
+                        let offer = ServerMsg::Offer {
                             job: event.job.0,
                             trade: snap.job.trade,
                             site: snap.job.location,
                             description: snap.job.description,
                             expires_at: expires_at.0,
                             eta_secs,
-                        });
+                        };
+                        self.send_stamped(&offer, Some(snap.job.posted_at));
                     }
                     return;
                 }
@@ -506,10 +521,6 @@ impl Session {
         self.send(&ServerMsg::MapDelta { version: delta.version, cells, contractors: delta.contractors, jobs: delta.jobs });
     }
 
-    fn dispatch_clock_secs_since(&self, posted_at: Timestamp) -> f64 {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        (now - posted_at.0).max(0) as f64 / 1000.0
-    }
 }
 
 /// The contractor assigned to a job in this state (not merely offered it).
@@ -553,7 +564,7 @@ where
     let role = role_label(claims.role);
     metrics::gauge!("dispatch_ws_connections", "role" => role).increment(1.0);
     let (mut sink, mut stream) = ws.split();
-    let (out, mut out_rx) = mpsc::channel::<Message>(gw.config.outbound_queue);
+    let (out, mut out_rx) = mpsc::channel::<Outbound>(gw.config.outbound_queue);
     let (abort, mut abort_rx) = oneshot::channel::<CloseFrame>();
     let writer = tokio::spawn(async move {
         loop {
@@ -566,7 +577,15 @@ where
                     break;
                 }
                 msg = out_rx.recv() => match msg {
-                    Some(m) => if sink.send(m).await.is_err() { break },
+                    Some((frame, posted_at)) => {
+                        if sink.send(frame).await.is_err() {
+                            break;
+                        }
+                        // Match latency: job posted → offer written to the contractor's socket.
+                        if let Some(posted_at) = posted_at {
+                            metrics::histogram!("dispatch_offer_latency_seconds").record(secs_since(posted_at));
+                        }
+                    }
                     None => break,
                 },
             }
@@ -638,7 +657,7 @@ where
             _ = keepalive.tick() => {
                 if last_heard.elapsed() > idle {
                     session.close(CloseCode::Normal, "idle timeout");
-                } else if session.out.try_send(Message::Ping(Vec::new().into())).is_err() {
+                } else if session.out.try_send((Message::Ping(Vec::new().into()), None)).is_err() {
                     session.close(CloseCode::Policy, "outbound queue full: reading too slowly");
                 }
             }
