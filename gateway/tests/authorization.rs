@@ -21,11 +21,7 @@ async fn forbidden(client: &mut Client, msg: Value) -> Result<()> {
 async fn accepted_job(server: &Server) -> Result<(Client, Client, u64)> {
     let mut pro = contractor(server, 7, "hvac", 800.0).await?;
     let mut customer = server.connect(Role::Customer, 100).await?;
-    let job = customer
-        .call(json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "no heat"}))
-        .await?["job"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("no job id"))?;
+    let job = customer.post_job("hvac").await?;
     pro.wait("offer", |v| v["type"] == "offer").await?;
     pro.call(json!({"type": "accept", "job": job})).await?;
     Ok((pro, customer, job))
@@ -49,11 +45,7 @@ async fn a_contractor_acts_only_on_offers_made_to_them() -> Result<()> {
     let mut pro = contractor(&server, 7, "hvac", 800.0).await?;
     let mut other = contractor(&server, 8, "hvac", 9_000.0).await?;
     let mut customer = server.connect(Role::Customer, 100).await?;
-    let job = customer
-        .call(json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "no heat"}))
-        .await?["job"]
-        .as_u64()
-        .expect("job");
+    let job = customer.post_job("hvac").await?;
     pro.wait("offer", |v| v["type"] == "offer").await?;
     forbidden(&mut other, json!({"type": "accept", "job": job})).await?;
     forbidden(&mut other, json!({"type": "decline", "job": job})).await?;

@@ -118,10 +118,7 @@ async fn excess_gps_is_dropped_and_counted_and_excess_chat_refused() -> Result<(
     assert!(dropped >= 15.0, "dropped {dropped}");
 
     let mut customer = server.connect(Role::Customer, 1).await?;
-    let job = customer
-        .call(json!({"type": "post_job", "trade": "cleaning", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}))
-        .await?["job"]
-        .clone();
+    let job = customer.post_job("cleaning").await?;
     let mut dispatcher = server.connect(Role::Dispatcher, 1).await?;
     let mut limited = 0;
     for i in 0..6 {
@@ -166,11 +163,7 @@ async fn binary_frames_carry_the_same_messages_and_garbage_is_a_bad_request() ->
 
 /// A job posted by customer 1 with `n` chat messages of `len` characters in its log.
 async fn chatty_job(server: &Server, customer: &mut Client, n: usize, len: usize) -> Result<u64> {
-    let job = customer
-        .call(json!({"type": "post_job", "trade": "cleaning", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}))
-        .await?["job"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("no job"))?;
+    let job = customer.post_job("cleaning").await?;
     let text = "y".repeat(len);
     for _ in 0..n {
         customer.call(json!({"type": "chat", "job": job, "text": text})).await?;

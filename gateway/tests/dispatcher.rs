@@ -25,11 +25,7 @@ async fn a_dispatcher_gets_a_snapshot_then_deltas_and_can_assign() -> Result<()>
 
     // A job appears: the next delta carries it (and the offered contractor).
     let mut customer = server.connect(Role::Customer, 100).await?;
-    let job = customer
-        .call(json!({"type": "post_job", "trade": "electrical", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "sparks"}))
-        .await?["job"]
-        .as_u64()
-        .expect("job");
+    let job = customer.post_job("electrical").await?;
     let started = Instant::now();
     let delta = dispatcher.wait("a delta with the job", |v| v["type"] == "map_delta" && v["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["id"] == job))).await?;
     assert!(delta["version"].as_u64() > snapshot["version"].as_u64());

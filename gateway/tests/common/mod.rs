@@ -157,6 +157,14 @@ impl Client {
         }
     }
 
+    /// Posts a `trade` job downtown for today (as a customer); returns its id.
+    pub async fn post_job(&mut self, trade: &str) -> Result<u64> {
+        let posted = self
+            .call(json!({"type": "post_job", "trade": trade, "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "test job"}))
+            .await?;
+        posted["job"].as_u64().ok_or_else(|| anyhow!("no job id in {posted}"))
+    }
+
     /// Sends a request that must fail; returns the error frame.
     pub async fn refused(&mut self, msg: Value) -> Result<Value> {
         let id = self.send(msg).await?;
