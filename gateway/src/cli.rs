@@ -20,6 +20,81 @@ pub struct Cli {
 pub enum Command {
     /// Serve the WebSocket and HTTP API.
     Serve(ServeArgs),
+    /// Run a simulated city against a fresh server and show it on the live map.
+    Demo(DemoArgs),
+}
+
+/// `dispatch demo` flags.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// City preset: des-moines, kansas-city or omaha.
+    #[arg(long, default_value = "des-moines")]
+    pub city: String,
+    /// A custom centre `LAT,LNG` (with --half-km) instead of a preset.
+    #[arg(long, value_delimiter = ',', num_args = 2, allow_negative_numbers = true)]
+    pub centre: Option<Vec<f64>>,
+    /// Half the side of the custom city's box, km.
+    #[arg(long, default_value_t = 12.0)]
+    pub half_km: f64,
+    /// Simulated contractors.
+    #[arg(long, default_value_t = 500)]
+    pub contractors: usize,
+    /// Seconds between posted jobs.
+    #[arg(long, default_value_t = 2.0)]
+    pub job_every_secs: f64,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Data directory (default: a fresh one under the system's temp directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DemoArgs {
+    /// The server and simulation settings these flags describe.
+    pub fn resolve(&self) -> anyhow::Result<(ServeConfig, crate::demo::SimConfig)> {
+        let city = match &self.centre {
+            Some(c) => {
+                anyhow::ensure!(self.half_km > 0.0 && self.half_km <= 200.0, "--half-km must be in (0, 200]");
+                let centre = dispatch_engine::GeoPoint::new(c[0], c[1])?;
+                let n = centre.destination(0.0, self.half_km * 1000.0).lat();
+                let s = centre.destination(180.0, self.half_km * 1000.0).lat();
+                let e = centre.destination(90.0, self.half_km * 1000.0).lng();
+                let w = centre.destination(270.0, self.half_km * 1000.0).lng();
+                crate::cities::CityConfig::boxed("custom", [c[0], c[1]], [s, w, n, e])
+            }
+            None => crate::cities::CityConfig::defaults()
+                .into_iter()
+                .find(|c| c.name == self.city)
+                .ok_or_else(|| anyhow::anyhow!("unknown city preset {}; use des-moines, kansas-city or omaha, or --centre", self.city))?,
+        };
+        anyhow::ensure!(self.job_every_secs > 0.0 && self.job_every_secs.is_finite(), "--job-every-secs must be positive");
+        let data_dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => std::env::temp_dir().join(format!(
+                "dispatch-demo-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            )),
+        };
+        let serve = ServeConfig {
+            listen: self.listen,
+            data_dir,
+            storage: StorageKind::Embedded,
+            dev_auth: true,
+            jwt_secret: "demo-only-secret".into(),
+            gps_per_sec: 50,
+            cities: vec![city.clone()],
+            ..ServeConfig::default()
+        };
+        serve.validate()?;
+        let sim = crate::demo::SimConfig {
+            contractors: self.contractors,
+            job_every: std::time::Duration::from_secs_f64(self.job_every_secs),
+            ..crate::demo::SimConfig::for_city(city)
+        };
+        Ok((serve, sim))
+    }
 }
 
 /// `dispatch serve` flags; each overrides the config file and has an environment variable.
@@ -130,6 +205,34 @@ async fn shutdown_signal() {
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
+        Command::Demo(args) => {
+            let (serve, sim) = args.resolve()?;
+            init_logging(serve.log_format);
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(serve.listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (try --listen 127.0.0.1:0)", serve.listen))?;
+                let addr = listener.local_addr()?;
+                let data_dir = serve.data_dir.clone();
+                let gateway = crate::server::Gateway::start(serve).await?;
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let stats = std::sync::Arc::new(crate::demo::SimStats::default());
+                let auth = gateway.auth().clone();
+                let contractors = sim.contractors;
+                let simulation = tokio::spawn(crate::demo::simulate(addr, auth, sim, std::sync::Arc::clone(&stats), stopped));
+                println!("dispatch demo: {contractors} contractors on the road, data in {}", data_dir.display());
+                println!("map: http://{addr}/   (Ctrl-C to stop)");
+                let server = crate::server::run(listener, gateway, async move {
+                    shutdown_signal().await;
+                    let _ = stop.send(true);
+                });
+                let result = server.await;
+                let _ = simulation.await;
+                let s = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
+                println!("posted {}, accepted {}, completed {}, rated {}", s(&stats.posted), s(&stats.accepted), s(&stats.completed), s(&stats.rated));
+                result
+            })
+        }
         Command::Serve(args) => {
             let config = args.resolve()?;
             init_logging(config.log_format);

@@ -8,12 +8,14 @@
 //! | [`auth`] | HS256 JWTs: [`Claims`] with role, subject and city |
 //! | [`cities`] | configured cities and their areas |
 //! | [`config`] | [`ServeConfig`]: TOML, environment and flags |
+//! | [`demo`] | the simulated city behind `dispatch demo`: contractor and customer bots on real WebSockets |
 //! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
 pub mod auth;
 pub mod cities;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod protocol;
 pub mod server;
 mod session;
