@@ -25,6 +25,5 @@ pub use config::ServeConfig;
 pub use protocol::{ClientMsg, ServerMsg};
 pub use server::{Gateway, run};
 
-/// The page served at `/` until the live map lands (a later issue).
-pub const MAP_PAGE: &str = "<!doctype html><title>dispatch</title><p>The live city map comes with <code>dispatch demo</code>. \
-This server speaks WebSocket at <code>/v1/ws</code>; see docs/protocol.md.</p>\n";
+/// The dispatcher's live map, served at `/` (embedded in the binary).
+pub const MAP_PAGE: &str = include_str!("../assets/map.html");

@@ -95,6 +95,8 @@ pub struct MapCell {
     pub demand: u32,
     /// The surge multiplier.
     pub surge: f64,
+    /// The hexagon's corners as `[lat, lng]`, from h3o.
+    pub boundary: Vec<[f64; 2]>,
 }
 
 /// A message from an app. Which role may send which is in `docs/protocol.md`.
@@ -287,6 +289,8 @@ pub enum ServerMsg<R = Value> {
     MapSnapshot {
         /// The map's version: deltas follow from here.
         version: u64,
+        /// The city's area as `[lat, lng]` vertices.
+        area: Vec<[f64; 2]>,
         /// Cells with contractors, open jobs or surge.
         cells: Vec<MapCell>,
         /// Contractors.
@@ -440,7 +444,7 @@ pub fn encode_server_binary(msg: &ServerMsg) -> Result<Vec<u8>, String> {
             ServerMsg::Offer { job, trade, site, description, expires_at, eta_secs }
         }
         ServerMsg::Event { job, seq, at, event } => ServerMsg::Event { job, seq, at, event },
-        ServerMsg::MapSnapshot { version, cells, contractors, jobs } => ServerMsg::MapSnapshot { version, cells, contractors, jobs },
+        ServerMsg::MapSnapshot { version, area, cells, contractors, jobs } => ServerMsg::MapSnapshot { version, area, cells, contractors, jobs },
         ServerMsg::MapDelta { version, cells, contractors, jobs } => ServerMsg::MapDelta { version, cells, contractors, jobs },
         ServerMsg::Pong {} => ServerMsg::Pong {},
     };

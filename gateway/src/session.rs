@@ -431,7 +431,8 @@ impl Session {
                 let cells = self.map_cells(viewport);
                 self.map = Some((snapshot.version, viewport));
                 self.cells_sent.clone_from(&cells);
-                self.send(&ServerMsg::MapSnapshot { version: snapshot.version, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
+                let area = self.city().config.polygon.clone();
+                self.send(&ServerMsg::MapSnapshot { version: snapshot.version, area, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
                 Ok(Some(json!({"city": self.claims.city, "version": snapshot.version})))
             }
             ClientMsg::Assign { job, contractor } => {
@@ -496,7 +497,13 @@ impl Session {
                 let centre = h3o::LatLng::from(*cell);
                 viewport.is_none_or(|[s, w, n, e]| (s..=n).contains(&centre.lat()) && (w..=e).contains(&centre.lng()))
             })
-            .map(|(cell, load, surge)| MapCell { cell: cell.to_string(), supply: load.supply, demand: load.demand, surge })
+            .map(|(cell, load, surge)| MapCell {
+                cell: cell.to_string(),
+                supply: load.supply,
+                demand: load.demand,
+                surge,
+                boundary: cell.boundary().iter().map(|v| [v.lat(), v.lng()]).collect(),
+            })
             .collect()
     }
 
