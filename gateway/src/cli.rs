@@ -31,11 +31,14 @@ pub struct DemoArgs {
     #[arg(long, default_value = "des-moines")]
     pub city: String,
     /// A custom centre `LAT,LNG` (with --half-km) instead of a preset.
-    #[arg(long, value_delimiter = ',', num_args = 2, allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub centre: Option<Vec<f64>>,
     /// Half the side of the custom city's box, km.
     #[arg(long, default_value_t = 12.0)]
     pub half_km: f64,
+    /// A custom city box `SOUTH,WEST,NORTH,EAST` instead of a preset.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, conflicts_with = "centre")]
+    pub bbox: Option<Vec<f64>>,
     /// Simulated contractors.
     #[arg(long, default_value_t = 500)]
     pub contractors: usize,
@@ -48,22 +51,37 @@ pub struct DemoArgs {
     /// Data directory (default: a fresh one under the system's temp directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Map tile URL template with {z}, {x} and {y} (default: no tiles).
+    #[arg(long, env = "DISPATCH_TILE_URL")]
+    pub tile_url: Option<String>,
 }
 
 impl DemoArgs {
     /// The server and simulation settings these flags describe.
     pub fn resolve(&self) -> anyhow::Result<(ServeConfig, crate::demo::SimConfig)> {
-        let city = match &self.centre {
-            Some(c) => {
+        let city = match (&self.centre, &self.bbox) {
+            (_, Some(b)) => {
+                let &[south, west, north, east] = b.as_slice() else {
+                    anyhow::bail!("--bbox takes four numbers: SOUTH,WEST,NORTH,EAST");
+                };
+                dispatch_engine::GeoPoint::new(south, west)?;
+                dispatch_engine::GeoPoint::new(north, east)?;
+                anyhow::ensure!(south < north && west < east, "--bbox is SOUTH,WEST,NORTH,EAST with south < north and west < east");
+                crate::cities::CityConfig::boxed("custom", [(south + north) / 2.0, (west + east) / 2.0], [south, west, north, east])
+            }
+            (Some(c), None) => {
+                let &[lat, lng] = c.as_slice() else {
+                    anyhow::bail!("--centre takes two numbers: LAT,LNG");
+                };
                 anyhow::ensure!(self.half_km > 0.0 && self.half_km <= 200.0, "--half-km must be in (0, 200]");
-                let centre = dispatch_engine::GeoPoint::new(c[0], c[1])?;
+                let centre = dispatch_engine::GeoPoint::new(lat, lng)?;
                 let n = centre.destination(0.0, self.half_km * 1000.0).lat();
                 let s = centre.destination(180.0, self.half_km * 1000.0).lat();
                 let e = centre.destination(90.0, self.half_km * 1000.0).lng();
                 let w = centre.destination(270.0, self.half_km * 1000.0).lng();
-                crate::cities::CityConfig::boxed("custom", [c[0], c[1]], [s, w, n, e])
+                crate::cities::CityConfig::boxed("custom", [lat, lng], [s, w, n, e])
             }
-            None => crate::cities::CityConfig::defaults()
+            (None, None) => crate::cities::CityConfig::defaults()
                 .into_iter()
                 .find(|c| c.name == self.city)
                 .ok_or_else(|| anyhow::anyhow!("unknown city preset {}; use des-moines, kansas-city or omaha, or --centre", self.city))?,
@@ -84,6 +102,7 @@ impl DemoArgs {
             dev_auth: true,
             jwt_secret: "demo-only-secret".into(),
             gps_per_sec: 50,
+            tile_url: self.tile_url.clone(),
             cities: vec![city.clone()],
             ..ServeConfig::default()
         };
@@ -122,7 +141,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DISPATCH_OFFER_TIMEOUT_SECS")]
     pub offer_timeout_secs: Option<u64>,
     /// Matching weights: proximity,rating,availability,experience,price.
-    #[arg(long, env = "DISPATCH_WEIGHTS", value_delimiter = ',', num_args = 5)]
+    #[arg(long, env = "DISPATCH_WEIGHTS", value_delimiter = ',', allow_negative_numbers = true)]
     pub weights: Option<Vec<f64>>,
     /// Serve POST /v1/tokens (development only).
     #[arg(long, env = "DISPATCH_DEV_AUTH")]
@@ -130,6 +149,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "DISPATCH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Map tile URL template with {z}, {x} and {y} (default: no tiles).
+    #[arg(long, env = "DISPATCH_TILE_URL")]
+    pub tile_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -164,6 +186,9 @@ impl ServeArgs {
         c.dev_auth |= self.dev_auth;
         if let Some(v) = self.log_format {
             c.log_format = v;
+        }
+        if let Some(v) = &self.tile_url {
+            c.tile_url = Some(v.clone());
         }
         c.validate()?;
         Ok(c)
@@ -245,5 +270,50 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 crate::server::run(listener, gateway, shutdown_signal()).await
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn demo(args: &[&str]) -> anyhow::Result<(crate::config::ServeConfig, crate::demo::SimConfig)> {
+        let cli = Cli::try_parse_from(["dispatch", "demo"].iter().chain(args))?;
+        let Command::Demo(d) = cli.command else { anyhow::bail!("not demo") };
+        d.resolve()
+    }
+
+    #[test]
+    fn demo_cities_come_from_presets_a_centre_or_a_box() {
+        let (serve, sim) = demo(&[]).unwrap();
+        assert_eq!(sim.city.name, "des-moines");
+        assert_eq!(sim.contractors, 500);
+        assert!(serve.dev_auth);
+        assert_eq!(demo(&["--city", "omaha"]).unwrap().1.city.name, "omaha");
+        let (_, sim) = demo(&["--centre", "47.6,-122.3", "--half-km", "5"]).unwrap();
+        assert!((sim.city.centre[0] - 47.6).abs() < 1e-9);
+        let (_, sim) = demo(&["--bbox", "47.5,-122.5,47.7,-122.2"]).unwrap();
+        assert_eq!(sim.city.polygon.len(), 4);
+        // Clear refusals.
+        assert!(demo(&["--city", "atlantis"]).unwrap_err().to_string().contains("unknown city preset"));
+        assert!(demo(&["--bbox", "47.7,-122.5,47.5,-122.2"]).unwrap_err().to_string().contains("south < north"));
+        assert!(demo(&["--centre", "95,0"]).unwrap_err().to_string().contains("latitude"));
+        assert!(demo(&["--job-every-secs", "0"]).is_err());
+        assert!(demo(&["--centre", "47.6"]).unwrap_err().to_string().contains("two numbers"));
+        assert!(demo(&["--bbox", "1,2,3"]).unwrap_err().to_string().contains("four numbers"));
+    }
+
+    #[test]
+    fn serve_flags_override_the_defaults() {
+        let cli = Cli::try_parse_from(["dispatch", "serve", "--dev-auth", "--weights", "1,1,1,1,1", "--offer-timeout-secs", "7"]).unwrap();
+        let Command::Serve(s) = cli.command else { panic!("not serve") };
+        let c = s.resolve().unwrap();
+        assert_eq!(c.weights.price, 1.0);
+        assert_eq!(c.offer_timeout_secs, 7);
+        let cli = Cli::try_parse_from(["dispatch", "serve", "--dev-auth", "--weights", "1,1"]).unwrap();
+        let Command::Serve(s) = cli.command else { panic!("not serve") };
+        assert!(s.resolve().unwrap_err().to_string().contains("five numbers"));
     }
 }

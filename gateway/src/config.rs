@@ -85,6 +85,9 @@ pub struct ServeConfig {
     pub weights: WeightsConfig,
     /// The cities served.
     pub cities: Vec<CityConfig>,
+    /// A map tile URL template such as `https://tile.openstreetmap.org/{z}/{x}/{y}.png`;
+    /// without one the map draws on a plain canvas.
+    pub tile_url: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -105,6 +108,7 @@ impl Default for ServeConfig {
             log_format: LogFormat::Text,
             weights: WeightsConfig::default(),
             cities: CityConfig::defaults(),
+            tile_url: None,
         }
     }
 }
@@ -131,6 +135,12 @@ impl ServeConfig {
             self.weights.experience,
             self.weights.price,
         )?;
+        if let Some(url) = &self.tile_url {
+            anyhow::ensure!(
+                ["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p)),
+                "tile_url must contain {{z}}, {{x}} and {{y}}: {url}"
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for city in &self.cities {
             city.area().map_err(anyhow::Error::msg)?;
@@ -165,6 +175,8 @@ mod tests {
         assert!(no_secret.validate().unwrap_err().to_string().contains("JWT secret"));
         let bad = ServeConfig { jwt_secret: "s".into(), h3_resolution: 16, ..ServeConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("h3_resolution"));
+        let bad_tiles = ServeConfig { jwt_secret: "s".into(), tile_url: Some("https://example.invalid/tile.png".into()), ..ServeConfig::default() };
+        assert!(bad_tiles.validate().unwrap_err().to_string().contains("{z}"));
         let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
     }

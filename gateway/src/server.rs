@@ -7,7 +7,8 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /v1/tokens` | a token for `{role, sub, city}` — only with `--dev-auth` |
 //! | `GET /v1/ws` | WebSocket upgrade; token in `Authorization: Bearer` or `?token=` |
-//! | `GET /` | the map page (a later issue) |
+//! | `GET /` | the live map page |
+//! | `GET /v1/map-config` | what the map page needs: the tile URL, if any |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -170,6 +171,7 @@ async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>)
         (&Method::POST, "/v1/tokens") => tokens(req, &gw).await,
         (&Method::GET, "/v1/ws") => upgrade(&mut req, gw, sessions),
         (&Method::GET, "/") => respond(StatusCode::OK, "text/html; charset=utf-8", crate::MAP_PAGE),
+        (&Method::GET, "/v1/map-config") => json(StatusCode::OK, &serde_json::json!({"tile_url": gw.config.tile_url})),
         (_, "/healthz" | "/readyz" | "/metrics" | "/v1/tokens" | "/v1/ws" | "/") => {
             json(StatusCode::METHOD_NOT_ALLOWED, &serde_json::json!({"error": "method not allowed"}))
         }

@@ -86,9 +86,37 @@ async fn the_demo_map_shows_contractors_and_matched_jobs_in_chromium() -> Result
         eprintln!("skipping the browser test: Chromium not found (apt-get install chromium)");
         return Ok(());
     };
+    // A local tile server: any path answers with a small PNG, and requests are counted.
+    let tile_requests = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tiles = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let tile_addr = tiles.local_addr()?;
+    let counter = std::sync::Arc::clone(&tile_requests);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A 1x1 grey PNG.
+        let png = base64::engine::general_purpose::STANDARD
+            .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg==")
+            .unwrap_or_default();
+        while let Ok((mut stream, _)) = tiles.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let png = png.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+                    png.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&png).await;
+            });
+        }
+    });
     let data = tempfile::tempdir()?;
     let mut demo = Command::new(env!("CARGO_BIN_EXE_dispatch"))
         .args(["demo", "--listen", "127.0.0.1:0", "--contractors", "80", "--job-every-secs", "0.5"])
+        .arg("--tile-url")
+        .arg(format!("http://{tile_addr}/{{z}}/{{x}}/{{y}}.png"))
         .arg("--data-dir")
         .arg(data.path())
         .stdout(Stdio::piped())
@@ -142,6 +170,7 @@ async fn the_demo_map_shows_contractors_and_matched_jobs_in_chromium() -> Result
     }
     assert!(last["online"].as_f64() > Some(0.0), "no contractors on the map: {last}");
     assert!(last["matched"].as_f64() > Some(0.0), "no matched job on the map: {last}");
+    assert!(tile_requests.load(std::sync::atomic::Ordering::Relaxed) > 0, "a configured tile URL is fetched");
 
     // Let a second delta draw, then keep a picture of it.
     tokio::time::sleep(Duration::from_millis(1_500)).await;

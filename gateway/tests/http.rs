@@ -17,6 +17,11 @@ async fn health_readiness_and_unknown_routes() -> Result<()> {
     assert_eq!(server.http("GET", "/nope", None).await?.0, 404);
     assert_eq!(server.http("DELETE", "/healthz", None).await?.0, 405);
     assert_eq!(server.http("GET", "/v1/ws", None).await?.0, 400, "not an upgrade");
+    let (status, page) = server.http("GET", "/", None).await?;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"matched-minute\""), "the map page is served");
+    let (_, config) = server.http("GET", "/v1/map-config", None).await?;
+    assert_eq!(serde_json::from_str::<Value>(&config)?["tile_url"], Value::Null, "no tiles unless configured");
     server.stop().await
 }
 
