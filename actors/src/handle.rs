@@ -241,6 +241,12 @@ impl Dispatch {
         self.shared.map.since(version, viewport)
     }
 
+    /// How matching has gone: last minute, total, median latency.
+    #[must_use]
+    pub fn match_stats(&self) -> crate::map::MatchStats {
+        self.shared.map.match_stats(self.shared.clock.now().0)
+    }
+
     /// Every cell with contractors, open jobs or a surge: its own demand and
     /// supply and its multiplier, as of the last surge tick.
     #[must_use]

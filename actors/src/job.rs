@@ -555,7 +555,9 @@ impl Actor for JobActor {
                     state.snap.accepted_at = Some(now);
                     let _ = state.persist().await;
                     metrics::counter!("dispatch_offers_total", "outcome" => "accepted").increment(1);
-                    metrics::histogram!("dispatch_match_latency_seconds").record(now.secs_since(state.snap.job.posted_at).max(0.0));
+                    let latency = now.secs_since(state.snap.job.posted_at).max(0.0);
+                    metrics::histogram!("dispatch_match_latency_seconds").record(latency);
+                    state.shared.map.record_match(now.0, latency);
                     match state.window() {
                         Some(window) => state.book(contractor, window).await,
                         None => state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await,

@@ -65,22 +65,63 @@ impl MapDelta {
     }
 }
 
+/// How matching has gone: for the map's side panel.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct MatchStats {
+    /// Jobs accepted in the last 60 seconds.
+    pub matched_last_minute: u32,
+    /// Jobs accepted since the city started.
+    pub matched_total: u64,
+    /// Median seconds from posting to acceptance over the last 500 matches.
+    pub median_match_secs: Option<f64>,
+}
+
 /// The city's live map.
 pub struct CityMap {
     version: AtomicU64,
+    /// Recent matches: (accepted at ms, seconds from posting), newest last.
+    matches: Mutex<std::collections::VecDeque<(i64, f64)>>,
+    matched_total: AtomicU64,
     contractors: Vec<Mutex<HashMap<ContractorId, MapContractor>>>,
     jobs: Mutex<HashMap<JobId, MapJob>>,
 }
 
 impl Default for CityMap {
     fn default() -> Self {
-        Self { version: AtomicU64::new(0), contractors: (0..SHARDS).map(|_| Mutex::default()).collect(), jobs: Mutex::default() }
+        Self {
+            version: AtomicU64::new(0),
+            matches: Mutex::default(),
+            matched_total: AtomicU64::new(0),
+            contractors: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            jobs: Mutex::default(),
+        }
     }
 }
 
 impl CityMap {
     fn next(&self) -> u64 {
         self.version.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Records a match: accepted at `at_ms`, `latency_secs` after posting.
+    pub fn record_match(&self, at_ms: i64, latency_secs: f64) {
+        self.matched_total.fetch_add(1, Ordering::Relaxed);
+        let mut m = self.matches.lock().unwrap_or_else(PoisonError::into_inner);
+        m.push_back((at_ms, latency_secs));
+        while m.len() > 500 {
+            m.pop_front();
+        }
+    }
+
+    /// Matching figures as of `now_ms`.
+    #[must_use]
+    pub fn match_stats(&self, now_ms: i64) -> MatchStats {
+        let m = self.matches.lock().unwrap_or_else(PoisonError::into_inner);
+        let matched_last_minute = u32::try_from(m.iter().filter(|(at, _)| now_ms - at <= 60_000).count()).unwrap_or(u32::MAX);
+        let mut latencies: Vec<f64> = m.iter().map(|(_, l)| *l).collect();
+        latencies.sort_by(f64::total_cmp);
+        let median_match_secs = latencies.get(latencies.len() / 2).copied().filter(|_| !latencies.is_empty());
+        MatchStats { matched_last_minute, matched_total: self.matched_total.load(Ordering::Relaxed), median_match_secs }
     }
 
     /// The latest version handed out.
@@ -134,6 +175,17 @@ impl CityMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn match_stats_count_the_last_minute_and_take_the_median() {
+        let map = CityMap::default();
+        assert_eq!(map.match_stats(0), MatchStats::default());
+        map.record_match(1_000, 4.0);
+        map.record_match(50_000, 1.0);
+        map.record_match(100_000, 2.0);
+        let s = map.match_stats(100_000);
+        assert_eq!((s.matched_last_minute, s.matched_total, s.median_match_secs), (2, 3, Some(2.0)));
+    }
 
     #[test]
     fn deltas_carry_only_what_changed_since_a_version() {

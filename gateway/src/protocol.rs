@@ -291,6 +291,8 @@ pub enum ServerMsg<R = Value> {
         version: u64,
         /// The city's area as `[lat, lng]` vertices.
         area: Vec<[f64; 2]>,
+        /// How matching has gone.
+        stats: dispatch_actors::map::MatchStats,
         /// Cells with contractors, open jobs or surge.
         cells: Vec<MapCell>,
         /// Contractors.
@@ -302,6 +304,8 @@ pub enum ServerMsg<R = Value> {
     MapDelta {
         /// The map's version after this delta.
         version: u64,
+        /// How matching has gone.
+        stats: dispatch_actors::map::MatchStats,
         /// All cells again, when any changed.
         cells: Option<Vec<MapCell>>,
         /// Contractors that changed (status `offline`: left the map).
@@ -444,8 +448,10 @@ pub fn encode_server_binary(msg: &ServerMsg) -> Result<Vec<u8>, String> {
             ServerMsg::Offer { job, trade, site, description, expires_at, eta_secs }
         }
         ServerMsg::Event { job, seq, at, event } => ServerMsg::Event { job, seq, at, event },
-        ServerMsg::MapSnapshot { version, area, cells, contractors, jobs } => ServerMsg::MapSnapshot { version, area, cells, contractors, jobs },
-        ServerMsg::MapDelta { version, cells, contractors, jobs } => ServerMsg::MapDelta { version, cells, contractors, jobs },
+        ServerMsg::MapSnapshot { version, area, stats, cells, contractors, jobs } => {
+            ServerMsg::MapSnapshot { version, area, stats, cells, contractors, jobs }
+        }
+        ServerMsg::MapDelta { version, stats, cells, contractors, jobs } => ServerMsg::MapDelta { version, stats, cells, contractors, jobs },
         ServerMsg::Pong {} => ServerMsg::Pong {},
     };
     bincode::serde::encode_to_vec(&msg, bincode::config::standard()).map_err(|e| e.to_string())

@@ -127,6 +127,8 @@ struct Session {
     map: Option<(u64, Option<[f64; 4]>)>,
     /// Dispatcher: the cells last sent, to send them again only when they change.
     cells_sent: Vec<MapCell>,
+    /// Dispatcher: the match figures last sent.
+    stats_sent: dispatch_actors::map::MatchStats,
     gps: Bucket,
     chat: Bucket,
     /// The client sends binary frames, so it gets binary frames back.
@@ -432,7 +434,8 @@ impl Session {
                 self.map = Some((snapshot.version, viewport));
                 self.cells_sent.clone_from(&cells);
                 let area = self.city().config.polygon.clone();
-                self.send(&ServerMsg::MapSnapshot { version: snapshot.version, area, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
+                let stats = self.dispatch().match_stats();
+                self.send(&ServerMsg::MapSnapshot { version: snapshot.version, area, stats, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
                 Ok(Some(json!({"city": self.claims.city, "version": snapshot.version})))
             }
             ClientMsg::Assign { job, contractor } => {
@@ -518,14 +521,16 @@ impl Session {
         let delta = self.dispatch().map_since(version, viewport);
         let cells = self.map_cells(viewport);
         let cells = (cells != self.cells_sent).then_some(cells);
-        if delta.is_empty() && cells.is_none() {
+        let stats = self.dispatch().match_stats();
+        if delta.is_empty() && cells.is_none() && stats == self.stats_sent {
             return;
         }
+        self.stats_sent = stats;
         if let Some(cells) = &cells {
             self.cells_sent.clone_from(cells);
         }
         self.map = Some((delta.version, viewport));
-        self.send(&ServerMsg::MapDelta { version: delta.version, cells, contractors: delta.contractors, jobs: delta.jobs });
+        self.send(&ServerMsg::MapDelta { version: delta.version, stats, cells, contractors: delta.contractors, jobs: delta.jobs });
     }
 
 }
@@ -621,6 +626,7 @@ where
         link: None,
         map: None,
         cells_sent: Vec::new(),
+        stats_sent: dispatch_actors::map::MatchStats::default(),
         binary: false,
         closing: false,
     };

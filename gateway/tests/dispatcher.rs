@@ -32,6 +32,7 @@ async fn a_dispatcher_gets_a_snapshot_then_deltas_and_can_assign() -> Result<()>
     assert!(started.elapsed().as_secs_f64() <= 2.5, "deltas come at least once a second");
 
     // Reassign by hand to the far contractor, who gets the offer.
+    assert!(snapshot["stats"]["matched_total"].is_u64(), "the snapshot carries match figures");
     let assigned = dispatcher.call(json!({"type": "assign", "job": job, "contractor": 2})).await?;
     assert_eq!(assigned["state"]["offering"]["contractor"], 2);
     far.wait("the assigned offer", |v| v["type"] == "offer" && v["job"] == job).await?;
