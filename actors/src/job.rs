@@ -305,12 +305,14 @@ impl JobActorState {
         let mut visited: HashSet<CellIndex> = HashSet::new();
         for r in 0u32.. {
             let cells = ring(self.cell, r);
-            let live: Vec<(CellIndex, ActorRef<CellMsg>)> = read(&self.shared.cells).iter().map(|(c, a)| (*c, a.clone())).collect();
-            let sparse = cells.len() > live.len().saturating_sub(visited.len());
+            let live = read(&self.shared.cells).len();
+            let sparse = cells.len() > live.saturating_sub(visited.len());
             let to_visit: Vec<(CellIndex, ActorRef<CellMsg>)> = if sparse {
                 // Fewer live cells left than this ring holds: visit those within reach directly.
-                live.into_iter()
-                    .filter(|(c, _)| !visited.contains(c) && CellGeometry::of(*c).min_distance_m(query) <= radius)
+                read(&self.shared.cells)
+                    .iter()
+                    .filter(|(c, _)| !visited.contains(c) && CellGeometry::of(**c).min_distance_m(query) <= radius)
+                    .map(|(c, a)| (*c, a.clone()))
                     .collect()
             } else {
                 cells.into_iter().filter_map(|c| self.shared.cell(c).map(|a| (c, a))).collect()

@@ -136,10 +136,6 @@ struct Session {
     closing: bool,
 }
 
-fn role_label(role: Role) -> &'static str {
-    role.as_str()
-}
-
 impl Session {
     fn city(&self) -> &crate::cities::City {
         // The upgrade checked the token's city exists.
@@ -573,7 +569,7 @@ pub(crate) async fn run<S>(ws: WebSocketStream<S>, claims: Claims, gw: Arc<Gatew
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let role = role_label(claims.role);
+    let role = claims.role.as_str();
     metrics::gauge!("dispatch_ws_connections", "role" => role).increment(1.0);
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::channel::<Outbound>(gw.config.outbound_queue);
