@@ -207,12 +207,12 @@ impl JobActorState {
 
     /// When offers may start: the window's start less the lead time, or now.
     fn offers_open_at(&self) -> Option<Timestamp> {
-        self.window().map(|w| w.start.plus_millis_back(self.shared.config.scheduled_lead_time))
+        self.window().map(|w| w.start.minus(self.shared.config.scheduled_lead_time))
     }
 
     /// When an unaccepted job expires: its window's end if scheduled, else posting + TTL.
     fn expires_at(&self) -> Timestamp {
-        self.window().map_or_else(|| self.snap.job.posted_at.plus_millis(self.shared.config.job_ttl), |w| w.end)
+        self.window().map_or_else(|| self.snap.job.posted_at.plus(self.shared.config.job_ttl), |w| w.end)
     }
 
     async fn persist(&self) -> Result<()> {
@@ -432,7 +432,7 @@ impl JobActorState {
             return false;
         }
         let timeout = self.shared.config.offer_timeout;
-        let expires_at = self.shared.clock.now().plus_millis(timeout);
+        let expires_at = self.shared.clock.now().plus(timeout);
         let event = JobEvent::Offer { contractor: to.id, expires_at };
         let log = EventKind::Offered { contractor: to.id, expires_at, eta_secs: to.eta_secs };
         match self.transition(event, log).await {
@@ -503,22 +503,6 @@ impl JobActorState {
         if is_open(self.state()) {
             myself.send_after(self.shared.clock.until(self.expires_at()), || JobMsg::ExpireCheck);
         }
-    }
-}
-
-/// Millisecond arithmetic on timestamps with a [`Duration`].
-trait PlusMillis {
-    fn plus_millis(self, d: Duration) -> Self;
-    fn plus_millis_back(self, d: Duration) -> Self;
-}
-
-impl PlusMillis for Timestamp {
-    fn plus_millis(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
-    }
-
-    fn plus_millis_back(self, d: Duration) -> Self {
-        Self(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 }
 

@@ -53,6 +53,18 @@ impl Timestamp {
         Self(self.0.saturating_add(secs.saturating_mul(1000)))
     }
 
+    /// This time plus `d` (saturating).
+    #[must_use]
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
+    /// This time minus `d` (saturating).
+    #[must_use]
+    pub fn minus(self, d: std::time::Duration) -> Self {
+        Self(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
     /// Seconds from `earlier` to `self` (negative when `earlier` is later).
     #[must_use]
     pub fn secs_since(self, earlier: Timestamp) -> f64 {

@@ -89,3 +89,13 @@ fn a_window_is_covered_only_by_a_shift_that_spans_it() {
     assert!(!p.covers(&before_the_start));
     assert!(profile(vec![], 0).covers(&past_the_end));
 }
+
+#[test]
+fn timestamps_add_and_subtract_durations_without_overflowing() {
+    let t = Timestamp(10_000);
+    assert_eq!(t.plus(std::time::Duration::from_millis(2_500)), Timestamp(12_500));
+    assert_eq!(t.minus(std::time::Duration::from_secs(3)), Timestamp(7_000));
+    assert_eq!(Timestamp(i64::MAX - 1).plus(std::time::Duration::from_secs(10)), Timestamp(i64::MAX));
+    assert_eq!(Timestamp(i64::MIN + 1).minus(std::time::Duration::MAX), Timestamp(i64::MIN));
+    assert_eq!(t.plus_secs(2).secs_since(t), 2.0);
+}
