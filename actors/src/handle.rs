@@ -270,6 +270,12 @@ impl Dispatch {
         }
     }
 
+    /// The city's clock: what its timestamps (posting times, offer deadlines) are read from.
+    #[must_use]
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
+    }
+
     /// Whether the city's root actor is running (for readiness probes).
     #[must_use]
     pub fn is_running(&self) -> bool {

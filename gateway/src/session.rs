@@ -45,12 +45,6 @@ const MAX_CHAT_CHARS: usize = 2_000;
 /// A frame on its way to the socket; offers carry their job's posting time.
 type Outbound = (Message, Option<Timestamp>);
 
-/// Seconds from `posted_at` to now on the wall clock.
-fn secs_since(posted_at: Timestamp) -> f64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    (now - posted_at.0).max(0) as f64 / 1000.0
-}
-
 /// Why a request was refused: an error frame's code and message.
 #[derive(Debug)]
 struct Refusal {
@@ -574,6 +568,8 @@ where
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::channel::<Outbound>(gw.config.outbound_queue);
     let (abort, mut abort_rx) = oneshot::channel::<CloseFrame>();
+    // The city's clock stamped the jobs' posting times; measure against the same one.
+    let clock = gw.cities[&claims.city].dispatch.clock();
     let writer = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -591,7 +587,7 @@ where
                         }
                         // Match latency: job posted → offer written to the contractor's socket.
                         if let Some(posted_at) = posted_at {
-                            metrics::histogram!("dispatch_offer_latency_seconds").record(secs_since(posted_at));
+                            metrics::histogram!("dispatch_offer_latency_seconds").record(clock.now().secs_since(posted_at).max(0.0));
                         }
                     }
                     None => break,
