@@ -182,12 +182,9 @@ pub(crate) struct ContractorState {
     cell: Option<CellIndex>,
     /// The actor of `cell`, kept so a fix inside the same cell needs no directory lookup.
     cell_actor: Option<ActorRef<CellMsg>>,
-    dirty: bool,
     /// When the live map last got this contractor's position.
     mapped_at: Option<tokio::time::Instant>,
     last_activity: tokio::time::Instant,
-    /// Fixes flagged as implausible jumps since activation.
-    flagged_jumps: u32,
 }
 
 impl ContractorState {
@@ -226,17 +223,13 @@ impl ContractorState {
     /// Writes the snapshot now, through the city's writer; returns once stored.
     async fn persist(&mut self) -> Result<()> {
         self.shared.contractor_writer.write_now(self.id().0, codec::encode(&self.snap)?).await?;
-        self.dirty = false;
         Ok(())
     }
 
     /// Hands the snapshot to the writer to be written with the next batch.
     fn persist_soon(&mut self) {
         match codec::encode(&self.snap) {
-            Ok(blob) => {
-                self.shared.contractor_writer.coalesce(self.id().0, blob);
-                self.dirty = false;
-            }
+            Ok(blob) => self.shared.contractor_writer.coalesce(self.id().0, blob),
             Err(e) => tracing::warn!(contractor = %self.id(), %e, "snapshot not encoded"),
         }
     }
@@ -318,7 +311,6 @@ impl ContractorState {
         if let (Some(prev), Some(last)) = (self.snap.position, self.snap.last_fix) {
             let secs = fix.ts.secs_since(last);
             if prev.distance_m(fix.point) / secs > self.shared.config.max_plausible_speed_mps {
-                self.flagged_jumps += 1;
                 metrics::counter!("dispatch_gps_ignored_total", "reason" => "implausible_jump").increment(1);
                 tracing::debug!(contractor = %self.id(), "GPS jump flagged and not trusted");
                 return;
@@ -326,7 +318,6 @@ impl ContractorState {
         }
         self.snap.position = Some(fix.point);
         self.snap.last_fix = Some(fix.ts);
-        self.dirty = true;
         self.persist_soon();
         self.last_activity = tokio::time::Instant::now();
         self.map(false);
@@ -362,7 +353,7 @@ impl Actor for ContractorActor {
     async fn pre_start(&self, myself: ActorRef<ContractorMsg>, (snap, shared): Self::Arguments) -> Result<ContractorState, ActorProcessingErr> {
         let _ = myself;
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
-        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, dirty: false, mapped_at: None, last_activity: tokio::time::Instant::now(), flagged_jumps: 0 })
+        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, mapped_at: None, last_activity: tokio::time::Instant::now() })
     }
 
     async fn post_start(&self, _: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
@@ -371,9 +362,7 @@ impl Actor for ContractorActor {
     }
 
     async fn post_stop(&self, myself: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
-        if state.dirty {
-            let _ = state.persist().await;
-        }
+        // GPS-only changes already sit with the city's writer, which flushes them on shutdown.
         forget_if_same(&state.shared.contractors, &state.id(), myself.get_id());
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").decrement(1.0);
         Ok(())
