@@ -119,8 +119,8 @@ struct Session {
     link: Option<ContractorLink>,
     /// Dispatcher: the map version sent so far and the viewport, once subscribed.
     map: Option<(u64, Option<[f64; 4]>)>,
-    /// Dispatcher: the cells last sent, to send them again only when they change.
-    cells_sent: Vec<MapCell>,
+    /// Dispatcher: the cell loads last sent, to send cells again only when they change.
+    cells_sent: Vec<CellLoadRow>,
     /// Dispatcher: the match figures last sent.
     stats_sent: dispatch_actors::map::MatchStats,
     gps: Bucket,
@@ -420,9 +420,10 @@ impl Session {
                 self.require(Role::Dispatcher)?;
                 let viewport = viewport.map(|v| v.bounds()).transpose().map_err(|e| refuse("bad_request", e))?;
                 let snapshot = self.dispatch().map_since(0, viewport);
-                let cells = self.map_cells(viewport);
+                let loads = self.cell_loads(viewport);
+                let cells = map_cells(&loads);
                 self.map = Some((snapshot.version, viewport));
-                self.cells_sent.clone_from(&cells);
+                self.cells_sent = loads;
                 let area = self.city().config.polygon.clone();
                 let stats = self.dispatch().match_stats();
                 self.send(&ServerMsg::MapSnapshot { version: snapshot.version, area, stats, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
@@ -481,21 +482,14 @@ impl Session {
         }
     }
 
-    /// The city's cells for the map, inside `viewport` if given.
-    fn map_cells(&self, viewport: Option<[f64; 4]>) -> Vec<MapCell> {
+    /// The city's cell loads inside `viewport` (if given): cheap to compare tick to tick.
+    fn cell_loads(&self, viewport: Option<[f64; 4]>) -> Vec<CellLoadRow> {
         self.dispatch()
             .cells()
             .into_iter()
             .filter(|(cell, _, _)| {
                 let centre = h3o::LatLng::from(*cell);
                 viewport.is_none_or(|[s, w, n, e]| (s..=n).contains(&centre.lat()) && (w..=e).contains(&centre.lng()))
-            })
-            .map(|(cell, load, surge)| MapCell {
-                cell: cell.to_string(),
-                supply: load.supply,
-                demand: load.demand,
-                surge,
-                boundary: cell.boundary().iter().map(|v| [v.lat(), v.lng()]).collect(),
             })
             .collect()
     }
@@ -509,20 +503,39 @@ impl Session {
             return;
         }
         let delta = self.dispatch().map_since(version, viewport);
-        let cells = self.map_cells(viewport);
-        let cells = (cells != self.cells_sent).then_some(cells);
+        let loads = self.cell_loads(viewport);
+        let cells_changed = loads != self.cells_sent;
         let stats = self.dispatch().match_stats();
-        if delta.is_empty() && cells.is_none() && stats == self.stats_sent {
+        if delta.is_empty() && !cells_changed && stats == self.stats_sent {
             return;
         }
         self.stats_sent = stats;
-        if let Some(cells) = &cells {
-            self.cells_sent.clone_from(cells);
+        // Hexagon boundaries are only worked out for cells actually sent.
+        let cells = cells_changed.then(|| map_cells(&loads));
+        if cells_changed {
+            self.cells_sent = loads;
         }
         self.map = Some((delta.version, viewport));
         self.send(&ServerMsg::MapDelta { version: delta.version, stats, cells, contractors: delta.contractors, jobs: delta.jobs });
     }
 
+}
+
+/// One cell's load on the map: the cell, its demand and supply, its surge.
+type CellLoadRow = (h3o::CellIndex, dispatch_engine::pricing::CellLoad, f64);
+
+/// Map cells for the wire, with each hexagon's corners from h3o.
+fn map_cells(loads: &[CellLoadRow]) -> Vec<MapCell> {
+    loads
+        .iter()
+        .map(|&(cell, load, surge)| MapCell {
+            cell: cell.to_string(),
+            supply: load.supply,
+            demand: load.demand,
+            surge,
+            boundary: cell.boundary().iter().map(|v| [v.lat(), v.lng()]).collect(),
+        })
+        .collect()
 }
 
 /// The contractor assigned to a job in this state (not merely offered it).
