@@ -218,12 +218,6 @@ impl Dispatch {
         ask(&actor, CellMsg::Info).await.ok()
     }
 
-    /// The surge multiplier at `point` as of the last surge tick.
-    #[must_use]
-    pub fn surge_at(&self, point: GeoPoint) -> f64 {
-        read(&self.shared.surge).multiplier(self.shared.cell_of(point))
-    }
-
     /// How many actors of each kind are alive.
     #[must_use]
     pub fn live_counts(&self) -> LiveCounts {

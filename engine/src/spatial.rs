@@ -207,11 +207,6 @@ impl CellTree {
         self.tree.remove(&GeomWithData::new(point.unit_vector(), (*c, point))).is_some()
     }
 
-    /// Every contractor in the cell, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&IndexedContractor, GeoPoint)> {
-        self.tree.iter().map(|e| (&e.data.0, e.data.1))
-    }
-
     /// Merges this cell's best matches for `query` into `best`, which holds at
     /// most `k` neighbours ranked nearest first (then by id).
     ///

@@ -18,19 +18,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind.
-    pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Cell];
-
     /// The kind's byte in keys.
     #[must_use]
     pub const fn tag(self) -> u8 {
         self as u8
-    }
-
-    /// The kind for a key byte.
-    #[must_use]
-    pub fn from_tag(tag: u8) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.tag() == tag)
     }
 }
 
