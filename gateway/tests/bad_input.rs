@@ -162,13 +162,12 @@ async fn binary_frames_carry_the_same_messages_and_garbage_is_a_bad_request() ->
 }
 
 /// A job posted by customer 1 with `n` chat messages of `len` characters in its log.
-async fn chatty_job(server: &Server, customer: &mut Client, n: usize, len: usize) -> Result<u64> {
+async fn chatty_job(customer: &mut Client, n: usize, len: usize) -> Result<u64> {
     let job = customer.post_job("cleaning").await?;
     let text = "y".repeat(len);
     for _ in 0..n {
         customer.call(json!({"type": "chat", "job": job, "text": text})).await?;
     }
-    let _ = server;
     Ok(job)
 }
 
@@ -180,7 +179,7 @@ async fn a_replay_longer_than_the_queue_reaches_a_reader_that_keeps_up() -> Resu
     })
     .await?;
     let mut customer = server.connect(Role::Customer, 1).await?;
-    let job = chatty_job(&server, &mut customer, 100, 10).await?;
+    let job = chatty_job(&mut customer, 100, 10).await?;
     let mut again = server.connect(Role::Customer, 1).await?;
     let replay = again.call(json!({"type": "resume", "job": job, "last_seq": 0})).await?;
     assert_eq!(replay["replayed"], 101, "posted + 100 chats");
