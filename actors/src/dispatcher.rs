@@ -254,7 +254,7 @@ impl DispatcherState {
             accepted_at: None,
         };
         self.shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
-        self.shared.log_event(id, EventKind::Posted { quote }).await?;
+        self.shared.log_event(id, EventKind::Posted { quote, customer: request.customer }).await?;
         spawn_job(&self.shared, myself, snap).await?;
         metrics::counter!("dispatch_jobs_posted_total").increment(1);
         Ok((id, quote))

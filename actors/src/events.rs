@@ -5,7 +5,7 @@
 //! reads what it missed from the log.
 
 use dispatch_engine::pricing::PriceQuote;
-use dispatch_engine::{ContractorId, GeoPoint, JobId, Party, Timestamp};
+use dispatch_engine::{ContractorId, CustomerId, GeoPoint, JobId, Party, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One thing that happened to a job.
@@ -29,6 +29,8 @@ pub enum EventKind {
     Posted {
         /// The price quoted.
         quote: PriceQuote,
+        /// Who posted it (so events can be routed to them from the first one).
+        customer: CustomerId,
     },
     /// Offered to a contractor until `expires_at`.
     Offered {

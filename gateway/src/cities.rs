@@ -73,6 +73,8 @@ pub struct City {
     pub cells: Vec<h3o::CellIndex>,
     /// Its actors.
     pub dispatch: Dispatch,
+    /// Hands its events to the sessions they concern.
+    pub(crate) router: std::sync::Arc<crate::router::Router>,
 }
 
 impl City {

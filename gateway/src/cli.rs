@@ -228,6 +228,10 @@ async fn shutdown_signal() {
 
 /// Runs the command line.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
+    // One descriptor per connection: lift the soft limit to the hard one.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("warning: could not raise the open-file limit: {e}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Demo(args) => {

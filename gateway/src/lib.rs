@@ -3,6 +3,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`server`] | [`Gateway`] (cities, auth, settings) and [`run`]: HTTP routes and the WebSocket upgrade on one port |
+//! | `router` | one task per city hands each event to the sessions it concerns (not every connection) |
 //! | `session` | one WebSocket connection: authorization by role, actor calls, event filtering, bounded outbound queue |
 //! | [`protocol`] | [`ClientMsg`] / [`ServerMsg`] and their JSON frames |
 //! | [`auth`] | HS256 JWTs: [`Claims`] with role, subject and city |
@@ -18,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod protocol;
 pub mod server;
+mod router;
 mod session;
 
 pub use auth::{Auth, Claims, Role};

@@ -88,7 +88,8 @@ impl Gateway {
             let area = city.area().map_err(anyhow::Error::msg)?;
             let cells = crate::cities::covering_cells(&area, config.h3_resolution).map_err(anyhow::Error::msg)?;
             tracing::info!(city = %city.name, cells = cells.len(), "city area covered");
-            cities.insert(city.name.clone(), City { config: city.clone(), area, cells, dispatch });
+            let router = crate::router::Router::start(dispatch.subscribe());
+            cities.insert(city.name.clone(), City { config: city.clone(), area, cells, dispatch, router });
         }
         let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
         let (shutdown_tx, shutdown) = watch::channel(false);
@@ -103,6 +104,9 @@ impl Gateway {
 }
 
 type Body = Full<Bytes>;
+
+/// Bytes read from a WebSocket at a time (see the upgrade for why it is small).
+pub const WS_READ_BUFFER: usize = 4 * 1024;
 
 fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
@@ -167,7 +171,12 @@ async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>)
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") => readyz(&gw).await,
-        (&Method::GET, "/metrics") => respond(StatusCode::OK, "text/plain; version=0.0.4", gw.metrics.render()),
+        (&Method::GET, "/metrics") => {
+            if let Some(bytes) = resident_bytes() {
+                metrics::gauge!("dispatch_process_resident_bytes").set(bytes as f64);
+            }
+            respond(StatusCode::OK, "text/plain; version=0.0.4", gw.metrics.render())
+        }
         (&Method::POST, "/v1/tokens") => tokens(req, &gw).await,
         (&Method::GET, "/v1/ws") => upgrade(&mut req, gw, sessions),
         (&Method::GET, "/") => respond(StatusCode::OK, "text/html; charset=utf-8", crate::MAP_PAGE),
@@ -178,6 +187,14 @@ async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>)
         _ => json(StatusCode::NOT_FOUND, &serde_json::json!({"error": format!("no route {path}")})),
     };
     Ok(response)
+}
+
+/// This process's resident memory (`VmRSS`), where `/proc` tells it.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 async fn readyz(gw: &Gateway) -> Response<Body> {
@@ -257,7 +274,13 @@ fn upgrade(req: &mut Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> 
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
+                // tungstenite zero-fills its whole read buffer on the first read: at the
+                // default 128 KiB that is 128 KiB resident per connection. Frames here are
+                // small; 4 KiB holds dozens of GPS fixes and larger frames still arrive whole.
+                let config = WebSocketConfig::default()
+                    .max_message_size(Some(max))
+                    .max_frame_size(Some(max))
+                    .read_buffer_size(WS_READ_BUFFER);
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), WsRole::Server, Some(config)).await;
                 crate::session::run(ws, claims, gw).await;
                 drop(sessions);

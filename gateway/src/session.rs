@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -381,6 +381,7 @@ impl Session {
                 let (_, snap) = self.participant(job).await?;
                 self.jobs.insert(JobId(job));
                 self.watching.insert(JobId(job));
+                self.city().router.claim_customer(JobId(job), CustomerId(me));
                 Ok(Some(json!({"job": job, "state": snap.machine.state()})))
             }
             ClientMsg::Rate { job, stars } => {
@@ -404,10 +405,15 @@ impl Session {
                 Ok(Some(json!({"job": job, "seq": event.seq})))
             }
             ClientMsg::Resume { job, last_seq } => {
-                self.participant(job).await?;
+                let (party, _) = self.participant(job).await?;
                 self.jobs.insert(JobId(job));
-                if self.claims.role == Role::Contractor {
-                    self.assigned.insert(JobId(job));
+                match party {
+                    Party::Contractor => {
+                        self.assigned.insert(JobId(job));
+                        self.city().router.claim_contractor(JobId(job), ContractorId(me));
+                    }
+                    Party::Customer => self.city().router.claim_customer(JobId(job), CustomerId(me)),
+                    Party::Dispatcher | Party::System => {}
                 }
                 let missed = self.dispatch().events_since(JobId(job), last_seq).await?;
                 let replayed = missed.len();
@@ -438,10 +444,10 @@ impl Session {
     }
 
     /// Forwards a city event if this connection may see it.
-    async fn on_event(&mut self, event: DispatchEvent) {
+    async fn on_event(&mut self, event: &DispatchEvent) {
         let me = self.claims.sub;
         match self.claims.role {
-            Role::Dispatcher => self.send(&event_frame(&event)),
+            Role::Dispatcher => self.send(&event_frame(event)),
             Role::Contractor => {
                 let about_me = event_contractor(&event.kind) == Some(ContractorId(me));
                 if let EventKind::Offered { contractor, expires_at, eta_secs } = event.kind
@@ -467,7 +473,7 @@ impl Session {
                     if matches!(event.kind, EventKind::Accepted { contractor } if contractor == ContractorId(me)) {
                         self.assigned.insert(event.job);
                     }
-                    self.send(&event_frame(&event));
+                    self.send(&event_frame(event));
                 }
             }
             Role::Customer => {
@@ -477,7 +483,7 @@ impl Session {
                 if matches!(event.kind, EventKind::ContractorPosition { .. }) && !self.watching.contains(&event.job) {
                     return;
                 }
-                self.send(&event_frame(&event));
+                self.send(&event_frame(event));
             }
         }
     }
@@ -550,7 +556,7 @@ fn assigned_to(state: &JobState) -> Option<ContractorId> {
 }
 
 /// The contractor an event is about, if any.
-fn event_contractor(kind: &EventKind) -> Option<ContractorId> {
+pub(crate) fn event_contractor(kind: &EventKind) -> Option<ContractorId> {
     match kind {
         EventKind::Offered { contractor, .. }
         | EventKind::Declined { contractor }
@@ -568,6 +574,16 @@ fn event_contractor(kind: &EventKind) -> Option<ContractorId> {
 
 fn event_frame(event: &DispatchEvent) -> ServerMsg {
     ServerMsg::Event { job: event.job.0, seq: event.seq, at: event.at.0, event: event.kind.clone() }
+}
+
+/// Starts the map feed's once-a-second timer when a dispatcher has just subscribed.
+fn start_map_feed(session: &Session, map_tick: &mut Option<tokio::time::Interval>) {
+    if session.map.is_some() && map_tick.is_none() {
+        let start = tokio::time::Instant::now() + Duration::from_secs(1);
+        let mut tick = tokio::time::interval_at(start, Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        *map_tick = Some(tick);
+    }
 }
 
 /// Runs one connection until the client leaves, the server shuts down, the
@@ -611,8 +627,7 @@ where
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     });
 
-    let city = Arc::clone(&gw);
-    let mut events: broadcast::Receiver<DispatchEvent> = city.cities[&claims.city].dispatch.subscribe();
+    let mut inbox = gw.cities[&claims.city].router.join(claims.role, claims.sub);
     let mut shutdown = gw.shutdown.clone();
     let idle = Duration::from_secs(gw.config.idle_timeout_secs.max(1));
     let mut keepalive = tokio::time::interval(idle / 2);
@@ -635,8 +650,9 @@ where
         binary: false,
         closing: false,
     };
-    let mut map_tick = tokio::time::interval(Duration::from_secs(1));
-    map_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The map feed's timer exists only once a dispatcher subscribes: a timer
+    // per idle phone would wake every connection every second.
+    let mut map_tick: Option<tokio::time::Interval> = None;
     let hello = ServerMsg::Hello { role: role.into(), sub: session.claims.sub, city: session.claims.city.clone() };
     session.send(&hello);
 
@@ -654,21 +670,31 @@ where
                 Some(Ok(Message::Text(text))) => {
                     last_heard = Instant::now();
                     session.on_text(text.as_str()).await;
+                    start_map_feed(&session, &mut map_tick);
                 }
                 Some(Ok(Message::Binary(bytes))) => {
                     last_heard = Instant::now();
                     session.on_binary(&bytes).await;
+                    start_map_feed(&session, &mut map_tick);
                 }
                 Some(Ok(_)) => last_heard = Instant::now(), // ping / pong
             },
-            event = events.recv() => match event {
-                Ok(event) => session.on_event(event).await,
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    session.error(None, "lagged", format!("{missed} events were missed; send resume for your jobs"));
+            event = inbox.events.recv() => match event {
+                Some(event) => {
+                    let missed = inbox.missed.swap(0, std::sync::atomic::Ordering::Relaxed);
+                    if missed > 0 {
+                        session.error(None, "lagged", format!("{missed} events were missed; send resume for your jobs"));
+                    }
+                    session.on_event(&event).await;
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
+                None => break,
             },
-            _ = map_tick.tick() => session.map_tick(),
+            _ = async {
+                match map_tick.as_mut() {
+                    Some(tick) => tick.tick().await,
+                    None => std::future::pending().await,
+                }
+            }, if map_tick.is_some() => session.map_tick(),
             _ = shutdown.changed() => {
                 session.close(CloseCode::Away, "server shutting down");
             }

@@ -68,6 +68,7 @@ async fn metrics_name_connections_messages_errors_gps_and_offers() -> Result<()>
         "dispatch_ws_outbound_queue_depth",
         "dispatch_offers_total",
         "dispatch_actors_alive",
+        "dispatch_process_resident_bytes",
     ] {
         assert!(text.contains(name), "/metrics lacks {name}");
     }
