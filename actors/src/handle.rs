@@ -218,6 +218,13 @@ impl Dispatch {
         ask(&actor, CellMsg::Info).await.ok()
     }
 
+    /// The `k` live contractors nearest `point` that pass `filter`, nearest
+    /// first, asked of the cell actors ring by ring (as a job's search does).
+    pub async fn nearest(&self, point: GeoPoint, k: usize, filter: &dispatch_engine::Filter) -> Vec<dispatch_engine::Neighbor> {
+        let radius = filter.max_distance_m.unwrap_or(f64::INFINITY);
+        crate::job::nearest_live(&self.shared, self.shared.cell_of(point), point, k, filter, radius).await.0
+    }
+
     /// How many actors of each kind are alive.
     #[must_use]
     pub fn live_counts(&self) -> LiveCounts {

@@ -166,6 +166,55 @@ pub(crate) struct JobActorState {
     ever_found: bool,
 }
 
+/// The `k` contractors nearest `query` that pass `filter`, within `radius_m`,
+/// asked of the live cell actors ring by ring outward from `origin` until no
+/// farther ring can hold a nearer one; with each visited cell's answer (its
+/// learned speed is the ETA's input).
+pub(crate) async fn nearest_live(
+    shared: &Shared,
+    origin: CellIndex,
+    query: dispatch_engine::GeoPoint,
+    k: usize,
+    filter: &Filter,
+    radius_m: f64,
+) -> (Vec<Neighbor>, Vec<(CellIndex, CellAnswer)>) {
+    let mut best: Vec<Neighbor> = Vec::new();
+    let mut answers: Vec<(CellIndex, CellAnswer)> = Vec::new();
+    let mut visited: HashSet<CellIndex> = HashSet::new();
+    if k == 0 {
+        return (best, answers);
+    }
+    for r in 0u32.. {
+        let cells = ring(origin, r);
+        let live = read(&shared.cells).len();
+        let sparse = cells.len() > live.saturating_sub(visited.len());
+        let to_visit: Vec<(CellIndex, ActorRef<CellMsg>)> = if sparse {
+            // Fewer live cells left than this ring holds: visit those within reach directly.
+            read(&shared.cells)
+                .iter()
+                .filter(|(c, _)| !visited.contains(c) && CellGeometry::of(**c).min_distance_m(query) <= radius_m)
+                .map(|(c, a)| (*c, a.clone()))
+                .collect()
+        } else {
+            cells.into_iter().filter_map(|c| shared.cell(c).map(|a| (c, a))).collect()
+        };
+        for (cell, actor) in to_visit {
+            visited.insert(cell);
+            if let Some(answer) = nearest_in(&actor, query, k, filter).await {
+                best.extend(answer.neighbors.iter().copied());
+                answers.push((cell, answer));
+            }
+        }
+        best.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.contractor.id.cmp(&b.contractor.id)));
+        best.truncate(k);
+        let reach = if best.len() == k { best[k - 1].distance_m.min(radius_m) } else { radius_m };
+        if sparse || !may_reach_beyond_disk(query, origin, r, reach, CellGeometry::of) {
+            break;
+        }
+    }
+    (best, answers)
+}
+
 /// A cell's best `k` matches for `query`, or `None` if the cell did not answer.
 async fn nearest_in(actor: &ActorRef<CellMsg>, query: dispatch_engine::GeoPoint, k: usize, filter: &Filter) -> Option<CellAnswer> {
     let filter = filter.clone();
@@ -300,37 +349,7 @@ impl JobActorState {
             exclude: self.snap.machine.excluded().clone(),
             min_rating: None,
         };
-        let mut best: Vec<Neighbor> = Vec::new();
-        let mut answers: Vec<(CellIndex, CellAnswer)> = Vec::new();
-        let mut visited: HashSet<CellIndex> = HashSet::new();
-        for r in 0u32.. {
-            let cells = ring(self.cell, r);
-            let live = read(&self.shared.cells).len();
-            let sparse = cells.len() > live.saturating_sub(visited.len());
-            let to_visit: Vec<(CellIndex, ActorRef<CellMsg>)> = if sparse {
-                // Fewer live cells left than this ring holds: visit those within reach directly.
-                read(&self.shared.cells)
-                    .iter()
-                    .filter(|(c, _)| !visited.contains(c) && CellGeometry::of(**c).min_distance_m(query) <= radius)
-                    .map(|(c, a)| (*c, a.clone()))
-                    .collect()
-            } else {
-                cells.into_iter().filter_map(|c| self.shared.cell(c).map(|a| (c, a))).collect()
-            };
-            for (cell, actor) in to_visit {
-                visited.insert(cell);
-                if let Some(answer) = nearest_in(&actor, query, k, &filter).await {
-                    best.extend(answer.neighbors.iter().copied());
-                    answers.push((cell, answer));
-                }
-            }
-            best.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.contractor.id.cmp(&b.contractor.id)));
-            best.truncate(k);
-            let reach = if best.len() == k { best[k - 1].distance_m.min(radius) } else { radius };
-            if sparse || !may_reach_beyond_disk(query, self.cell, r, reach, CellGeometry::of) {
-                break;
-            }
-        }
+        let (best, answers) = nearest_live(&self.shared, self.cell, query, k, &filter, radius).await;
         let site_speed =
             answers.iter().find(|(c, _)| *c == self.cell).map_or(config.speed.default_speed_mps, |(_, a)| a.speed_mps);
         let speed_at: HashMap<ContractorId, f64> =

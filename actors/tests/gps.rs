@@ -87,3 +87,29 @@ async fn gps_is_written_within_an_interval_and_never_over_a_newer_status() -> Re
     city.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn nearest_asks_the_cells_ring_by_ring_and_agrees_with_sorting_by_distance() -> Result<()> {
+    use dispatch_actors::engine::{Filter, TradeSet};
+    let (city, _) = memory_city(fast_config()).await?;
+    // 40 contractors on a spiral out to ~12 km: many cells, several rings.
+    let mut placed = Vec::new();
+    for id in 1..=40u64 {
+        let trade = if id % 3 == 0 { Trade::Hvac } else { Trade::Plumbing };
+        let at = downtown().destination((id * 47 % 360) as f64, id as f64 * 300.0);
+        city.register_contractor(profile(id, trade)).await?;
+        city.set_presence(ContractorId(id), Presence::Available, Some(at)).await?;
+        placed.push((id, trade, at));
+    }
+    let query = downtown().destination(200.0, 1_500.0);
+    let filter = Filter { trades: TradeSet::single(Trade::Plumbing), ..Filter::default() };
+    let mut want: Vec<(f64, u64)> =
+        placed.iter().filter(|(_, t, _)| *t == Trade::Plumbing).map(|(id, _, at)| (query.distance_m(*at), *id)).collect();
+    want.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // set_presence answered once the contractor actor had it; the cells hear of it just after.
+    eventually(|| async { city.nearest(query, 40, &Filter::default()).await.len() == 40 }).await?;
+    let got: Vec<u64> = city.nearest(query, 10, &filter).await.iter().map(|n| n.contractor.id.0).collect();
+    assert_eq!(got, want.iter().take(10).map(|w| w.1).collect::<Vec<_>>());
+    assert!(city.nearest(query, 0, &filter).await.is_empty());
+    Ok(())
+}

@@ -224,6 +224,25 @@ pub enum ClientMsg {
         /// The contractor chosen.
         contractor: u64,
     },
+    /// Dispatcher: the `k` contractors nearest a point (optionally of one
+    /// trade, available only, within a radius); acked with them, nearest first.
+    Nearby {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lng: f64,
+        /// How many, 1 to 100.
+        k: usize,
+        /// Only contractors of this trade.
+        #[serde(default)]
+        trade: Option<Trade>,
+        /// Only available contractors.
+        #[serde(default)]
+        available_only: bool,
+        /// Only within this many metres.
+        #[serde(default)]
+        radius_m: Option<f64>,
+    },
     /// Anyone: liveness; answered with `pong`.
     Ping {},
 }
@@ -319,9 +338,9 @@ pub enum ServerMsg<R = Value> {
 
 impl ClientMsg {
     /// Every message type, as `type` names it on the wire.
-    pub const KINDS: [&'static str; 17] = [
+    pub const KINDS: [&'static str; 18] = [
         "register", "online", "offline", "break", "gps", "accept", "decline", "job_status", "post_job", "cancel", "watch",
-        "rate", "chat", "resume", "subscribe", "assign", "ping",
+        "rate", "chat", "resume", "subscribe", "assign", "nearby", "ping",
     ];
 
     /// This message's `type` on the wire.
@@ -344,6 +363,7 @@ impl ClientMsg {
             ClientMsg::Resume { .. } => "resume",
             ClientMsg::Subscribe { .. } => "subscribe",
             ClientMsg::Assign { .. } => "assign",
+            ClientMsg::Nearby { .. } => "nearby",
             ClientMsg::Ping {} => "ping",
         }
     }

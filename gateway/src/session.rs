@@ -39,6 +39,9 @@ use crate::protocol::{
 };
 use crate::server::Gateway;
 
+/// Most contractors one `nearby` returns.
+const MAX_NEARBY: usize = 100;
+
 /// Longest chat message, characters.
 const MAX_CHAT_CHARS: usize = 2_000;
 
@@ -434,6 +437,28 @@ impl Session {
                 let stats = self.dispatch().match_stats();
                 self.send(&ServerMsg::MapSnapshot { version: snapshot.version, area, stats, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
                 Ok(Some(json!({"city": self.claims.city, "version": snapshot.version})))
+            }
+            ClientMsg::Nearby { lat, lng, k, trade, available_only, radius_m } => {
+                self.require(Role::Dispatcher)?;
+                if !(1..=MAX_NEARBY).contains(&k) {
+                    return Err(refuse("bad_request", format!("k must be 1 to {MAX_NEARBY}, not {k}")));
+                }
+                if radius_m.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+                    return Err(refuse("bad_request", "radius_m must be a positive number of metres"));
+                }
+                let at = self.point_in_city(lat, lng)?;
+                let filter = dispatch_engine::Filter {
+                    trades: trade.map(dispatch_engine::TradeSet::single).unwrap_or_default(),
+                    available_only,
+                    max_distance_m: radius_m,
+                    ..dispatch_engine::Filter::default()
+                };
+                let found = self.dispatch().nearest(at, k, &filter).await;
+                let contractors: Vec<Value> = found
+                    .iter()
+                    .map(|n| json!({"id": n.contractor.id, "lat": n.point.lat(), "lng": n.point.lng(), "distance_m": n.distance_m, "status": n.contractor.status}))
+                    .collect();
+                Ok(Some(json!({"contractors": contractors})))
             }
             ClientMsg::Assign { job, contractor } => {
                 self.require(Role::Dispatcher)?;

@@ -81,3 +81,40 @@ async fn a_viewport_limits_the_map_and_a_bad_one_is_refused() -> Result<()> {
     assert_eq!(dispatcher.refused(backwards).await?["code"], "bad_request");
     server.stop().await
 }
+
+#[tokio::test]
+async fn nearby_lists_the_nearest_contractors_and_refuses_bad_queries() -> Result<()> {
+    let server = Server::start().await?;
+    let _a = contractor(&server, 1, "painting", 1_000.0).await?;
+    let _b = contractor(&server, 2, "painting", -3_000.0).await?;
+    let _c = contractor(&server, 3, "roofing", 500.0).await?;
+    let mut dispatcher = server.connect(Role::Dispatcher, 9).await?;
+    let (lat, lng) = east(0.0);
+    // Going online is acked by the contractor's actor; its cell hears of it just after.
+    for _ in 0..100 {
+        let all = dispatcher.call(json!({"type": "nearby", "lat": lat, "lng": lng, "k": 10})).await?;
+        if all["contractors"].as_array().map(Vec::len) == Some(3) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ack = dispatcher.call(json!({"type": "nearby", "lat": lat, "lng": lng, "k": 2, "trade": "painting"})).await?;
+    let ids: Vec<u64> = ack["contractors"].as_array().into_iter().flatten().filter_map(|c| c["id"].as_u64()).collect();
+    assert_eq!(ids, vec![1, 2]);
+    let all = dispatcher.call(json!({"type": "nearby", "lat": lat, "lng": lng, "k": 10})).await?;
+    let ids: Vec<u64> = all["contractors"].as_array().into_iter().flatten().filter_map(|c| c["id"].as_u64()).collect();
+    assert_eq!(ids, vec![3, 1, 2]);
+    let near = dispatcher.call(json!({"type": "nearby", "lat": lat, "lng": lng, "k": 10, "radius_m": 2_000.0})).await?;
+    assert_eq!(near["contractors"].as_array().map(Vec::len), Some(2));
+    for bad in [json!({"k": 0}), json!({"k": 101}), json!({"k": 5, "radius_m": -1.0}), json!({"k": 5, "lat": 0.0})] {
+        let mut frame = json!({"type": "nearby", "lat": lat, "lng": lng});
+        for (key, value) in bad.as_object().into_iter().flatten() {
+            frame[key] = value.clone();
+        }
+        let code = dispatcher.refused(frame).await?["code"].clone();
+        assert!(code == "bad_request" || code == "out_of_area", "{code}");
+    }
+    let mut customer = server.connect(Role::Customer, 5).await?;
+    assert_eq!(customer.refused(json!({"type": "nearby", "lat": lat, "lng": lng, "k": 1})).await?["code"], "forbidden");
+    server.stop().await
+}
