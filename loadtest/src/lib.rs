@@ -1,8 +1,127 @@
 //! # dispatch-loadtest — the bundled load-test harness
 //!
-//! Not built yet (issue "Bundled load-test harness"). This crate will hold
-//! scenario presets (gps, match, chat, map, connections) driving real WebSocket
-//! bots against a running gateway with open-loop arrivals, `hdrhistogram`
-//! latency summaries, a JSON report, and a peer comparison against Redis GEO.
+//! Real WebSocket bots against a running gateway (or one the harness starts),
+//! open-loop arrivals, `hdrhistogram` latencies, and a peer measured in the
+//! same run (Redis GEO).
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`config`] | [`LoadConfig`] and [`Scenario`]: TOML presets (`presets/*.toml`), a user file, flags |
+//! | `scenarios` | the workloads: `gps`, `match`, `chat`, `map`, `connections`, `nearest` |
+//! | [`net`] | bot connections: tokens, loopback source addresses, frames in both formats |
+//! | [`stats`] | [`Recorder`]: counters, latency histograms with a per-second timeline, errors by kind |
+//! | [`report`] | [`Report`]: the summary table, the JSON file, the PNG plot |
+//! | [`server`] | the server under test: `dispatch serve` in a child process, `/metrics` scraping |
+//! | [`peer`] | Redis: started from its binary, GEOADD and GEOSEARCH workloads |
+//! | [`cli`] | the `dispatch-loadtest` command line (`src/bin/dispatch-loadtest.rs` calls [`cli::main`]) |
 
-pub use dispatch_gateway as gateway;
+pub mod cli;
+pub mod config;
+pub mod net;
+pub mod peer;
+pub mod report;
+mod scenarios;
+pub mod server;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::sync::PoisonError;
+
+pub use config::{LoadConfig, Peer, Scenario};
+pub use net::{Connector, Target};
+pub use report::Report;
+pub use stats::Recorder;
+
+/// Runs `config`'s scenario against `target`, then its peer if asked, and
+/// returns the report (also written to `config.report` / `config.plot`).
+pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
+    config.validate()?;
+    let connector = Connector::new(target, config.source_addrs);
+    let ctx = scenarios::Ctx::new(config.clone(), connector);
+    match config.scenario {
+        Scenario::Gps => scenarios::gps::run(&ctx).await?,
+        Scenario::Match => scenarios::matching::run(&ctx).await?,
+        Scenario::Chat => scenarios::chat::run(&ctx).await?,
+        Scenario::Map => scenarios::map::run(&ctx).await?,
+        Scenario::Connections => scenarios::connections::run(&ctx).await?,
+        Scenario::Nearest => scenarios::nearest::run(&ctx).await?,
+    }
+    let window = ctx.window.lock().unwrap_or_else(PoisonError::into_inner).map(|(from, to)| to - from);
+    let measured = window.unwrap_or_else(|| std::time::Duration::from_secs_f64(config.duration_secs));
+    let ours = ctx.recorder.summary(measured);
+    let server = server_rates(&ctx, measured.as_secs_f64());
+    let extra = ctx.extra.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    drop(ctx);
+
+    let mut peer = None;
+    if config.peer == Some(Peer::Redis) {
+        let started = match &config.redis_server {
+            Some(bin) if config.redis_url.is_none() => Some(peer::RedisServer::start(bin).await?),
+            _ => None,
+        };
+        let url = started.as_ref().map(|s| s.url.clone()).or_else(|| config.redis_url.clone()).unwrap_or_default();
+        let run = peer::run(&config, &url).await?;
+        peer = Some(report::PeerReport { name: format!("redis {}", run.workload), summary: run.summary });
+    }
+    let ratios = peer.as_ref().map(|p| ratios(config.scenario, &ours, &server, &p.summary)).unwrap_or_default();
+    let report = Report { scenario: config.scenario.name().to_owned(), config: config.clone(), ours, server, extra, peer, ratios };
+    if let Some(path) = &config.report {
+        report.write_json(path)?;
+    }
+    if let Some(path) = &config.plot {
+        report.write_plot(path)?;
+    }
+    Ok(report)
+}
+
+/// The server's counters over the measured window, per second.
+fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
+    let before = ctx.server_at_warmup.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let after = ctx.server_at_stop.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let (Some(before), Some(after)) = (before, after) else { return BTreeMap::new() };
+    let mut out = BTreeMap::new();
+    for (name, label) in [
+        ("dispatch_gps_ingested_total", "gps_ingested_per_sec"),
+        ("dispatch_gps_dropped_total", "gps_dropped_per_sec"),
+        ("dispatch_ws_messages_in_total", "messages_in_per_sec"),
+        ("dispatch_ws_messages_out_total", "messages_out_per_sec"),
+        ("dispatch_jobs_posted_total", "jobs_posted_per_sec"),
+    ] {
+        if let Some(a) = after.get(name) {
+            out.insert(label.to_owned(), (a - before.get(name).copied().unwrap_or(0.0)) / secs.max(1e-9));
+        }
+    }
+    if let Some(rss) = after.get("dispatch_process_resident_bytes") {
+        out.insert("resident_mib_at_end".to_owned(), rss / (1024.0 * 1024.0));
+    }
+    out
+}
+
+/// ours / peer for the figures both measured.
+fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f64>, peer: &stats::Summary) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let rate = |s: &stats::Summary, name: &str| s.counters.get(name).map(|c| c.per_sec);
+    match scenario {
+        Scenario::Gps => {
+            // Ours is what the server ingested; theirs is what Redis acknowledged.
+            let ours_rate = server.get("gps_ingested_per_sec").copied().or_else(|| rate(ours, "gps_sent"));
+            if let (Some(a), Some(b)) = (ours_rate, rate(peer, "gps_sent")) {
+                out.insert("gps_ingest_rate".to_owned(), a / b.max(1e-9));
+            }
+            if let (Some(a), Some(b)) = (ours.latencies.get("gps_rtt"), peer.latencies.get("gps_rtt")) {
+                out.insert("gps_rtt_p50 (lower is better)".to_owned(), a.p50_ms / b.p50_ms.max(1e-9));
+            }
+        }
+        Scenario::Nearest => {
+            if let (Some(a), Some(b)) = (rate(ours, "queries_answered"), rate(peer, "queries_answered")) {
+                out.insert("nearest_rate".to_owned(), a / b.max(1e-9));
+            }
+            if let (Some(a), Some(b)) = (ours.latencies.get("nearest"), peer.latencies.get("nearest")) {
+                out.insert("nearest_p50 (lower is better)".to_owned(), a.p50_ms / b.p50_ms.max(1e-9));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+

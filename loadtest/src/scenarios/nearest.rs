@@ -1,0 +1,123 @@
+//! `nearest`: `contractors` go online at random points (in waves: each
+//! registers, goes online and disconnects, staying on the map), then
+//! `dispatchers` ask `nearby` for the `k` nearest to random points, open loop
+//! at `queries_per_sec` or each with `window` queries in flight.
+//! `nearest` latency runs from a query's due time to its answer.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Mutex;
+
+use dispatch_gateway::Role;
+use dispatch_gateway::protocol::ClientMsg;
+
+use super::{Ctx, Rng};
+use crate::net::{error_kind, next_msg, text};
+
+/// Puts the dataset on the map: contractors online at random points, in
+/// waves of a few thousand whose sockets are closed once online (they stay
+/// on the map), so the dataset is not capped by open files.
+pub(crate) async fn load_dataset(ctx: &Arc<Ctx>) -> usize {
+    let mut loaded = 0;
+    let mut from = 0;
+    while from < ctx.config.contractors {
+        let wave = (ctx.config.contractors - from).min(4_000);
+        for (_, _, mut ws) in super::contractors_online(ctx, "dataset", from..from + wave).await {
+            let _ = ws.close(None).await;
+            loaded += 1;
+        }
+        from += wave;
+    }
+    loaded
+}
+
+/// The points queried, the same for every run (and for the peer).
+pub(crate) fn query_point(ctx: &Ctx, rng: &mut Rng) -> dispatch_engine::GeoPoint {
+    ctx.random_point(rng)
+}
+
+/// Runs the `nearest` scenario.
+pub(crate) async fn run(ctx: &Arc<Ctx>) -> Result<()> {
+    let loaded = load_dataset(ctx).await;
+    ctx.note("dataset", loaded as f64);
+    let dispatchers = ctx
+        .connect_all("connect dispatcher", ctx.config.dispatchers, |i| {
+            let ctx = Arc::clone(ctx);
+            async move { ctx.connector.connect(Role::Dispatcher, ctx.id_base + i as u64).await }
+        })
+        .await;
+    ctx.begin();
+    let per = ctx.config.queries_per_sec / dispatchers.len().max(1) as f64;
+    let tasks: Vec<_> = dispatchers.into_iter().enumerate().map(|(d, ws)| tokio::spawn(ask(Arc::clone(ctx), d, per, ws))).collect();
+    for task in tasks {
+        if let Ok(Err(e)) = task.await {
+            ctx.recorder.error(format!("nearest: {}", super::first_line(&e)));
+        }
+    }
+    Ok(())
+}
+
+async fn ask(ctx: Arc<Ctx>, d: usize, per_sec: f64, ws: crate::net::Ws) -> Result<()> {
+    let (mut tx, mut rx) = ws.split();
+    let latency = ctx.recorder.series("nearest");
+    let answered = ctx.recorder.counter("queries_answered");
+    let found = ctx.recorder.counter("neighbours_returned");
+    let pending: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
+    let window = Arc::new(tokio::sync::Semaphore::new(ctx.config.window));
+    let reader = {
+        let (ctx, pending, window) = (Arc::clone(&ctx), Arc::clone(&pending), Arc::clone(&window));
+        tokio::spawn(async move {
+            while let Ok(Some(v)) = next_msg(&mut rx).await {
+                match v["type"].as_str().unwrap_or("") {
+                    "ack" => {
+                        if let Some(due) = pending.lock().await.pop_front() {
+                            latency.since(due);
+                        }
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        found.fetch_add(v["result"]["contractors"].as_array().map_or(0, Vec::len) as u64, Ordering::Relaxed);
+                        window.add_permits(1);
+                    }
+                    "error" => {
+                        pending.lock().await.pop_front();
+                        window.add_permits(1);
+                        ctx.recorder.error(format!("nearest: {}", error_kind(&v)));
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    let mut rng = Rng::new(1_000 + d as u64);
+    let k = ctx.config.k;
+    let start = tokio::time::Instant::now();
+    let stop = ctx.stopped();
+    tokio::pin!(stop);
+    for n in 0u64.. {
+        let due = if per_sec > 0.0 {
+            let at = start + Duration::from_secs_f64(n as f64 / per_sec);
+            tokio::select! {
+                () = &mut stop => break,
+                () = tokio::time::sleep_until(at) => {}
+            }
+            at.into_std()
+        } else {
+            let permit = tokio::select! {
+                () = &mut stop => break,
+                p = window.acquire() => p?,
+            };
+            permit.forget();
+            Instant::now()
+        };
+        let at = query_point(&ctx, &mut rng);
+        let query = ClientMsg::Nearby { lat: at.lat(), lng: at.lng(), k, trade: None, available_only: false, radius_m: None };
+        pending.lock().await.push_back(due);
+        tx.send(text(Some("q"), &query)?).await?;
+    }
+    super::drain_and_close(&pending, &mut tx, reader).await;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The server under test: one the harness starts (`dispatch serve` in a child
+//! process, so its memory is its own), or one already running; and reading
+//! its `/metrics`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::ServerStorage;
+
+/// A `dispatch serve` the harness started; killed when dropped.
+pub struct SpawnedServer {
+    child: tokio::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its JWT secret.
+    pub secret: String,
+    _dir: TempDir,
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `dispatch` binary: `explicit`, else the one beside this executable
+/// (cargo builds both into the same directory).
+pub fn find_dispatch(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        anyhow::ensure!(path.is_file(), "no server binary at {}", path.display());
+        return Ok(path.to_owned());
+    }
+    let me = std::env::current_exe()?;
+    let beside = me.parent().map(|d| d.join("dispatch")).context("no directory")?;
+    anyhow::ensure!(
+        beside.is_file(),
+        "no `dispatch` binary beside {} (build it: cargo build --release -p dispatch-gateway), or pass --server-bin PATH or --target HOST:PORT",
+        me.display()
+    );
+    Ok(beside)
+}
+
+impl SpawnedServer {
+    /// Starts `bin serve` on a free loopback port with limits raised for load
+    /// (GPS and chat rates per connection), and waits until `/readyz` is 200.
+    pub async fn start(bin: &Path, storage: ServerStorage) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("dispatch-loadtest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let dir = TempDir(dir);
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let secret = format!("loadtest-{}-{port}", std::process::id());
+        let storage = match storage {
+            ServerStorage::Embedded => "embedded",
+            ServerStorage::Memory => "memory",
+        };
+        let config = dir.0.join("dispatch.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\ndata_dir = \"{}\"\nstorage = \"{storage}\"\njwt_secret = \"{secret}\"\n\
+                 gps_per_sec = 100000\nchat_per_sec = 10000\nidle_timeout_secs = 120\n",
+                dir.0.join("data").display()
+            ),
+        )?;
+        let child = tokio::process::Command::new(bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = Self { child, addr, secret, _dir: dir };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok((200, _)) = http_get(addr, "/readyz").await {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                anyhow::bail!("the server exited during start-up: {status}");
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the server was not ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A plain HTTP/1.1 GET: status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await.context("connect timed out")??;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.context("read timed out")??;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
+    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    Ok((status, if chunked { dechunk(body) } else { body.to_owned() }))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The server's metric samples, summed over labels: `name → value`.
+pub async fn scrape(addr: SocketAddr) -> Result<BTreeMap<String, f64>> {
+    let (status, body) = http_get(addr, "/metrics").await?;
+    anyhow::ensure!(status == 200, "/metrics answered {status}");
+    Ok(parse_metrics(&body))
+}
+
+/// Sums Prometheus text samples by metric name (labels dropped).
+#[must_use]
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.parse::<f64>() else { continue };
+        let name = series.split('{').next().unwrap_or(series);
+        *out.entry(name.to_owned()).or_insert(0.0) += value;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_summed_over_labels() {
+        let text = "# TYPE a counter\na{role=\"x\"} 2\na{role=\"y\"} 3\nb 1.5\nbroken line\n";
+        let m = parse_metrics(text);
+        assert_eq!(m["a"], 5.0);
+        assert_eq!(m["b"], 1.5);
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+    }
+
+    #[test]
+    fn a_missing_server_binary_is_named() {
+        let err = find_dispatch(Some(Path::new("/nonexistent/dispatch"))).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/dispatch"), "{err}");
+    }
+}
