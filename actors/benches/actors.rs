@@ -122,7 +122,7 @@ async fn gps_round(city: &Dispatch, n: u64, per: u64, round: u64) -> f64 {
     tokio::spawn(async move {
         for step in fixes {
             for (link, fix) in links.iter().zip(step) {
-                link.gps(fix).unwrap();
+                assert!(link.gps(fix).unwrap(), "a fix over the link's backlog bound");
             }
         }
     })

@@ -100,8 +100,9 @@ pub struct CandidateFacts {
 /// Messages to a contractor actor.
 #[derive(Debug)]
 pub enum ContractorMsg {
-    /// A GPS fix (no reply: phones send these at a high rate).
-    Gps(GpsFix),
+    /// A GPS fix (no reply: phones send these at a high rate), with the
+    /// sending link's backlog counter, released as the fix is handled.
+    Gps(GpsFix, Option<std::sync::Arc<std::sync::atomic::AtomicU32>>),
     /// The contractor sets their presence; replied once stored.
     SetPresence {
         /// The new presence.
@@ -161,6 +162,9 @@ pub enum ContractorMsg {
         /// Answer.
         reply: RpcReplyPort<Result<Rating>>,
     },
+    /// Answers once every message sent before it has been handled (a barrier:
+    /// the mailbox is first in, first out).
+    Flush(RpcReplyPort<()>),
     /// The contractor's snapshot as it stands.
     Get(RpcReplyPort<ContractorSnapshot>),
     /// Re-enter the current cell (after the cell actor restarted).
@@ -370,9 +374,12 @@ impl Actor for ContractorActor {
 
     async fn handle(&self, myself: ActorRef<ContractorMsg>, msg: ContractorMsg, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
         // GPS fixes are the hot path: only the other messages are timed.
-        let started = (!matches!(msg, ContractorMsg::Gps(_))).then(std::time::Instant::now);
+        let started = (!matches!(msg, ContractorMsg::Gps(..))).then(std::time::Instant::now);
         match msg {
-            ContractorMsg::Gps(fix) => {
+            ContractorMsg::Gps(fix, backlog) => {
+                if let Some(backlog) = backlog {
+                    backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 state.on_gps(fix).await;
                 state.shared.counters.gps_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -478,6 +485,9 @@ impl Actor for ContractorActor {
             }
             ContractorMsg::Get(reply) => {
                 let _ = reply.send(state.snap.clone());
+            }
+            ContractorMsg::Flush(reply) => {
+                let _ = reply.send(());
             }
             ContractorMsg::Reannounce => {
                 state.cell_actor = None;

@@ -1,6 +1,7 @@
 //! [`Dispatch`]: the handle the gateway (and tests) use to drive a city.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use dispatch_engine::pricing::PriceQuote;
 use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, GeoPoint, JobId, JobState, Party, Rating};
@@ -30,11 +31,20 @@ pub struct Dispatch {
 /// holds to stream GPS without a directory lookup per fix. If the contractor
 /// hibernates the link goes stale and [`ContractorLink::gps`] fails; resolve
 /// it again with [`Dispatch::link`].
+///
+/// A link bounds its fixes waiting in the contractor's mailbox to
+/// [`GPS_BACKLOG`]: past that the contractor is behind and a new fix is
+/// dropped (the next one supersedes it anyway), so a phone sending faster
+/// than its actor can handle cannot grow the server's memory.
 #[derive(Clone)]
 pub struct ContractorLink {
     id: ContractorId,
     actor: ActorRef<ContractorMsg>,
+    backlog: Arc<AtomicU32>,
 }
+
+/// Fixes one link may have waiting in a contractor's mailbox.
+pub const GPS_BACKLOG: u32 = 16;
 
 impl ContractorLink {
     /// The contractor.
@@ -43,9 +53,25 @@ impl ContractorLink {
         self.id
     }
 
-    /// Sends one GPS fix (fire and forget).
-    pub fn gps(&self, fix: GpsFix) -> Result<()> {
-        self.actor.cast(ContractorMsg::Gps(fix)).map_err(ActorError::from)
+    /// Resolves once the contractor has handled every fix sent before (a
+    /// barrier: its mailbox is first in, first out).
+    pub async fn flush(&self) -> Result<()> {
+        ask(&self.actor, ContractorMsg::Flush).await
+    }
+
+    /// Sends one GPS fix (fire and forget): `Ok(false)` if it was dropped
+    /// because [`GPS_BACKLOG`] fixes from this link are still waiting.
+    pub fn gps(&self, fix: GpsFix) -> Result<bool> {
+        if self.backlog.load(Ordering::Relaxed) >= GPS_BACKLOG {
+            metrics::counter!("dispatch_gps_dropped_total", "reason" => "backlog").increment(1);
+            return Ok(false);
+        }
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.actor.cast(ContractorMsg::Gps(fix, Some(Arc::clone(&self.backlog)))) {
+            self.backlog.fetch_sub(1, Ordering::Relaxed);
+            return Err(ActorError::from(e));
+        }
+        Ok(true)
     }
 }
 
@@ -105,13 +131,13 @@ impl Dispatch {
     /// A link to a live contractor's actor; an error if they are not online.
     pub fn link(&self, id: ContractorId) -> Result<ContractorLink> {
         let actor = self.shared.contractor(id).ok_or_else(|| ActorError::ContractorState(id, "not online".into()))?;
-        Ok(ContractorLink { id, actor })
+        Ok(ContractorLink { id, actor, backlog: Arc::default() })
     }
 
     /// Feeds one GPS fix to a live contractor. Fire and forget: phones send
     /// these at a high rate. A contractor who is not online is an error.
     pub fn gps(&self, id: ContractorId, fix: GpsFix) -> Result<()> {
-        self.link(id)?.gps(fix)
+        self.link(id)?.gps(fix).map(drop)
     }
 
     /// Posts a job: its id and price quote once it is stored.

@@ -45,7 +45,7 @@ pub use contractor::{GpsFix, Presence};
 pub use dispatcher::{JobRequest, RehydrateReport};
 pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
-pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats};
+pub use handle::{ContractorLink, Dispatch, GPS_BACKLOG, LiveCounts, PipelineStats};
 pub use snapshot::{ContractorSnapshot, JobSnapshot};
 pub use dispatch_engine as engine;
 pub use dispatch_storage as storage;

@@ -113,3 +113,18 @@ async fn nearest_asks_the_cells_ring_by_ring_and_agrees_with_sorting_by_distance
     assert!(city.nearest(query, 0, &filter).await.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_link_drops_fixes_past_its_backlog_and_takes_them_again_once_handled() -> Result<()> {
+    use dispatch_actors::GPS_BACKLOG;
+    let (city, _) = memory_city(fast_config()).await?;
+    let start = online(&city, 1, Trade::Plumbing, 0.0).await?;
+    let link = city.link(ContractorId(1))?;
+    // This test's runtime has one thread: the actor cannot run until we yield.
+    let accepted = (1..=100).filter(|i| link.gps(fix(start.destination(0.0, *i as f64), 1_000 + i * 1_000, None)).unwrap()).count();
+    assert_eq!(accepted, GPS_BACKLOG as usize);
+    let handled = city.pipeline_stats().gps_handled;
+    eventually(|| async { city.pipeline_stats().gps_handled == handled + u64::from(GPS_BACKLOG) }).await?;
+    assert!(link.gps(fix(start.destination(0.0, 200.0), 200_000, None))?, "room again once the backlog is handled");
+    Ok(())
+}

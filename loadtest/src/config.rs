@@ -148,7 +148,7 @@ impl Default for LoadConfig {
             contractors: 100,
             gps_every_secs: 1.0,
             binary: true,
-            batch: 64,
+            batch: 16,
             window: 4,
             customers: 10,
             jobs_per_sec: 10.0,
