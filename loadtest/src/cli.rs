@@ -110,6 +110,9 @@ pub struct Cli {
     /// A running Redis for the peer.
     #[arg(long)]
     pub redis_url: Option<String>,
+    /// The peer's GEOSEARCH radius, km (default: the whole dataset).
+    #[arg(long)]
+    pub peer_radius_km: Option<f64>,
 }
 
 impl Cli {
@@ -152,6 +155,9 @@ impl Cli {
         }
         if self.redis_url.is_some() {
             c.redis_url.clone_from(&self.redis_url);
+        }
+        if self.peer_radius_km.is_some() {
+            c.peer_radius_km = self.peer_radius_km;
         }
         c.validate()?;
         Ok(c)

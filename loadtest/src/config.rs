@@ -132,6 +132,10 @@ pub struct LoadConfig {
     pub redis_server: Option<PathBuf>,
     /// …or the address of a running Redis (`redis://127.0.0.1:6379`).
     pub redis_url: Option<String>,
+    /// The peer's GEOSEARCH radius, km. Unset: one covering the whole dataset,
+    /// so Redis returns the true k nearest as ours does; a small one is Redis's
+    /// best case (fewer points scanned, but possibly fewer than k found).
+    pub peer_radius_km: Option<f64>,
     /// Storage of the server the harness starts.
     pub server_storage: ServerStorage,
 }
@@ -166,6 +170,7 @@ impl Default for LoadConfig {
             peer: None,
             redis_server: None,
             redis_url: None,
+            peer_radius_km: None,
             server_storage: ServerStorage::Embedded,
         }
     }
@@ -206,6 +211,9 @@ impl LoadConfig {
         positive("spread_km", self.spread_km)?;
         positive("connect_per_sec", self.connect_per_sec)?;
         dispatch_engine::GeoPoint::new(self.centre[0], self.centre[1]).map_err(|e| anyhow::anyhow!("centre: {e}"))?;
+        if let Some(r) = self.peer_radius_km {
+            positive("peer_radius_km", r)?;
+        }
         anyhow::ensure!(self.source_addrs >= 1, "source_addrs must be 1 to 255");
         anyhow::ensure!(self.batch >= 1 && self.window >= 1, "batch and window must be at least 1");
         anyhow::ensure!((1..=100).contains(&self.k), "k must be 1 to 100, not {}", self.k);
