@@ -106,7 +106,7 @@ impl Gateway {
 type Body = Full<Bytes>;
 
 /// Bytes read from a WebSocket at a time (see the upgrade for why it is small).
-pub const WS_READ_BUFFER: usize = 4 * 1024;
+pub const WS_READ_BUFFER: usize = 2 * 1024;
 
 fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
