@@ -124,6 +124,16 @@ async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: J
     Ok(actor)
 }
 
+/// Stores a new job and its `posted` event, then spawns its actor.
+async fn store_and_spawn(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<(JobId, PriceQuote)> {
+    let (id, quote, customer) = (snap.job.id, snap.quote, snap.job.customer);
+    shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
+    shared.log_event(id, EventKind::Posted { quote, customer }).await?;
+    spawn_job(shared, root, snap).await?;
+    metrics::counter!("dispatch_jobs_posted_total").increment(1);
+    Ok((id, quote))
+}
+
 async fn spawn_contractor(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: ContractorSnapshot) -> Result<ActorRef<ContractorMsg>> {
     let id = snap.profile.id;
     let (actor, _) = Actor::spawn_linked(None, ContractorActor, (snap, Arc::clone(shared)), root.get_cell()).await?;
@@ -226,7 +236,8 @@ impl DispatcherState {
         spawn_contractor(&self.shared, myself, codec::decode(&blob)?).await
     }
 
-    async fn post(&self, myself: &ActorRef<DispatcherMsg>, request: JobRequest) -> Result<(JobId, PriceQuote)> {
+    /// A new job's first snapshot: its id, quote (at the cell's surge) and posting time.
+    fn new_job(&self, request: JobRequest) -> Result<JobSnapshot> {
         if let dispatch_engine::Urgency::Scheduled(w) = request.urgency {
             dispatch_engine::TimeWindow::new(w.start, w.end)?;
         }
@@ -253,11 +264,7 @@ impl DispatcherState {
             expired_reason: None,
             accepted_at: None,
         };
-        self.shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
-        self.shared.log_event(id, EventKind::Posted { quote, customer: request.customer }).await?;
-        spawn_job(&self.shared, myself, snap).await?;
-        metrics::counter!("dispatch_jobs_posted_total").increment(1);
-        Ok((id, quote))
+        Ok(snap)
     }
 
     /// Restarts a failed child from its snapshot (jobs, contractors) or empty (cells).
@@ -354,9 +361,19 @@ impl Actor for Dispatcher {
             DispatcherMsg::Activate { id, reply } => {
                 let _ = reply.send(state.activate(&myself, id).await);
             }
-            DispatcherMsg::Post { request, reply } => {
-                let _ = reply.send(state.post(&myself, request).await);
-            }
+            DispatcherMsg::Post { request, reply } => match state.new_job(request) {
+                // Storing happens outside this actor: posts from every customer of
+                // the city would otherwise wait in line for one store round trip each.
+                Ok(snap) => {
+                    let (shared, root) = (Arc::clone(&state.shared), myself.clone());
+                    tokio::spawn(async move {
+                        let _ = reply.send(store_and_spawn(&shared, &root, snap).await);
+                    });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             DispatcherMsg::CellLoad { cell, load } => {
                 write(&state.shared.surge).set_load(cell, load);
             }

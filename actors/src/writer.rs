@@ -7,7 +7,8 @@
 //!   store transaction a second, not 100k.
 //! - [`SnapshotWriter::write_now`] (lifecycle changes) drops any pending blob
 //!   for that contractor — the new one is newer and complete — writes at
-//!   once, and answers only when the store has confirmed. Because both go
+//!   once (with every other lifecycle write waiting behind it, in one
+//!   batch), and answers only when the store has confirmed. Because both go
 //!   through the same task, an older GPS blob can never land after a newer
 //!   lifecycle write.
 //!
@@ -75,8 +76,11 @@ async fn run(store: Arc<dyn SnapshotStore>, kind: Kind, interval: Duration, mut 
                     pending.insert(id, blob);
                 }
                 Some(Write::Now(id, blob, ack)) => {
-                    pending.remove(&id);
-                    let _ = ack.send(store.put(kind, id, blob).await);
+                    if let Some(close) = write_now_batch(&*store, kind, &mut pending, &mut rx, (id, blob, ack)).await {
+                        flush(&*store, kind, &mut pending).await;
+                        let _ = close.send(());
+                        return;
+                    }
                 }
                 Some(Write::Close(ack)) => {
                     flush(&*store, kind, &mut pending).await;
@@ -90,6 +94,52 @@ async fn run(store: Arc<dyn SnapshotStore>, kind: Kind, interval: Duration, mut 
     }
     flush(&*store, kind, &mut pending).await;
 }
+
+/// Lifecycle writes queued behind each other are written together: this one
+/// and every `Now` already waiting (up to [`MAX_NOW_BATCH`]) go in one
+/// `put_batch`, and each caller is answered once it is stored. One task
+/// writing one at a time would cap a city at one lifecycle change per store
+/// round trip. `Coalesce`s met on the way are newer than the batch's blobs
+/// for the same contractor and stay pending (written after). A `Close` met on
+/// the way ends the batch and is handed back.
+async fn write_now_batch(
+    store: &dyn SnapshotStore,
+    kind: Kind,
+    pending: &mut HashMap<u64, Vec<u8>>,
+    rx: &mut mpsc::UnboundedReceiver<Write>,
+    first: (u64, Vec<u8>, oneshot::Sender<Result<(), StorageError>>),
+) -> Option<oneshot::Sender<()>> {
+    let (id, blob, ack) = first;
+    pending.remove(&id);
+    let mut batch = HashMap::from([(id, blob)]);
+    let mut acks = vec![ack];
+    let mut close = None;
+    while acks.len() < MAX_NOW_BATCH {
+        match rx.try_recv() {
+            Ok(Write::Now(id, blob, ack)) => {
+                pending.remove(&id);
+                batch.insert(id, blob);
+                acks.push(ack);
+            }
+            Ok(Write::Coalesce(id, blob)) => {
+                pending.insert(id, blob);
+            }
+            Ok(Write::Close(ack)) => {
+                close = Some(ack);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let result = store.put_batch(batch.into_iter().map(|(id, blob)| (kind, id, blob)).collect()).await;
+    for ack in acks {
+        let _ = ack.send(result.as_ref().map(|()| ()).map_err(|e| StorageError::Backend(e.to_string())));
+    }
+    close
+}
+
+/// Most lifecycle writes one batch carries.
+const MAX_NOW_BATCH: usize = 1_024;
 
 async fn flush(store: &dyn SnapshotStore, kind: Kind, pending: &mut HashMap<u64, Vec<u8>>) {
     if pending.is_empty() {

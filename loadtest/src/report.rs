@@ -172,9 +172,9 @@ fn dots(name: &str, width: usize) -> String {
 fn section(out: &mut String, title: &str, s: &Summary) {
     let _ = writeln!(out, "  {title}");
     if !s.counters.is_empty() {
-        let _ = writeln!(out, "    {:<34} {:>14} {:>14}", "counter", "measured", "rate");
+        let _ = writeln!(out, "    {:<34} {:>12} {:>12} {:>14}", "counter", "total", "measured", "rate");
         for (name, c) in &s.counters {
-            let _ = writeln!(out, "    {} {:>14} {:>12.1}/s", dots(name, 34), c.measured, c.per_sec);
+            let _ = writeln!(out, "    {} {:>12} {:>12} {:>12.1}/s", dots(name, 34), c.total, c.measured, c.per_sec);
         }
     }
     if !s.latencies.is_empty() {

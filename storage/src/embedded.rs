@@ -198,7 +198,11 @@ fn commit_loop(db: &Database, queue: &mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        match apply(db, &group) {
+        let started = std::time::Instant::now();
+        let applied = apply(db, &group);
+        metrics::histogram!("dispatch_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("dispatch_store_commit_writes").record(group.len() as f64);
+        match applied {
             Ok(seqs) => {
                 for (op, seq) in group.into_iter().zip(seqs) {
                     match op {
