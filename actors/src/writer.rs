@@ -133,7 +133,7 @@ async fn write_now_batch(
     }
     let result = store.put_batch(batch.into_iter().map(|(id, blob)| (kind, id, blob)).collect()).await;
     for ack in acks {
-        let _ = ack.send(result.as_ref().map(|()| ()).map_err(|e| StorageError::Backend(e.to_string())));
+        let _ = ack.send(result.as_ref().copied().map_err(|e| StorageError::Backend(e.to_string())));
     }
     close
 }
