@@ -62,6 +62,9 @@ pub struct Cli {
     /// Requests in flight per connection when as fast as possible.
     #[arg(long)]
     pub window: Option<usize>,
+    /// Contractors online without a socket, of trades no job asks for (match, map).
+    #[arg(long)]
+    pub background_contractors: Option<usize>,
     /// Customer connections.
     #[arg(long)]
     pub customers: Option<usize>,
@@ -127,7 +130,8 @@ impl Cli {
             ($($flag:ident => $field:ident),* $(,)?) => { $( if let Some(v) = self.$flag.clone() { c.$field = v; } )* };
         }
         set!(duration => duration_secs, warmup => warmup_secs, city => city, spread_km => spread_km, contractors => contractors,
-             gps_every => gps_every_secs, batch => batch, window => window, customers => customers, jobs_per_sec => jobs_per_sec,
+             gps_every => gps_every_secs, batch => batch, window => window, customers => customers,
+             background_contractors => background_contractors, jobs_per_sec => jobs_per_sec,
              chat_pairs => chat_pairs, chats_per_sec => chats_per_sec, reconnect_every => reconnect_every_secs,
              dispatchers => dispatchers, queries_per_sec => queries_per_sec, k => k, connections => connections,
              connect_per_sec => connect_per_sec, source_addrs => source_addrs, server_storage => server_storage);

@@ -99,6 +99,9 @@ pub struct LoadConfig {
     pub batch: usize,
     /// …and pings in flight before the connection waits (flow control).
     pub window: usize,
+    /// Match, map: contractors put online (then disconnected) with trades no
+    /// job asks for, so the index holds a city's worth without a socket each.
+    pub background_contractors: usize,
     /// Customer connections posting jobs (match, map, chat).
     pub customers: usize,
     /// Jobs posted per second, open loop (match, map).
@@ -154,6 +157,7 @@ impl Default for LoadConfig {
             binary: true,
             batch: 16,
             window: 4,
+            background_contractors: 0,
             customers: 10,
             jobs_per_sec: 10.0,
             chat_pairs: 10,

@@ -95,8 +95,11 @@ async fn match_measures_offers_and_acceptance_notices() -> Result<()> {
     let mut config = quick(Scenario::Match, &dir)?;
     config.jobs_per_sec = 20.0;
     config.gps_every_secs = 1.0;
+    config.background_contractors = 60;
     let report = smoke(config, &["offer", "accept_notified"]).await?;
     assert!(report.ours.counters["jobs_completed"].total > 0);
+    // Online without sockets, of other trades: in the index, never offered a job.
+    assert_eq!(report.extra["background_contractors"], 60.0);
     Ok(())
 }
 

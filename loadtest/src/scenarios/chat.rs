@@ -51,7 +51,7 @@ async fn match_pair(ctx: &Arc<Ctx>, i: usize) -> Result<Pair> {
     let at = ctx.random_point(&mut rng);
     let contractor_id = ctx.id_base + i as u64;
     let mut contractor = ctx.connector.connect(Role::Contractor, contractor_id).await?;
-    register_online(&mut contractor, at).await?;
+    register_online(&mut contractor, at, &super::TRADES).await?;
     let mut customer = ctx.connector.connect(Role::Customer, ctx.id_base + i as u64).await?;
     let post = ClientMsg::PostJob {
         trade: super::TRADES[0],

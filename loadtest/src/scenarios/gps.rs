@@ -24,7 +24,7 @@ use crate::net::{error_kind, frame, next_msg};
 
 /// Contractors online and streaming until the run stops.
 pub(crate) async fn run(ctx: &Arc<Ctx>) -> Result<()> {
-    let bots = super::contractors_online(ctx, "connect", 0..ctx.config.contractors).await;
+    let bots = super::contractors_online(ctx, "connect", 0..ctx.config.contractors, &super::TRADES).await;
     ctx.begin();
     let tasks: Vec<_> = bots.into_iter().map(|(i, at, ws)| tokio::spawn(stream_gps(Arc::clone(ctx), i, at, ws))).collect();
     for task in tasks {

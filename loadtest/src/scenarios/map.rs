@@ -28,7 +28,7 @@ pub(crate) async fn run(ctx: &Arc<Ctx>) -> Result<()> {
     let probe_id = ctx.id_base + 9_999_999;
     let centre = dispatch_engine::GeoPoint::new(ctx.config.centre[0], ctx.config.centre[1])?;
     let mut probe = ctx.connector.connect(Role::Contractor, probe_id).await?;
-    register_online(&mut probe, centre).await?;
+    register_online(&mut probe, centre, &super::TRADES).await?;
     // The probe takes no offers: on a break it stays on the map, out of matching.
     call(&mut probe, "b", &ClientMsg::Break {}).await?;
     let dispatchers = ctx

@@ -1,6 +1,9 @@
 //! `match`: a city at work. Contractors online send GPS every
 //! `gps_every_secs`, accept every offer and complete the job at once (so they
 //! are free again); customers post jobs at `jobs_per_sec` on a fixed schedule.
+//! `background_contractors` more are put online (then disconnected) with
+//! trades no job asks for: they fill the index the searches walk, as a city
+//! of that size would, without needing a socket each.
 //!
 //! - `offer` latency: from a job's due time (its slot in the schedule) to the
 //!   offer reaching a contractor (matched by the job's description).
@@ -43,7 +46,14 @@ pub(crate) struct CityBots {
 
 /// Connects the busy city: contractors online, customers ready to post.
 pub(crate) async fn prepare_city(ctx: &Arc<Ctx>) -> CityBots {
-    let contractors = super::contractors_online(ctx, "connect contractor", 0..ctx.config.contractors).await;
+    // Background contractors first: the index holds them too, but their trades match no job.
+    let background = ctx.config.background_contractors;
+    if background > 0 {
+        let start = ctx.config.contractors;
+        let loaded = super::online_then_disconnect(ctx, "background", start..start + background, &super::BACKGROUND_TRADES).await;
+        ctx.note("background_contractors", loaded as f64);
+    }
+    let contractors = super::contractors_online(ctx, "connect contractor", 0..ctx.config.contractors, &super::TRADES).await;
     let customers = ctx
         .connect_all("connect customer", ctx.config.customers, |i| {
             let ctx = Arc::clone(ctx);

@@ -28,6 +28,9 @@ use crate::stats::Recorder;
 /// Trades every bot contractor practises and jobs are drawn from.
 pub(crate) const TRADES: [Trade; 4] = [Trade::Plumbing, Trade::Electrical, Trade::Hvac, Trade::Locksmith];
 
+/// Trades of background contractors: in the index, never matching a bot's job.
+pub(crate) const BACKGROUND_TRADES: [Trade; 3] = [Trade::Roofing, Trade::Painting, Trade::Cleaning];
+
 /// What a scenario runs with.
 pub(crate) struct Ctx {
     pub config: LoadConfig,
@@ -159,7 +162,12 @@ impl Ctx {
 
 /// Contractor bots numbered `bots`, each registered and online at its own
 /// random point, sockets open; failures are errors of kind `what`.
-pub(crate) async fn contractors_online(ctx: &Arc<Ctx>, what: &'static str, bots: std::ops::Range<usize>) -> Vec<(usize, GeoPoint, Ws)> {
+pub(crate) async fn contractors_online(
+    ctx: &Arc<Ctx>,
+    what: &'static str,
+    bots: std::ops::Range<usize>,
+    trades: &'static [Trade],
+) -> Vec<(usize, GeoPoint, Ws)> {
     ctx.connect_all(what, bots.len(), |n| {
         let ctx = Arc::clone(ctx);
         let i = bots.start + n;
@@ -167,11 +175,29 @@ pub(crate) async fn contractors_online(ctx: &Arc<Ctx>, what: &'static str, bots:
             let mut rng = Rng::new(i as u64 + 1);
             let at = ctx.random_point(&mut rng);
             let mut ws = ctx.connector.connect(dispatch_gateway::Role::Contractor, ctx.id_base + i as u64).await?;
-            register_online(&mut ws, at).await?;
+            register_online(&mut ws, at, trades).await?;
             Ok((i, at, ws))
         }
     })
     .await
+}
+
+/// Puts contractors numbered `bots` online, practising `trades`, in waves of a
+/// few thousand whose sockets are closed once online (they stay on the map
+/// and in the index), so their number is not capped by open files. Returns
+/// how many made it.
+pub(crate) async fn online_then_disconnect(ctx: &Arc<Ctx>, what: &'static str, bots: std::ops::Range<usize>, trades: &'static [Trade]) -> usize {
+    let mut loaded = 0;
+    let mut from = bots.start;
+    while from < bots.end {
+        let to = (from + 4_000).min(bots.end);
+        for (_, _, mut ws) in contractors_online(ctx, what, from..to, trades).await {
+            let _ = futures_util::SinkExt::close(&mut ws).await;
+            loaded += 1;
+        }
+        from = to;
+    }
+    loaded
 }
 
 /// Ends a windowed bot: waits (up to 5 s) for the answers still in flight,
@@ -197,9 +223,9 @@ pub(crate) fn first_line(e: &anyhow::Error) -> String {
     text.lines().next().unwrap_or("").chars().take(120).collect()
 }
 
-/// Registers a contractor bot (every trade in [`TRADES`]) and puts it online at `at`.
-pub(crate) async fn register_online(ws: &mut Ws, at: GeoPoint) -> Result<()> {
-    let trades = TRADES.iter().map(|&trade| TradeYears { trade, years: 5 }).collect();
+/// Registers a contractor bot practising `trades` and puts it online at `at`.
+pub(crate) async fn register_online(ws: &mut Ws, at: GeoPoint, trades: &[Trade]) -> Result<()> {
+    let trades = trades.iter().map(|&trade| TradeYears { trade, years: 5 }).collect();
     let register = ClientMsg::Register { name: "loadtest bot".into(), trades, hourly_rate: 8_000, service_radius_m: 50_000.0 };
     call(ws, "r", &register).await?;
     call(ws, "o", &ClientMsg::Online { lat: at.lat(), lng: at.lng() }).await?;

@@ -19,23 +19,6 @@ use dispatch_gateway::protocol::ClientMsg;
 use super::{Ctx, Rng};
 use crate::net::{error_kind, next_msg, text};
 
-/// Puts the dataset on the map: contractors online at random points, in
-/// waves of a few thousand whose sockets are closed once online (they stay
-/// on the map), so the dataset is not capped by open files.
-pub(crate) async fn load_dataset(ctx: &Arc<Ctx>) -> usize {
-    let mut loaded = 0;
-    let mut from = 0;
-    while from < ctx.config.contractors {
-        let wave = (ctx.config.contractors - from).min(4_000);
-        for (_, _, mut ws) in super::contractors_online(ctx, "dataset", from..from + wave).await {
-            let _ = ws.close(None).await;
-            loaded += 1;
-        }
-        from += wave;
-    }
-    loaded
-}
-
 /// The points queried, the same for every run (and for the peer).
 pub(crate) fn query_point(ctx: &Ctx, rng: &mut Rng) -> dispatch_engine::GeoPoint {
     ctx.random_point(rng)
@@ -43,7 +26,7 @@ pub(crate) fn query_point(ctx: &Ctx, rng: &mut Rng) -> dispatch_engine::GeoPoint
 
 /// Runs the `nearest` scenario.
 pub(crate) async fn run(ctx: &Arc<Ctx>) -> Result<()> {
-    let loaded = load_dataset(ctx).await;
+    let loaded = super::online_then_disconnect(ctx, "dataset", 0..ctx.config.contractors, &super::TRADES).await;
     ctx.note("dataset", loaded as f64);
     let dispatchers = ctx
         .connect_all("connect dispatcher", ctx.config.dispatchers, |i| {
