@@ -184,13 +184,18 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         let (target, spawned) = match cli.target {
             Some(addr) => {
                 let secret = cli.jwt_secret.clone().ok_or_else(|| anyhow::anyhow!("--target needs --jwt-secret (or DISPATCH_JWT_SECRET)"))?;
-                (crate::Target { addr, auth: dispatch_gateway::Auth::new(secret.as_bytes()), city: config.city.clone() }, None)
+                (crate::Target { addr, auth: dispatch_gateway::Auth::new(secret.as_bytes()), city: config.city.clone(), pid: None }, None)
             }
             None => {
                 let bin = crate::server::find_dispatch(cli.server_bin.as_deref())?;
                 let server = crate::server::SpawnedServer::start(&bin, config.server_storage).await?;
                 eprintln!("started {} serve on {}", bin.display(), server.addr);
-                let target = crate::Target { addr: server.addr, auth: dispatch_gateway::Auth::new(server.secret.as_bytes()), city: config.city.clone() };
+                let target = crate::Target {
+                    addr: server.addr,
+                    auth: dispatch_gateway::Auth::new(server.secret.as_bytes()),
+                    city: config.city.clone(),
+                    pid: server.pid(),
+                };
                 (target, Some(server))
             }
         };

@@ -49,7 +49,10 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
     let window = ctx.window.lock().unwrap_or_else(PoisonError::into_inner).map(|(from, to)| to - from);
     let measured = window.unwrap_or_else(|| std::time::Duration::from_secs_f64(config.duration_secs));
     let ours = ctx.recorder.summary(measured);
-    let server = server_rates(&ctx, measured.as_secs_f64());
+    let mut server = server_rates(&ctx, measured.as_secs_f64());
+    if let Some(cpu) = *ctx.server_cpu.lock().unwrap_or_else(PoisonError::into_inner) {
+        server.insert("cpu_cores_busy".to_owned(), cpu.as_secs_f64() / measured.as_secs_f64().max(1e-9));
+    }
     let extra = ctx.extra.lock().unwrap_or_else(PoisonError::into_inner).clone();
     drop(ctx);
 
@@ -60,10 +63,11 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
             _ => None,
         };
         let url = started.as_ref().map(|s| s.url.clone()).or_else(|| config.redis_url.clone()).unwrap_or_default();
-        let run = peer::run(&config, &url).await?;
-        peer = Some(report::PeerReport { name: format!("redis {}", run.workload), summary: run.summary });
+        let run = peer::run(&config, &url, started.as_ref().and_then(peer::RedisServer::pid)).await?;
+        let cpu_cores_busy = run.cpu.map(|cpu| cpu.as_secs_f64() / run.summary.measured_secs.max(1e-9));
+        peer = Some(report::PeerReport { name: format!("redis {}", run.workload), summary: run.summary, cpu_cores_busy });
     }
-    let ratios = peer.as_ref().map(|p| ratios(config.scenario, &ours, &server, &p.summary)).unwrap_or_default();
+    let ratios = peer.as_ref().map(|p| ratios(config.scenario, &ours, &server, p)).unwrap_or_default();
     let report = Report { scenario: config.scenario.name().to_owned(), config: config.clone(), ours, server, extra, peer, ratios };
     if let Some(path) = &config.report {
         report.write_json(path)?;
@@ -98,8 +102,11 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
 }
 
 /// ours / peer for the figures both measured.
-fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f64>, peer: &stats::Summary) -> BTreeMap<String, f64> {
+fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f64>, peer_run: &report::PeerReport) -> BTreeMap<String, f64> {
+    let peer = &peer_run.summary;
     let mut out = BTreeMap::new();
+    // Work per CPU-second: what each server did with the CPU it used (both share the machine with the harness).
+    let per_cpu = |rate: Option<f64>, busy: Option<f64>| Some(rate? / busy.filter(|b| *b > 0.0)?);
     let rate = |s: &stats::Summary, name: &str| s.counters.get(name).map(|c| c.per_sec);
     match scenario {
         Scenario::Gps => {
@@ -108,6 +115,10 @@ fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f
             if let (Some(a), Some(b)) = (ours_rate, rate(peer, "gps_sent")) {
                 out.insert("gps_ingest_rate".to_owned(), a / b.max(1e-9));
             }
+            let ours_per_cpu = per_cpu(ours_rate, server.get("cpu_cores_busy").copied());
+            if let (Some(a), Some(b)) = (ours_per_cpu, per_cpu(rate(peer, "gps_sent"), peer_run.cpu_cores_busy)) {
+                out.insert("gps_per_cpu_second".to_owned(), a / b.max(1e-9));
+            }
             if let (Some(a), Some(b)) = (ours.latencies.get("gps_rtt"), peer.latencies.get("gps_rtt")) {
                 out.insert("gps_rtt_p50 (lower is better)".to_owned(), a.p50_ms / b.p50_ms.max(1e-9));
             }
@@ -115,6 +126,10 @@ fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f
         Scenario::Nearest => {
             if let (Some(a), Some(b)) = (rate(ours, "queries_answered"), rate(peer, "queries_answered")) {
                 out.insert("nearest_rate".to_owned(), a / b.max(1e-9));
+            }
+            let ours_per_cpu = per_cpu(rate(ours, "queries_answered"), server.get("cpu_cores_busy").copied());
+            if let (Some(a), Some(b)) = (ours_per_cpu, per_cpu(rate(peer, "queries_answered"), peer_run.cpu_cores_busy)) {
+                out.insert("nearest_per_cpu_second".to_owned(), a / b.max(1e-9));
             }
             if let (Some(a), Some(b)) = (ours.latencies.get("nearest"), peer.latencies.get("nearest")) {
                 out.insert("nearest_p50 (lower is better)".to_owned(), a.p50_ms / b.p50_ms.max(1e-9));

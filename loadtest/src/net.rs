@@ -34,6 +34,9 @@ pub struct Target {
     pub auth: Auth,
     /// The city in the tokens.
     pub city: String,
+    /// The server's process, when it is a process of its own on this machine:
+    /// its CPU time is then measured over the run.
+    pub pid: Option<u32>,
 }
 
 /// Opens bot connections, spreading them over source addresses.

@@ -61,16 +61,26 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// The server's process id.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
 /// The peer's run: its own figures over the same warm-up and duration.
 pub struct PeerRun {
     /// What Redis did.
     pub summary: Summary,
+    /// Redis's CPU time while measuring, when it is a process the harness started.
+    pub cpu: Option<Duration>,
     /// Which Redis commands.
     pub workload: &'static str,
 }
 
 /// Runs the peer workload matching `config.scenario` against Redis at `url`.
-pub async fn run(config: &LoadConfig, url: &str) -> Result<PeerRun> {
+pub async fn run(config: &LoadConfig, url: &str, pid: Option<u32>) -> Result<PeerRun> {
     let client = redis::Client::open(url).with_context(|| format!("redis url {url}"))?;
     let mut admin = client.get_multiplexed_async_connection().await.context("connecting to redis")?;
     redis::cmd("DEL").arg(KEY).query_async::<i64>(&mut admin).await?;
@@ -122,11 +132,13 @@ pub async fn run(config: &LoadConfig, url: &str) -> Result<PeerRun> {
     let warmup_done = Instant::now() + Duration::from_secs_f64(config.warmup_secs);
     tokio::time::sleep_until(warmup_done.into()).await;
     recorder.mark_warmup_done();
+    let cpu_from = pid.and_then(crate::server::cpu_time);
     for task in tasks {
         let _ = task.await;
     }
+    let cpu = cpu_from.and_then(|from| Some(pid.and_then(crate::server::cpu_time)?.saturating_sub(from)));
     let measured = Instant::now().saturating_duration_since(warmup_done);
-    Ok(PeerRun { summary: recorder.summary(measured), workload })
+    Ok(PeerRun { summary: recorder.summary(measured), workload, cpu })
 }
 
 async fn geoadd(config: &LoadConfig, recorder: &Recorder, mut con: MultiplexedConnection, member: usize, stop_at: Instant) -> Result<()> {

@@ -37,6 +37,8 @@ pub struct PeerReport {
     pub name: String,
     /// What it measured.
     pub summary: Summary,
+    /// CPU cores the peer's server kept busy while measuring, when measurable.
+    pub cpu_cores_busy: Option<f64>,
 }
 
 impl Report {
@@ -73,6 +75,9 @@ impl Report {
         }
         if let Some(peer) = &self.peer {
             section(&mut out, &format!("peer: {}", peer.name), &peer.summary);
+            if let Some(busy) = peer.cpu_cores_busy {
+                let _ = writeln!(out, "    {} {:>14.2}\n", dots("cpu_cores_busy", 34), busy);
+            }
         }
         if !self.ratios.is_empty() {
             let _ = writeln!(out, "  ratio ours / peer (same run)");

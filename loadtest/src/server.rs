@@ -98,10 +98,30 @@ impl SpawnedServer {
         }
     }
 
+    /// The server's process id.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the server.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// CPU time a process has used so far (all its threads), from
+/// `/proc/PID/task/*/schedstat`; `None` where that is not readable. Threads
+/// that ended are not counted, so compare readings of long-lived processes.
+#[must_use]
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns: u64 = 0;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 /// A plain HTTP/1.1 GET: status and body.
@@ -161,6 +181,18 @@ mod tests {
         assert_eq!(m["a"], 5.0);
         assert_eq!(m["b"], 1.5);
         assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu() {
+        let before = cpu_time(std::process::id()).unwrap();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(cpu_time(std::process::id()).unwrap() > before);
+        assert!(cpu_time(u32::MAX).is_none());
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub(crate) struct Ctx {
     pub server_at_stop: Mutex<Option<BTreeMap<String, f64>>>,
     /// When measuring started and stopped.
     pub window: Mutex<Option<(Instant, Instant)>>,
+    /// The server's CPU time used while measuring, if it could be read.
+    pub server_cpu: Mutex<Option<Duration>>,
     /// Figures a scenario adds to the report (memory per connection…).
     pub extra: Mutex<BTreeMap<String, f64>>,
     /// First id of this run's bots (a server kept between runs sees new ones).
@@ -63,6 +65,7 @@ impl Ctx {
             server_at_warmup: Mutex::default(),
             server_at_stop: Mutex::default(),
             window: Mutex::default(),
+            server_cpu: Mutex::default(),
             extra: Mutex::default(),
             id_base,
         })
@@ -90,6 +93,8 @@ impl Ctx {
                 () = tokio::time::sleep_until(started + warmup) => {}
             }
             ctx.recorder.mark_warmup_done();
+            let pid = ctx.connector.target().pid;
+            let cpu_from = pid.and_then(crate::server::cpu_time);
             *ctx.server_at_warmup.lock().unwrap_or_else(PoisonError::into_inner) =
                 crate::server::scrape(ctx.connector.target().addr).await.ok();
             let measuring_from = Instant::now();
@@ -98,6 +103,9 @@ impl Ctx {
                 () = tokio::time::sleep_until(started + warmup + duration) => {}
             }
             let measuring_to = Instant::now();
+            if let (Some(from), Some(to)) = (cpu_from, pid.and_then(crate::server::cpu_time)) {
+                *ctx.server_cpu.lock().unwrap_or_else(PoisonError::into_inner) = Some(to.saturating_sub(from));
+            }
             *ctx.server_at_stop.lock().unwrap_or_else(PoisonError::into_inner) =
                 crate::server::scrape(ctx.connector.target().addr).await.ok();
             *ctx.window.lock().unwrap_or_else(PoisonError::into_inner) = Some((measuring_from, measuring_to));
