@@ -22,6 +22,32 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run a simulated city against a fresh server and show it on the live map.
     Demo(DemoArgs),
+    /// Export or import every city's snapshots and event logs (server stopped).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `dispatch snapshot …`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write a portable, versioned dump of every city's store.
+    Export {
+        /// The dump file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where the stores are: the same settings as `dispatch serve`.
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Load a dump into empty stores under the data directory.
+    Import {
+        /// The dump file to read.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Where the stores go: the same settings as `dispatch serve`.
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 /// `dispatch demo` flags.
@@ -157,6 +183,14 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The configuration: the file (or defaults), then these flags and variables.
     pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let c = self.resolve_unchecked()?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// [`Self::resolve`] without the final validation (for commands that need
+    /// fewer settings than serving does).
+    fn resolve_unchecked(&self) -> anyhow::Result<ServeConfig> {
         let mut c = match &self.config {
             Some(path) => ServeConfig::from_toml_file(path)?,
             None => ServeConfig::default(),
@@ -190,7 +224,6 @@ impl ServeArgs {
         if let Some(v) = &self.tile_url {
             c.tile_url = Some(v.clone());
         }
-        c.validate()?;
         Ok(c)
     }
 }
@@ -262,6 +295,27 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 result
             })
         }
+        Command::Snapshot(command) => {
+            let (export, path, serve) = match &command {
+                SnapshotCommand::Export { out, serve } => (true, out, serve),
+                SnapshotCommand::Import { input, serve } => (false, input, serve),
+            };
+            // The secret is not needed to move files: do not make it a requirement here.
+            let mut config = serve.resolve_unchecked()?;
+            config.dev_auth = true;
+            config.validate()?;
+            let done = runtime.block_on(async {
+                if export { crate::snapshot::export(&config, path).await } else { crate::snapshot::import(&config, path).await }
+            })?;
+            let verb = if export { "exported" } else { "imported" };
+            for (city, counts) in &done {
+                println!("{city}: {verb} {} snapshots and {} event log entries", counts.snapshots, counts.events);
+            }
+            if done.is_empty() {
+                println!("no city store found under {}", config.data_dir.display());
+            }
+            Ok(())
+        }
         Command::Serve(args) => {
             let config = args.resolve()?;
             init_logging(config.log_format);
@@ -282,6 +336,31 @@ mod tests {
     use clap::Parser;
 
     use super::{Cli, Command};
+
+    #[test]
+    fn snapshot_export_and_import_run_from_the_command_line() {
+        use dispatch_storage::{EmbeddedStore, Kind, SnapshotStore};
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = EmbeddedStore::open(from.path().join("des-moines")).unwrap();
+            store.put(Kind::Job, 5, b"a job".to_vec()).await.unwrap();
+            store.append_event(5, 1, b"posted".to_vec()).await.unwrap();
+        });
+        let file = from.path().join("all.dump");
+        let run = |args: &[&str]| super::main(Cli::try_parse_from(["dispatch", "snapshot"].iter().chain(args)).unwrap());
+        let (file_s, from_s, to_s) = (file.to_str().unwrap(), from.path().to_str().unwrap(), to.path().to_str().unwrap());
+        run(&["export", "--out", file_s, "--data-dir", from_s]).unwrap();
+        run(&["import", "--in", file_s, "--data-dir", to_s]).unwrap();
+        rt.block_on(async {
+            let store = EmbeddedStore::open(to.path().join("des-moines")).unwrap();
+            assert_eq!(store.get(Kind::Job, 5).await.unwrap().as_deref(), Some(&b"a job"[..]));
+            assert_eq!(store.read_events(5, 1).await.unwrap().len(), 1);
+        });
+        let missing = from.path().join("missing.dump");
+        let err = run(&["import", "--in", missing.to_str().unwrap(), "--data-dir", to_s]).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot open"), "{err:#}");
+    }
 
     fn demo(args: &[&str]) -> anyhow::Result<(crate::config::ServeConfig, crate::demo::SimConfig)> {
         let cli = Cli::try_parse_from(["dispatch", "demo"].iter().chain(args))?;

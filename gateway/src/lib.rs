@@ -10,6 +10,7 @@
 //! | [`cities`] | configured cities and their areas |
 //! | [`config`] | [`ServeConfig`]: TOML, environment and flags |
 //! | [`demo`] | the simulated city behind `dispatch demo`: contractor and customer bots on real WebSockets |
+//! | [`snapshot`] | `dispatch snapshot export` / `import`: every city's store to a portable dump file and back |
 //! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
 pub mod auth;
@@ -21,6 +22,7 @@ pub mod protocol;
 pub mod server;
 mod router;
 mod session;
+pub mod snapshot;
 
 pub use auth::{Auth, Claims, Role};
 pub use config::ServeConfig;

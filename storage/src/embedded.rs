@@ -177,6 +177,30 @@ impl SnapshotStore for EmbeddedStore {
         .await
     }
 
+    async fn scan_events(&self, after: Option<(u64, u64)>, limit: usize) -> Result<Vec<(u64, LogEntry)>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(EVENTS)?;
+            let start = match after {
+                None => Some((0, 0)),
+                Some((job, seq)) => match seq.checked_add(1) {
+                    Some(next) => Some((job, next)),
+                    None => job.checked_add(1).map(|j| (j, 0)),
+                },
+            };
+            let Some(start) = start else { return Ok(Vec::new()) };
+            let mut out = Vec::new();
+            for row in table.range(start..)?.take(limit) {
+                let (key, value) = row?;
+                let (job, seq) = key.value();
+                let (at_ms, payload) = value.value();
+                out.push((job, LogEntry { seq, at_ms, payload: payload.to_vec() }));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.blocking(|db| {
             db.begin_read()?.open_table(SNAPSHOTS)?;

@@ -5,6 +5,7 @@
 //! | [`store`] | the async [`SnapshotStore`] trait, [`Kind`], [`LogEntry`] |
 //! | [`codec`] | `bincode` 2 inside a versioned, checksummed envelope: [`encode`] / [`decode`] |
 //! | [`memory`] | [`MemoryStore`], the in-memory backend for tests |
+//! | [`dump`] | the portable dump of stores, city by city: [`DumpWriter`] / [`DumpReader`] |
 //! | [`embedded`] | [`EmbeddedStore`], the default backend: `redb` on a data directory, no setup |
 //! | `testsuite` | conformance checks every backend runs (feature `testsuite`) |
 //! | [`error`] | [`StorageError`], the crate's one error type |
@@ -17,6 +18,7 @@
 //! and the actors choose what goes in them.
 
 pub mod codec;
+pub mod dump;
 pub mod embedded;
 pub mod error;
 pub mod memory;
@@ -25,6 +27,7 @@ pub mod store;
 pub mod testsuite;
 
 pub use codec::{SCHEMA_VERSION, decode, encode};
+pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;
 pub use memory::MemoryStore;

@@ -101,6 +101,17 @@ impl SnapshotStore for MemoryStore {
             .collect())
     }
 
+    async fn scan_events(&self, after: Option<(u64, u64)>, limit: usize) -> Result<Vec<(u64, LogEntry)>> {
+        let inner = self.lock()?;
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        Ok(inner
+            .events
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .map(|(&(job, seq), (at_ms, payload))| (job, LogEntry { seq, at_ms: *at_ms, payload: payload.clone() }))
+            .collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         self.lock().map(|_| ())
     }

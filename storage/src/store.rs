@@ -23,6 +23,20 @@ impl Kind {
     pub const fn tag(self) -> u8 {
         self as u8
     }
+
+    /// The kind of a key byte, if it is one.
+    #[must_use]
+    pub const fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            1 => Some(Kind::Contractor),
+            2 => Some(Kind::Job),
+            3 => Some(Kind::Cell),
+            _ => None,
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Cell];
 }
 
 /// One entry of a job's event log.
@@ -64,6 +78,10 @@ pub trait SnapshotStore: Send + Sync + 'static {
 
     /// `job`'s log entries with sequence numbers of at least `from_seq`, in order.
     async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>>;
+
+    /// Up to `limit` log entries of every job, in (job, seq) order, after the
+    /// entry `after` (`None`: from the start). Page by passing the last key back.
+    async fn scan_events(&self, after: Option<(u64, u64)>, limit: usize) -> Result<Vec<(u64, LogEntry)>>;
 
     /// Whether the backend answers: for readiness probes.
     async fn ping(&self) -> Result<()>;

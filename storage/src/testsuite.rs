@@ -60,4 +60,17 @@ async fn event_log(store: &dyn SnapshotStore) {
     assert_eq!(from3[0].at_ms, 300);
     assert!(store.read_events(9, 6).await.expect("read past the end").is_empty());
     assert_eq!(store.read_events(10, 0).await.expect("read").len(), 1);
+    // Every job's log, in (job, seq) order, page by page.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan_events(after, 4).await.expect("scan_events");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|(job, e)| (*job, e.seq));
+        seen.extend(page.into_iter().map(|(job, e)| (job, e.seq)));
+    }
+    assert_eq!(seen, vec![(9, 1), (9, 2), (9, 3), (9, 4), (9, 5), (10, 1)]);
+    assert!(store.scan_events(Some((10, u64::MAX)), 4).await.expect("scan past the end").is_empty());
 }

@@ -1,0 +1,96 @@
+//! `dispatch snapshot export` / `import`: every city's snapshots and event
+//! logs to a portable dump file and back (`dispatch_storage::dump`), to move
+//! state between backends and to back up. Run them while the server is
+//! stopped: the embedded store is locked by a running server, and the error
+//! says so.
+
+use std::path::Path;
+
+use anyhow::Context;
+use dispatch_storage::dump::Counts;
+use dispatch_storage::{DumpReader, DumpWriter, EmbeddedStore};
+
+use crate::config::{ServeConfig, StorageKind};
+
+fn embedded_only(config: &ServeConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(config.storage == StorageKind::Embedded, "storage {:?} keeps nothing on disk: only the embedded store can be exported or imported", config.storage);
+    Ok(())
+}
+
+/// Writes every configured city that has a store under the data directory to
+/// `out` (through a temporary file, renamed when complete). Returns each
+/// city's counts.
+pub async fn export(config: &ServeConfig, out: &Path) -> anyhow::Result<Vec<(String, Counts)>> {
+    embedded_only(config)?;
+    let partial = out.with_extension("partial");
+    let file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let created_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let mut writer = DumpWriter::new(std::io::BufWriter::new(file), created_ms)?;
+    let mut done = Vec::new();
+    for city in &config.cities {
+        let dir = config.data_dir.join(&city.name);
+        if !dir.join(dispatch_storage::embedded::FILE_NAME).is_file() {
+            continue; // never started: nothing stored
+        }
+        let store = EmbeddedStore::open(&dir).with_context(|| format!("city {} (is the server still running?)", city.name))?;
+        done.push((city.name.clone(), writer.city(&city.name, &store).await?));
+    }
+    writer.finish()?.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", partial.display()))?.sync_all()?;
+    std::fs::rename(&partial, out).with_context(|| format!("cannot move the dump to {}", out.display()))?;
+    Ok(done)
+}
+
+/// Reads every city of the dump at `input` into a store under the data
+/// directory; each must hold no event logs yet.
+pub async fn import(config: &ServeConfig, input: &Path) -> anyhow::Result<Vec<(String, Counts)>> {
+    embedded_only(config)?;
+    let file = std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let mut reader = DumpReader::new(std::io::BufReader::new(file))?;
+    let mut done = Vec::new();
+    while let Some(city) = reader.next_city()? {
+        anyhow::ensure!(
+            !city.is_empty() && !city.contains(['/', '\\']) && city != "." && city != "..",
+            "the dump names a city {city:?} that is not a directory name"
+        );
+        let store = EmbeddedStore::open(config.data_dir.join(&city)).with_context(|| format!("city {city} (is the server still running?)"))?;
+        let counts = reader.import_city(&store).await.with_context(|| format!("importing city {city}"))?;
+        done.push((city, counts));
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dispatch_storage::{Kind, SnapshotStore};
+
+    #[tokio::test]
+    async fn embedded_to_file_to_embedded_keeps_everything() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config = |dir: &Path| ServeConfig { data_dir: dir.to_owned(), jwt_secret: "s".into(), ..ServeConfig::default() };
+        {
+            let store = EmbeddedStore::open(from.path().join("omaha")).unwrap();
+            store.put_batch((0..1_500u64).map(|i| (Kind::Contractor, i, vec![i as u8; 40])).collect()).await.unwrap();
+            store.put(Kind::Job, 3, b"job".to_vec()).await.unwrap();
+            for i in 0..4 {
+                store.append_event(3, i, vec![i as u8]).await.unwrap();
+            }
+        }
+        let file = from.path().join("backup.dump");
+        let exported = export(&config(from.path()), &file).await.unwrap();
+        assert_eq!(exported, vec![("omaha".to_owned(), Counts { snapshots: 1_501, events: 4 })]);
+        let imported = import(&config(to.path()), &file).await.unwrap();
+        assert_eq!(imported, exported);
+        let (a, b) = (EmbeddedStore::open(from.path().join("omaha")).unwrap(), EmbeddedStore::open(to.path().join("omaha")).unwrap());
+        for kind in Kind::ALL {
+            assert_eq!(a.scan(kind, None, 10_000).await.unwrap(), b.scan(kind, None, 10_000).await.unwrap());
+        }
+        assert_eq!(a.scan_events(None, 100).await.unwrap(), b.scan_events(None, 100).await.unwrap());
+        drop((a, b));
+        // Importing twice would duplicate the logs: refused.
+        assert!(format!("{:#}", import(&config(to.path()), &file).await.unwrap_err()).contains("empty"));
+        // A memory-store configuration has nothing to export.
+        let memory = ServeConfig { storage: StorageKind::Memory, ..config(from.path()) };
+        assert!(export(&memory, &file).await.unwrap_err().to_string().contains("embedded"));
+    }
+}
