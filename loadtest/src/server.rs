@@ -117,11 +117,16 @@ impl SpawnedServer {
 pub fn cpu_time(pid: u32) -> Option<Duration> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut ns: u64 = 0;
+    let mut read_any = false;
     for task in tasks.flatten() {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        // A thread may end between the listing and the read: skip it.
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        if let Some(Ok(task_ns)) = stat.split_whitespace().next().map(str::parse::<u64>) {
+            ns += task_ns;
+            read_any = true;
+        }
     }
-    Some(Duration::from_nanos(ns))
+    read_any.then(|| Duration::from_nanos(ns))
 }
 
 /// A plain HTTP/1.1 GET: status and body.
