@@ -189,14 +189,16 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_used_some_cpu() {
-        let before = cpu_time(std::process::id()).unwrap();
-        let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        assert!(x != 1);
-        assert!(cpu_time(std::process::id()).unwrap() > before);
+    fn a_busy_process_is_seen_using_cpu() {
+        // `yes` is one busy thread: its CPU time only grows.
+        let mut busy = std::process::Command::new("yes").stdout(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let before = cpu_time(busy.id()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let after = cpu_time(busy.id()).unwrap();
+        busy.kill().unwrap();
+        busy.wait().unwrap();
+        assert!(after > before, "{before:?} then {after:?}");
         assert!(cpu_time(u32::MAX).is_none());
     }
 
