@@ -1,4 +1,4 @@
-//! The files under `deploy/`: every JSON file parses, and every metric the
+//! The files under `deploy/`: every JSON and YAML file parses, and every metric the
 //! Grafana dashboard queries is exported by a running engine.
 
 mod common;
@@ -48,6 +48,22 @@ fn every_json_file_parses() -> Result<()> {
         let text = std::fs::read_to_string(&path)?;
         serde_json::from_str::<Value>(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
+    Ok(())
+}
+
+#[test]
+fn every_yaml_file_parses() -> Result<()> {
+    let mut found = Vec::new();
+    files(&deploy_dir(), "yml", &mut found);
+    files(&deploy_dir(), "yaml", &mut found);
+    assert!(!found.is_empty(), "no YAML under deploy/");
+    for path in found {
+        let text = std::fs::read_to_string(&path)?;
+        let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        assert!(!docs.is_empty(), "{} is empty", path.display());
+    }
+    // A broken file would be caught.
+    assert!(yaml_rust2::YamlLoader::load_from_str("a: [1, 2").is_err());
     Ok(())
 }
 
