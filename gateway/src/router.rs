@@ -166,21 +166,18 @@ impl Router {
         let event = Arc::new(event);
         let mut routes = self.lock();
         routes.learn(&event);
-        let parties = routes.jobs.get(&event.job);
+        let r = &*routes;
+        let parties = r.jobs.get(&event.job);
         let customer = parties.and_then(|p| p.customer);
         let assigned = parties.and_then(|p| p.assigned);
         let named = crate::session::event_contractor(&event.kind);
-        let mut to: Vec<u64> = routes.dispatchers.clone();
-        if let Some(c) = customer.and_then(|c| routes.customers.get(&c.0)) {
-            to.extend_from_slice(c);
-        }
-        for contractor in [named, assigned.filter(|a| Some(*a) != named)].into_iter().flatten() {
-            if let Some(c) = routes.contractors.get(&contractor.0) {
-                to.extend_from_slice(c);
-            }
-        }
-        for id in to {
-            if let Some(member) = routes.members.get(&id)
+        let customers = customer.map_or(&[][..], |c| sessions_of(&r.customers, c.0));
+        let contractors = [named, assigned.filter(|a| Some(*a) != named)]
+            .into_iter()
+            .flatten()
+            .flat_map(|c| sessions_of(&r.contractors, c.0));
+        for id in r.dispatchers.iter().chain(customers).chain(contractors) {
+            if let Some(member) = r.members.get(id)
                 && member.tx.try_send(Arc::clone(&event)).is_err()
             {
                 member.missed.fetch_add(1, Ordering::Relaxed);
@@ -189,6 +186,11 @@ impl Router {
         }
         routes.forget_finished();
     }
+}
+
+/// The sessions of subject `sub` in `list`.
+fn sessions_of(list: &HashMap<u64, Vec<u64>>, sub: u64) -> &[u64] {
+    list.get(&sub).map_or(&[], Vec::as_slice)
 }
 
 impl Routes {

@@ -43,8 +43,8 @@ pub enum Record {
     },
     /// One snapshot.
     Snapshot {
-        /// [`Kind::tag`].
-        kind: u8,
+        /// What it is of (an unknown kind fails to decode).
+        kind: Kind,
         /// Its id.
         id: u64,
         /// The blob, as stored.
@@ -105,7 +105,7 @@ impl<W: Write> DumpWriter<W> {
                 let page = store.scan(kind, after, PAGE).await?;
                 let Some(&(last, _)) = page.last() else { break };
                 for (id, blob) in page {
-                    write_record(&mut self.out, &Record::Snapshot { kind: kind.tag(), id, blob })?;
+                    write_record(&mut self.out, &Record::Snapshot { kind, id, blob })?;
                     counts.snapshots += 1;
                 }
                 after = Some(last);
@@ -178,7 +178,6 @@ impl<R: Read> DumpReader<R> {
             let record = read_record(&mut self.input)?.ok_or_else(|| bad("truncated: the file ends inside a city section"))?;
             match record {
                 Record::Snapshot { kind, id, blob } => {
-                    let kind = Kind::from_tag(kind).ok_or_else(|| bad(format!("unknown snapshot kind {kind}")))?;
                     batch.push((kind, id, blob));
                     counts.snapshots += 1;
                     if batch.len() >= PAGE {

@@ -226,25 +226,12 @@ fn commit_loop(db: &Database, queue: &mpsc::Receiver<WriteOp>) {
         let applied = apply(db, &group);
         metrics::histogram!("dispatch_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("dispatch_store_commit_writes").record(group.len() as f64);
-        match applied {
-            Ok(seqs) => {
-                for (op, seq) in group.into_iter().zip(seqs) {
-                    match op {
-                        WriteOp::Put(_, reply) | WriteOp::Delete(_, _, reply) => drop(reply.send(Ok(()))),
-                        WriteOp::Append { reply, .. } => drop(reply.send(Ok(seq))),
-                    }
-                }
-            }
-            Err(e) => {
-                // The transaction was not committed: none of the group's writes happened.
-                let message = e.to_string();
-                for op in group {
-                    let failed = || StorageError::Backend(message.clone());
-                    match op {
-                        WriteOp::Put(_, reply) | WriteOp::Delete(_, _, reply) => drop(reply.send(Err(failed()))),
-                        WriteOp::Append { reply, .. } => drop(reply.send(Err(failed()))),
-                    }
-                }
+        // On an error the transaction was not committed: none of the group's writes happened.
+        for (i, op) in group.into_iter().enumerate() {
+            let outcome = applied.as_ref().map(|seqs| seqs[i]).map_err(|e| StorageError::Backend(e.to_string()));
+            match op {
+                WriteOp::Put(_, reply) | WriteOp::Delete(_, _, reply) => drop(reply.send(outcome.map(drop))),
+                WriteOp::Append { reply, .. } => drop(reply.send(outcome)),
             }
         }
     }

@@ -24,17 +24,6 @@ impl Kind {
         self as u8
     }
 
-    /// The kind of a key byte, if it is one.
-    #[must_use]
-    pub const fn from_tag(tag: u8) -> Option<Self> {
-        match tag {
-            1 => Some(Kind::Contractor),
-            2 => Some(Kind::Job),
-            3 => Some(Kind::Cell),
-            _ => None,
-        }
-    }
-
     /// Every kind.
     pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Cell];
 }
