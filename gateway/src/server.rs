@@ -276,7 +276,8 @@ fn upgrade(req: &mut Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> 
             Ok(upgraded) => {
                 // tungstenite zero-fills its whole read buffer on the first read: at the
                 // default 128 KiB that is 128 KiB resident per connection. Frames here are
-                // small; 4 KiB holds dozens of GPS fixes and larger frames still arrive whole.
+                // small; WS_READ_BUFFER holds dozens of binary GPS fixes, and larger frames
+                // still arrive whole (the buffer grows for them).
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(max))
                     .max_frame_size(Some(max))

@@ -88,20 +88,14 @@ impl Ctx {
             let progress = Progress::new(&ctx);
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
-            tokio::select! {
-                () = async { loop { tick.tick().await; progress.print(&ctx, started.elapsed()); } } => {}
-                () = tokio::time::sleep_until(started + warmup) => {}
-            }
+            progress.until(&ctx, &mut tick, started, started + warmup).await;
             ctx.recorder.mark_warmup_done();
             let pid = ctx.connector.target().pid;
             let cpu_from = pid.and_then(crate::server::cpu_time);
             *ctx.server_at_warmup.lock().unwrap_or_else(PoisonError::into_inner) =
                 crate::server::scrape(ctx.connector.target().addr).await.ok();
             let measuring_from = Instant::now();
-            tokio::select! {
-                () = async { loop { tick.tick().await; progress.print(&ctx, started.elapsed()); } } => {}
-                () = tokio::time::sleep_until(started + warmup + duration) => {}
-            }
+            progress.until(&ctx, &mut tick, started, started + warmup + duration).await;
             let measuring_to = Instant::now();
             if let (Some(from), Some(to)) = (cpu_from, pid.and_then(crate::server::cpu_time)) {
                 *ctx.server_cpu.lock().unwrap_or_else(PoisonError::into_inner) = Some(to.saturating_sub(from));
@@ -302,6 +296,14 @@ impl Progress {
             eprint!("\r\x1b[2K{}", Self::line(ctx, elapsed, self.total));
         } else if elapsed.as_secs().is_multiple_of(5) {
             eprintln!("{}", Self::line(ctx, elapsed, self.total));
+        }
+    }
+
+    /// Prints progress on every tick until `deadline`.
+    async fn until(&self, ctx: &Ctx, tick: &mut tokio::time::Interval, started: tokio::time::Instant, deadline: tokio::time::Instant) {
+        tokio::select! {
+            () = async { loop { tick.tick().await; self.print(ctx, started.elapsed()); } } => {}
+            () = tokio::time::sleep_until(deadline) => {}
         }
     }
 
