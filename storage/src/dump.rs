@@ -3,7 +3,7 @@
 //! up (`dispatch snapshot export` / `import`).
 //!
 //! The file is a sequence of records, each a little-endian `u32` length and
-//! then a [`codec`](crate::codec) envelope (magic, schema version, CRC-32,
+//! then a [`codec`] envelope (magic, schema version, CRC-32,
 //! bincode): a [`Record::Header`] with the dump format version, then per city
 //! a [`Record::City`], its snapshots and events, and a [`Record::End`] with
 //! their counts. A truncated, reordered or corrupted file is an error, never
