@@ -89,6 +89,14 @@ mod tests {
         drop((a, b));
         // Importing twice would duplicate the logs: refused.
         assert!(format!("{:#}", import(&config(to.path()), &file).await.unwrap_err()).contains("empty"));
+        // A dump naming a city that is not a plain directory name is refused.
+        let evil = from.path().join("evil.dump");
+        let mut writer = dispatch_storage::DumpWriter::new(std::fs::File::create(&evil).unwrap(), 0).unwrap();
+        writer.city("../escape", &dispatch_storage::MemoryStore::new()).await.unwrap();
+        writer.finish().unwrap();
+        let err = import(&config(to.path()), &evil).await.unwrap_err().to_string();
+        assert!(err.contains("not a directory name"), "{err}");
+        assert!(!to.path().join("../escape").exists());
         // A memory-store configuration has nothing to export.
         let memory = ServeConfig { storage: StorageKind::Memory, ..config(from.path()) };
         assert!(export(&memory, &file).await.unwrap_err().to_string().contains("embedded"));
