@@ -128,7 +128,7 @@ async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: J
 async fn store_and_spawn(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<(JobId, PriceQuote)> {
     let (id, quote, customer) = (snap.job.id, snap.quote, snap.job.customer);
     shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
-    shared.log_event(id, EventKind::Posted { quote, customer }).await?;
+    shared.log_first_event(id, EventKind::Posted { quote, customer }).await?;
     spawn_job(shared, root, snap).await?;
     metrics::counter!("dispatch_jobs_posted_total").increment(1);
     Ok((id, quote))

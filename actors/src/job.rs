@@ -545,6 +545,7 @@ impl Actor for JobActor {
 
     async fn post_stop(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
         forget_if_same(&state.shared.jobs, &state.id(), myself.get_id());
+        state.shared.seqs.forget(state.id().0);
         metrics::gauge!("dispatch_actors_alive", "kind" => "job").decrement(1.0);
         Ok(())
     }

@@ -21,6 +21,7 @@
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
 //! | `shared` | directories of live actors and what every actor can reach |
+//! | `seqs` | numbers each job's event log: one in-memory slot per job being written |
 //! | [`error`] | [`ActorError`] |
 //!
 //! Dependencies point one way: engine ← actors ← gateway, storage ← actors.
@@ -35,6 +36,7 @@ pub mod events;
 pub mod handle;
 pub mod job;
 pub mod map;
+mod seqs;
 mod shared;
 pub mod snapshot;
 mod writer;

@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     pub(crate) contractor_writer: SnapshotWriter,
     pub(crate) counters: PipelineCounters,
     pub(crate) map: crate::map::CityMap,
+    /// Numbers each job's event log.
+    pub(crate) seqs: crate::seqs::EventSeqs,
 }
 
 impl Shared {
@@ -106,6 +108,7 @@ impl Shared {
             contractor_writer,
             counters: PipelineCounters::default(),
             map: crate::map::CityMap::default(),
+            seqs: crate::seqs::EventSeqs::default(),
         })
     }
 
@@ -163,8 +166,17 @@ impl Shared {
 
     /// Appends a lifecycle event to the job's log (confirmed by the store), then broadcasts it.
     pub(crate) async fn log_event(&self, job: JobId, kind: EventKind) -> Result<DispatchEvent> {
+        self.log(job, false, kind).await
+    }
+
+    /// Logs the first event of a job being posted (its log is known to be empty).
+    pub(crate) async fn log_first_event(&self, job: JobId, kind: EventKind) -> Result<DispatchEvent> {
+        self.log(job, true, kind).await
+    }
+
+    async fn log(&self, job: JobId, new_job: bool, kind: EventKind) -> Result<DispatchEvent> {
         let at = self.clock.now();
-        let seq = self.store.append_event(job.0, at.0, codec::encode(&kind)?).await?;
+        let seq = self.seqs.append(&*self.store, job.0, new_job, at.0, codec::encode(&kind)?).await?;
         let event = DispatchEvent { job, seq, at, kind };
         // Nobody listening is not an error.
         let _ = self.events.send(event.clone());

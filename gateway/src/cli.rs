@@ -339,13 +339,13 @@ mod tests {
 
     #[test]
     fn snapshot_export_and_import_run_from_the_command_line() {
-        use dispatch_storage::{EmbeddedStore, Kind, SnapshotStore};
+        use dispatch_storage::{EmbeddedStore, Kind, LogEntry, SnapshotStore};
         let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let store = EmbeddedStore::open(from.path().join("des-moines")).unwrap();
             store.put(Kind::Job, 5, b"a job".to_vec()).await.unwrap();
-            store.append_event(5, 1, b"posted".to_vec()).await.unwrap();
+            store.append_event(5, LogEntry::new(1, 1, b"posted".to_vec())).await.unwrap();
         });
         let file = from.path().join("all.dump");
         let run = |args: &[&str]| super::main(Cli::try_parse_from(["dispatch", "snapshot"].iter().chain(args)).unwrap());

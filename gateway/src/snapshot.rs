@@ -62,7 +62,7 @@ pub async fn import(config: &ServeConfig, input: &Path) -> anyhow::Result<Vec<(S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dispatch_storage::{Kind, SnapshotStore};
+    use dispatch_storage::{Kind, LogEntry, SnapshotStore};
 
     #[tokio::test]
     async fn embedded_to_file_to_embedded_keeps_everything() {
@@ -73,7 +73,7 @@ mod tests {
             store.put_batch((0..1_500u64).map(|i| (Kind::Contractor, i, vec![i as u8; 40])).collect()).await.unwrap();
             store.put(Kind::Job, 3, b"job".to_vec()).await.unwrap();
             for i in 0..4 {
-                store.append_event(3, i, vec![i as u8]).await.unwrap();
+                store.append_event(3, LogEntry::new(i as u64 + 1, i, vec![i as u8])).await.unwrap();
             }
         }
         let file = from.path().join("backup.dump");

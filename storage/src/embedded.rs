@@ -11,15 +11,14 @@
 //! commits durably (one fsync for the group) and only then answers each
 //! caller. Under load a commit carries many writes, so throughput follows
 //! the disk's fsync rate times the group size instead of one write per
-//! fsync. One writer also keeps each job's event sequence numbers monotonic
-//! without gaps (a transaction reads its own uncommitted appends). Reads
+//! fsync. Reads
 //! run on tokio's blocking pool against redb's snapshots, beside the writer.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 
 use crate::error::{Result, StorageError};
 use crate::store::{Kind, LogEntry, SnapshotStore};
@@ -37,7 +36,7 @@ const MAX_GROUP: usize = 4_096;
 enum WriteOp {
     Put(Vec<(Kind, u64, Vec<u8>)>, tokio::sync::oneshot::Sender<Result<()>>),
     Delete(Kind, u64, tokio::sync::oneshot::Sender<Result<()>>),
-    Append { job: u64, at_ms: i64, payload: Vec<u8>, reply: tokio::sync::oneshot::Sender<Result<u64>> },
+    Append(u64, LogEntry, tokio::sync::oneshot::Sender<Result<()>>),
 }
 
 /// A [`SnapshotStore`] in a redb file under a data directory.
@@ -158,8 +157,20 @@ impl SnapshotStore for EmbeddedStore {
         .await
     }
 
-    async fn append_event(&self, job: u64, at_ms: i64, payload: Vec<u8>) -> Result<u64> {
-        self.write(|reply| WriteOp::Append { job, at_ms, payload, reply }).await
+    async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
+        self.write(|reply| WriteOp::Append(job, entry, reply)).await
+    }
+
+    async fn last_event_seq(&self, job: u64) -> Result<u64> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(EVENTS)?;
+            match table.range((job, 0)..=(job, u64::MAX))?.next_back() {
+                Some(row) => Ok(row?.0.value().1),
+                None => Ok(0),
+            }
+        })
+        .await
     }
 
     async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>> {
@@ -227,48 +238,39 @@ fn commit_loop(db: &Database, queue: &mpsc::Receiver<WriteOp>) {
         metrics::histogram!("dispatch_store_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("dispatch_store_commit_writes").record(group.len() as f64);
         // On an error the transaction was not committed: none of the group's writes happened.
-        for (i, op) in group.into_iter().enumerate() {
-            let outcome = applied.as_ref().map(|seqs| seqs[i]).map_err(|e| StorageError::Backend(e.to_string()));
+        for op in group {
+            let outcome = applied.as_ref().copied().map_err(|e| StorageError::Backend(e.to_string()));
             match op {
-                WriteOp::Put(_, reply) | WriteOp::Delete(_, _, reply) => drop(reply.send(outcome.map(drop))),
-                WriteOp::Append { reply, .. } => drop(reply.send(outcome)),
+                WriteOp::Put(_, reply) | WriteOp::Delete(_, _, reply) | WriteOp::Append(_, _, reply) => {
+                    drop(reply.send(outcome));
+                }
             }
         }
     }
 }
 
-/// Applies a group in one transaction; each append's sequence number (0 for other writes).
-fn apply(db: &Database, group: &[WriteOp]) -> Result<Vec<u64>> {
+/// Applies a group in one transaction, in queue order.
+fn apply(db: &Database, group: &[WriteOp]) -> Result<()> {
     let txn = db.begin_write()?;
-    let mut seqs = Vec::with_capacity(group.len());
     {
         let mut snapshots = txn.open_table(SNAPSHOTS)?;
         let mut events = txn.open_table(EVENTS)?;
         for op in group {
-            let seq = match op {
+            match op {
                 WriteOp::Put(items, _) => {
                     for (kind, id, blob) in items {
                         snapshots.insert((kind.tag(), *id), blob.as_slice())?;
                     }
-                    0
                 }
                 WriteOp::Delete(kind, id, _) => {
                     snapshots.remove((kind.tag(), *id))?;
-                    0
                 }
-                WriteOp::Append { job, at_ms, payload, .. } => {
-                    // Reads this transaction's own earlier appends: no gaps, no repeats.
-                    let last = match events.range((*job, 0)..=(*job, u64::MAX))?.next_back() {
-                        Some(row) => row?.0.value().1,
-                        None => 0,
-                    };
-                    events.insert((*job, last + 1), (*at_ms, payload.as_slice()))?;
-                    last + 1
+                WriteOp::Append(job, entry, _) => {
+                    events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
                 }
-            };
-            seqs.push(seq);
+            }
         }
     }
     txn.commit()?;
-    Ok(seqs)
+    Ok(())
 }

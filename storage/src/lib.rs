@@ -31,4 +31,4 @@ pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;
 pub use memory::MemoryStore;
-pub use store::{Kind, LogEntry, SnapshotStore};
+pub use store::{Health, Kind, LogEntry, SnapshotStore};

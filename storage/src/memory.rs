@@ -84,12 +84,13 @@ impl SnapshotStore for MemoryStore {
             .collect())
     }
 
-    async fn append_event(&self, job: u64, at_ms: i64, payload: Vec<u8>) -> Result<u64> {
-        let mut inner = self.lock()?;
-        let last = inner.events.range((job, 0)..=(job, u64::MAX)).next_back().map_or(0, |(&(_, seq), _)| seq);
-        let seq = last + 1;
-        inner.events.insert((job, seq), (at_ms, payload));
-        Ok(seq)
+    async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
+        self.lock()?.events.insert((job, entry.seq), (entry.at_ms, entry.payload));
+        Ok(())
+    }
+
+    async fn last_event_seq(&self, job: u64) -> Result<u64> {
+        Ok(self.lock()?.events.range((job, 0)..=(job, u64::MAX)).next_back().map_or(0, |(&(_, seq), _)| seq))
     }
 
     async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>> {

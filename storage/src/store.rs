@@ -39,6 +39,14 @@ pub struct LogEntry {
     pub payload: Vec<u8>,
 }
 
+impl LogEntry {
+    /// The entry `seq` of a log, appended at `at_ms`.
+    #[must_use]
+    pub fn new(seq: u64, at_ms: i64, payload: Vec<u8>) -> Self {
+        Self { seq, at_ms, payload }
+    }
+}
+
 /// Durable storage for actor snapshots and job event logs.
 ///
 /// Every method returns only after the backend has confirmed the write (or
@@ -61,9 +69,16 @@ pub trait SnapshotStore: Send + Sync + 'static {
     /// (`None`: from the start), in id order. Page by passing the last id back.
     async fn scan(&self, kind: Kind, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>>;
 
-    /// Appends `payload` to `job`'s event log; returns its sequence number
-    /// (1 for the first entry, then one more than the last).
-    async fn append_event(&self, job: u64, at_ms: i64, payload: Vec<u8>) -> Result<u64>;
+    /// Writes `entry` into `job`'s event log at `entry.seq`. The caller
+    /// numbers a job's entries 1, 2, 3, … (see [`last_event_seq`]); writing a
+    /// sequence number again replaces that entry, so a retried append is
+    /// harmless and no backend needs a read-modify-write to append.
+    ///
+    /// [`last_event_seq`]: SnapshotStore::last_event_seq
+    async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()>;
+
+    /// The highest sequence number in `job`'s log; 0 when it is empty.
+    async fn last_event_seq(&self, job: u64) -> Result<u64>;
 
     /// `job`'s log entries with sequence numbers of at least `from_seq`, in order.
     async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>>;
@@ -74,4 +89,25 @@ pub trait SnapshotStore: Send + Sync + 'static {
 
     /// Whether the backend answers: for readiness probes.
     async fn ping(&self) -> Result<()>;
+
+    /// Whether writes are reaching the backend or waiting in a buffer
+    /// (see [`ResilientStore`](crate::ResilientStore)). Plain backends are
+    /// always [`Health::Healthy`].
+    fn health(&self) -> Health {
+        Health::Healthy
+    }
+}
+
+/// What [`SnapshotStore::health`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Writes are confirmed by the backend.
+    Healthy,
+    /// The backend is unreachable: writes are held in memory until it returns.
+    Degraded {
+        /// Writes waiting in the buffer.
+        buffered: usize,
+        /// The last error the backend gave.
+        reason: String,
+    },
 }

@@ -2,7 +2,7 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 #![allow(clippy::expect_used, reason = "a test suite: a failed check panics with its name")]
 
-use crate::store::{Kind, SnapshotStore};
+use crate::store::{Kind, LogEntry, SnapshotStore};
 
 /// Runs every check; panics with a message naming the first that fails.
 pub async fn run_all(store: &dyn SnapshotStore) {
@@ -49,16 +49,22 @@ async fn scan_pages(store: &dyn SnapshotStore) {
 
 async fn event_log(store: &dyn SnapshotStore) {
     assert!(store.read_events(9, 0).await.expect("read empty").is_empty());
+    assert_eq!(store.last_event_seq(9).await.expect("last of an empty log"), 0);
     for i in 1..=5u64 {
-        let seq = store.append_event(9, i as i64 * 100, format!("event {i}").into_bytes()).await.expect("append");
-        assert_eq!(seq, i, "sequence numbers start at 1 and have no gaps");
+        store.append_event(9, LogEntry::new(i, i as i64 * 100, format!("event {i}").into_bytes())).await.expect("append");
+        assert_eq!(store.last_event_seq(9).await.expect("last"), i);
     }
-    assert_eq!(store.append_event(10, 0, b"other job".to_vec()).await.expect("append"), 1, "per job");
+    // A retried append replaces its entry: no duplicate, no error.
+    store.append_event(9, LogEntry::new(5, 500, b"event 5".to_vec())).await.expect("append again");
+    store.append_event(10, LogEntry::new(1, 0, b"other job".to_vec())).await.expect("append");
+    assert_eq!(store.last_event_seq(10).await.expect("last"), 1, "per job");
+    assert_eq!(store.last_event_seq(9).await.expect("last"), 5);
     let from3 = store.read_events(9, 3).await.expect("read from 3");
     assert_eq!(from3.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
     assert_eq!(from3[0].payload, b"event 3");
     assert_eq!(from3[0].at_ms, 300);
     assert!(store.read_events(9, 6).await.expect("read past the end").is_empty());
+    assert_eq!(store.read_events(9, 0).await.expect("read all").len(), 5, "the retried append was not doubled");
     assert_eq!(store.read_events(10, 0).await.expect("read").len(), 1);
     // Every job's log, in (job, seq) order, page by page.
     let mut seen = Vec::new();
