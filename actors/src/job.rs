@@ -264,8 +264,14 @@ impl JobActorState {
         self.window().map_or_else(|| self.snap.job.posted_at.plus(self.shared.config.job_ttl), |w| w.end)
     }
 
+    /// Stores the snapshot; a terminal one as final (the store may expire it).
     async fn persist(&self) -> Result<()> {
-        self.shared.store.put(Kind::Job, self.id().0, codec::encode(&self.snap)?).await?;
+        let (id, blob) = (self.id().0, codec::encode(&self.snap)?);
+        if self.state().is_terminal() {
+            self.shared.store.put_final(Kind::Job, id, blob).await?;
+        } else {
+            self.shared.store.put(Kind::Job, id, blob).await?;
+        }
         Ok(())
     }
 

@@ -183,7 +183,7 @@ async fn flush(store: &dyn SnapshotStore, kind: Kind, pending: &Pending) {
         return;
     }
     let batch: Vec<_> = blobs.iter().map(|(&id, blob)| (kind, id, blob.clone())).collect();
-    match store.put_batch(batch).await {
+    match store.put_coalesced(batch).await {
         Ok(()) => metrics::counter!("dispatch_snapshots_coalesced_total").increment(blobs.len() as u64),
         Err(e) => {
             // Keep them (unless newer ones came) and try again next tick.

@@ -39,9 +39,35 @@ pub enum StorageError {
     /// The value could not be encoded.
     #[error("snapshot payload does not encode: {0}")]
     Encode(String),
-    /// The backend failed (disk, database, network).
+    /// The backend failed (disk, database, a refused statement).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The backend could not be reached or did not answer in time: worth
+    /// retrying (timeouts, lost connections, too few replicas up, overload).
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
+    /// The store is unreachable and its write buffer is full: the write was
+    /// refused, not accepted and lost.
+    #[error("storage backend unreachable and {buffered} writes are already buffered (the limit); refused")]
+    BufferFull {
+        /// Writes waiting in the buffer.
+        buffered: usize,
+    },
+}
+
+impl StorageError {
+    /// Worth trying again after a pause (see [`RetryPolicy`](crate::RetryPolicy)).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
+
+    /// The backend failed, as opposed to the data (codec errors) being bad:
+    /// a write that failed this way may succeed later, unchanged.
+    #[must_use]
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(self, StorageError::Backend(_) | StorageError::Unavailable(_))
+    }
 }
 
 impl From<redb::Error> for StorageError {

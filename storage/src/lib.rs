@@ -7,12 +7,14 @@
 //! | [`memory`] | [`MemoryStore`], the in-memory backend for tests |
 //! | [`dump`] | the portable dump of stores, city by city: [`DumpWriter`] / [`DumpReader`] |
 //! | [`embedded`] | [`EmbeddedStore`], the default backend: `redb` on a data directory, no setup |
+//! | [`scylladb`] | [`ScyllaStore`], the production backend: a keyspace per city, migrations, prepared statements, consistency per write class |
+//! | [`retry`] | [`RetryPolicy`]: exponential backoff on transient failures |
 //! | `testsuite` | conformance checks every backend runs (feature `testsuite`) |
 //! | [`error`] | [`StorageError`], the crate's one error type |
 //!
-//! The trait is shaped for a wide-column store too (the ScyllaDB backend is a
-//! later issue): snapshots are partitioned by kind and id, and each job's event
-//! log is one partition clustered by sequence number.
+//! The trait is shaped for a wide-column store: snapshots are keyed by kind
+//! and id, each job's event log is one partition clustered by sequence number
+//! (numbered by the caller, so appends are plain idempotent writes).
 //!
 //! It depends on nothing else in the workspace: blobs are opaque bytes here,
 //! and the actors choose what goes in them.
@@ -22,6 +24,8 @@ pub mod dump;
 pub mod embedded;
 pub mod error;
 pub mod memory;
+pub mod retry;
+pub mod scylladb;
 pub mod store;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
@@ -31,4 +35,6 @@ pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;
 pub use memory::MemoryStore;
+pub use retry::RetryPolicy;
+pub use scylladb::{ScyllaConfig, ScyllaStore};
 pub use store::{Health, Kind, LogEntry, SnapshotStore};

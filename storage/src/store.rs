@@ -59,6 +59,22 @@ pub trait SnapshotStore: Send + Sync + 'static {
     /// Stores many snapshots at once, atomically where the backend allows.
     async fn put_batch(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()>;
 
+    /// Stores the last snapshot (`kind`, `id`) will have — a job that reached
+    /// a terminal state. A backend may let it expire after a retention
+    /// period (ScyllaDB: a TTL); by default it is kept like any other.
+    async fn put_final(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
+        self.put(kind, id, blob).await
+    }
+
+    /// Stores coalesced position-only snapshots: each is rewritten within
+    /// seconds and only the newest matters, so a backend may write them with
+    /// weaker consistency (ScyllaDB: `LOCAL_ONE`). By default, [`put_batch`].
+    ///
+    /// [`put_batch`]: SnapshotStore::put_batch
+    async fn put_coalesced(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
+        self.put_batch(items).await
+    }
+
     /// The snapshot of (`kind`, `id`), if any.
     async fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>>;
 
@@ -91,7 +107,7 @@ pub trait SnapshotStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 
     /// Whether writes are reaching the backend or waiting in a buffer
-    /// (see [`ResilientStore`](crate::ResilientStore)). Plain backends are
+    /// (a buffering wrapper reports degraded). Plain backends are
     /// always [`Health::Healthy`].
     fn health(&self) -> Health {
         Health::Healthy

@@ -24,6 +24,16 @@ async fn snapshots(store: &dyn SnapshotStore) {
     assert_eq!(store.get(Kind::Job, 1).await.expect("get"), None);
     assert!(store.get(Kind::Contractor, 1).await.expect("get").is_some());
     store.delete(Kind::Contractor, 1).await.expect("delete");
+    // A final snapshot and coalesced ones read back like any other.
+    store.put_final(Kind::Job, 2, b"completed".to_vec()).await.expect("put_final");
+    assert_eq!(store.get(Kind::Job, 2).await.expect("get").as_deref(), Some(&b"completed"[..]));
+    store.delete(Kind::Job, 2).await.expect("delete");
+    let moved: Vec<_> = (100..160u64).map(|i| (Kind::Contractor, i, i.to_be_bytes().to_vec())).collect();
+    store.put_coalesced(moved).await.expect("put_coalesced");
+    assert_eq!(store.get(Kind::Contractor, 133).await.expect("get"), Some(133u64.to_be_bytes().to_vec()));
+    for i in 100..160u64 {
+        store.delete(Kind::Contractor, i).await.expect("delete");
+    }
 }
 
 async fn scan_pages(store: &dyn SnapshotStore) {

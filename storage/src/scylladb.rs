@@ -1,0 +1,968 @@
+//! [`ScyllaStore`]: the production backend, ScyllaDB (or Cassandra) through
+//! the `scylla` driver.
+//!
+//! One keyspace per city, created with the tables by idempotent, versioned
+//! [migrations](Cql::migrations) when the store connects:
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `snapshots` | partition `(kind, shard)`, clustered by `id` | every actor's snapshot blob |
+//! | `events` | partition `job`, clustered by `seq` | each job's event log |
+//! | `event_jobs` | partition `shard`, clustered by `job` | which jobs have a log (for `scan_events`) |
+//! | `schema_migrations` | `version` | the migrations applied |
+//!
+//! Ids are unsigned but CQL `bigint` is signed, so keys store `id ^ 2^63`
+//! ([`key`]): the same order, every id representable. `shard = id % 64`
+//! spreads a kind over 64 partitions; a paged [`scan`](SnapshotStore::scan)
+//! asks each shard for a slice and merges them in id order
+//! ([`merge_shard_pages`]).
+//!
+//! Every statement is prepared once and marked idempotent (appends write a
+//! caller-given sequence number), runs under an in-flight limit (a
+//! semaphore), with a token-aware load-balancing policy (preferring the
+//! local datacenter when one is configured), a client-side timeout, and
+//! [`RetryPolicy`] backoff on transient errors. Lifecycle writes use
+//! [`ScyllaConfig::lifecycle_consistency`] (`LOCAL_QUORUM`), coalesced GPS
+//! snapshots [`ScyllaConfig::position_consistency`] (`LOCAL_ONE`); final
+//! snapshots of finished jobs are written with a TTL. Many snapshots are
+//! written as unlogged batches, one per partition.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::retry::DefaultRetryPolicy;
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::Consistency;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::error::{Result, StorageError};
+use crate::retry::RetryPolicy;
+use crate::store::{Kind, LogEntry, SnapshotStore};
+
+/// Partitions per snapshot kind (and of the job index).
+pub const SHARDS: u64 = 64;
+
+/// Rows one unlogged batch carries at most.
+const MAX_BATCH_ROWS: usize = 50;
+
+/// The CQL `bigint` key of an unsigned id: the top bit flipped, so signed
+/// order is unsigned order.
+#[must_use]
+pub const fn key(id: u64) -> i64 {
+    (id ^ (1 << 63)) as i64
+}
+
+/// The id of a [`key`].
+#[must_use]
+pub const fn id_of(key: i64) -> u64 {
+    (key as u64) ^ (1 << 63)
+}
+
+/// The shard of an id.
+#[must_use]
+pub const fn shard(id: u64) -> i16 {
+    (id % SHARDS) as i16
+}
+
+/// A consistency level, as written in configuration (`local_quorum`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// `ONE`.
+    One,
+    /// `LOCAL_ONE`: one replica in the local datacenter.
+    LocalOne,
+    /// `QUORUM` across datacenters.
+    Quorum,
+    /// `LOCAL_QUORUM`: a majority in the local datacenter.
+    LocalQuorum,
+    /// `EACH_QUORUM` (writes only).
+    EachQuorum,
+    /// `ALL`.
+    All,
+}
+
+impl Level {
+    /// The driver's value.
+    #[must_use]
+    pub const fn consistency(self) -> Consistency {
+        match self {
+            Level::One => Consistency::One,
+            Level::LocalOne => Consistency::LocalOne,
+            Level::Quorum => Consistency::Quorum,
+            Level::LocalQuorum => Consistency::LocalQuorum,
+            Level::EachQuorum => Consistency::EachQuorum,
+            Level::All => Consistency::All,
+        }
+    }
+}
+
+impl FromStr for Level {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "one" => Level::One,
+            "local_one" => Level::LocalOne,
+            "quorum" => Level::Quorum,
+            "local_quorum" => Level::LocalQuorum,
+            "each_quorum" => Level::EachQuorum,
+            "all" => Level::All,
+            other => {
+                return Err(StorageError::Backend(format!(
+                    "unknown consistency level {other:?} (one, local_one, quorum, local_quorum, each_quorum, all)"
+                )));
+            }
+        })
+    }
+}
+
+/// Keyspace replication: `simple:N` for a development node or cluster,
+/// `DC:N[,DC:N…]` (NetworkTopologyStrategy) in production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Replication {
+    /// `SimpleStrategy` with a replication factor.
+    Simple(u32),
+    /// `NetworkTopologyStrategy`: a replication factor per datacenter.
+    NetworkTopology(Vec<(String, u32)>),
+}
+
+impl Replication {
+    /// The CQL map for `CREATE KEYSPACE … WITH replication = …`.
+    #[must_use]
+    pub fn cql(&self) -> String {
+        match self {
+            Replication::Simple(rf) => format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"),
+            Replication::NetworkTopology(dcs) => {
+                let dcs: Vec<String> = dcs.iter().map(|(dc, rf)| format!("'{dc}': {rf}")).collect();
+                format!("{{'class': 'NetworkTopologyStrategy', {}}}", dcs.join(", "))
+            }
+        }
+    }
+}
+
+impl FromStr for Replication {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| StorageError::Backend(format!("replication {s:?}: {why} (expected simple:N or DC:N[,DC:N…])"));
+        let factor = |n: &str| n.trim().parse::<u32>().ok().filter(|&n| (1..=9).contains(&n)).ok_or_else(|| bad("a factor of 1 to 9"));
+        if let Some(n) = s.strip_prefix("simple:") {
+            return Ok(Replication::Simple(factor(n)?));
+        }
+        let mut dcs = Vec::new();
+        for part in s.split(',') {
+            let (dc, n) = part.split_once(':').ok_or_else(|| bad("each datacenter needs a factor"))?;
+            let dc = dc.trim();
+            if dc.is_empty() || !dc.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
+                return Err(bad("datacenter names are letters, digits, _ - ."));
+            }
+            dcs.push((dc.to_owned(), factor(n)?));
+        }
+        Ok(Replication::NetworkTopology(dcs))
+    }
+}
+
+impl TryFrom<String> for Replication {
+    type Error = StorageError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Replication> for String {
+    fn from(r: Replication) -> String {
+        match r {
+            Replication::Simple(rf) => format!("simple:{rf}"),
+            Replication::NetworkTopology(dcs) => dcs.iter().map(|(dc, rf)| format!("{dc}:{rf}")).collect::<Vec<_>>().join(","),
+        }
+    }
+}
+
+/// How to reach the cluster and how to write to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScyllaConfig {
+    /// Contact points, `host:port`.
+    pub nodes: Vec<String>,
+    /// Keyspaces are named `<prefix>_<city>`.
+    pub keyspace_prefix: String,
+    /// Replication of new keyspaces.
+    pub replication: Replication,
+    /// The local datacenter: preferred by the load balancer (and what the
+    /// `LOCAL_*` levels mean). None: no preference.
+    pub local_dc: Option<String>,
+    /// Consistency of lifecycle writes (jobs, contractors' status) and reads.
+    pub lifecycle_consistency: Level,
+    /// Consistency of coalesced GPS snapshots.
+    pub position_consistency: Level,
+    /// Client-side timeout of each statement, ms.
+    pub request_timeout_ms: u64,
+    /// Statements in flight at most, per city.
+    pub max_in_flight: usize,
+    /// How long a finished job's snapshot is kept, seconds (its event log stays).
+    pub terminal_ttl_secs: u32,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// User name, if the cluster authenticates.
+    pub user: Option<String>,
+    /// Password for `user`.
+    pub password: Option<String>,
+}
+
+impl Default for ScyllaConfig {
+    fn default() -> Self {
+        Self {
+            nodes: vec!["127.0.0.1:9042".into()],
+            keyspace_prefix: "dispatch".into(),
+            replication: Replication::Simple(1),
+            local_dc: None,
+            lifecycle_consistency: Level::LocalQuorum,
+            position_consistency: Level::LocalOne,
+            request_timeout_ms: 2_000,
+            max_in_flight: 256,
+            terminal_ttl_secs: 7 * 24 * 3600,
+            retry: RetryPolicy::default(),
+            user: None,
+            password: None,
+        }
+    }
+}
+
+impl ScyllaConfig {
+    /// Contact points from a URI such as `scylla://a:9042,b:9042` or `a:9042,b`
+    /// (the port defaults to 9042).
+    pub fn nodes_from_uri(uri: &str) -> Result<Vec<String>> {
+        let list = uri.trim().strip_prefix("scylla://").unwrap_or(uri.trim()).trim_end_matches('/');
+        let nodes: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| if n.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) { n.to_owned() } else { format!("{n}:9042") })
+            .collect();
+        if nodes.is_empty() {
+            return Err(StorageError::Backend(format!("no ScyllaDB node in {uri:?}")));
+        }
+        Ok(nodes)
+    }
+
+    /// The keyspace of `city`: `<prefix>_<city>` with `-` as `_`.
+    pub fn keyspace_for(&self, city: &str) -> Result<String> {
+        let ks = format!("{}_{}", self.keyspace_prefix, city.replace('-', "_")).to_ascii_lowercase();
+        let valid = ks.len() <= 48 && ks.starts_with(|c: char| c.is_ascii_alphabetic()) && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(StorageError::Backend(format!("keyspace {ks:?} for city {city:?}: letters, digits and _ only, at most 48")));
+        }
+        Ok(ks)
+    }
+
+    /// Checks what the types cannot.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(StorageError::Backend(m));
+        if self.nodes.is_empty() {
+            return bad("scylla: at least one node is needed".into());
+        }
+        if self.max_in_flight == 0 || self.request_timeout_ms == 0 || self.terminal_ttl_secs == 0 {
+            return bad("scylla: max_in_flight, request_timeout_ms and terminal_ttl_secs must be positive".into());
+        }
+        if (self.user.is_some()) != (self.password.is_some()) {
+            return bad("scylla: user and password go together".into());
+        }
+        self.keyspace_for("x")?;
+        self.retry.validate()
+    }
+}
+
+/// One step of the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Applied in increasing order, each once.
+    pub version: i32,
+    /// What it does.
+    pub description: &'static str,
+    /// Its statements, each idempotent (`IF NOT EXISTS`): a migration cut
+    /// short by a crash is simply run again.
+    pub statements: Vec<String>,
+}
+
+/// Every CQL statement of a keyspace, as text.
+#[derive(Debug, Clone)]
+pub struct Cql {
+    ks: String,
+}
+
+impl Cql {
+    /// The statements of keyspace `ks` (already validated).
+    #[must_use]
+    pub fn new(ks: &str) -> Self {
+        Self { ks: ks.to_owned() }
+    }
+
+    /// Creates the keyspace if missing.
+    #[must_use]
+    pub fn create_keyspace(&self, replication: &Replication) -> String {
+        format!("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {} AND durable_writes = true", self.ks, replication.cql())
+    }
+
+    /// Creates the table of applied migrations.
+    #[must_use]
+    pub fn create_migrations_table(&self) -> String {
+        format!("CREATE TABLE IF NOT EXISTS {}.schema_migrations (version int PRIMARY KEY, description text, applied_at timestamp)", self.ks)
+    }
+
+    /// The schema, in order.
+    #[must_use]
+    pub fn migrations(&self) -> Vec<Migration> {
+        let ks = &self.ks;
+        vec![Migration {
+            version: 1,
+            description: "snapshots by (kind, shard) clustered by id; event log by job clustered by seq; job index",
+            statements: vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {ks}.snapshots (kind tinyint, shard smallint, id bigint, blob blob, \
+                     PRIMARY KEY ((kind, shard), id)) WITH CLUSTERING ORDER BY (id ASC)"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {ks}.events (job bigint, seq bigint, at_ms bigint, payload blob, \
+                     PRIMARY KEY (job, seq)) WITH CLUSTERING ORDER BY (seq ASC)"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {ks}.event_jobs (shard smallint, job bigint, \
+                     PRIMARY KEY (shard, job)) WITH CLUSTERING ORDER BY (job ASC)"
+                ),
+            ],
+        }]
+    }
+
+    fn applied(&self) -> String {
+        format!("SELECT version FROM {}.schema_migrations", self.ks)
+    }
+
+    fn record(&self) -> String {
+        format!("INSERT INTO {}.schema_migrations (version, description, applied_at) VALUES (?, ?, toTimestamp(now()))", self.ks)
+    }
+
+    /// Writes a snapshot.
+    #[must_use]
+    pub fn put(&self) -> String {
+        format!("INSERT INTO {}.snapshots (kind, shard, id, blob) VALUES (?, ?, ?, ?)", self.ks)
+    }
+
+    /// Writes a snapshot that expires.
+    #[must_use]
+    pub fn put_ttl(&self) -> String {
+        format!("INSERT INTO {}.snapshots (kind, shard, id, blob) VALUES (?, ?, ?, ?) USING TTL ?", self.ks)
+    }
+
+    /// Reads a snapshot.
+    #[must_use]
+    pub fn get(&self) -> String {
+        format!("SELECT blob FROM {}.snapshots WHERE kind = ? AND shard = ? AND id = ?", self.ks)
+    }
+
+    /// Deletes a snapshot.
+    #[must_use]
+    pub fn delete(&self) -> String {
+        format!("DELETE FROM {}.snapshots WHERE kind = ? AND shard = ? AND id = ?", self.ks)
+    }
+
+    /// One shard's slice of a scan.
+    #[must_use]
+    pub fn scan_shard(&self) -> String {
+        format!("SELECT id, blob FROM {}.snapshots WHERE kind = ? AND shard = ? AND id >= ? LIMIT ?", self.ks)
+    }
+
+    /// Writes a log entry.
+    #[must_use]
+    pub fn append(&self) -> String {
+        format!("INSERT INTO {}.events (job, seq, at_ms, payload) VALUES (?, ?, ?, ?)", self.ks)
+    }
+
+    /// Records that a job has a log.
+    #[must_use]
+    pub fn index_job(&self) -> String {
+        format!("INSERT INTO {}.event_jobs (shard, job) VALUES (?, ?)", self.ks)
+    }
+
+    /// A job's last sequence number.
+    #[must_use]
+    pub fn last_seq(&self) -> String {
+        format!("SELECT seq FROM {}.events WHERE job = ? ORDER BY seq DESC LIMIT 1", self.ks)
+    }
+
+    /// A job's log from a sequence number.
+    #[must_use]
+    pub fn read_events(&self) -> String {
+        format!("SELECT seq, at_ms, payload FROM {}.events WHERE job = ? AND seq >= ?", self.ks)
+    }
+
+    /// Part of a job's log.
+    #[must_use]
+    pub fn read_events_limit(&self) -> String {
+        format!("SELECT seq, at_ms, payload FROM {}.events WHERE job = ? AND seq >= ? LIMIT ?", self.ks)
+    }
+
+    /// One shard's slice of the job index.
+    #[must_use]
+    pub fn scan_jobs_shard(&self) -> String {
+        format!("SELECT job FROM {}.event_jobs WHERE shard = ? AND job >= ? LIMIT ?", self.ks)
+    }
+}
+
+/// The first key at or after which a scan continues, `None` when nothing can follow.
+fn start_key(after: Option<u64>) -> Option<i64> {
+    match after {
+        None => Some(key(0)),
+        Some(id) => id.checked_add(1).map(key),
+    }
+}
+
+/// How many rows to ask each shard for, to fill a page of `limit`.
+fn per_shard(limit: usize) -> usize {
+    (limit * 2 / SHARDS as usize).max(8).min(limit).max(1)
+}
+
+/// Merges shards' slices (each sorted by id, each asked for `asked` rows)
+/// into the first `limit` rows in id order. A shard that returned a full
+/// slice may hold more rows past its last one, so nothing beyond the
+/// smallest such last id is returned: the page is exactly the next rows.
+#[must_use]
+pub fn merge_shard_pages<T>(pages: Vec<Vec<(u64, T)>>, asked: usize, limit: usize) -> Vec<(u64, T)> {
+    let bound = pages.iter().filter(|p| p.len() >= asked).filter_map(|p| p.last().map(|(id, _)| *id)).min();
+    let mut all: Vec<(u64, T)> = pages.into_iter().flatten().filter(|(id, _)| bound.is_none_or(|b| *id <= b)).collect();
+    all.sort_unstable_by_key(|(id, _)| *id);
+    all.truncate(limit);
+    all
+}
+
+/// A snapshot row as stored: `(id key, blob)`.
+#[must_use]
+pub fn snapshot_row((id, blob): (i64, Vec<u8>)) -> (u64, Vec<u8>) {
+    (id_of(id), blob)
+}
+
+/// A log row as stored: `(seq, at_ms, payload)`.
+pub fn event_row((seq, at_ms, payload): (i64, i64, Vec<u8>)) -> Result<LogEntry> {
+    let seq = u64::try_from(seq).map_err(|_| StorageError::Decode(format!("negative event sequence number {seq}")))?;
+    Ok(LogEntry { seq, at_ms, payload })
+}
+
+/// Whether a driver error is worth retrying: the cluster was unreachable,
+/// slow or overloaded — not a refused statement.
+#[must_use]
+pub fn is_transient(e: &ExecutionError) -> bool {
+    match e {
+        ExecutionError::BadQuery(_) | ExecutionError::UseKeyspaceError(_) | ExecutionError::PrepareError(_) => false,
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+            db,
+            DbError::Unavailable { .. }
+                | DbError::Overloaded
+                | DbError::IsBootstrapping
+                | DbError::ReadTimeout { .. }
+                | DbError::WriteTimeout { .. }
+                | DbError::ReadFailure { .. }
+                | DbError::WriteFailure { .. }
+                | DbError::ServerError
+                | DbError::Unprepared { .. }
+        ),
+        ExecutionError::LastAttemptError(
+            RequestAttemptError::SerializationError(_)
+            | RequestAttemptError::CqlRequestSerialization(_)
+            | RequestAttemptError::UnexpectedResponse(_),
+        ) => false,
+        _ => true,
+    }
+}
+
+/// The storage error of a driver error.
+#[must_use]
+pub fn storage_error(e: &ExecutionError) -> StorageError {
+    if is_transient(e) { StorageError::Unavailable(format!("scylla: {e}")) } else { StorageError::Backend(format!("scylla: {e}")) }
+}
+
+fn backend(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StorageError + '_ {
+    move |e| StorageError::Backend(format!("scylla {what}: {e}"))
+}
+
+/// A row of `snapshots` as bound: (kind, shard, id key, blob).
+type SnapshotRow = (i8, i16, i64, Vec<u8>);
+
+/// The prepared statements of one keyspace.
+struct Prepared {
+    put: PreparedStatement,
+    put_position: PreparedStatement,
+    put_ttl: PreparedStatement,
+    get: PreparedStatement,
+    delete: PreparedStatement,
+    scan_shard: PreparedStatement,
+    append: PreparedStatement,
+    index_job: PreparedStatement,
+    last_seq: PreparedStatement,
+    read_events: PreparedStatement,
+    read_events_limit: PreparedStatement,
+    scan_jobs_shard: PreparedStatement,
+    ping: PreparedStatement,
+}
+
+/// A [`SnapshotStore`] on a ScyllaDB keyspace.
+pub struct ScyllaStore {
+    session: Arc<Session>,
+    keyspace: String,
+    statements: Prepared,
+    in_flight: Semaphore,
+    config: ScyllaConfig,
+}
+
+impl std::fmt::Debug for ScyllaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScyllaStore").field("keyspace", &self.keyspace).field("nodes", &self.config.nodes).finish()
+    }
+}
+
+impl ScyllaStore {
+    /// Connects to the cluster (one session for every city).
+    pub async fn connect(config: &ScyllaConfig) -> Result<Arc<Session>> {
+        config.validate()?;
+        let mut policy = DefaultPolicy::builder().token_aware(true);
+        if let Some(dc) = &config.local_dc {
+            policy = policy.prefer_datacenter(dc.clone()).permit_dc_failover(false);
+        }
+        let profile = ExecutionProfile::builder()
+            .load_balancing_policy(policy.build())
+            .consistency(config.lifecycle_consistency.consistency())
+            .request_timeout(Some(Duration::from_millis(config.request_timeout_ms)))
+            .retry_policy(Arc::new(DefaultRetryPolicy::new()))
+            .build()
+            .into_handle();
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&config.nodes)
+            .default_execution_profile_handle(profile)
+            .connection_timeout(Duration::from_millis(config.request_timeout_ms.max(1_000)));
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            builder = builder.user(user, password);
+        }
+        let session = builder
+            .build()
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("cannot connect to ScyllaDB at {}: {e}", config.nodes.join(","))))?;
+        Ok(Arc::new(session))
+    }
+
+    /// Opens `city`'s keyspace on `session`, running the migrations it lacks.
+    pub async fn open(session: Arc<Session>, config: &ScyllaConfig, city: &str) -> Result<Self> {
+        let keyspace = config.keyspace_for(city)?;
+        let cql = Cql::new(&keyspace);
+        migrate(&session, &cql, &config.replication).await?;
+        let statements = prepare(&session, &cql, config).await?;
+        tracing::info!(%keyspace, nodes = %config.nodes.join(","), "ScyllaDB store open");
+        Ok(Self { session, keyspace, statements, in_flight: Semaphore::new(config.max_in_flight), config: config.clone() })
+    }
+
+    /// The keyspace.
+    #[must_use]
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// Runs `statement` with `values`, under the in-flight limit, with retries.
+    async fn execute(&self, statement: &PreparedStatement, values: impl SerializeRow + Clone) -> Result<QueryResult> {
+        self.config
+            .retry
+            .run(|| {
+                let values = values.clone();
+                async move {
+                    let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+                    self.session.execute_unpaged(statement, values).await.map_err(|e| storage_error(&e))
+                }
+            })
+            .await
+    }
+
+    /// Runs an unlogged batch of `statement` over `rows`, which share one partition.
+    async fn batch<V: SerializeRow + Clone>(&self, statement: &PreparedStatement, rows: Vec<V>, consistency: Level) -> Result<()> {
+        let mut batch = Batch::new(BatchType::Unlogged);
+        for _ in &rows {
+            batch.append_statement(statement.clone());
+        }
+        batch.set_consistency(consistency.consistency());
+        batch.set_is_idempotent(true);
+        self.config
+            .retry
+            .run(|| async {
+                let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+                self.session.batch(&batch, &rows).await.map(drop).map_err(|e| storage_error(&e))
+            })
+            .await
+    }
+
+    /// Writes snapshots grouped by partition, each group in unlogged batches.
+    async fn write_snapshots(&self, items: Vec<(Kind, u64, Vec<u8>)>, statement: &PreparedStatement, consistency: Level) -> Result<()> {
+        let mut partitions: BTreeMap<(i8, i16), Vec<SnapshotRow>> = BTreeMap::new();
+        for (kind, id, blob) in items {
+            let row = (kind.tag() as i8, shard(id), key(id), blob);
+            partitions.entry((row.0, row.1)).or_default().push(row);
+        }
+        let mut writes = Vec::new();
+        for rows in partitions.into_values() {
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<_> = rows.by_ref().take(MAX_BATCH_ROWS).collect();
+                writes.push(async move {
+                    match chunk.as_slice() {
+                        [row] => self.execute(statement, row.clone()).await.map(drop),
+                        _ => self.batch(statement, chunk, consistency).await,
+                    }
+                });
+            }
+        }
+        futures_util::future::try_join_all(writes).await.map(drop)
+    }
+
+    /// Reads rows of `T` from a query result.
+    fn rows<T>(result: QueryResult) -> Result<Vec<T>>
+    where
+        T: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+    {
+        let rows = result.into_rows_result().map_err(|e| backend("result")(&e))?;
+        rows.rows::<T>().map_err(|e| backend("rows")(&e))?.map(|r| r.map_err(|e| backend("row")(&e))).collect()
+    }
+
+    /// The next ids after `after` from every shard, merged: `statement` takes
+    /// (shard, start key, limit) — plus `kind` first when given.
+    async fn scan_shards(&self, statement: &PreparedStatement, kind: Option<i8>, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let Some(start) = start_key(after) else { return Ok(Vec::new()) };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let asked = per_shard(limit);
+        let asked_i32 = i32::try_from(asked).unwrap_or(i32::MAX);
+        let slices = (0..SHARDS as i16).map(|s| async move {
+            let result = match kind {
+                Some(kind) => self.execute(statement, (kind, s, start, asked_i32)).await?,
+                None => self.execute(statement, (s, start, asked_i32)).await?,
+            };
+            if kind.is_some() {
+                Ok::<_, StorageError>(Self::rows::<(i64, Vec<u8>)>(result)?.into_iter().map(snapshot_row).collect::<Vec<_>>())
+            } else {
+                Ok(Self::rows::<(i64,)>(result)?.into_iter().map(|(job,)| (id_of(job), Vec::new())).collect())
+            }
+        });
+        let pages = futures_util::future::try_join_all(slices).await?;
+        Ok(merge_shard_pages(pages, asked, limit))
+    }
+
+    /// Up to `limit` entries of `job`'s log from `from_seq`.
+    async fn read_some(&self, job: u64, from_seq: u64, limit: usize) -> Result<Vec<LogEntry>> {
+        let from = i64::try_from(from_seq).unwrap_or(i64::MAX);
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let result = self.execute(&self.statements.read_events_limit, (key(job), from, limit)).await?;
+        Self::rows::<(i64, i64, Vec<u8>)>(result)?.into_iter().map(event_row).collect()
+    }
+}
+
+async fn migrate(session: &Session, cql: &Cql, replication: &Replication) -> Result<()> {
+    let run = |text: String| async move {
+        session.query_unpaged(text.as_str(), ()).await.map_err(|e| StorageError::Backend(format!("migration `{text}`: {e}")))
+    };
+    run(cql.create_keyspace(replication)).await?;
+    run(cql.create_migrations_table()).await?;
+    let applied = session.query_unpaged(cql.applied(), ()).await.map_err(|e| backend("migrations")(&e))?;
+    let applied: Vec<(i32,)> = ScyllaStore::rows(applied)?;
+    let record = session.prepare(cql.record()).await.map_err(|e| backend("prepare")(&e))?;
+    for m in cql.migrations() {
+        if applied.iter().any(|(v,)| *v == m.version) {
+            continue;
+        }
+        for statement in m.statements {
+            run(statement).await?;
+        }
+        session.execute_unpaged(&record, (m.version, m.description)).await.map_err(|e| backend("migrations")(&e))?;
+        tracing::info!(version = m.version, description = m.description, "ScyllaDB migration applied");
+    }
+    session.await_schema_agreement().await.map_err(|e| backend("schema agreement")(&e))?;
+    Ok(())
+}
+
+async fn prepare(session: &Session, cql: &Cql, config: &ScyllaConfig) -> Result<Prepared> {
+    let prep = |text: String, level: Level| async move {
+        let mut statement = session.prepare(text.as_str()).await.map_err(|e| StorageError::Backend(format!("prepare `{text}`: {e}")))?;
+        statement.set_is_idempotent(true);
+        statement.set_consistency(level.consistency());
+        Ok::<_, StorageError>(statement)
+    };
+    let (life, pos) = (config.lifecycle_consistency, config.position_consistency);
+    Ok(Prepared {
+        put: prep(cql.put(), life).await?,
+        put_position: prep(cql.put(), pos).await?,
+        put_ttl: prep(cql.put_ttl(), life).await?,
+        get: prep(cql.get(), life).await?,
+        delete: prep(cql.delete(), life).await?,
+        scan_shard: prep(cql.scan_shard(), life).await?,
+        append: prep(cql.append(), life).await?,
+        index_job: prep(cql.index_job(), life).await?,
+        last_seq: prep(cql.last_seq(), life).await?,
+        read_events: prep(cql.read_events(), life).await?,
+        read_events_limit: prep(cql.read_events_limit(), life).await?,
+        scan_jobs_shard: prep(cql.scan_jobs_shard(), life).await?,
+        ping: prep("SELECT release_version FROM system.local".into(), Level::One).await?,
+    })
+}
+
+#[async_trait]
+impl SnapshotStore for ScyllaStore {
+    async fn put(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
+        self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop)
+    }
+
+    async fn put_batch(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
+        self.write_snapshots(items, &self.statements.put, self.config.lifecycle_consistency).await
+    }
+
+    async fn put_final(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
+        let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
+        self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop)
+    }
+
+    async fn put_coalesced(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
+        self.write_snapshots(items, &self.statements.put_position, self.config.position_consistency).await
+    }
+
+    async fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>> {
+        let result = self.execute(&self.statements.get, (kind.tag() as i8, shard(id), key(id))).await?;
+        Ok(Self::rows::<(Vec<u8>,)>(result)?.into_iter().next().map(|(blob,)| blob))
+    }
+
+    async fn delete(&self, kind: Kind, id: u64) -> Result<()> {
+        self.execute(&self.statements.delete, (kind.tag() as i8, shard(id), key(id))).await.map(drop)
+    }
+
+    async fn scan(&self, kind: Kind, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.scan_shards(&self.statements.scan_shard, Some(kind.tag() as i8), after, limit).await
+    }
+
+    async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
+        let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
+        if entry.seq == 1 {
+            // Indexed before its first entry exists, so a scan never misses a log.
+            self.execute(&self.statements.index_job, (shard(job), key(job))).await?;
+        }
+        self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload)).await.map(drop)
+    }
+
+    async fn last_event_seq(&self, job: u64) -> Result<u64> {
+        let result = self.execute(&self.statements.last_seq, (key(job),)).await?;
+        let last = Self::rows::<(i64,)>(result)?.into_iter().next().map_or(0, |(seq,)| seq);
+        u64::try_from(last).map_err(|_| StorageError::Decode(format!("negative event sequence number {last}")))
+    }
+
+    async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>> {
+        let from = i64::try_from(from_seq).unwrap_or(i64::MAX);
+        let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+        let pager = self
+            .session
+            .execute_iter(self.statements.read_events.clone(), (key(job), from))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("scylla: {e}")))?;
+        let mut rows = pager.rows_stream::<(i64, i64, Vec<u8>)>().map_err(|e| backend("rows")(&e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(|e| StorageError::Unavailable(format!("scylla: {e}")))? {
+            out.push(event_row(row)?);
+        }
+        Ok(out)
+    }
+
+    async fn scan_events(&self, after: Option<(u64, u64)>, limit: usize) -> Result<Vec<(u64, LogEntry)>> {
+        let mut out = Vec::new();
+        let mut last_job = None;
+        if let Some((job, seq)) = after {
+            last_job = Some(job);
+            if let Some(next) = seq.checked_add(1) {
+                out.extend(self.read_some(job, next, limit).await?.into_iter().map(|e| (job, e)));
+            }
+        }
+        while out.len() < limit {
+            let jobs = self.scan_shards(&self.statements.scan_jobs_shard, None, last_job, limit - out.len()).await?;
+            if jobs.is_empty() {
+                break;
+            }
+            for (job, _) in jobs {
+                last_job = Some(job);
+                out.extend(self.read_some(job, 0, limit - out.len()).await?.into_iter().map(|e| (job, e)));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.execute(&self.statements.ping, ()).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_unsigned_order_and_round_trip() {
+        let ids = [0u64, 1, 2, 1 << 62, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
+        for w in ids.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} before {}", w[0], w[1]);
+        }
+        for id in ids {
+            assert_eq!(id_of(key(id)), id);
+        }
+        assert_eq!(key(0), i64::MIN);
+        assert_eq!(shard(130), 2);
+        assert_eq!(start_key(None), Some(i64::MIN));
+        assert_eq!(start_key(Some(5)), Some(key(6)));
+        assert_eq!(start_key(Some(u64::MAX)), None, "nothing follows the last id");
+    }
+
+    #[test]
+    fn replication_and_levels_parse_and_render() {
+        let nts: Replication = "dc1:3, dc-2:2".parse().unwrap();
+        assert_eq!(nts, Replication::NetworkTopology(vec![("dc1".into(), 3), ("dc-2".into(), 2)]));
+        assert_eq!(nts.cql(), "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc-2': 2}");
+        assert_eq!(String::from(nts.clone()).parse::<Replication>().unwrap(), nts);
+        let simple: Replication = "simple:1".parse().unwrap();
+        assert_eq!(simple.cql(), "{'class': 'SimpleStrategy', 'replication_factor': 1}");
+        for bad in ["simple:0", "simple:x", "dc1", "dc1:3,", "d'c:3", ""] {
+            assert!(bad.parse::<Replication>().is_err(), "{bad:?} is refused");
+        }
+        assert_eq!("LOCAL_QUORUM".parse::<Level>().unwrap().consistency(), Consistency::LocalQuorum);
+        assert_eq!("local-one".parse::<Level>().unwrap().consistency(), Consistency::LocalOne);
+        assert!("sometimes".parse::<Level>().unwrap_err().to_string().contains("local_quorum"));
+    }
+
+    #[test]
+    fn config_from_toml_validates_and_names_keyspaces() {
+        let c: ScyllaConfig = toml::from_str(
+            "nodes = [\"a:9042\"]\nreplication = \"eu-west:3\"\nlocal_dc = \"eu-west\"\nposition_consistency = \"one\"\n[retry]\nattempts = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.replication, Replication::NetworkTopology(vec![("eu-west".into(), 3)]));
+        assert_eq!(c.position_consistency, Level::One);
+        assert_eq!(c.lifecycle_consistency, Level::LocalQuorum, "defaults fill the rest");
+        assert_eq!(c.retry.attempts, 2);
+        c.validate().unwrap();
+        assert_eq!(c.keyspace_for("des-moines").unwrap(), "dispatch_des_moines");
+        assert!(c.keyspace_for("bad city;").is_err());
+        assert!(ScyllaConfig { nodes: vec![], ..c.clone() }.validate().is_err());
+        assert!(ScyllaConfig { user: Some("u".into()), ..c.clone() }.validate().is_err(), "a user needs a password");
+        assert!(toml::from_str::<ScyllaConfig>("replication = \"simple:0\"").is_err());
+        assert!(toml::from_str::<ScyllaConfig>("nodse = []").is_err(), "typos are errors");
+        assert_eq!(ScyllaConfig::nodes_from_uri("scylla://a,b:9043/").unwrap(), vec!["a:9042", "b:9043"]);
+        assert_eq!(ScyllaConfig::nodes_from_uri("[::1]:9042").unwrap(), vec!["[::1]:9042"]);
+        assert!(ScyllaConfig::nodes_from_uri(" ").is_err());
+    }
+
+    #[test]
+    fn statements_name_the_keyspace_and_bind_every_key_column() {
+        let cql = Cql::new("dispatch_omaha");
+        let all = [
+            cql.put(),
+            cql.put_ttl(),
+            cql.get(),
+            cql.delete(),
+            cql.scan_shard(),
+            cql.append(),
+            cql.index_job(),
+            cql.last_seq(),
+            cql.read_events(),
+            cql.read_events_limit(),
+            cql.scan_jobs_shard(),
+        ];
+        for s in &all {
+            assert!(s.contains("dispatch_omaha."), "{s}");
+            assert!(!s.contains("ALLOW FILTERING"), "{s}");
+        }
+        // Token-aware routing needs every partition key column bound.
+        for s in [cql.put(), cql.get(), cql.delete(), cql.scan_shard()] {
+            assert!(s.contains("kind") && s.contains("shard") && s.matches('?').count() >= 3, "{s}");
+        }
+        assert_eq!(cql.put_ttl().matches('?').count(), 5, "the TTL is bound too");
+        assert!(cql.put_ttl().ends_with("USING TTL ?"));
+        assert!(cql.last_seq().contains("ORDER BY seq DESC LIMIT 1"));
+        assert!(cql.create_keyspace(&Replication::Simple(3)).starts_with("CREATE KEYSPACE IF NOT EXISTS dispatch_omaha WITH"));
+    }
+
+    #[test]
+    fn migrations_are_idempotent_and_ordered() {
+        let cql = Cql::new("ks");
+        let m = cql.migrations();
+        assert!(m.windows(2).all(|w| w[0].version < w[1].version));
+        assert_eq!(m[0].version, 1);
+        for s in m.iter().flat_map(|m| &m.statements).chain([&cql.create_migrations_table()]) {
+            assert!(s.contains("IF NOT EXISTS"), "re-runnable: {s}");
+        }
+        let schema = m[0].statements.join("\n");
+        assert!(schema.contains("PRIMARY KEY ((kind, shard), id)"));
+        assert!(schema.contains("PRIMARY KEY (job, seq)") && schema.contains("CLUSTERING ORDER BY (seq ASC)"), "log by job, clustered by seq");
+    }
+
+    #[test]
+    fn shard_pages_merge_into_the_next_rows_in_id_order() {
+        // Three shards asked for 2 rows each; shard 0 and 2 are full.
+        let pages = vec![vec![(3, 'a'), (9, 'b')], vec![(1, 'c')], vec![(2, 'd'), (5, 'e')]];
+        let merged = merge_shard_pages(pages, 2, 10);
+        // Shard 2 might hold 6, 7, 8 … after 5: stop at the smallest full page's end.
+        assert_eq!(merged, vec![(1, 'c'), (2, 'd'), (3, 'a'), (5, 'e')]);
+        // No full page: everything, up to the limit.
+        let merged = merge_shard_pages(vec![vec![(4, ())], vec![(2, ())], vec![]], 2, 1);
+        assert_eq!(merged, vec![(2, ())]);
+        assert!(merge_shard_pages::<()>(vec![vec![], vec![]], 2, 5).is_empty());
+        assert_eq!(per_shard(1024), 32);
+        assert_eq!(per_shard(3), 3);
+        assert_eq!(per_shard(100), 8);
+    }
+
+    #[test]
+    fn rows_map_to_ids_and_entries() {
+        assert_eq!(snapshot_row((key(42), vec![1, 2])), (42, vec![1, 2]));
+        assert_eq!(event_row((3, 1_700, b"x".to_vec())).unwrap(), LogEntry::new(3, 1_700, b"x".to_vec()));
+        assert!(matches!(event_row((-1, 0, vec![])), Err(StorageError::Decode(_))));
+    }
+
+    #[test]
+    fn driver_errors_are_sorted_into_retry_and_give_up() {
+        use scylla::errors::{BadQuery, WriteType};
+        let timeout = ExecutionError::RequestTimeout(Duration::from_secs(2));
+        assert!(is_transient(&timeout));
+        assert!(storage_error(&timeout).is_transient());
+        let unavailable = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Unavailable { consistency: Consistency::LocalQuorum, required: 2, alive: 1 },
+            "two replicas down".into(),
+        ));
+        assert!(is_transient(&unavailable));
+        let write_timeout = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::WriteTimeout { consistency: Consistency::LocalQuorum, received: 1, required: 2, write_type: WriteType::Simple },
+            "slow".into(),
+        ));
+        assert!(is_transient(&write_timeout));
+        let syntax = ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::SyntaxError, "line 1".into()));
+        assert!(!is_transient(&syntax));
+        assert!(matches!(storage_error(&syntax), StorageError::Backend(_)));
+        let unauthorized = ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::Unauthorized, "no".into()));
+        assert!(!is_transient(&unauthorized));
+        assert!(!is_transient(&ExecutionError::BadQuery(BadQuery::TooManyQueriesInBatchStatement(70_000))));
+        assert!(is_transient(&ExecutionError::EmptyPlan));
+    }
+}
