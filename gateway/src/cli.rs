@@ -157,6 +157,15 @@ pub struct ServeArgs {
     /// Storage backend.
     #[arg(long, env = "DISPATCH_STORAGE", value_enum)]
     pub storage: Option<StorageKind>,
+    /// ScyllaDB contact points for `--storage scylla`, e.g. scylla://a:9042,b:9042.
+    #[arg(long, env = "DISPATCH_SCYLLA_URI")]
+    pub scylla_uri: Option<String>,
+    /// Keyspace replication for new keyspaces: simple:N, or DC:N[,DC:N…].
+    #[arg(long, env = "DISPATCH_SCYLLA_REPLICATION")]
+    pub scylla_replication: Option<String>,
+    /// The local ScyllaDB datacenter (preferred by the load balancer).
+    #[arg(long, env = "DISPATCH_SCYLLA_LOCAL_DC")]
+    pub scylla_local_dc: Option<String>,
     /// H3 resolution of the city cells (0-15).
     #[arg(long, env = "DISPATCH_H3_RESOLUTION")]
     pub h3_resolution: Option<u8>,
@@ -203,6 +212,15 @@ impl ServeArgs {
         }
         if let Some(v) = self.storage {
             c.storage = v;
+        }
+        if let Some(uri) = &self.scylla_uri {
+            c.scylla.nodes = dispatch_storage::ScyllaConfig::nodes_from_uri(uri)?;
+        }
+        if let Some(r) = &self.scylla_replication {
+            c.scylla.replication = r.parse()?;
+        }
+        if let Some(dc) = &self.scylla_local_dc {
+            c.scylla.local_dc = Some(dc.clone());
         }
         if let Some(v) = self.h3_resolution {
             c.h3_resolution = v;

@@ -16,6 +16,8 @@ pub enum StorageKind {
     Embedded,
     /// Memory only: everything is lost on exit.
     Memory,
+    /// A ScyllaDB (or Cassandra) cluster: see the `[scylla]` section.
+    Scylla,
 }
 
 /// Log line format.
@@ -61,6 +63,11 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Which store.
     pub storage: StorageKind,
+    /// The ScyllaDB cluster, when `storage = "scylla"`.
+    pub scylla: dispatch_storage::ScyllaConfig,
+    /// How long store calls may take, and how many writes are held while the
+    /// store is unreachable (embedded and ScyllaDB).
+    pub store_buffer: dispatch_storage::ResilienceConfig,
     /// H3 resolution of the cells.
     pub h3_resolution: u8,
     /// HS256 secret for tokens.
@@ -96,6 +103,8 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             storage: StorageKind::Embedded,
+            scylla: dispatch_storage::ScyllaConfig::default(),
+            store_buffer: dispatch_storage::ResilienceConfig::default(),
             h3_resolution: dispatch_engine::spatial::DEFAULT_RESOLUTION,
             jwt_secret: String::new(),
             dev_auth: false,
@@ -128,6 +137,14 @@ impl ServeConfig {
         anyhow::ensure!(self.max_frame_bytes >= 1024, "max_frame_bytes must be at least 1024");
         anyhow::ensure!(self.outbound_queue > 0, "outbound_queue must be positive");
         anyhow::ensure!(!self.cities.is_empty(), "at least one city must be configured");
+        anyhow::ensure!(self.store_buffer.timeout_ms > 0 && self.store_buffer.drain_batch > 0, "store_buffer: timeout_ms and drain_batch must be positive");
+        anyhow::ensure!(self.store_buffer.probe_first_ms <= self.store_buffer.probe_max_ms, "store_buffer: probe_first_ms must not exceed probe_max_ms");
+        if self.storage == StorageKind::Scylla {
+            self.scylla.validate()?;
+            for city in &self.cities {
+                self.scylla.keyspace_for(&city.name)?;
+            }
+        }
         dispatch_engine::Weights::new(
             self.weights.proximity,
             self.weights.rating,
@@ -164,6 +181,17 @@ mod tests {
         assert_eq!(c.offer_timeout_secs, 5);
         assert_eq!(c.cities.len(), 3);
         c.validate().unwrap();
+        std::fs::write(
+            &path,
+            "jwt_secret = \"s\"\nstorage = \"scylla\"\n[scylla]\nnodes = [\"scylla-1:9042\", \"scylla-2:9042\"]\nreplication = \"dc1:3\"\nlocal_dc = \"dc1\"\n[store_buffer]\nbuffer_limit = 5000\n",
+        )
+        .unwrap();
+        let c = ServeConfig::from_toml_file(&path).unwrap();
+        assert_eq!(c.storage, StorageKind::Scylla);
+        assert_eq!(c.scylla.nodes.len(), 2);
+        assert_eq!(c.scylla.local_dc.as_deref(), Some("dc1"));
+        assert_eq!(c.store_buffer.buffer_limit, 5000);
+        c.validate().unwrap();
         std::fs::write(&path, "offer_timeot_secs = 5\n").unwrap();
         assert!(ServeConfig::from_toml_file(&path).unwrap_err().to_string().contains("offer_timeot_secs"));
         assert!(ServeConfig::from_toml_file(&dir.path().join("missing.toml")).is_err());
@@ -177,6 +205,10 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("h3_resolution"));
         let bad_tiles = ServeConfig { jwt_secret: "s".into(), tile_url: Some("https://example.invalid/tile.png".into()), ..ServeConfig::default() };
         assert!(bad_tiles.validate().unwrap_err().to_string().contains("{z}"));
+        let scylla = ServeConfig { jwt_secret: "s".into(), storage: StorageKind::Scylla, ..ServeConfig::default() };
+        scylla.validate().unwrap();
+        let no_nodes = ServeConfig { scylla: dispatch_storage::ScyllaConfig { nodes: vec![], ..scylla.scylla.clone() }, ..scylla.clone() };
+        assert!(no_nodes.validate().unwrap_err().to_string().contains("node"));
         let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
     }

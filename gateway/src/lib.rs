@@ -10,6 +10,7 @@
 //! | [`cities`] | configured cities and their areas |
 //! | [`config`] | [`ServeConfig`]: TOML, environment and flags |
 //! | [`demo`] | the simulated city behind `dispatch demo`: contractor and customer bots on real WebSockets |
+//! | [`stores`] | [`StoreOpener`](stores::StoreOpener): each city's store as configured (embedded, memory, ScyllaDB), wrapped for serving in a `ResilientStore` |
 //! | [`snapshot`] | `dispatch snapshot export` / `import`: every city's store to a portable dump file and back |
 //! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
@@ -23,11 +24,13 @@ pub mod server;
 mod router;
 mod session;
 pub mod snapshot;
+pub mod stores;
 
 pub use auth::{Auth, Claims, Role};
 pub use config::ServeConfig;
 pub use protocol::{ClientMsg, ServerMsg};
 pub use server::{Gateway, run};
+pub use dispatch_storage as storage;
 
 /// The dispatcher's live map, served at `/` (embedded in the binary).
 pub const MAP_PAGE: &str = include_str!("../assets/map.html");

@@ -3,7 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process serves |
-//! | `GET /readyz` | 200 when every city's actors run and its store answers, else 503 |
+//! | `GET /readyz` | 200 when every city's actors run (`"status": "degraded"` while a store is unreachable and writes are buffered), else 503 |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /v1/tokens` | a token for `{role, sub, city}` — only with `--dev-auth` |
 //! | `GET /v1/ws` | WebSocket upgrade; token in `Authorization: Bearer` or `?token=` |
@@ -28,12 +28,12 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
-use dispatch_actors::storage::{EmbeddedStore, MemoryStore, SnapshotStore};
+use dispatch_actors::storage::{Health, SnapshotStore};
 use dispatch_actors::{Dispatch, DispatchConfig};
 
 use crate::auth::{Auth, Claims, Role};
 use crate::cities::City;
-use crate::config::{ServeConfig, StorageKind};
+use crate::config::ServeConfig;
 
 /// The running gateway: its cities, auth and settings.
 pub struct Gateway {
@@ -65,6 +65,19 @@ impl Gateway {
     /// Opens each city's store and starts its actors (rehydrating what it held).
     pub async fn start(config: ServeConfig) -> anyhow::Result<Arc<Gateway>> {
         config.validate()?;
+        let mut stores = HashMap::new();
+        let opener = crate::stores::StoreOpener::new(&config).await?;
+        for city in &config.cities {
+            stores.insert(city.name.clone(), opener.open_for_serving(&city.name).await?);
+        }
+        drop(opener);
+        Self::start_on(config, stores).await
+    }
+
+    /// Starts each city's actors on the store given for it (for tests that
+    /// bring their own, such as a failing one).
+    pub async fn start_on(config: ServeConfig, mut stores: HashMap<String, Arc<dyn SnapshotStore>>) -> anyhow::Result<Arc<Gateway>> {
+        config.validate()?;
         let metrics = prometheus();
         let weights = config.weights;
         let scoring = dispatch_engine::ScoringConfig {
@@ -79,10 +92,7 @@ impl Gateway {
         };
         let mut cities = HashMap::new();
         for city in &config.cities {
-            let store: Arc<dyn SnapshotStore> = match config.storage {
-                StorageKind::Embedded => Arc::new(EmbeddedStore::open(config.data_dir.join(&city.name))?),
-                StorageKind::Memory => Arc::new(MemoryStore::new()),
-            };
+            let store = stores.remove(&city.name).ok_or_else(|| anyhow::anyhow!("no store for city {}", city.name))?;
             let (dispatch, report) = Dispatch::start(dispatch_config.clone(), store).await?;
             tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
             let area = city.area().map_err(anyhow::Error::msg)?;
@@ -198,17 +208,25 @@ fn resident_bytes() -> Option<u64> {
 }
 
 async fn readyz(gw: &Gateway) -> Response<Body> {
+    let mut cities = serde_json::Map::new();
+    let mut degraded = false;
     for (name, city) in &gw.cities {
         if !city.dispatch.is_running() {
             return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": "actors not running"}));
         }
-        if let Err(e) = city.dispatch.store().ping().await {
-            return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": e.to_string()}));
-        }
+        // An unreachable store does not take the city out of service: it
+        // serves from memory and buffers writes, and says so here.
+        let store = city.dispatch.store();
+        let health = match (store.health(), store.ping().await) {
+            (Health::Degraded { buffered, reason }, _) => serde_json::json!({"status": "degraded", "buffered": buffered, "error": reason}),
+            (Health::Healthy, Err(e)) => serde_json::json!({"status": "degraded", "buffered": 0, "error": e.to_string()}),
+            (Health::Healthy, Ok(())) => serde_json::json!({"status": "ok"}),
+        };
+        degraded |= health["status"] == "degraded";
+        cities.insert(name.clone(), serde_json::json!({"cells": city.cells.len(), "store": health}));
     }
-    let cities: serde_json::Map<String, serde_json::Value> =
-        gw.cities.iter().map(|(name, c)| (name.clone(), serde_json::json!({"cells": c.cells.len()}))).collect();
-    json(StatusCode::OK, &serde_json::json!({"ready": true, "cities": cities}))
+    let status = if degraded { "degraded" } else { "ok" };
+    json(StatusCode::OK, &serde_json::json!({"ready": true, "status": status, "cities": cities}))
 }
 
 #[derive(serde::Deserialize)]

@@ -1,49 +1,50 @@
 //! `dispatch snapshot export` / `import`: every city's snapshots and event
 //! logs to a portable dump file and back (`dispatch_storage::dump`), to move
-//! state between backends and to back up. Run them while the server is
-//! stopped: the embedded store is locked by a running server, and the error
-//! says so.
+//! state between backends (export with `--storage embedded`, import with
+//! `--storage scylla`) and to back up. Run them while the server is stopped:
+//! the embedded store is locked by a running server, and the error says so.
 
 use std::path::Path;
 
 use anyhow::Context;
 use dispatch_storage::dump::Counts;
-use dispatch_storage::{DumpReader, DumpWriter, EmbeddedStore};
+use dispatch_storage::{DumpReader, DumpWriter};
 
 use crate::config::{ServeConfig, StorageKind};
+use crate::stores::StoreOpener;
 
-fn embedded_only(config: &ServeConfig) -> anyhow::Result<()> {
-    anyhow::ensure!(config.storage == StorageKind::Embedded, "storage {:?} keeps nothing on disk: only the embedded store can be exported or imported", config.storage);
+fn durable_only(config: &ServeConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(config.storage != StorageKind::Memory, "storage memory keeps nothing after the server stops: there is nothing to export or import");
     Ok(())
 }
 
-/// Writes every configured city that has a store under the data directory to
-/// `out` (through a temporary file, renamed when complete). Returns each
-/// city's counts.
+/// Writes every configured city that has a store to `out` (through a
+/// temporary file, renamed when complete). Returns each city's counts.
 pub async fn export(config: &ServeConfig, out: &Path) -> anyhow::Result<Vec<(String, Counts)>> {
-    embedded_only(config)?;
+    durable_only(config)?;
+    let stores = StoreOpener::new(config).await?;
     let partial = out.with_extension("partial");
     let file = std::fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let created_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let mut writer = DumpWriter::new(std::io::BufWriter::new(file), created_ms)?;
     let mut done = Vec::new();
     for city in &config.cities {
-        let dir = config.data_dir.join(&city.name);
-        if !dir.join(dispatch_storage::embedded::FILE_NAME).is_file() {
+        if config.storage == StorageKind::Embedded && !config.data_dir.join(&city.name).join(dispatch_storage::embedded::FILE_NAME).is_file() {
             continue; // never started: nothing stored
         }
-        let store = EmbeddedStore::open(&dir).with_context(|| format!("city {} (is the server still running?)", city.name))?;
-        done.push((city.name.clone(), writer.city(&city.name, &store).await?));
+        let store = stores.open(&city.name).await?;
+        done.push((city.name.clone(), writer.city(&city.name, &*store).await?));
     }
     writer.finish()?.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", partial.display()))?.sync_all()?;
     std::fs::rename(&partial, out).with_context(|| format!("cannot move the dump to {}", out.display()))?;
     Ok(done)
 }
 
-/// Reads every city of the dump at `input` into a store under the data
-/// directory; each must hold no event logs yet.
+/// Reads every city of the dump at `input` into the configured backend;
+/// each city's store must hold no event logs yet.
 pub async fn import(config: &ServeConfig, input: &Path) -> anyhow::Result<Vec<(String, Counts)>> {
-    embedded_only(config)?;
+    durable_only(config)?;
+    let stores = StoreOpener::new(config).await?;
     let file = std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let mut reader = DumpReader::new(std::io::BufReader::new(file))?;
     let mut done = Vec::new();
@@ -52,8 +53,8 @@ pub async fn import(config: &ServeConfig, input: &Path) -> anyhow::Result<Vec<(S
             !city.is_empty() && !city.contains(['/', '\\']) && city != "." && city != "..",
             "the dump names a city {city:?} that is not a directory name"
         );
-        let store = EmbeddedStore::open(config.data_dir.join(&city)).with_context(|| format!("city {city} (is the server still running?)"))?;
-        let counts = reader.import_city(&store).await.with_context(|| format!("importing city {city}"))?;
+        let store = stores.open(&city).await?;
+        let counts = reader.import_city(&*store).await.with_context(|| format!("importing city {city}"))?;
         done.push((city, counts));
     }
     Ok(done)
@@ -62,7 +63,7 @@ pub async fn import(config: &ServeConfig, input: &Path) -> anyhow::Result<Vec<(S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dispatch_storage::{Kind, LogEntry, SnapshotStore};
+    use dispatch_storage::{EmbeddedStore, Kind, LogEntry, SnapshotStore};
 
     #[tokio::test]
     async fn embedded_to_file_to_embedded_keeps_everything() {
@@ -99,6 +100,17 @@ mod tests {
         assert!(!to.path().join("../escape").exists());
         // A memory-store configuration has nothing to export.
         let memory = ServeConfig { storage: StorageKind::Memory, ..config(from.path()) };
-        assert!(export(&memory, &file).await.unwrap_err().to_string().contains("embedded"));
+        assert!(export(&memory, &file).await.unwrap_err().to_string().contains("keeps nothing"));
+        // A ScyllaDB cluster that does not answer is named in the error, and no file is left.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let scylla = ServeConfig {
+            storage: StorageKind::Scylla,
+            scylla: dispatch_storage::ScyllaConfig { nodes: vec![format!("127.0.0.1:{port}")], request_timeout_ms: 500, ..Default::default() },
+            ..config(from.path())
+        };
+        let elsewhere = from.path().join("scylla.dump");
+        let err = format!("{:#}", export(&scylla, &elsewhere).await.unwrap_err());
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(!elsewhere.exists() && !elsewhere.with_extension("partial").exists());
     }
 }

@@ -8,6 +8,7 @@
 //! | [`dump`] | the portable dump of stores, city by city: [`DumpWriter`] / [`DumpReader`] |
 //! | [`embedded`] | [`EmbeddedStore`], the default backend: `redb` on a data directory, no setup |
 //! | [`scylladb`] | [`ScyllaStore`], the production backend: a keyspace per city, migrations, prepared statements, consistency per write class |
+//! | [`resilient`] | [`ResilientStore`]: buffers writes while the backend is unreachable (degraded), drains them when it returns |
 //! | [`retry`] | [`RetryPolicy`]: exponential backoff on transient failures |
 //! | `testsuite` | conformance checks every backend runs (feature `testsuite`) |
 //! | [`error`] | [`StorageError`], the crate's one error type |
@@ -24,6 +25,7 @@ pub mod dump;
 pub mod embedded;
 pub mod error;
 pub mod memory;
+pub mod resilient;
 pub mod retry;
 pub mod scylladb;
 pub mod store;
@@ -35,6 +37,7 @@ pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;
 pub use memory::MemoryStore;
+pub use resilient::{ResilienceConfig, ResilientStore};
 pub use retry::RetryPolicy;
 pub use scylladb::{ScyllaConfig, ScyllaStore};
 pub use store::{Health, Kind, LogEntry, SnapshotStore};

@@ -52,6 +52,9 @@ use crate::error::{Result, StorageError};
 use crate::retry::RetryPolicy;
 use crate::store::{Kind, LogEntry, SnapshotStore};
 
+/// The driver's session: one per process, shared by every city's store.
+pub use scylla::client::session::Session as ScyllaSession;
+
 /// Partitions per snapshot kind (and of the job index).
 pub const SHARDS: u64 = 64;
 

@@ -107,7 +107,7 @@ pub trait SnapshotStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 
     /// Whether writes are reaching the backend or waiting in a buffer
-    /// (a buffering wrapper reports degraded). Plain backends are
+    /// (see [`ResilientStore`](crate::ResilientStore)). Plain backends are
     /// always [`Health::Healthy`].
     fn health(&self) -> Health {
         Health::Healthy

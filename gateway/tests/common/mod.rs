@@ -33,9 +33,21 @@ impl Server {
     pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
         let mut config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
         tweak(&mut config);
+        Self::serve(Gateway::start(config).await?).await
+    }
+
+    /// A server whose des-moines store is `store` (the other cities use memory).
+    pub async fn start_on_store(store: Arc<dyn dispatch_gateway::storage::SnapshotStore>) -> Result<Self> {
+        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
+        let mut stores: std::collections::HashMap<String, Arc<dyn dispatch_gateway::storage::SnapshotStore>> =
+            config.cities.iter().map(|c| (c.name.clone(), Arc::new(dispatch_gateway::storage::MemoryStore::new()) as _)).collect();
+        stores.insert(CITY.into(), store);
+        Self::serve(Gateway::start_on(config, stores).await?).await
+    }
+
+    async fn serve(gateway: Arc<Gateway>) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let gateway = Gateway::start(config).await?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(dispatch_gateway::run(listener, Arc::clone(&gateway), async move {
             let _ = stopped.await;
