@@ -39,7 +39,7 @@ pub enum SnapshotCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
-    /// Load a dump into empty stores under the data directory.
+    /// Load a dump into empty stores of the configured backend.
     Import {
         /// The dump file to read.
         #[arg(long = "in")]

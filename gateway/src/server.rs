@@ -65,6 +65,8 @@ impl Gateway {
     /// Opens each city's store and starts its actors (rehydrating what it held).
     pub async fn start(config: ServeConfig) -> anyhow::Result<Arc<Gateway>> {
         config.validate()?;
+        // The recorder first: opening a store already sets gauges.
+        prometheus();
         let mut stores = HashMap::new();
         let opener = crate::stores::StoreOpener::new(&config).await?;
         for city in &config.cities {

@@ -114,3 +114,99 @@ async fn every_metric_the_dashboard_queries_is_exported() -> Result<()> {
     assert!(missing.is_empty(), "the dashboard queries metrics the engine does not export: {missing:?}");
     server.stop().await
 }
+
+fn yaml(path: &str) -> Result<yaml_rust2::Yaml> {
+    let text = std::fs::read_to_string(deploy_dir().join(path))?;
+    let mut docs = yaml_rust2::YamlLoader::load_from_str(&text)?;
+    anyhow::ensure!(!docs.is_empty(), "{path} is empty");
+    Ok(docs.remove(0))
+}
+
+#[test]
+fn the_kubernetes_configmap_is_a_config_the_engine_accepts() -> Result<()> {
+    let configmap = yaml("k8s/configmap.yaml")?;
+    let toml = configmap["data"]["dispatch.toml"].as_str().ok_or_else(|| anyhow::anyhow!("no data.dispatch.toml"))?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("dispatch.toml");
+    std::fs::write(&path, toml)?;
+    let mut config = dispatch_gateway::ServeConfig::from_toml_file(&path)?;
+    assert_eq!(config.storage, dispatch_gateway::config::StorageKind::Scylla);
+    assert_eq!(config.scylla.local_dc.as_deref(), Some("dc1"));
+    config.jwt_secret = "from the Secret".into();
+    config.validate()?;
+    Ok(())
+}
+
+#[test]
+fn the_kubernetes_manifests_fit_together() -> Result<()> {
+    let kustomization = yaml("k8s/kustomization.yaml")?;
+    let listed: BTreeSet<&str> = kustomization["resources"].as_vec().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+    let mut found = Vec::new();
+    files(&deploy_dir().join("k8s"), "yaml", &mut found);
+    for path in &found {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        assert!(name == "kustomization.yaml" || listed.contains(name), "{name} is not in kustomization.yaml");
+    }
+    let kinds: BTreeSet<String> = found.iter().filter_map(|p| yaml(&format!("k8s/{}", p.file_name()?.to_str()?)).ok()).filter_map(|d| d["kind"].as_str().map(str::to_owned)).collect();
+    for kind in ["Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "PodDisruptionBudget"] {
+        assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
+    }
+
+    let deployment = yaml("k8s/deployment.yaml")?;
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
+    assert_eq!(container["ports"][0]["containerPort"].as_i64(), Some(8080));
+    assert_eq!(pod["securityContext"]["runAsUser"].as_i64(), Some(10001), "the Dockerfile's user");
+    assert_eq!(deployment["spec"]["strategy"]["type"].as_str(), Some("Recreate"), "never two engines on the same cities");
+    let env = container["env"].as_vec().into_iter().flatten();
+    let secret_ref = env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_JWT_SECRET")).map(|e| e["valueFrom"]["secretKeyRef"].clone());
+    let secret = yaml("k8s/secret.yaml")?;
+    let secret_ref = secret_ref.ok_or_else(|| anyhow::anyhow!("the JWT secret is not taken from a Secret"))?;
+    assert_eq!(secret_ref["name"].as_str(), secret["metadata"]["name"].as_str());
+    assert!(!secret["stringData"][secret_ref["key"].as_str().unwrap_or("")].is_badvalue(), "the key exists in the Secret");
+    let configmap = yaml("k8s/configmap.yaml")?;
+    let volumes = pod["volumes"].as_vec().into_iter().flatten();
+    assert!(volumes.clone().any(|v| v["configMap"]["name"].as_str() == configmap["metadata"]["name"].as_str()), "the ConfigMap is mounted");
+    let config_path = env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_CONFIG")).and_then(|e| e["value"].as_str()).unwrap_or("");
+    assert_eq!(config_path, "/etc/dispatch/dispatch.toml");
+
+    let service = yaml("k8s/service.yaml")?;
+    let hpa = yaml("k8s/hpa.yaml")?;
+    let pdb = yaml("k8s/pdb.yaml")?;
+    let app = &deployment["spec"]["selector"]["matchLabels"];
+    assert_eq!(service["spec"]["selector"], *app);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"], *app);
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"].as_str(), deployment["metadata"]["name"].as_str());
+    Ok(())
+}
+
+#[test]
+fn the_compose_file_runs_the_engine_on_three_scylla_nodes() -> Result<()> {
+    let compose = yaml("docker-compose.yml")?;
+    let services = &compose["services"];
+    let nodes: Vec<String> = (1..=3).map(|i| format!("scylla-{i}")).collect();
+    for node in &nodes {
+        assert!(!services[node.as_str()].is_badvalue(), "no service {node}");
+    }
+    let engine = &services["engine"];
+    let env = &engine["environment"];
+    assert_eq!(env["DISPATCH_STORAGE"].as_str(), Some("scylla"));
+    let contact = dispatch_gateway::storage::ScyllaConfig::nodes_from_uri(env["DISPATCH_SCYLLA_URI"].as_str().unwrap_or(""))?;
+    assert_eq!(contact, nodes.iter().map(|n| format!("{n}:9042")).collect::<Vec<_>>(), "the engine knows every node");
+    env["DISPATCH_SCYLLA_REPLICATION"].as_str().unwrap_or("").parse::<dispatch_gateway::storage::scylladb::Replication>()?;
+    for node in &nodes {
+        assert_eq!(engine["depends_on"][node.as_str()]["condition"].as_str(), Some("service_healthy"), "waits for {node}");
+    }
+    // Prometheus scrapes the engine service; Grafana gets the data source and the dashboard.
+    let prometheus = yaml("prometheus/prometheus.yml")?;
+    assert_eq!(prometheus["scrape_configs"][0]["static_configs"][0]["targets"][0].as_str(), Some("engine:8080"));
+    let grafana = &services["grafana"]["volumes"];
+    let mounts: Vec<&str> = grafana.as_vec().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    assert!(mounts.iter().any(|m| m.starts_with("./grafana/dashboards:")), "{mounts:?}");
+    let datasource = yaml("grafana/provisioning/datasources/prometheus.yml")?;
+    assert_eq!(datasource["datasources"][0]["uid"].as_str(), Some("prometheus"), "the uid the dashboard's panels name");
+    assert_eq!(datasource["datasources"][0]["url"].as_str(), Some("http://prometheus:9090"));
+    Ok(())
+}
