@@ -75,20 +75,25 @@ impl Server {
 
     /// A raw HTTP/1.1 request; returns (status, body).
     pub async fn http(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(self.addr).await?;
-        let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        let status = response.split_whitespace().nth(1).ok_or_else(|| anyhow!("no status"))?.parse()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Ok((status, body))
+        http_at(self.addr, method, path, body).await
     }
+}
+
+/// A raw HTTP/1.1 request to `addr`; returns (status, body).
+pub async fn http_at(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response.split_whitespace().nth(1).ok_or_else(|| anyhow!("no status"))?.parse()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
 }
 
 pub struct Client {
