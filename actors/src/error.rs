@@ -14,6 +14,9 @@ pub enum ActorError {
     /// No such job.
     #[error("job {0} not found")]
     UnknownJob(JobId),
+    /// The job is finished (completed, cancelled or expired): it takes no more actions.
+    #[error("job {0} is {1}: it takes no more actions")]
+    JobClosed(JobId, String),
     /// No such contractor.
     #[error("contractor {0} not found")]
     UnknownContractor(ContractorId),

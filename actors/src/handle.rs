@@ -145,8 +145,18 @@ impl Dispatch {
         ask(&self.root, |reply| DispatcherMsg::Post { request, reply }).await?
     }
 
+    /// The job's live actor; a finished job (stored, no actor) is `JobClosed`.
     async fn job_actor(&self, job: JobId) -> Result<ActorRef<JobMsg>> {
-        self.shared.job(job).ok_or(ActorError::UnknownJob(job))
+        if let Some(actor) = self.shared.job(job) {
+            return Ok(actor);
+        }
+        let blob = self.shared.store.get(Kind::Job, job.0).await?.ok_or(ActorError::UnknownJob(job))?;
+        let snap: JobSnapshot = codec::decode(&blob)?;
+        let state = snap.machine.state();
+        if state.is_terminal() {
+            return Err(ActorError::JobClosed(job, format!("{:?}", state.kind()).to_lowercase()));
+        }
+        Err(ActorError::Unavailable(format!("job {job} is {:?} but its actor is not running", state.kind())))
     }
 
     async fn job_call(&self, job: JobId, msg: impl FnOnce(RpcReplyPort<Result<JobState>>) -> JobMsg) -> Result<JobState> {

@@ -48,7 +48,7 @@ async fn a_customer_can_cancel_in_every_non_terminal_state() -> Result<()> {
         }
         // A cancelled job cannot be cancelled again, nor accepted.
         eventually(|| async { city.live_counts().jobs == 0 }).await?;
-        assert!(matches!(city.cancel(job, Party::Customer, "again").await, Err(ActorError::UnknownJob(_))));
+        assert!(matches!(city.cancel(job, Party::Customer, "again").await, Err(ActorError::JobClosed(_, ref s)) if s == "cancelled"));
         city.shutdown().await;
     }
     Ok(())

@@ -45,6 +45,11 @@ const MAX_NEARBY: usize = 100;
 /// Longest chat message, characters.
 const MAX_CHAT_CHARS: usize = 2_000;
 
+/// How far ahead of the server's clock a GPS timestamp may be, ms. A fix
+/// from the future would make every real fix after it look old (and be
+/// ignored), so it is refused; old fixes are harmless and simply ignored.
+const MAX_GPS_SKEW_MS: i64 = 5 * 60 * 1_000;
+
 /// A frame on its way to the socket; offers carry their job's posting time.
 /// Boxed: the queue allocates its slots 32 at a time, and 32 boxes cost an
 /// idle connection 256 bytes where 32 frames would cost 2.3 KiB.
@@ -69,7 +74,7 @@ impl From<ActorError> for Refusal {
             ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => "forbidden",
             ActorError::Engine(E::IllegalTransition { .. } | E::OfferNotExpired { .. }) => "conflict",
             ActorError::Engine(_) | ActorError::Config(_) => "bad_request",
-            ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) => "conflict",
+            ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) | ActorError::JobClosed(..) => "conflict",
             ActorError::Store(_) | ActorError::Unavailable(_) => "unavailable",
         };
         refuse(code, e.to_string())
@@ -320,6 +325,13 @@ impl Session {
                     return Ok(None);
                 }
                 let at = self.point_in_city(lat, lng)?;
+                let now = self.dispatch().clock().now();
+                if ts > now.0.saturating_add(MAX_GPS_SKEW_MS) {
+                    return Err(refuse(
+                        "bad_request",
+                        format!("ts {ts} is {} s ahead of the server's clock (at most {} s allowed)", (ts - now.0) / 1_000, MAX_GPS_SKEW_MS / 1_000),
+                    ));
+                }
                 let fix = GpsFix::new(at, heading, speed, accuracy, Timestamp(ts))?;
                 let link = match self.link.clone() {
                     Some(link) => link,

@@ -186,3 +186,65 @@ async fn a_replay_longer_than_the_queue_reaches_a_reader_that_keeps_up() -> Resu
     assert_eq!(again.seen.iter().filter(|v| v["type"] == "event").count(), 101);
     server.stop().await
 }
+
+#[tokio::test]
+async fn non_numbers_and_out_of_range_numbers_are_malformed() -> Result<()> {
+    let server = Server::start().await?;
+    let mut c = server.connect(Role::Contractor, 1).await?;
+    bad(&mut c, r#"{"type": "online", "lat": NaN, "lng": 0}"#, "malformed JSON").await?;
+    bad(&mut c, r#"{"type": "online", "lat": 1e999, "lng": 0}"#, "malformed JSON").await?;
+    bad(&mut c, r#"{"type": "online", "lat": null, "lng": 0}"#, "online").await?;
+    bad(&mut c, r#"{"type": "accept", "job": -1}"#, "accept").await?;
+    bad(&mut c, r#"{"type": "accept", "job": 18446744073709551616}"#, "accept").await?;
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_fix_from_the_future_is_refused_and_a_replayed_one_ignored() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = contractor(&server, 5, "hvac", 0.0).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let err = pro.refused(json!({"type": "gps", "lat": DSM.0, "lng": DSM.1, "ts": now + 3_600_000, "id": "f"})).await?;
+    assert_eq!(err["code"], "bad_request");
+    assert!(err["message"].as_str().unwrap_or("").contains("ahead of the server's clock"), "{err}");
+    // A fix, then the same timestamp again from elsewhere (a replay): the first stands.
+    let (lat, lng) = east(500.0);
+    pro.send(json!({"type": "gps", "lat": lat, "lng": lng, "ts": now})).await?;
+    let (lat, lng) = east(2_000.0);
+    pro.send(json!({"type": "gps", "lat": lat, "lng": lng, "ts": now})).await?;
+    pro.send(json!({"type": "ping"})).await?;
+    pro.wait("pong: both fixes handled", |v| v["type"] == "pong").await?;
+    let mut dispatcher = server.connect(Role::Dispatcher, 1).await?;
+    let near = dispatcher.call(json!({"type": "nearby", "lat": DSM.0, "lng": DSM.1, "k": 1})).await?;
+    let distance = near["contractors"][0]["distance_m"].as_f64().unwrap_or(f64::NAN);
+    assert!((distance - 500.0).abs() < 50.0, "the replayed fix was ignored: {near}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn actions_in_the_wrong_job_state_are_conflicts() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = contractor(&server, 7, "roofing", 300.0).await?;
+    let mut rival = contractor(&server, 8, "roofing", 5_000.0).await?;
+    let mut customer = server.connect(Role::Customer, 70).await?;
+    let job = customer.post_job("roofing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer").await?;
+    // Before acceptance: no status change, no rating.
+    let err = pro.refused(json!({"type": "job_status", "job": job, "status": "completed"})).await?;
+    assert!(err["code"] == "conflict" || err["code"] == "forbidden", "{err}");
+    assert_eq!(customer.refused(json!({"type": "rate", "job": job, "stars": 5})).await?["code"], "conflict");
+    pro.call(json!({"type": "accept", "job": job})).await?;
+    // Accepted: a second accept, by anyone, and skipping ahead are refused.
+    assert!(pro.refused(json!({"type": "accept", "job": job})).await?["code"] == "conflict");
+    let err = rival.refused(json!({"type": "accept", "job": job})).await?;
+    assert!(err["code"] == "conflict" || err["code"] == "forbidden", "{err}");
+    assert_eq!(pro.refused(json!({"type": "job_status", "job": job, "status": "completed"})).await?["code"], "conflict");
+    // Cancelled: nothing moves it again.
+    customer.call(json!({"type": "cancel", "job": job, "reason": "changed my mind"})).await?;
+    assert_eq!(pro.refused(json!({"type": "job_status", "job": job, "status": "en_route"})).await?["code"], "conflict");
+    assert_eq!(customer.refused(json!({"type": "cancel", "job": job, "reason": "again"})).await?["code"], "conflict");
+    // A resume past the end of the log replays nothing, and is not an error.
+    let replay = customer.call(json!({"type": "resume", "job": job, "last_seq": 1_000})).await?;
+    assert_eq!(replay["replayed"], 0);
+    server.stop().await
+}
