@@ -278,6 +278,20 @@ impl JobMachine {
     /// Applies `event`. On error the machine is unchanged.
     pub fn apply(&mut self, event: JobEvent) -> Result<&JobState> {
         let illegal = || Error::IllegalTransition { state: self.state.0.kind(), event: event.kind() };
+        // Who asks is checked before what is asked: a contractor who is not
+        // the job's learns nothing about its state from the refusal.
+        let asker = match &event {
+            JobEvent::Accept { contractor }
+            | JobEvent::Decline { contractor }
+            | JobEvent::Depart { contractor }
+            | JobEvent::Arrive { contractor }
+            | JobEvent::Complete { contractor }
+            | JobEvent::Withdraw { contractor } => Some(*contractor),
+            _ => None,
+        };
+        if let (Some(who), Some(holder)) = (asker, self.state.0.contractor()) {
+            same(holder, who)?;
+        }
         let next = match (&self.state.0, &event) {
             (JobState::Posted, JobEvent::Offer { contractor, expires_at }) => {
                 if self.excluded.contains(contractor) {

@@ -124,6 +124,8 @@ fn a_timeout_before_the_deadline_is_refused() {
 
 #[test]
 fn only_the_contractor_holding_the_job_can_move_it() {
+    // Legal moves for the holder, and (the last four) illegal ones: another
+    // contractor is told only that the job is not theirs, never its state.
     for (state, kind) in [
         (S::Offering, E::Accept),
         (S::Offering, E::Decline),
@@ -131,6 +133,10 @@ fn only_the_contractor_holding_the_job_can_move_it() {
         (S::EnRoute, E::Arrive),
         (S::OnSite, E::Complete),
         (S::Accepted, E::Withdraw),
+        (S::Accepted, E::Arrive),
+        (S::Accepted, E::Accept),
+        (S::Completed, E::Complete),
+        (S::EnRoute, E::Decline),
     ] {
         let mut m = machine_in(state);
         let mut e = event(kind);

@@ -1,0 +1,100 @@
+//! Every role × every client message: allowed or `forbidden`, as the table in
+//! docs/reliability.md says. "Allowed" means the role check passes — the
+//! answer may still be a conflict or not_found for the state the job is in —
+//! and a second identity of the same role that is not a party to the job is
+//! refused wherever the message concerns a job.
+
+mod common;
+
+use anyhow::Result;
+use common::*;
+use dispatch_gateway::{Auth, Role};
+use serde_json::{Value, json};
+
+/// (message, customer, contractor, dispatcher, concerns the job): who may send it.
+fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
+    let (lat, lng) = east(100.0);
+    vec![
+        (json!({"type": "register", "name": "x", "trades": [{"trade": "hvac", "years": 1}], "hourly_rate": 1, "service_radius_m": 1000.0}), false, true, false, false),
+        (json!({"type": "online", "lat": lat, "lng": lng}), false, true, false, false),
+        (json!({"type": "gps", "lat": lat, "lng": lng, "ts": 1}), false, true, false, false),
+        (json!({"type": "break"}), false, true, false, false),
+        (json!({"type": "offline"}), false, true, false, false),
+        (json!({"type": "accept", "job": job}), false, true, false, true),
+        (json!({"type": "decline", "job": job}), false, true, false, true),
+        (json!({"type": "job_status", "job": job, "status": "on_site"}), false, true, false, true),
+        (json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}), true, false, false, false),
+        (json!({"type": "watch", "job": job}), true, false, false, true),
+        (json!({"type": "rate", "job": job, "stars": 5}), true, false, false, true),
+        (json!({"type": "chat", "job": job, "text": "hello"}), true, true, true, true),
+        (json!({"type": "resume", "job": job, "last_seq": 0}), true, true, true, true),
+        (json!({"type": "subscribe"}), false, false, true, false),
+        (json!({"type": "assign", "job": job, "contractor": 999}), false, false, true, false),
+        (json!({"type": "nearby", "lat": DSM.0, "lng": DSM.1, "k": 3}), false, false, true, false),
+        (json!({"type": "ping"}), true, true, true, false),
+        // Cancel last: it ends the job.
+        (json!({"type": "cancel", "job": job, "reason": "matrix"}), true, false, true, true),
+    ]
+}
+
+/// The answer's error code, or "ok" (a ping's pong counts as an answer).
+async fn outcome(client: &mut Client, msg: &Value) -> Result<String> {
+    let id = client.send(msg.clone()).await?;
+    if msg["type"] == "gps" {
+        // No ack for a fix: a ping right behind it tells whether an error came first.
+        client.send(json!({"type": "ping"})).await?;
+        let v = client.wait("an error or the pong", |v| v["type"] == "error" || v["type"] == "pong").await?;
+        return Ok(if v["type"] == "error" { v["code"].as_str().unwrap_or("").to_owned() } else { "ok".into() });
+    }
+    let reply = client.wait("a reply", |v| v["id"] == id.as_str() || (msg["type"] == "ping" && v["type"] == "pong")).await?;
+    Ok(if reply["type"] == "error" { reply["code"].as_str().unwrap_or("").to_owned() } else { "ok".into() })
+}
+
+#[tokio::test]
+async fn every_role_and_every_message() -> Result<()> {
+    let server = Server::start().await?;
+    // Customer 70's job, offered to and accepted by contractor 7.
+    let mut pro = contractor(&server, 7, "hvac", 300.0).await?;
+    let mut customer = server.connect(Role::Customer, 70).await?;
+    let job = customer.post_job("hvac").await?;
+    pro.wait("the offer", |v| v["type"] == "offer").await?;
+    pro.call(json!({"type": "accept", "job": job})).await?;
+
+    let mut parties = [
+        (Role::Customer, customer),
+        (Role::Contractor, server.connect(Role::Contractor, 7).await?),
+        (Role::Dispatcher, server.connect(Role::Dispatcher, 1).await?),
+    ];
+    // Not parties to the job: another customer, another (registered) contractor,
+    // and a dispatcher of another city.
+    let omaha = Auth::new(b"test-secret").issue(Role::Dispatcher, 2, "omaha", 600)?;
+    let mut others = [
+        (Role::Customer, server.connect(Role::Customer, 71).await?),
+        (Role::Contractor, contractor(&server, 8, "hvac", 9_000.0).await?),
+        (Role::Dispatcher, Client::connect(server.addr, &omaha).await?),
+    ];
+    let mut checked = 0;
+    for (msg, for_customer, for_contractor, for_dispatcher, concerns_job) in matrix(job) {
+        for ((role, client), (_, other)) in parties.iter_mut().zip(others.iter_mut()) {
+            let allowed = match role {
+                Role::Customer => for_customer,
+                Role::Contractor => for_contractor,
+                Role::Dispatcher => for_dispatcher,
+            };
+            let got = outcome(client, &msg).await?;
+            if allowed {
+                assert_ne!(got, "forbidden", "{role:?} may send {msg}");
+            } else {
+                assert_eq!(got, "forbidden", "{role:?} may not send {msg}");
+            }
+            if allowed && concerns_job && msg["type"] != "cancel" {
+                // Refused for who they are, before anything about the job's state shows.
+                let got = outcome(other, &msg).await?;
+                assert!(got == "forbidden" || got == "not_found", "{role:?} not party to job {job} sent {msg}: {got}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 18 * 3);
+    server.stop().await
+}
