@@ -106,6 +106,20 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr, token: &str) -> Result<Self> {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={token}")).await?;
+        Self::greeted(ws).await
+    }
+
+    /// Connects over a socket with a small receive buffer, so a client that
+    /// stops reading pushes back on the server within kilobytes.
+    pub async fn connect_small_window(addr: SocketAddr, token: &str, recv_buffer: u32) -> Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(recv_buffer)?;
+        let stream = socket.connect(addr).await?;
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/v1/ws?token={token}"), MaybeTlsStream::Plain(stream)).await?;
+        Self::greeted(ws).await
+    }
+
+    async fn greeted(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Result<Self> {
         let mut client = Self { ws, next_id: 0, seen: Vec::new() };
         let hello = client.recv().await?;
         if hello["type"] != "hello" {
