@@ -79,11 +79,17 @@ impl GeoPoint {
 
     /// The point `distance_m` metres away along `bearing_deg` (clockwise from north).
     /// Used by simulators and tests to lay points out at known distances.
+    /// A bearing or distance that is not a finite number goes nowhere: the
+    /// result is this point (a `GeoPoint` is always a valid position).
     #[must_use]
     pub fn destination(self, bearing_deg: f64, distance_m: f64) -> GeoPoint {
+        if !(bearing_deg.is_finite() && distance_m.is_finite()) {
+            return self;
+        }
         let d = distance_m / EARTH_RADIUS_M;
         let (lat1, lng1, brg) = (self.lat.to_radians(), self.lng.to_radians(), bearing_deg.to_radians());
-        let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * brg.cos()).asin();
+        // Rounding can push the sine a hair past ±1, where asin is NaN.
+        let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * brg.cos()).clamp(-1.0, 1.0).asin();
         let lng2 = lng1 + (brg.sin() * d.sin() * lat1.cos()).atan2(d.cos() - lat1.sin() * lat2.sin());
         let lng2 = (lng2.to_degrees() + 540.0).rem_euclid(360.0) - 180.0;
         GeoPoint { lat: lat2.to_degrees().clamp(-90.0, 90.0), lng: lng2.clamp(-180.0, 180.0) }
@@ -155,6 +161,24 @@ mod tests {
         assert!((194_000.0..198_000.0).contains(&d), "{d}");
         let p = dsm.destination(45.0, 1234.0);
         assert!((dsm.distance_m(p) - 1234.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn destination_is_always_a_valid_point() {
+        // Found by the coordinates_and_jobs fuzz target: NaN or infinite
+        // inputs gave a GeoPoint of NaNs.
+        let poles = [GeoPoint::new(90.0, 0.0).unwrap(), GeoPoint::new(-89.999_999, 179.999).unwrap(), GeoPoint::new(41.6, -93.6).unwrap()];
+        let odd = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, -f64::MAX, 1e300, -1e-300, 0.0, 720.5];
+        for p in poles {
+            for bearing in odd {
+                for metres in odd {
+                    let q = p.destination(bearing, metres);
+                    assert!(GeoPoint::new(q.lat(), q.lng()).is_ok(), "{p:?} + ({bearing}, {metres}) = {q:?}");
+                }
+            }
+        }
+        let p = poles[2];
+        assert_eq!(p.destination(f64::NAN, 100.0), p, "not finite: stays put");
     }
 
     #[test]
