@@ -164,6 +164,11 @@ pub(crate) struct JobActorState {
     ranked: VecDeque<Ranked>,
     /// Whether a search found anybody at all, for the expiry reason.
     ever_found: bool,
+    /// Timers not yet fired. Each holds a reference to the actor (and so its
+    /// mailbox) until it fires — the expiry one for hours — so they are
+    /// aborted when the actor stops: a soak found finished jobs kept alive
+    /// by their expiry timers, ~7 KB each, at 500 jobs a second.
+    timers: Vec<ractor::concurrency::JoinHandle<Result<(), ractor::MessagingErr<JobMsg>>>>,
 }
 
 /// The `k` contractors nearest `query` that pass `filter`, within `radius_m`,
@@ -400,7 +405,7 @@ impl JobActorState {
             && self.shared.clock.now() < at
         {
             // Too early for a scheduled job: come back when offers open.
-            myself.send_after(self.shared.clock.until(at), || JobMsg::Search);
+            self.timer(myself, self.shared.clock.until(at), || JobMsg::Search);
             return;
         }
         if self.shared.config.batch_window.is_some() {
@@ -436,7 +441,7 @@ impl JobActorState {
             }
             // Nobody left to offer in this radius.
             if self.snap.radius_m >= self.shared.config.max_radius_m {
-                myself.send_after(self.shared.config.retry_after, || JobMsg::Search);
+                self.timer(myself, self.shared.config.retry_after, || JobMsg::Search);
                 return;
             }
             self.widen();
@@ -465,7 +470,7 @@ impl JobActorState {
                 self.snap.offers_this_round += 1;
                 metrics::counter!("dispatch_offers_total", "outcome" => "sent").increment(1);
                 let contractor = to.id;
-                myself.send_after(timeout, move || JobMsg::OfferTimeout { contractor, expires_at });
+                self.timer(myself, timeout, move || JobMsg::OfferTimeout { contractor, expires_at });
                 true
             }
             Err(e) => {
@@ -514,19 +519,25 @@ impl JobActorState {
     }
 
     /// Re-arms timers after a (re)start from a snapshot.
-    fn resume(&self, myself: &ActorRef<JobMsg>) {
+    /// Sends `msg` to this actor after `after`, remembering the timer.
+    fn timer(&mut self, myself: &ActorRef<JobMsg>, after: Duration, msg: impl FnOnce() -> JobMsg + Send + 'static) {
+        self.timers.retain(|t| !t.is_finished());
+        self.timers.push(myself.send_after(after, msg));
+    }
+
+    fn resume(&mut self, myself: &ActorRef<JobMsg>) {
         match self.state() {
             JobState::Posted => {
                 let _ = myself.cast(JobMsg::Search);
             }
             JobState::Offering { contractor, expires_at } => {
                 let (contractor, expires_at) = (*contractor, *expires_at);
-                myself.send_after(self.shared.clock.until(expires_at), move || JobMsg::OfferTimeout { contractor, expires_at });
+                self.timer(myself, self.shared.clock.until(expires_at), move || JobMsg::OfferTimeout { contractor, expires_at });
             }
             _ => {}
         }
         if is_open(self.state()) {
-            myself.send_after(self.shared.clock.until(self.expires_at()), || JobMsg::ExpireCheck);
+            self.timer(myself, self.shared.clock.until(self.expires_at()), || JobMsg::ExpireCheck);
         }
     }
 }
@@ -539,7 +550,7 @@ impl Actor for JobActor {
     async fn pre_start(&self, _: ActorRef<JobMsg>, (snap, shared): Self::Arguments) -> Result<JobActorState, ActorProcessingErr> {
         metrics::gauge!("dispatch_actors_alive", "kind" => "job").increment(1.0);
         let cell = shared.cell_of(snap.job.location);
-        Ok(JobActorState { snap, shared, cell, ranked: VecDeque::new(), ever_found: false })
+        Ok(JobActorState { snap, shared, cell, ranked: VecDeque::new(), ever_found: false, timers: Vec::new() })
     }
 
     async fn post_start(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
@@ -552,6 +563,9 @@ impl Actor for JobActor {
     async fn post_stop(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
         forget_if_same(&state.shared.jobs, &state.id(), myself.get_id());
         state.shared.seqs.forget(state.id().0);
+        for timer in state.timers.drain(..) {
+            timer.abort();
+        }
         metrics::gauge!("dispatch_actors_alive", "kind" => "job").decrement(1.0);
         Ok(())
     }
@@ -599,7 +613,7 @@ impl Actor for JobActor {
                         }
                         Err(e) => {
                             tracing::warn!(job = %state.id(), %e, "offer timeout not stored; retrying");
-                            myself.send_after(Duration::from_secs(1), move || JobMsg::OfferTimeout { contractor, expires_at });
+                            state.timer(&myself, Duration::from_secs(1), move || JobMsg::OfferTimeout { contractor, expires_at });
                         }
                     }
                 }
@@ -703,7 +717,7 @@ impl Actor for JobActor {
                         }
                         Err(e) => {
                             tracing::warn!(job = %state.id(), %e, "expiry not stored; retrying");
-                            myself.send_after(Duration::from_secs(1), || JobMsg::ExpireCheck);
+                            state.timer(&myself, Duration::from_secs(1), || JobMsg::ExpireCheck);
                         }
                     }
                 }

@@ -63,6 +63,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Which store.
     pub storage: StorageKind,
+    /// The embedded store's page cache per city, MiB.
+    pub embedded_cache_mib: usize,
     /// The ScyllaDB cluster, when `storage = "scylla"`.
     pub scylla: dispatch_storage::ScyllaConfig,
     /// How long store calls may take, and how many writes are held while the
@@ -103,6 +105,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             storage: StorageKind::Embedded,
+            embedded_cache_mib: dispatch_storage::embedded::DEFAULT_CACHE_BYTES / (1024 * 1024),
             scylla: dispatch_storage::ScyllaConfig::default(),
             store_buffer: dispatch_storage::ResilienceConfig::default(),
             h3_resolution: dispatch_engine::spatial::DEFAULT_RESOLUTION,

@@ -45,6 +45,9 @@ pub struct Gateway {
     shutdown_tx: watch::Sender<bool>,
 }
 
+/// How often histogram samples are folded into their summaries.
+const METRICS_UPKEEP: Duration = Duration::from_secs(2);
+
 /// The process-wide Prometheus recorder (the `metrics` facade has one global
 /// recorder; every gateway in the process, tests included, shares it).
 fn prometheus() -> PrometheusHandle {
@@ -55,6 +58,19 @@ fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics shows only this exporter's view");
+            }
+            // Histogram samples wait in the recorder until upkeep folds them
+            // into their summaries; without it they pile up between scrapes
+            // (a soak found the server growing by megabytes a second).
+            let upkeep = handle.clone();
+            let started = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP);
+                    upkeep.run_upkeep();
+                }
+            });
+            if let Err(e) = started {
+                tracing::warn!(%e, "no metrics upkeep thread: histograms are folded only when /metrics is scraped");
             }
             handle
         })

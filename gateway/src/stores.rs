@@ -34,7 +34,8 @@ impl<'a> StoreOpener<'a> {
             ),
             (None, StorageKind::Memory) => Arc::new(MemoryStore::new()),
             (None, _) => Arc::new(
-                EmbeddedStore::open(self.config.data_dir.join(city)).with_context(|| format!("city {city} (is another server using the data directory?)"))?,
+                EmbeddedStore::open_with_cache(self.config.data_dir.join(city), self.config.embedded_cache_mib.saturating_mul(1024 * 1024))
+                    .with_context(|| format!("city {city} (is another server using the data directory?)"))?,
             ),
         })
     }

@@ -35,6 +35,9 @@ pub struct Cli {
     /// Seconds measured.
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Sample the server's resident memory every this many seconds (0: off).
+    #[arg(long)]
+    pub rss_sample_secs: Option<f64>,
     /// Seconds of warm-up before measuring.
     #[arg(long)]
     pub warmup: Option<f64>,
@@ -134,7 +137,8 @@ impl Cli {
              background_contractors => background_contractors, jobs_per_sec => jobs_per_sec,
              chat_pairs => chat_pairs, chats_per_sec => chats_per_sec, reconnect_every => reconnect_every_secs,
              dispatchers => dispatchers, queries_per_sec => queries_per_sec, k => k, connections => connections,
-             connect_per_sec => connect_per_sec, source_addrs => source_addrs, server_storage => server_storage);
+             connect_per_sec => connect_per_sec, source_addrs => source_addrs, server_storage => server_storage,
+             rss_sample_secs => rss_sample_secs);
         if let Some(centre) = &self.centre {
             let [lat, lng] = centre[..] else { anyhow::bail!("--centre takes LAT,LNG, got {} numbers", centre.len()) };
             c.centre = [lat, lng];

@@ -141,6 +141,10 @@ pub struct LoadConfig {
     pub peer_radius_km: Option<f64>,
     /// Storage of the server the harness starts.
     pub server_storage: ServerStorage,
+    /// Seconds between samples of the server's resident memory while
+    /// measuring (0: not sampled). The report gives their spread around the
+    /// median: a soak passes when it stays within ±5 %.
+    pub rss_sample_secs: f64,
 }
 
 impl Default for LoadConfig {
@@ -176,6 +180,7 @@ impl Default for LoadConfig {
             redis_url: None,
             peer_radius_km: None,
             server_storage: ServerStorage::Embedded,
+            rss_sample_secs: 0.0,
         }
     }
 }
@@ -212,6 +217,7 @@ impl LoadConfig {
         not_negative("gps_every_secs", self.gps_every_secs)?;
         not_negative("queries_per_sec", self.queries_per_sec)?;
         not_negative("reconnect_every_secs", self.reconnect_every_secs)?;
+        not_negative("rss_sample_secs", self.rss_sample_secs)?;
         positive("spread_km", self.spread_km)?;
         positive("connect_per_sec", self.connect_per_sec)?;
         dispatch_engine::GeoPoint::new(self.centre[0], self.centre[1]).map_err(|e| anyhow::anyhow!("centre: {e}"))?;

@@ -29,6 +29,11 @@ const EVENTS: TableDefinition<(u64, u64), (i64, &[u8])> = TableDefinition::new("
 /// The file inside the data directory.
 pub const FILE_NAME: &str = "dispatch.redb";
 
+/// redb's page cache per store unless told otherwise, bytes. (redb's own
+/// default is 1 GiB per database: with a store per city, a soak grew the
+/// server by gigabytes before the caches were full.)
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Most writes one commit carries.
 const MAX_GROUP: usize = 4_096;
 
@@ -71,13 +76,23 @@ impl std::fmt::Debug for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the store in `data_dir`, with a page cache
+    /// of [`DEFAULT_CACHE_BYTES`].
     pub fn open(data_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_cache(data_dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (creating if needed) the store in `data_dir`, with a page cache
+    /// of at most `cache_bytes`.
+    pub fn open_with_cache(data_dir: impl AsRef<Path>, cache_bytes: usize) -> Result<Self> {
         let dir = data_dir.as_ref();
         std::fs::create_dir_all(dir)
             .map_err(|e| StorageError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|e| StorageError::Backend(format!("cannot open {}: {e}", path.display())))?;
         let txn = db.begin_write()?;
         txn.open_table(SNAPSHOTS)?;
         txn.open_table(EVENTS)?;

@@ -49,6 +49,21 @@ pub(crate) struct Ctx {
     pub extra: Mutex<BTreeMap<String, f64>>,
     /// First id of this run's bots (a server kept between runs sees new ones).
     pub id_base: u64,
+    /// The server's resident memory, sampled while measuring (bytes).
+    pub rss_samples: Mutex<Vec<f64>>,
+}
+
+/// Samples the server's resident memory every `rss_sample_secs` until aborted.
+async fn sample_rss(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(ctx.config.rss_sample_secs));
+    loop {
+        tick.tick().await;
+        if let Ok(metrics) = crate::server::scrape(ctx.connector.target().addr).await
+            && let Some(&rss) = metrics.get("dispatch_process_resident_bytes")
+        {
+            ctx.rss_samples.lock().unwrap_or_else(PoisonError::into_inner).push(rss);
+        }
+    }
 }
 
 impl Ctx {
@@ -68,6 +83,7 @@ impl Ctx {
             server_cpu: Mutex::default(),
             extra: Mutex::default(),
             id_base,
+            rss_samples: Mutex::default(),
         })
     }
 
@@ -95,8 +111,13 @@ impl Ctx {
             *ctx.server_at_warmup.lock().unwrap_or_else(PoisonError::into_inner) =
                 crate::server::scrape(ctx.connector.target().addr).await.ok();
             let measuring_from = Instant::now();
+            let sampler = (ctx.config.rss_sample_secs > 0.0).then(|| tokio::spawn(sample_rss(Arc::clone(&ctx))));
             progress.until(&ctx, &mut tick, started, started + warmup + duration).await;
             let measuring_to = Instant::now();
+            if let Some(sampler) = sampler {
+                sampler.abort();
+                ctx.note_rss_spread();
+            }
             if let (Some(from), Some(to)) = (cpu_from, pid.and_then(crate::server::cpu_time)) {
                 *ctx.server_cpu.lock().unwrap_or_else(PoisonError::into_inner) = Some(to.saturating_sub(from));
             }
@@ -106,6 +127,25 @@ impl Ctx {
             progress.finish(&ctx, started.elapsed());
             let _ = ctx.stop_tx.send(true);
         });
+    }
+
+    /// Notes the resident-memory samples' spread: min, max, median and the
+    /// largest distance from the median in per cent.
+    fn note_rss_spread(&self) {
+        let mut samples = self.rss_samples.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if samples.is_empty() {
+            return;
+        }
+        samples.sort_by(f64::total_cmp);
+        let median = samples[samples.len() / 2];
+        let (min, max) = (samples[0], samples[samples.len() - 1]);
+        let spread = ((max - median).max(median - min)) / median.max(1.0) * 100.0;
+        self.note("rss_samples", samples.len() as f64);
+        self.note("rss_min_mib", min / 1_048_576.0);
+        self.note("rss_median_mib", median / 1_048_576.0);
+        self.note("rss_max_mib", max / 1_048_576.0);
+        self.note("rss_spread_pct", spread);
+        self.note("rss_within_5pct", if spread <= 5.0 { 1.0 } else { 0.0 });
     }
 
     /// Resolves once the run's time is up.
