@@ -33,8 +33,11 @@ use crate::auth::Role;
 /// Events waiting for one session before it counts as lagging.
 const INBOX: usize = 1024;
 
-/// How long the parties of a finished job are remembered (late chat, ratings).
-const FINISHED_JOB_MEMORY: Duration = Duration::from_secs(15 * 60);
+/// How long the parties of a finished job are remembered (late chat, ratings);
+/// after it, a party reaches the job's events again by `watch` or `resume`.
+/// Every finished job is held this long, so it bounds memory: at 500 jobs/s,
+/// two minutes are 60,000 jobs.
+pub(crate) const FINISHED_JOB_MEMORY: Duration = Duration::from_secs(2 * 60);
 
 /// One city's event router.
 pub(crate) struct Router {

@@ -126,6 +126,10 @@ struct Session {
     watching: HashSet<JobId>,
     /// Contractor: jobs assigned to them (chat and lifecycle flow here).
     assigned: HashSet<JobId>,
+    /// Jobs of the sets above that finished, and when: forgotten after
+    /// [`crate::router::FINISHED_JOB_MEMORY`], so a long-lived session does
+    /// not grow with every job it ever saw (found by the soak).
+    finished: std::collections::VecDeque<(Instant, JobId)>,
     link: Option<ContractorLink>,
     /// Dispatcher: the map version sent so far and the viewport, once subscribed.
     map: Option<(u64, Option<[f64; 4]>)>,
@@ -494,6 +498,12 @@ impl Session {
 
     /// Forwards a city event if this connection may see it.
     async fn on_event(&mut self, event: &DispatchEvent) {
+        self.forget_finished();
+        if matches!(event.kind, EventKind::Completed { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. })
+            && (self.jobs.contains(&event.job) || self.assigned.contains(&event.job))
+        {
+            self.finished.push_back((Instant::now(), event.job));
+        }
         let me = self.claims.sub;
         match self.claims.role {
             Role::Dispatcher => self.send(&event_frame(event)),
@@ -534,6 +544,19 @@ impl Session {
                 }
                 self.send(&event_frame(event));
             }
+        }
+    }
+
+    /// Drops the jobs that finished longer than the router remembers ago.
+    fn forget_finished(&mut self) {
+        while let Some(&(at, job)) = self.finished.front() {
+            if at.elapsed() < crate::router::FINISHED_JOB_MEMORY {
+                break;
+            }
+            self.finished.pop_front();
+            self.jobs.remove(&job);
+            self.watching.remove(&job);
+            self.assigned.remove(&job);
         }
     }
 
@@ -693,6 +716,7 @@ where
         jobs: HashSet::new(),
         watching: HashSet::new(),
         assigned: HashSet::new(),
+        finished: std::collections::VecDeque::new(),
         link: None,
         map: None,
         cells_sent: Vec::new(),
