@@ -224,16 +224,9 @@ impl ResilientStore {
         buffer.snapshots.range((start, std::ops::Bound::Included((kind, u64::MAX)))).map(|(&(_, id), (_, w))| (id, w.value().cloned())).collect()
     }
 
-    /// Buffered log entries after `after`, in (job, seq) order, optionally of one job.
-    fn buffered_events(&self, after: Option<(u64, u64)>, job: Option<u64>) -> Vec<((u64, u64), Option<LogEntry>)> {
-        let buffer = self.buffer();
-        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        buffer
-            .events
-            .range((start, std::ops::Bound::Unbounded))
-            .filter(|((j, _), _)| job.is_none_or(|only| *j == only))
-            .map(|(&k, (_, e))| (k, Some(e.clone())))
-            .collect()
+    /// Buffered log entries with `(job, seq)` keys in `keys`, in key order.
+    fn buffered_events(&self, keys: impl std::ops::RangeBounds<(u64, u64)>) -> Vec<((u64, u64), Option<LogEntry>)> {
+        self.buffer().events.range(keys).map(|(&k, (_, e))| (k, Some(e.clone()))).collect()
     }
 
     /// Buffered writes waiting (0 when healthy).
@@ -380,8 +373,7 @@ impl SnapshotStore for ResilientStore {
     async fn read_events(&self, job: u64, from_seq: u64) -> Result<Vec<LogEntry>> {
         let stored = self.call("read_events", self.inner.backend.read_events(job, from_seq)).await?;
         let page = stored.into_iter().map(|e| ((job, e.seq), e)).collect();
-        let buffered = self.buffered_events(Some((job, from_seq.saturating_sub(1))), Some(job));
-        let buffered = buffered.into_iter().filter(|((_, seq), _)| *seq >= from_seq).collect();
+        let buffered = self.buffered_events((job, from_seq)..=(job, u64::MAX));
         Ok(overlay(page, false, buffered, usize::MAX).into_iter().map(|(_, e)| e).collect())
     }
 
@@ -389,7 +381,9 @@ impl SnapshotStore for ResilientStore {
         let stored = self.call("scan_events", self.inner.backend.scan_events(after, limit)).await?;
         let full = stored.len() >= limit && limit > 0;
         let page = stored.into_iter().map(|(job, e)| ((job, e.seq), e)).collect();
-        Ok(overlay(page, full, self.buffered_events(after, None), limit).into_iter().map(|((job, _), e)| (job, e)).collect())
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let buffered = self.buffered_events((start, std::ops::Bound::Unbounded));
+        Ok(overlay(page, full, buffered, limit).into_iter().map(|((job, _), e)| (job, e)).collect())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -144,6 +144,13 @@ mod resilient {
         assert_eq!(store.buffered(), buffered, "a refused batch leaves nothing behind");
 
         backend.set_unavailable(false);
+        // Before the drain (its first probe is still asleep): the log reads as
+        // the backend's entries with the buffered ones laid over them.
+        let seqs = |log: Vec<LogEntry>| log.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert!(store.buffered() > 0);
+        assert_eq!(seqs(store.read_events(1, 0).await.unwrap()), vec![1, 2]);
+        assert_eq!(seqs(store.read_events(1, 2).await.unwrap()), vec![2]);
+        assert_eq!(seqs(store.scan_events(Some((1, 1)), 10).await.unwrap().into_iter().map(|(_, e)| e).collect()), vec![2]);
         until_healthy(&store).await;
         assert_eq!(store.buffered(), 0);
         // Everything acknowledged is in the backend itself now.
