@@ -150,8 +150,7 @@ impl Dispatch {
         if let Some(actor) = self.shared.job(job) {
             return Ok(actor);
         }
-        let blob = self.shared.store.get(Kind::Job, job.0).await?.ok_or(ActorError::UnknownJob(job))?;
-        let snap: JobSnapshot = codec::decode(&blob)?;
+        let snap = self.job(job).await?;
         let state = snap.machine.state();
         if state.is_terminal() {
             return Err(ActorError::JobClosed(job, format!("{:?}", state.kind()).to_lowercase()));

@@ -518,13 +518,13 @@ impl JobActorState {
         }
     }
 
-    /// Re-arms timers after a (re)start from a snapshot.
     /// Sends `msg` to this actor after `after`, remembering the timer.
     fn timer(&mut self, myself: &ActorRef<JobMsg>, after: Duration, msg: impl FnOnce() -> JobMsg + Send + 'static) {
         self.timers.retain(|t| !t.is_finished());
         self.timers.push(myself.send_after(after, msg));
     }
 
+    /// Re-arms timers after a (re)start from a snapshot.
     fn resume(&mut self, myself: &ActorRef<JobMsg>) {
         match self.state() {
             JobState::Posted => {
