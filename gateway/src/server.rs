@@ -225,6 +225,9 @@ fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// How long `/readyz` waits for a healthy store's ping.
+const READYZ_PING: Duration = Duration::from_millis(800);
+
 async fn readyz(gw: &Gateway) -> Response<Body> {
     let mut cities = serde_json::Map::new();
     let mut degraded = false;
@@ -234,11 +237,17 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
         }
         // An unreachable store does not take the city out of service: it
         // serves from memory and buffers writes, and says so here.
+        // A store already known degraded is not pinged again; a healthy one
+        // must answer within READYZ_PING, so a hanging store cannot stall
+        // the probe past its own timeout.
         let store = city.dispatch.store();
-        let health = match (store.health(), store.ping().await) {
-            (Health::Degraded { buffered, reason }, _) => serde_json::json!({"status": "degraded", "buffered": buffered, "error": reason}),
-            (Health::Healthy, Err(e)) => serde_json::json!({"status": "degraded", "buffered": 0, "error": e.to_string()}),
-            (Health::Healthy, Ok(())) => serde_json::json!({"status": "ok"}),
+        let health = match store.health() {
+            Health::Degraded { buffered, reason } => serde_json::json!({"status": "degraded", "buffered": buffered, "error": reason}),
+            Health::Healthy => match tokio::time::timeout(READYZ_PING, store.ping()).await {
+                Ok(Ok(())) => serde_json::json!({"status": "ok"}),
+                Ok(Err(e)) => serde_json::json!({"status": "degraded", "buffered": 0, "error": e.to_string()}),
+                Err(_) => serde_json::json!({"status": "degraded", "buffered": 0, "error": format!("store did not answer a ping within {READYZ_PING:?}")}),
+            },
         };
         degraded |= health["status"] == "degraded";
         cities.insert(name.clone(), serde_json::json!({"cells": city.cells.len(), "store": health}));
