@@ -123,17 +123,10 @@ pub(crate) async fn run(ctx: &Arc<Ctx>) -> Result<()> {
         inboxes.push((customer_in, contractor_in));
     }
     // The schedule: message m goes to pair m % count, from alternating sides.
-    let every = Duration::from_secs_f64(1.0 / ctx.config.chats_per_sec);
-    let start = tokio::time::Instant::now();
-    let stop = ctx.stopped();
-    tokio::pin!(stop);
+    let mut pacer = ctx.pacer(ctx.config.chats_per_sec);
     for m in 0u64.. {
-        let at = start + every.mul_f64(m as f64);
-        tokio::select! {
-            () = &mut stop => break,
-            () = tokio::time::sleep_until(at) => {}
-        }
-        lock(&due).insert(m, at.into_std());
+        let Some(at) = pacer.due(m).await else { break };
+        lock(&due).insert(m, at);
         let (customer, contractor) = &senders[(m % count as u64) as usize];
         let to = if (m / count as u64).is_multiple_of(2) { customer } else { contractor };
         let _ = to.send(m);

@@ -97,17 +97,10 @@ async fn schedule(ctx: Arc<Ctx>, ledger: Arc<Ledger>, customers: Vec<mpsc::Unbou
     if customers.is_empty() {
         return;
     }
-    let every = Duration::from_secs_f64(1.0 / ctx.config.jobs_per_sec);
-    let start = tokio::time::Instant::now();
-    let stop = ctx.stopped();
-    tokio::pin!(stop);
+    let mut pacer = ctx.pacer(ctx.config.jobs_per_sec);
     for seq in 0u64.. {
-        let due = start + every.mul_f64(seq as f64);
-        tokio::select! {
-            () = &mut stop => break,
-            () = tokio::time::sleep_until(due) => {}
-        }
-        locked(&ledger.due).insert(seq, due.into_std());
+        let Some(due) = pacer.due(seq).await else { break };
+        locked(&ledger.due).insert(seq, due);
         let _ = customers[(seq % customers.len() as u64) as usize].send(seq);
     }
 }

@@ -25,6 +25,32 @@ use crate::config::LoadConfig;
 use crate::net::{Connector, Ws, call};
 use crate::stats::Recorder;
 
+/// Open-loop arrivals: the `n`th is due at `start + n / per_sec`, whether or
+/// not earlier ones were answered (latency is measured from the due time, so
+/// a slow server cannot hide behind a slowed schedule).
+pub(crate) struct Pacer {
+    start: tokio::time::Instant,
+    per_sec: f64,
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Pacer {
+    /// Waits until arrival `n` is due and returns when that was, or `None`
+    /// once the run has stopped.
+    pub(crate) async fn due(&mut self, n: u64) -> Option<Instant> {
+        let at = self.start + Duration::from_secs_f64(n as f64 / self.per_sec);
+        self.until_stopped(tokio::time::sleep_until(at)).await.map(|()| at.into_std())
+    }
+
+    /// `work`'s output, or `None` if the run stops first.
+    pub(crate) async fn until_stopped<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            () = &mut self.stop => None,
+            out = work => Some(out),
+        }
+    }
+}
+
 /// Trades every bot contractor practises and jobs are drawn from.
 pub(crate) const TRADES: [Trade; 4] = [Trade::Plumbing, Trade::Electrical, Trade::Hvac, Trade::Locksmith];
 
@@ -146,6 +172,11 @@ impl Ctx {
         self.note("rss_max_mib", max / 1_048_576.0);
         self.note("rss_spread_pct", spread);
         self.note("rss_within_5pct", if spread <= 5.0 { 1.0 } else { 0.0 });
+    }
+
+    /// Open-loop pacing at `per_sec` arrivals a second, from now until the run stops.
+    pub(crate) fn pacer(&self, per_sec: f64) -> Pacer {
+        Pacer { start: tokio::time::Instant::now(), per_sec, stop: Box::pin(self.stopped()) }
     }
 
     /// Resolves once the run's time is up.

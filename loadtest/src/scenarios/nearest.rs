@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use futures_util::{SinkExt, StreamExt};
@@ -77,23 +77,14 @@ async fn ask(ctx: Arc<Ctx>, d: usize, per_sec: f64, ws: crate::net::Ws) -> Resul
     };
     let mut rng = Rng::new(1_000 + d as u64);
     let k = ctx.config.k;
-    let start = tokio::time::Instant::now();
-    let stop = ctx.stopped();
-    tokio::pin!(stop);
+    let mut pacer = ctx.pacer(per_sec);
     for n in 0u64.. {
         let due = if per_sec > 0.0 {
-            let at = start + Duration::from_secs_f64(n as f64 / per_sec);
-            tokio::select! {
-                () = &mut stop => break,
-                () = tokio::time::sleep_until(at) => {}
-            }
-            at.into_std()
+            let Some(at) = pacer.due(n).await else { break };
+            at
         } else {
-            let permit = tokio::select! {
-                () = &mut stop => break,
-                p = window.acquire() => p?,
-            };
-            permit.forget();
+            let Some(permit) = pacer.until_stopped(window.acquire()).await else { break };
+            permit?.forget();
             Instant::now()
         };
         let at = query_point(&ctx, &mut rng);
