@@ -1,0 +1,236 @@
+//! Golden files: what earlier builds stored must still decode.
+//!
+//! `tests/golden/v<N>/` holds snapshots and event-log records exactly as a
+//! build writing schema version N encoded them: a contractor in every status,
+//! a job in every state and urgency, and a log record of every logged event
+//! kind. Each file is decoded with today's types (upcasting where the schema
+//! moved on) and compared with the value it was made from, expressed in
+//! today's types. A change that cannot read old data fails here.
+//!
+//! The files are written once, by the build of their version:
+//! `DISPATCH_WRITE_GOLDEN=1 cargo test -p dispatch-actors --test golden`
+//! adds the files of the current schema version that are missing and never
+//! overwrites one.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use dispatch_actors::engine::pricing::PriceQuote;
+use dispatch_actors::engine::routing::Stop;
+use dispatch_actors::engine::{
+    ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine, Money,
+    Party, Rating, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
+};
+use dispatch_actors::storage::codec;
+use dispatch_actors::{ContractorSnapshot, EventKind, JobSnapshot};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One stored value and the name of its file.
+enum Golden {
+    Contractor(&'static str, ContractorSnapshot),
+    Job(&'static str, JobSnapshot),
+    Event(&'static str, EventKind),
+}
+
+impl Golden {
+    fn name(&self) -> &'static str {
+        match self {
+            Golden::Contractor(name, _) | Golden::Job(name, _) | Golden::Event(name, _) => name,
+        }
+    }
+}
+
+fn point(lat: f64, lng: f64) -> GeoPoint {
+    GeoPoint::new(lat, lng).unwrap()
+}
+
+fn contractor(status: ContractorStatus) -> ContractorSnapshot {
+    let busy = !matches!(status, ContractorStatus::Offline | ContractorStatus::Available | ContractorStatus::OnBreak);
+    ContractorSnapshot {
+        profile: ContractorProfile {
+            id: ContractorId(42),
+            name: "Ada Plumber".into(),
+            trades: vec![
+                TradeExperience { trade: Trade::Plumbing, years: 12 },
+                TradeExperience { trade: Trade::Hvac, years: 3 },
+            ],
+            rating: Rating::new(4.5, 20).unwrap(),
+            hourly_rate: Money(8_500),
+            service_radius_m: 25_000.0,
+            shifts: vec![ShiftWindow::new(0, 480, 1020).unwrap(), ShiftWindow::new(5, 600, 840).unwrap()],
+            utc_offset_minutes: -360,
+        },
+        status,
+        position: (status != ContractorStatus::Offline).then(|| point(41.5868, -93.625)),
+        last_fix: (status != ContractorStatus::Offline).then_some(Timestamp(1_795_420_800_000)),
+        job_site: busy.then(|| point(41.6, -93.61)),
+        arriving_sent: matches!(status, ContractorStatus::OnSite(_)),
+        agenda: vec![Stop {
+            job: JobId(900),
+            location: point(41.55, -93.7),
+            window: Some(TimeWindow::new(Timestamp(1_795_500_000_000), Timestamp(1_795_507_200_000)).unwrap()),
+            service_secs: 3_600,
+        }],
+    }
+}
+
+fn job(urgency: Urgency, events: Vec<JobEvent>) -> JobSnapshot {
+    let mut machine = JobMachine::new();
+    for event in events {
+        machine.apply(event).unwrap();
+    }
+    let accepted = machine.state().contractor().is_some() && !matches!(machine.state(), dispatch_actors::engine::JobState::Offering { .. });
+    JobSnapshot {
+        job: Job {
+            id: JobId(7),
+            customer: CustomerId(3),
+            trade: Trade::Plumbing,
+            location: point(41.6, -93.61),
+            urgency,
+            description: "leak under the kitchen sink".into(),
+            budget: Some(Money(25_000)),
+            posted_at: Timestamp(1_795_420_000_000),
+        },
+        machine,
+        quote: PriceQuote { base: Money(12_000), surge: 1.25, urgency: 1.5, total: Money(22_500) },
+        radius_m: 4_000.0,
+        offers_this_round: 2,
+        expired_reason: None,
+        accepted_at: accepted.then_some(Timestamp(1_795_420_030_000)),
+    }
+}
+
+/// Every stored value of schema version 1, as today's types express it.
+fn version_1() -> Vec<Golden> {
+    use ContractorStatus as S;
+    let c = ContractorId(42);
+    let offer = JobEvent::Offer { contractor: c, expires_at: Timestamp(1_795_420_020_000) };
+    let declined = [offer.clone(), JobEvent::Decline { contractor: c }];
+    let accepted = [offer.clone(), JobEvent::Accept { contractor: c }];
+    let en_route = [&accepted[..], &[JobEvent::Depart { contractor: c }]].concat();
+    let on_site = [&en_route[..], &[JobEvent::Arrive { contractor: c }]].concat();
+    let completed = [&on_site[..], &[JobEvent::Complete { contractor: c }]].concat();
+    let window = TimeWindow::new(Timestamp(1_795_500_000_000), Timestamp(1_795_507_200_000)).unwrap();
+    let mut expired = job(Urgency::Emergency, vec![JobEvent::Expire]);
+    expired.expired_reason = Some("no contractor within 20 km accepted in 30 minutes".into());
+    vec![
+        Golden::Contractor("contractor-offline", contractor(S::Offline)),
+        Golden::Contractor("contractor-available", contractor(S::Available)),
+        Golden::Contractor("contractor-offered", contractor(S::Offered(JobId(7)))),
+        Golden::Contractor("contractor-en-route", contractor(S::EnRoute(JobId(7)))),
+        Golden::Contractor("contractor-on-site", contractor(S::OnSite(JobId(7)))),
+        Golden::Contractor("contractor-on-break", contractor(S::OnBreak)),
+        Golden::Job("job-posted", job(Urgency::Emergency, vec![])),
+        Golden::Job("job-posted-after-decline", job(Urgency::Today, declined.to_vec())),
+        Golden::Job("job-offering", job(Urgency::Today, vec![offer])),
+        Golden::Job("job-accepted", job(Urgency::Today, accepted.to_vec())),
+        Golden::Job("job-en-route", job(Urgency::Today, en_route)),
+        Golden::Job("job-on-site", job(Urgency::Scheduled(window), on_site)),
+        Golden::Job("job-completed", job(Urgency::Today, completed)),
+        Golden::Job(
+            "job-cancelled",
+            job(Urgency::Today, vec![JobEvent::Cancel { by: Party::Customer, reason: "fixed it myself".into() }]),
+        ),
+        Golden::Job("job-expired", expired),
+        Golden::Event(
+            "event-posted",
+            EventKind::Posted {
+                quote: PriceQuote { base: Money(12_000), surge: 1.25, urgency: 1.5, total: Money(22_500) },
+                customer: CustomerId(3),
+            },
+        ),
+        Golden::Event("event-offered", EventKind::Offered { contractor: c, expires_at: Timestamp(1_795_420_020_000), eta_secs: 412.5 }),
+        Golden::Event("event-declined", EventKind::Declined { contractor: c }),
+        Golden::Event("event-offer-expired", EventKind::OfferExpired { contractor: c }),
+        Golden::Event("event-accepted", EventKind::Accepted { contractor: c }),
+        Golden::Event("event-en-route", EventKind::EnRoute { contractor: c }),
+        Golden::Event("event-arriving", EventKind::Arriving { contractor: c, distance_m: 180.0 }),
+        Golden::Event("event-on-site", EventKind::OnSite { contractor: c }),
+        Golden::Event("event-completed", EventKind::Completed { contractor: c }),
+        Golden::Event("event-withdrawn", EventKind::Withdrawn { contractor: c }),
+        Golden::Event("event-cancelled", EventKind::Cancelled { by: Party::Dispatcher, reason: "duplicate posting".into() }),
+        Golden::Event("event-expired", EventKind::Expired { reason: "window passed".into() }),
+        Golden::Event("event-chat", EventKind::Chat { party: Party::Customer, sender: 3, text: "gate code is 4512 ✓".into() }),
+    ]
+}
+
+fn dir(version: u16) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("v{version}"))
+}
+
+fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(dir: &Path, name: &str, expected: &T, write: bool) -> Result<()> {
+    let path = dir.join(format!("{name}.bin"));
+    if write && !path.exists() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(&path, codec::encode(expected)?)?;
+    }
+    let blob = std::fs::read(&path).with_context(|| format!("{} (write it with DISPATCH_WRITE_GOLDEN=1)", path.display()))?;
+    let decoded: T = codec::decode(&blob).with_context(|| format!("decoding {}", path.display()))?;
+    if &decoded != expected {
+        bail!("{} decodes to\n{decoded:#?}\nnot\n{expected:#?}", path.display());
+    }
+    Ok(())
+}
+
+fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
+    let dir = dir(version);
+    let write = version == codec::SCHEMA_VERSION && std::env::var_os("DISPATCH_WRITE_GOLDEN").is_some();
+    for golden in goldens {
+        match golden {
+            Golden::Contractor(name, value) => check(&dir, name, value, write)?,
+            Golden::Job(name, value) => check(&dir, name, value, write)?,
+            Golden::Event(name, value) => check(&dir, name, value, write)?,
+        }
+    }
+    // No file goes unchecked.
+    for entry in std::fs::read_dir(&dir)? {
+        let file = entry?.file_name().to_string_lossy().into_owned();
+        let name = file.strip_suffix(".bin").unwrap_or(&file);
+        if !goldens.iter().any(|g| g.name() == name) {
+            bail!("{} has {file}, which no golden value describes", dir.display());
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn schema_version_1_still_decodes() -> Result<()> {
+    check_version(1, &version_1())
+}
+
+/// The golden file of each logged event kind; the match is exhaustive, so a
+/// new kind cannot be added without a golden record for it.
+fn golden_name(kind: &EventKind) -> Option<&'static str> {
+    Some(match kind {
+        EventKind::Posted { .. } => "event-posted",
+        EventKind::Offered { .. } => "event-offered",
+        EventKind::Declined { .. } => "event-declined",
+        EventKind::OfferExpired { .. } => "event-offer-expired",
+        EventKind::Accepted { .. } => "event-accepted",
+        EventKind::EnRoute { .. } => "event-en-route",
+        EventKind::Arriving { .. } => "event-arriving",
+        EventKind::OnSite { .. } => "event-on-site",
+        EventKind::Completed { .. } => "event-completed",
+        EventKind::Withdrawn { .. } => "event-withdrawn",
+        EventKind::Cancelled { .. } => "event-cancelled",
+        EventKind::Expired { .. } => "event-expired",
+        EventKind::Chat { .. } => "event-chat",
+        // Broadcast while a job is active, never logged.
+        EventKind::ContractorPosition { .. } => return None,
+    })
+}
+
+#[test]
+fn every_logged_event_kind_has_a_golden_record() {
+    let goldens = version_1();
+    for golden in &goldens {
+        if let Golden::Event(name, kind) = golden {
+            assert_eq!(golden_name(kind), Some(*name), "{name} holds another kind");
+        }
+    }
+    let logged: Vec<&str> = goldens.iter().map(Golden::name).filter(|n| n.starts_with("event-")).collect();
+    assert_eq!(logged.len(), 13, "one record per logged kind: {logged:?}");
+}
