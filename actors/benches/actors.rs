@@ -148,11 +148,8 @@ fn main() {
         println!("{spawn_us} {bytes}");
         return;
     }
-    let peer = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("BARE_PEER", "1")
-        .env("ACTORS", n.to_string())
-        .output()
-        .unwrap();
+    let peer =
+        std::process::Command::new(std::env::current_exe().unwrap()).env("BARE_PEER", "1").env("ACTORS", n.to_string()).output().unwrap();
     let peer = String::from_utf8_lossy(&peer.stdout);
     let mut peer = peer.split_whitespace().map(|v| v.parse::<f64>().unwrap());
     let (bare_spawn_us, bare_bytes) = (peer.next().unwrap(), peer.next().unwrap());
@@ -174,7 +171,12 @@ async fn run(n: u64, bare_spawn_us: f64, bare_bytes: f64) {
         println!("| measure | dispatch | bare ractor actor | ratio |");
         println!("|---|---:|---:|---:|");
         println!("| spawn (activate) one actor, µs | {spawn_us:.1} | {bare_spawn_us:.1} | {:.1}× |", spawn_us / bare_spawn_us);
-        println!("| resident memory per live actor, KiB | {:.2} | {:.2} | {:.2}× |", bytes / 1024.0, bare_bytes / 1024.0, bytes / bare_bytes);
+        println!(
+            "| resident memory per live actor, KiB | {:.2} | {:.2} | {:.2}× |",
+            bytes / 1024.0,
+            bare_bytes / 1024.0,
+            bytes / bare_bytes
+        );
         println!("| GPS messages per second (median of 5 rounds of {} fixes) | {gps:.0} | | |", n * 10);
         println!("rounds: {:?}", rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>());
         city.shutdown().await;

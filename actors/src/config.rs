@@ -98,10 +98,7 @@ impl DispatchConfig {
             return bad("offers_per_round and candidates_per_round must be at least 1".into());
         }
         if !(self.initial_radius_m > 0.0 && self.initial_radius_m <= self.max_radius_m && self.max_radius_m.is_finite()) {
-            return bad(format!(
-                "radii must satisfy 0 < initial ({}) <= max ({})",
-                self.initial_radius_m, self.max_radius_m
-            ));
+            return bad(format!("radii must satisfy 0 < initial ({}) <= max ({})", self.initial_radius_m, self.max_radius_m));
         }
         if !(self.arriving_m.is_finite() && self.arriving_m > 0.0) {
             return bad(format!("arriving_m {} must be positive", self.arriving_m));

@@ -19,8 +19,8 @@
 
 use std::sync::Arc;
 
-use dispatch_engine::spatial::IndexedContractor;
 use dispatch_engine::routing::{RoutingConfig, Stop, plan_day};
+use dispatch_engine::spatial::IndexedContractor;
 use dispatch_engine::{ContractorId, ContractorStatus, GeoPoint, JobId, Money, Rating, StatusKind, TimeWindow, Timestamp, Trade};
 use dispatch_storage::codec;
 use h3o::CellIndex;
@@ -216,7 +216,8 @@ impl ContractorState {
     /// engine plans the agenda with and without it, from where the contractor is now.
     fn route_takes(&self, stop: Stop) -> bool {
         let speed = self.shared.config.speed;
-        let travel = |a: GeoPoint, b: GeoPoint| dispatch_engine::eta::eta_secs(a.distance_m(b), speed.detour_factor, speed.default_speed_mps);
+        let travel =
+            |a: GeoPoint, b: GeoPoint| dispatch_engine::eta::eta_secs(a.distance_m(b), speed.detour_factor, speed.default_speed_mps);
         let (start, now, config) = (self.snap.position.unwrap_or(stop.location), self.shared.clock.now(), RoutingConfig::default());
         let lateness = |stops: &[Stop]| plan_day(start, now, stops, &config, travel).map_or(f64::INFINITY, |p| p.lateness_secs);
         let mut with = self.snap.agenda.clone();
@@ -265,9 +266,10 @@ impl ContractorState {
         let new_cell = point.map(|p| self.shared.cell_of(p));
         let id = self.id();
         if let Some(old) = self.cell.filter(|c| Some(*c) != new_cell)
-            && let Some(actor) = self.shared.cell(old) {
-                let _ = actor.cast(CellMsg::Exit(id));
-            }
+            && let Some(actor) = self.shared.cell(old)
+        {
+            let _ = actor.cast(CellMsg::Exit(id));
+        }
         if self.cell != new_cell {
             self.cell_actor = None;
         }
@@ -354,7 +356,11 @@ impl Actor for ContractorActor {
     type State = ContractorState;
     type Arguments = (ContractorSnapshot, Arc<Shared>);
 
-    async fn pre_start(&self, myself: ActorRef<ContractorMsg>, (snap, shared): Self::Arguments) -> Result<ContractorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ContractorMsg>,
+        (snap, shared): Self::Arguments,
+    ) -> Result<ContractorState, ActorProcessingErr> {
         let _ = myself;
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
         Ok(ContractorState { snap, shared, cell: None, cell_actor: None, mapped_at: None, last_activity: tokio::time::Instant::now() })
@@ -372,7 +378,12 @@ impl Actor for ContractorActor {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<ContractorMsg>, msg: ContractorMsg, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<ContractorMsg>,
+        msg: ContractorMsg,
+        state: &mut ContractorState,
+    ) -> Result<(), ActorProcessingErr> {
         // GPS fixes are the hot path: only the other messages are timed.
         let started = (!matches!(msg, ContractorMsg::Gps(..))).then(std::time::Instant::now);
         match msg {
@@ -393,7 +404,9 @@ impl Actor for ContractorActor {
                     }
                     match presence {
                         Presence::Offline => state.hibernate(&myself).await.map(|()| ContractorStatus::Offline),
-                        Presence::OnBreak => state.set_status(ContractorStatus::OnBreak, Some(None)).await.map(|()| ContractorStatus::OnBreak),
+                        Presence::OnBreak => {
+                            state.set_status(ContractorStatus::OnBreak, Some(None)).await.map(|()| ContractorStatus::OnBreak)
+                        }
                         Presence::Available => {
                             state.set_status(ContractorStatus::Available, Some(None)).await.map(|()| ContractorStatus::Available)
                         }
@@ -404,8 +417,7 @@ impl Actor for ContractorActor {
             ContractorMsg::HoldForOffer { job, site, window, reply } => {
                 let service_secs = state.shared.config.expected_job_secs;
                 let fits = window.is_none_or(|w| {
-                    state.snap.profile.covers(&w)
-                        && state.route_takes(Stop { job, location: site, window: Some(w), service_secs })
+                    state.snap.profile.covers(&w) && state.route_takes(Stop { job, location: site, window: Some(w), service_secs })
                 });
                 let held = fits
                     && state.snap.status == ContractorStatus::Available
@@ -495,10 +507,12 @@ impl Actor for ContractorActor {
             }
             ContractorMsg::IdleCheck => {
                 let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
-                if idle && state.holds_job().is_none()
-                    && let Err(e) = state.hibernate(&myself).await {
-                        tracing::warn!(contractor = %state.id(), %e, "could not hibernate; staying live");
-                    }
+                if idle
+                    && state.holds_job().is_none()
+                    && let Err(e) = state.hibernate(&myself).await
+                {
+                    tracing::warn!(contractor = %state.id(), %e, "could not hibernate; staying live");
+                }
             }
             #[cfg(feature = "testsuite")]
             ContractorMsg::Panic => panic!("test hook: contractor {} panics", state.id()),

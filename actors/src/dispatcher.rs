@@ -134,7 +134,11 @@ async fn store_and_spawn(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, s
     Ok((id, quote))
 }
 
-async fn spawn_contractor(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: ContractorSnapshot) -> Result<ActorRef<ContractorMsg>> {
+async fn spawn_contractor(
+    shared: &Arc<Shared>,
+    root: &ActorRef<DispatcherMsg>,
+    snap: ContractorSnapshot,
+) -> Result<ActorRef<ContractorMsg>> {
     let id = snap.profile.id;
     let (actor, _) = Actor::spawn_linked(None, ContractorActor, (snap, Arc::clone(shared)), root.get_cell()).await?;
     shared.register_child(actor.get_id(), Child::Contractor(id));
@@ -307,17 +311,21 @@ impl Actor for Dispatcher {
     type Arguments = Arc<Shared>;
 
     async fn pre_start(&self, myself: ActorRef<DispatcherMsg>, shared: Arc<Shared>) -> Result<DispatcherState, ActorProcessingErr> {
-        shared
-            .root
-            .set(myself.clone())
-            .map_err(|_| ActorProcessingErr::from("this city already has a dispatcher"))?;
+        shared.root.set(myself.clone()).map_err(|_| ActorProcessingErr::from("this city already has a dispatcher"))?;
         myself.send_interval(shared.config.surge_interval, || DispatcherMsg::SurgeTick);
         // Sweep twice per idle period, so nobody idles more than 1.5 times it.
         myself.send_interval(shared.config.idle_hibernate_after / 2, || DispatcherMsg::IdleSweep);
         if let Some(window) = shared.config.batch_window {
             myself.send_interval(window, || DispatcherMsg::BatchTick);
         }
-        Ok(DispatcherState { shared, batch: std::collections::BTreeMap::new(), batch_generation: 0, batch_running: false, ticks_since_prune: 0, prune_below: 0 })
+        Ok(DispatcherState {
+            shared,
+            batch: std::collections::BTreeMap::new(),
+            batch_generation: 0,
+            batch_running: false,
+            ticks_since_prune: 0,
+            prune_below: 0,
+        })
     }
 
     async fn post_stop(&self, _: ActorRef<DispatcherMsg>, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
@@ -331,7 +339,12 @@ impl Actor for Dispatcher {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<DispatcherMsg>, msg: DispatcherMsg, state: &mut DispatcherState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        msg: DispatcherMsg,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             DispatcherMsg::Rehydrate(reply) => {
                 let _ = reply.send(state.rehydrate(&myself).await);

@@ -230,9 +230,10 @@ impl Dispatch {
     /// A job as it stands: from its actor if open, else from the store.
     pub async fn job(&self, job: JobId) -> Result<JobSnapshot> {
         if let Some(actor) = self.shared.job(job)
-            && let Ok(snap) = ask(&actor, JobMsg::Get).await {
-                return Ok(snap);
-            }
+            && let Ok(snap) = ask(&actor, JobMsg::Get).await
+        {
+            return Ok(snap);
+        }
         let blob = self.shared.store.get(Kind::Job, job.0).await?.ok_or(ActorError::UnknownJob(job))?;
         Ok(codec::decode(&blob)?)
     }
@@ -240,9 +241,10 @@ impl Dispatch {
     /// A contractor as they stand: from their actor if live, else from the store.
     pub async fn contractor(&self, id: ContractorId) -> Result<ContractorSnapshot> {
         if let Some(actor) = self.shared.contractor(id)
-            && let Ok(snap) = ask(&actor, ContractorMsg::Get).await {
-                return Ok(snap);
-            }
+            && let Ok(snap) = ask(&actor, ContractorMsg::Get).await
+        {
+            return Ok(snap);
+        }
         let blob = self.shared.store.get(Kind::Contractor, id.0).await?.ok_or(ActorError::UnknownContractor(id))?;
         Ok(codec::decode(&blob)?)
     }

@@ -24,12 +24,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dispatch_engine::routing::Stop;
 use dispatch_engine::scoring::{Candidate, JobContext, rank};
 use dispatch_engine::spatial::{CellGeometry, may_reach_beyond_disk, ring};
-use dispatch_engine::routing::Stop;
 use dispatch_engine::{
-    ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TimeWindow, Timestamp, TradeSet,
-    Urgency,
+    ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TimeWindow, Timestamp, TradeSet, Urgency,
 };
 use dispatch_storage::{Kind, codec};
 use h3o::CellIndex;
@@ -227,10 +226,7 @@ async fn nearest_in(actor: &ActorRef<CellMsg>, query: dispatch_engine::GeoPoint,
 }
 
 /// Sends `msg` built with a reply port to `actor` and waits for the answer.
-pub(crate) async fn ask<M: ractor::Message, T: Send + 'static>(
-    actor: &ActorRef<M>,
-    msg: impl FnOnce(RpcReplyPort<T>) -> M,
-) -> Result<T> {
+pub(crate) async fn ask<M: ractor::Message, T: Send + 'static>(actor: &ActorRef<M>, msg: impl FnOnce(RpcReplyPort<T>) -> M) -> Result<T> {
     match actor.call(msg, Some(ASK_TIMEOUT)).await? {
         CallResult::Success(v) => Ok(v),
         CallResult::Timeout => Err(ActorError::Unavailable("no answer in time".into())),
@@ -339,7 +335,12 @@ impl JobActorState {
 
     /// Puts an accepted scheduled job on the contractor's agenda.
     async fn book(&self, contractor: ContractorId, window: TimeWindow) {
-        let stop = Stop { job: self.id(), location: self.snap.job.location, window: Some(window), service_secs: self.shared.config.expected_job_secs };
+        let stop = Stop {
+            job: self.id(),
+            location: self.snap.job.location,
+            window: Some(window),
+            service_secs: self.shared.config.expected_job_secs,
+        };
         let Some(actor) = self.shared.contractor(contractor) else { return };
         match ask(&actor, |reply| ContractorMsg::Book { stop, reply }).await {
             Ok(Ok(())) => {}
@@ -361,8 +362,7 @@ impl JobActorState {
             min_rating: None,
         };
         let (best, answers) = nearest_live(&self.shared, self.cell, query, k, &filter, radius).await;
-        let site_speed =
-            answers.iter().find(|(c, _)| *c == self.cell).map_or(config.speed.default_speed_mps, |(_, a)| a.speed_mps);
+        let site_speed = answers.iter().find(|(c, _)| *c == self.cell).map_or(config.speed.default_speed_mps, |(_, a)| a.speed_mps);
         let speed_at: HashMap<ContractorId, f64> =
             answers.iter().flat_map(|(_, a)| a.neighbors.iter().map(|n| (n.contractor.id, a.speed_mps))).collect();
         let mut candidates = Vec::with_capacity(best.len());
@@ -602,7 +602,8 @@ impl Actor for JobActor {
                 }
             }
             JobMsg::OfferTimeout { contractor, expires_at } => {
-                let current = matches!(state.state(), JobState::Offering { contractor: c, expires_at: e } if *c == contractor && *e == expires_at);
+                let current =
+                    matches!(state.state(), JobState::Offering { contractor: c, expires_at: e } if *c == contractor && *e == expires_at);
                 if current {
                     let now = state.shared.clock.now().max(expires_at);
                     match state.transition(JobEvent::OfferTimedOut { now }, EventKind::OfferExpired { contractor }).await {
@@ -626,11 +627,11 @@ impl Actor for JobActor {
                 let _ = reply.send(result);
             }
             JobMsg::Arriving { contractor, distance_m } => {
-                let holds = matches!(state.state(), JobState::Accepted { contractor: c } | JobState::EnRoute { contractor: c } if *c == contractor);
-                if holds
-                    && let Err(e) = state.shared.log_event(state.id(), EventKind::Arriving { contractor, distance_m }).await {
-                        tracing::warn!(job = %state.id(), %e, "arriving not logged");
-                    }
+                let holds =
+                    matches!(state.state(), JobState::Accepted { contractor: c } | JobState::EnRoute { contractor: c } if *c == contractor);
+                if holds && let Err(e) = state.shared.log_event(state.id(), EventKind::Arriving { contractor, distance_m }).await {
+                    tracing::warn!(job = %state.id(), %e, "arriving not logged");
+                }
             }
             JobMsg::Arrive { contractor, reply } => {
                 let result = state.transition(JobEvent::Arrive { contractor }, EventKind::OnSite { contractor }).await;

@@ -85,8 +85,8 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: DispatchConfig, store: Arc<dyn SnapshotStore>, clock: Clock) -> Result<Self> {
         config.validate()?;
-        let resolution = Resolution::try_from(config.resolution)
-            .map_err(|_| ActorError::Config(format!("resolution {}", config.resolution)))?;
+        let resolution =
+            Resolution::try_from(config.resolution).map_err(|_| ActorError::Config(format!("resolution {}", config.resolution)))?;
         let surge = SurgeBook::new(config.surge).map_err(|e| ActorError::Config(e.to_string()))?;
         let (events, _) = broadcast::channel(4096);
         let (contractor_writer, _task) =

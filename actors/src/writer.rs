@@ -100,9 +100,7 @@ impl SnapshotWriter {
     /// Writes `blob` as the snapshot of `id` now; returns once the store confirmed.
     pub(crate) async fn write_now(&self, id: u64, blob: Vec<u8>) -> Result<(), StorageError> {
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send(Write::Now(id, blob, ack))
-            .map_err(|_| StorageError::Backend("snapshot writer stopped".into()))?;
+        self.tx.send(Write::Now(id, blob, ack)).map_err(|_| StorageError::Backend("snapshot writer stopped".into()))?;
         done.await.map_err(|_| StorageError::Backend("snapshot writer stopped".into()))?
     }
 }

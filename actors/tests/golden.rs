@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 use dispatch_actors::engine::pricing::PriceQuote;
 use dispatch_actors::engine::routing::Stop;
 use dispatch_actors::engine::{
-    ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine, Money,
-    Party, Rating, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
+    ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine, Money, Party, Rating,
+    ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
 };
 use dispatch_actors::storage::codec;
 use dispatch_actors::{ContractorSnapshot, EventKind, JobSnapshot};
@@ -53,10 +53,7 @@ fn contractor(status: ContractorStatus) -> ContractorSnapshot {
         profile: ContractorProfile {
             id: ContractorId(42),
             name: "Ada Plumber".into(),
-            trades: vec![
-                TradeExperience { trade: Trade::Plumbing, years: 12 },
-                TradeExperience { trade: Trade::Hvac, years: 3 },
-            ],
+            trades: vec![TradeExperience { trade: Trade::Plumbing, years: 12 }, TradeExperience { trade: Trade::Hvac, years: 3 }],
             rating: Rating::new(4.5, 20).unwrap(),
             hourly_rate: Money(8_500),
             service_radius_m: 25_000.0,
@@ -130,10 +127,7 @@ fn version_1() -> Vec<Golden> {
         Golden::Job("job-en-route", job(Urgency::Today, en_route)),
         Golden::Job("job-on-site", job(Urgency::Scheduled(window), on_site)),
         Golden::Job("job-completed", job(Urgency::Today, completed)),
-        Golden::Job(
-            "job-cancelled",
-            job(Urgency::Today, vec![JobEvent::Cancel { by: Party::Customer, reason: "fixed it myself".into() }]),
-        ),
+        Golden::Job("job-cancelled", job(Urgency::Today, vec![JobEvent::Cancel { by: Party::Customer, reason: "fixed it myself".into() }])),
         Golden::Job("job-expired", expired),
         Golden::Event(
             "event-posted",

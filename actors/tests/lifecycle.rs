@@ -52,10 +52,7 @@ async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
     // The job's log holds every lifecycle step, in order, with gapless sequence numbers.
     let log = store_events(&store, job.0).await?;
     let names: Vec<&str> = log.iter().map(|k| kind_name(k)).collect();
-    assert_eq!(
-        names,
-        ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed"]
-    );
+    assert_eq!(names, ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed"]);
     // Chat joins the same log, and a reconnecting client replays what it missed.
     let said = city.chat(job, dispatch_actors::engine::Party::Customer, 1, "thanks!".into()).await?;
     assert_eq!(said.seq, 10);

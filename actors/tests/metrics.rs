@@ -12,16 +12,10 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 type Recorded = (String, Vec<(String, String)>, DebugValue);
 
 /// The value of the metric called `name` whose labels include `label`.
-fn value<'a>(
-    snapshot: &'a [Recorded],
-    name: &str,
-    label: Option<(&str, &str)>,
-) -> Option<&'a DebugValue> {
+fn value<'a>(snapshot: &'a [Recorded], name: &str, label: Option<(&str, &str)>) -> Option<&'a DebugValue> {
     snapshot
         .iter()
-        .find(|(n, labels, _)| {
-            n == name && label.is_none_or(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
-        })
+        .find(|(n, labels, _)| n == name && label.is_none_or(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v)))
         .map(|(_, _, v)| v)
 }
 

@@ -64,11 +64,7 @@ async fn scheduled_jobs_wait_for_the_lead_time_and_respect_shifts_and_routes() -
 
     let (job, _) = city.post_job(scheduled(downtown(), window)).await?;
     let offer = wait_for(&mut events, |e| e.job == job && offered_to(e).is_some()).await?;
-    assert_eq!(
-        offered_to(&offer),
-        Some(ContractorId(1)),
-        "3 cannot be at both sites within the hour; 2 is off shift"
-    );
+    assert_eq!(offered_to(&offer), Some(ContractorId(1)), "3 cannot be at both sites within the hour; 2 is off shift");
     city.accept(job, ContractorId(1)).await?;
     assert_eq!(city.contractor(ContractorId(1)).await?.status, ContractorStatus::Available);
     // Setting off turns the booking into the live job.
@@ -91,10 +87,9 @@ async fn an_unaccepted_scheduled_job_expires_when_its_window_ends() -> Result<()
     let mut events = city.subscribe();
     let window = TimeWindow::new(MONDAY_0800.plus_secs(3_600), MONDAY_0800.plus_secs(2 * 3_600))?;
     let (job, _) = city.post_job(scheduled(downtown(), window)).await?;
-    let expired = wait_for_within(&mut events, Duration::from_secs(3 * 3_600), |e| {
-        e.job == job && matches!(e.kind, EventKind::Expired { .. })
-    })
-    .await?;
+    let expired =
+        wait_for_within(&mut events, Duration::from_secs(3 * 3_600), |e| e.job == job && matches!(e.kind, EventKind::Expired { .. }))
+            .await?;
     assert!(expired.at >= window.end);
     Ok(())
 }

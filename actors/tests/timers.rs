@@ -56,8 +56,7 @@ async fn a_job_nobody_takes_expires_with_a_reason() -> Result<()> {
 
     // With nobody at all in range, the reason says so.
     let (lonely, _) = city.post_job(request(downtown(), Trade::Locksmith)).await?;
-    let expired =
-        wait_for_within(&mut events, ten_minutes, |e| e.job == lonely && matches!(e.kind, EventKind::Expired { .. })).await?;
+    let expired = wait_for_within(&mut events, ten_minutes, |e| e.job == lonely && matches!(e.kind, EventKind::Expired { .. })).await?;
     assert!(matches!(expired.kind, EventKind::Expired { ref reason } if reason.contains("no available contractor")));
     Ok(())
 }

@@ -50,10 +50,7 @@ impl SpeedConfig {
             return Err(Error::InvalidConfig(format!("alpha = {} must be in (0, 1]", self.alpha)));
         }
         if !(self.min_observed_mps.is_finite() && (0.0..self.max_observed_mps).contains(&self.min_observed_mps)) {
-            return Err(Error::InvalidConfig(format!(
-                "min_observed_mps = {} must be in 0..max_observed_mps",
-                self.min_observed_mps
-            )));
+            return Err(Error::InvalidConfig(format!("min_observed_mps = {} must be in 0..max_observed_mps", self.min_observed_mps)));
         }
         Ok(())
     }
@@ -174,7 +171,8 @@ mod tests {
 
     #[test]
     fn eta_uses_the_default_then_the_learned_speeds() {
-        let mut model = SpeedModel::new(SpeedConfig { default_speed_mps: 10.0, detour_factor: 1.5, alpha: 1.0, ..SpeedConfig::default() }).unwrap();
+        let mut model =
+            SpeedModel::new(SpeedConfig { default_speed_mps: 10.0, detour_factor: 1.5, alpha: 1.0, ..SpeedConfig::default() }).unwrap();
         let a = GeoPoint::new(41.5868, -93.6250).unwrap();
         let b = a.destination(90.0, 10_000.0);
         let (ca, cb) = (cell(a.lat(), a.lng()), cell(b.lat(), b.lng()));

@@ -327,17 +327,12 @@ impl JobMachine {
                 same(*contractor, *who)?;
                 JobState::Completed { contractor: *contractor }
             }
-            (
-                JobState::Accepted { contractor } | JobState::EnRoute { contractor },
-                JobEvent::Withdraw { contractor: who },
-            ) => {
+            (JobState::Accepted { contractor } | JobState::EnRoute { contractor }, JobEvent::Withdraw { contractor: who }) => {
                 same(*contractor, *who)?;
                 self.excluded.insert(*contractor);
                 JobState::Posted
             }
-            (state, JobEvent::Cancel { by, reason }) if !state.is_terminal() => {
-                JobState::Cancelled { by: *by, reason: reason.clone() }
-            }
+            (state, JobEvent::Cancel { by, reason }) if !state.is_terminal() => JobState::Cancelled { by: *by, reason: reason.clone() },
             (state, JobEvent::Expire) if !state.is_terminal() => JobState::Expired,
             _ => return Err(illegal()),
         };

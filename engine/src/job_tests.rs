@@ -14,12 +14,7 @@ fn machine_in(state: S) -> JobMachine {
         S::Offering => &[offer()],
         S::Accepted => &[offer(), JobEvent::Accept { contractor: C }],
         S::EnRoute => &[offer(), JobEvent::Accept { contractor: C }, JobEvent::Depart { contractor: C }],
-        S::OnSite => &[
-            offer(),
-            JobEvent::Accept { contractor: C },
-            JobEvent::Depart { contractor: C },
-            JobEvent::Arrive { contractor: C },
-        ],
+        S::OnSite => &[offer(), JobEvent::Accept { contractor: C }, JobEvent::Depart { contractor: C }, JobEvent::Arrive { contractor: C }],
         S::Completed => &[
             offer(),
             JobEvent::Accept { contractor: C },
@@ -87,11 +82,7 @@ fn every_state_times_every_event() {
                     legal += 1;
                 }
                 None => {
-                    assert_eq!(
-                        got,
-                        Err(Error::IllegalTransition { state, event: kind }),
-                        "{state:?} × {kind:?} must be refused"
-                    );
+                    assert_eq!(got, Err(Error::IllegalTransition { state, event: kind }), "{state:?} × {kind:?} must be refused");
                     assert_eq!(m, before, "a refused event leaves the machine as it was");
                 }
             }

@@ -51,12 +51,12 @@ pub mod types;
 pub use error::{Error, Result};
 pub use eta::{SpeedConfig, SpeedModel};
 pub use geo_point::GeoPoint;
+pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
 pub use pricing::{PriceQuote, PricingConfig, SurgeBook, SurgeConfig};
 pub use routing::{RoutePlan, RoutingConfig, Stop, plan_day};
 pub use scoring::{Candidate, ScoringConfig, Weights};
 pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};
-pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
 pub use types::{
-    ContractorId, ContractorProfile, ContractorStatus, CustomerId, Job, JobId, Money, Party, Rating,
-    ShiftWindow, StatusKind, TimeWindow, Timestamp, Trade, TradeExperience, TradeSet, Urgency,
+    ContractorId, ContractorProfile, ContractorStatus, CustomerId, Job, JobId, Money, Party, Rating, ShiftWindow, StatusKind, TimeWindow,
+    Timestamp, Trade, TradeExperience, TradeSet, Urgency,
 };

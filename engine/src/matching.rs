@@ -60,9 +60,7 @@ pub fn assign_min_total_eta(jobs: usize, contractors: usize, eta: impl Fn(usize,
     };
     let mut out: Vec<Assignment> = pairs
         .into_iter()
-        .filter_map(|(job, contractor)| {
-            etas[job * contractors + contractor].map(|eta_secs| Assignment { job, contractor, eta_secs })
-        })
+        .filter_map(|(job, contractor)| etas[job * contractors + contractor].map(|eta_secs| Assignment { job, contractor, eta_secs }))
         .collect();
     out.sort_by_key(|a| a.job);
     out

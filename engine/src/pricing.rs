@@ -170,12 +170,7 @@ pub struct PricingConfig {
 impl Default for PricingConfig {
     fn default() -> Self {
         let cents = [12_000, 13_000, 15_000, 10_000, 20_000, 9_000, 7_000, 11_000, 9_500, 8_000];
-        Self {
-            base_prices: Trade::ALL.into_iter().zip(cents.map(Money)).collect(),
-            emergency: 1.5,
-            today: 1.2,
-            scheduled: 1.0,
-        }
+        Self { base_prices: Trade::ALL.into_iter().zip(cents.map(Money)).collect(), emergency: 1.5, today: 1.2, scheduled: 1.0 }
     }
 }
 

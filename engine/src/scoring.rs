@@ -167,11 +167,8 @@ pub fn factors(config: &ScoringConfig, job: &JobContext, c: &Candidate) -> Facto
 pub fn score(config: &ScoringConfig, job: &JobContext, c: &Candidate) -> Scored {
     let f = factors(config, job, c);
     let w = &config.weights;
-    let score = w.proximity * f.proximity
-        + w.rating * f.rating
-        + w.availability * f.availability
-        + w.experience * f.experience
-        + w.price * f.price;
+    let score =
+        w.proximity * f.proximity + w.rating * f.rating + w.availability * f.availability + w.experience * f.experience + w.price * f.price;
     Scored { id: c.id, score, factors: f, distance_m: c.distance_m }
 }
 
@@ -179,9 +176,7 @@ pub fn score(config: &ScoringConfig, job: &JobContext, c: &Candidate) -> Scored 
 #[must_use]
 pub fn rank(config: &ScoringConfig, job: &JobContext, candidates: &[Candidate]) -> Vec<Scored> {
     let mut scored: Vec<Scored> = candidates.iter().map(|c| score(config, job, c)).collect();
-    scored.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then(a.distance_m.total_cmp(&b.distance_m)).then(a.id.cmp(&b.id))
-    });
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.distance_m.total_cmp(&b.distance_m)).then(a.id.cmp(&b.id)));
     scored
 }
 

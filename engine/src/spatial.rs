@@ -280,9 +280,10 @@ fn insert_ranked(best: &mut Vec<Neighbor>, k: usize, n: Neighbor) {
 /// Uses h3o's fast ring walk and falls back to its safe traversal near pentagons.
 #[must_use]
 pub fn ring(origin: CellIndex, k: u32) -> Vec<CellIndex> {
-    origin.grid_ring_fast(k).collect::<Option<Vec<_>>>().unwrap_or_else(|| {
-        origin.grid_disk_distances_safe(k).filter(|&(_, d)| d == k).map(|(c, _)| c).collect()
-    })
+    origin
+        .grid_ring_fast(k)
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_else(|| origin.grid_disk_distances_safe(k).filter(|&(_, d)| d == k).map(|(c, _)| c).collect())
 }
 
 /// A lower bound, in metres, on the distance from `query` (inside `origin`) to
@@ -290,12 +291,7 @@ pub fn ring(origin: CellIndex, k: u32) -> Vec<CellIndex> {
 /// [`CellGeometry::min_distance_m`] over the cells of ring `k + 1`, through
 /// which any path out of the disk passes. Never more than the true distance.
 #[must_use]
-pub fn lower_bound_outside_disk(
-    query: GeoPoint,
-    origin: CellIndex,
-    k: u32,
-    geometry: impl Fn(CellIndex) -> CellGeometry,
-) -> f64 {
+pub fn lower_bound_outside_disk(query: GeoPoint, origin: CellIndex, k: u32, geometry: impl Fn(CellIndex) -> CellGeometry) -> f64 {
     ring(origin, k + 1).into_iter().map(|c| geometry(c).min_distance_m(query)).fold(f64::INFINITY, f64::min)
 }
 
@@ -417,9 +413,13 @@ impl SpatialIndex {
         if k == 0 {
             return best;
         }
-        self.search(query, filter, |tree, best| tree.nearest_into(query, k, filter, best), |best| {
-            (best.len() == k).then(|| best[k - 1].distance_m)
-        }, &mut best);
+        self.search(
+            query,
+            filter,
+            |tree, best| tree.nearest_into(query, k, filter, best),
+            |best| (best.len() == k).then(|| best[k - 1].distance_m),
+            &mut best,
+        );
         best
     }
 

@@ -138,8 +138,13 @@ struct Spot {
 }
 
 fn spot() -> impl Strategy<Value = Spot> {
-    (0usize..10_000, 0usize..10, 0.0f64..1.0, 0u8..4, -1e-9f64..1e-9)
-        .prop_map(|(cell, edge, t, kind, jitter)| Spot { cell, edge, t, kind, jitter })
+    (0usize..10_000, 0usize..10, 0.0f64..1.0, 0u8..4, -1e-9f64..1e-9).prop_map(|(cell, edge, t, kind, jitter)| Spot {
+        cell,
+        edge,
+        t,
+        kind,
+        jitter,
+    })
 }
 
 fn place(cells: &[CellIndex], s: &Spot) -> GeoPoint {
@@ -186,22 +191,18 @@ fn case() -> impl Strategy<Value = Case> {
         prop::option::of(50.0f64..5_000.0),
         prop_oneof![Just(0u64), 2u64..7],
     )
-        .prop_map(
-            |(resolution, points, query, k, radius_m, trades, available_only, min_rating, max_distance_m, exclude_every)| {
-                Case {
-                    resolution,
-                    points,
-                    query,
-                    k,
-                    radius_m,
-                    trades: at_most_two_trades(trades),
-                    available_only,
-                    min_rating,
-                    max_distance_m,
-                    exclude_every,
-                }
-            },
-        )
+        .prop_map(|(resolution, points, query, k, radius_m, trades, available_only, min_rating, max_distance_m, exclude_every)| Case {
+            resolution,
+            points,
+            query,
+            k,
+            radius_m,
+            trades: at_most_two_trades(trades),
+            available_only,
+            min_rating,
+            max_distance_m,
+            exclude_every,
+        })
 }
 
 /// The lowest two set bits of `t`: requiring more trades than that rarely matches anyone.

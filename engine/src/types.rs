@@ -337,10 +337,7 @@ impl ContractorProfile {
     /// Checks the profile's own invariants: a positive, finite service radius and valid shifts.
     pub fn validate(&self) -> Result<()> {
         if !self.service_radius_m.is_finite() || self.service_radius_m <= 0.0 {
-            return Err(Error::InvalidConfig(format!(
-                "service radius {} m must be a positive number",
-                self.service_radius_m
-            )));
+            return Err(Error::InvalidConfig(format!("service radius {} m must be a positive number", self.service_radius_m)));
         }
         for s in &self.shifts {
             ShiftWindow::new(s.weekday, s.start_minute, s.end_minute)?;
@@ -413,10 +410,7 @@ impl TimeWindow {
     /// A window from `start` to `end`; refuses an end at or before the start.
     pub fn new(start: Timestamp, end: Timestamp) -> Result<Self> {
         if end <= start {
-            return Err(Error::InvalidWindow(format!(
-                "window ends at {} ms, not after its start {} ms",
-                end.0, start.0
-            )));
+            return Err(Error::InvalidWindow(format!("window ends at {} ms, not after its start {} ms", end.0, start.0)));
         }
         Ok(Self { start, end })
     }

@@ -10,8 +10,8 @@ use dispatch_engine::pricing::CellLoad;
 use dispatch_engine::scoring::{Candidate, JobContext, rank};
 use dispatch_engine::spatial::IndexedContractor;
 use dispatch_engine::{
-    ContractorId, Filter, GeoPoint, Money, PricingConfig, Rating, ScoringConfig, SpatialIndex, SpeedConfig,
-    SpeedModel, StatusKind, SurgeBook, SurgeConfig, Timestamp, Trade, TradeSet, Urgency,
+    ContractorId, Filter, GeoPoint, Money, PricingConfig, Rating, ScoringConfig, SpatialIndex, SpeedConfig, SpeedModel, StatusKind,
+    SurgeBook, SurgeConfig, Timestamp, Trade, TradeSet, Urgency,
 };
 
 #[test]
@@ -27,8 +27,7 @@ fn a_window_of_jobs_is_matched_scored_assigned_and_priced() -> Result<()> {
         index.upsert(IndexedContractor { id: ContractorId(i), status, trades, rating: 3.5 + (i % 3) as f32 * 0.5 }, point);
         speeds.observe(index.cell_of(point), 8.0 + (i % 5) as f64);
     }
-    let jobs: Vec<(GeoPoint, Trade)> =
-        (0..6).map(|j| (centre.destination(j as f64 * 60.0, 2_000.0), Trade::ALL[j % 2])).collect();
+    let jobs: Vec<(GeoPoint, Trade)> = (0..6).map(|j| (centre.destination(j as f64 * 60.0, 2_000.0), Trade::ALL[j % 2])).collect();
 
     // Candidates per job: the 8 nearest available contractors of the trade.
     let mut candidates: Vec<Vec<(ContractorId, f64)>> = Vec::new();

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use dispatch_engine::{
-    ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine,
-    JobState, Money, Party, Rating, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
+    ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine, JobState, Money, Party,
+    Rating, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
 };
 
 fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> Result<T> {

@@ -20,7 +20,19 @@ struct Input {
     metres: f64,
 }
 
-const TRADES: [&str; 11] = ["plumbing", "electrical", "hvac", "carpentry", "roofing", "painting", "cleaning", "appliance_repair", "locksmith", "general_handyman", "wizardry"];
+const TRADES: [&str; 11] = [
+    "plumbing",
+    "electrical",
+    "hvac",
+    "carpentry",
+    "roofing",
+    "painting",
+    "cleaning",
+    "appliance_repair",
+    "locksmith",
+    "general_handyman",
+    "wizardry",
+];
 
 fuzz_target!(|input: Input| {
     let urgency = match input.window {

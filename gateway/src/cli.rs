@@ -309,7 +309,13 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 let result = server.await;
                 let _ = simulation.await;
                 let s = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
-                println!("posted {}, accepted {}, completed {}, rated {}", s(&stats.posted), s(&stats.accepted), s(&stats.completed), s(&stats.rated));
+                println!(
+                    "posted {}, accepted {}, completed {}, rated {}",
+                    s(&stats.posted),
+                    s(&stats.accepted),
+                    s(&stats.completed),
+                    s(&stats.rated)
+                );
                 result
             })
         }

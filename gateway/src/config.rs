@@ -134,14 +134,23 @@ impl ServeConfig {
 
     /// Checks what the types cannot: a secret, sane limits, valid cities.
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.jwt_secret.is_empty() || self.dev_auth, "a JWT secret is required (--jwt-secret or DISPATCH_JWT_SECRET) unless --dev-auth is on");
+        anyhow::ensure!(
+            !self.jwt_secret.is_empty() || self.dev_auth,
+            "a JWT secret is required (--jwt-secret or DISPATCH_JWT_SECRET) unless --dev-auth is on"
+        );
         anyhow::ensure!(self.h3_resolution <= 15, "h3_resolution {} must be 0..=15", self.h3_resolution);
         anyhow::ensure!(self.offer_timeout_secs > 0, "offer_timeout_secs must be positive");
         anyhow::ensure!(self.max_frame_bytes >= 1024, "max_frame_bytes must be at least 1024");
         anyhow::ensure!(self.outbound_queue > 0, "outbound_queue must be positive");
         anyhow::ensure!(!self.cities.is_empty(), "at least one city must be configured");
-        anyhow::ensure!(self.store_buffer.timeout_ms > 0 && self.store_buffer.drain_batch > 0, "store_buffer: timeout_ms and drain_batch must be positive");
-        anyhow::ensure!(self.store_buffer.probe_first_ms <= self.store_buffer.probe_max_ms, "store_buffer: probe_first_ms must not exceed probe_max_ms");
+        anyhow::ensure!(
+            self.store_buffer.timeout_ms > 0 && self.store_buffer.drain_batch > 0,
+            "store_buffer: timeout_ms and drain_batch must be positive"
+        );
+        anyhow::ensure!(
+            self.store_buffer.probe_first_ms <= self.store_buffer.probe_max_ms,
+            "store_buffer: probe_first_ms must not exceed probe_max_ms"
+        );
         if self.storage == StorageKind::Scylla {
             self.scylla.validate()?;
             for city in &self.cities {
@@ -156,10 +165,7 @@ impl ServeConfig {
             self.weights.price,
         )?;
         if let Some(url) = &self.tile_url {
-            anyhow::ensure!(
-                ["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p)),
-                "tile_url must contain {{z}}, {{x}} and {{y}}: {url}"
-            );
+            anyhow::ensure!(["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p)), "tile_url must contain {{z}}, {{x}} and {{y}}: {url}");
         }
         let mut names = std::collections::HashSet::new();
         for city in &self.cities {
@@ -206,7 +212,8 @@ mod tests {
         assert!(no_secret.validate().unwrap_err().to_string().contains("JWT secret"));
         let bad = ServeConfig { jwt_secret: "s".into(), h3_resolution: 16, ..ServeConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("h3_resolution"));
-        let bad_tiles = ServeConfig { jwt_secret: "s".into(), tile_url: Some("https://example.invalid/tile.png".into()), ..ServeConfig::default() };
+        let bad_tiles =
+            ServeConfig { jwt_secret: "s".into(), tile_url: Some("https://example.invalid/tile.png".into()), ..ServeConfig::default() };
         assert!(bad_tiles.validate().unwrap_err().to_string().contains("{z}"));
         let scylla = ServeConfig { jwt_secret: "s".into(), storage: StorageKind::Scylla, ..ServeConfig::default() };
         scylla.validate().unwrap();

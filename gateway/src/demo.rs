@@ -156,11 +156,11 @@ async fn contractor_bot(
     let mut rng = Rng(config.seed ^ id.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let ws = connect(addr, &auth, Role::Contractor, id, &config.city.name).await?;
     let (mut tx, mut rx) = ws.split();
-    let trades: Vec<Value> = (0..1 + rng.below(2))
-        .map(|_| json!({"trade": Trade::ALL[rng.below(10) as usize], "years": rng.below(25)}))
-        .collect();
+    let trades: Vec<Value> =
+        (0..1 + rng.below(2)).map(|_| json!({"trade": Trade::ALL[rng.below(10) as usize], "years": rng.below(25)})).collect();
     tx.send(frame(&json!({"type": "register", "name": format!("Contractor {id}"), "trades": trades,
-        "hourly_rate": 6_000 + rng.below(6_000), "service_radius_m": 25_000.0}))).await?;
+        "hourly_rate": 6_000 + rng.below(6_000), "service_radius_m": 25_000.0})))
+        .await?;
     let mut at = random_point(&config.city, &mut rng);
     tx.send(frame(&json!({"type": "online", "lat": at.lat(), "lng": at.lng()}))).await?;
     stats.online.fetch_add(1, Ordering::Relaxed);
@@ -244,8 +244,18 @@ async fn customers(
     let ws = connect(addr, &auth, Role::Customer, 1, &config.city.name).await?;
     let (mut tx, mut rx) = ws.split();
     let mut post = tokio::time::interval(config.job_every);
-    let descriptions = ["leaking pipe", "no heat", "outlet sparks", "door sticks", "roof leak", "repaint kitchen",
-        "deep clean", "dryer broken", "locked out", "odd jobs"];
+    let descriptions = [
+        "leaking pipe",
+        "no heat",
+        "outlet sparks",
+        "door sticks",
+        "roof leak",
+        "repaint kitchen",
+        "deep clean",
+        "dryer broken",
+        "locked out",
+        "odd jobs",
+    ];
     loop {
         tokio::select! {
             _ = stop.changed() => break,

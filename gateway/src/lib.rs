@@ -20,17 +20,17 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod protocol;
-pub mod server;
 mod router;
+pub mod server;
 mod session;
 pub mod snapshot;
 pub mod stores;
 
 pub use auth::{Auth, Claims, Role};
 pub use config::ServeConfig;
+pub use dispatch_storage as storage;
 pub use protocol::{ClientMsg, ServerMsg};
 pub use server::{Gateway, run};
-pub use dispatch_storage as storage;
 
 /// The dispatcher's live map, served at `/` (embedded in the binary).
 pub const MAP_PAGE: &str = include_str!("../assets/map.html");

@@ -339,8 +339,24 @@ pub enum ServerMsg<R = Value> {
 impl ClientMsg {
     /// Every message type, as `type` names it on the wire.
     pub const KINDS: [&'static str; 18] = [
-        "register", "online", "offline", "break", "gps", "accept", "decline", "job_status", "post_job", "cancel", "watch",
-        "rate", "chat", "resume", "subscribe", "assign", "nearby", "ping",
+        "register",
+        "online",
+        "offline",
+        "break",
+        "gps",
+        "accept",
+        "decline",
+        "job_status",
+        "post_job",
+        "cancel",
+        "watch",
+        "rate",
+        "chat",
+        "resume",
+        "subscribe",
+        "assign",
+        "nearby",
+        "ping",
     ];
 
     /// This message's `type` on the wire.
@@ -471,7 +487,9 @@ pub fn encode_server_binary(msg: &ServerMsg) -> Result<Vec<u8>, String> {
         ServerMsg::MapSnapshot { version, area, stats, cells, contractors, jobs } => {
             ServerMsg::MapSnapshot { version, area, stats, cells, contractors, jobs }
         }
-        ServerMsg::MapDelta { version, stats, cells, contractors, jobs } => ServerMsg::MapDelta { version, stats, cells, contractors, jobs },
+        ServerMsg::MapDelta { version, stats, cells, contractors, jobs } => {
+            ServerMsg::MapDelta { version, stats, cells, contractors, jobs }
+        }
         ServerMsg::Pong {} => ServerMsg::Pong {},
     };
     bincode::serde::encode_to_vec(&msg, bincode::config::standard()).map_err(|e| e.to_string())
@@ -564,8 +582,14 @@ mod tests {
         let markdown = include_str!("../../docs/protocol.md").replace(' ', "");
         let asyncapi = include_str!("../../docs/asyncapi.yaml");
         for kind in ClientMsg::KINDS.iter().chain(ServerMsg::<Value>::KINDS.iter()) {
-            assert!(markdown.contains(&format!("`{kind}`")) || markdown.contains(&format!("\"type\":\"{kind}\"")), "protocol.md lacks {kind}");
-            assert!(asyncapi.contains(&format!("{kind}:")) || asyncapi.contains(&format!("{kind},")) || asyncapi.contains(&format!("{kind}]")), "asyncapi.yaml lacks {kind}");
+            assert!(
+                markdown.contains(&format!("`{kind}`")) || markdown.contains(&format!("\"type\":\"{kind}\"")),
+                "protocol.md lacks {kind}"
+            );
+            assert!(
+                asyncapi.contains(&format!("{kind}:")) || asyncapi.contains(&format!("{kind},")) || asyncapi.contains(&format!("{kind}]")),
+                "asyncapi.yaml lacks {kind}"
+            );
         }
         // The lists match the enums: each name parses back to a message of that kind.
         for kind in ClientMsg::KINDS {

@@ -175,10 +175,8 @@ impl Router {
         let assigned = parties.and_then(|p| p.assigned);
         let named = crate::session::event_contractor(&event.kind);
         let customers = customer.map_or(&[][..], |c| sessions_of(&r.customers, c.0));
-        let contractors = [named, assigned.filter(|a| Some(*a) != named)]
-            .into_iter()
-            .flatten()
-            .flat_map(|c| sessions_of(&r.contractors, c.0));
+        let contractors =
+            [named, assigned.filter(|a| Some(*a) != named)].into_iter().flatten().flat_map(|c| sessions_of(&r.contractors, c.0));
         for id in r.dispatchers.iter().chain(customers).chain(contractors) {
             if let Some(member) = r.members.get(id)
                 && member.tx.try_send(Arc::clone(&event)).is_err()

@@ -24,9 +24,9 @@ use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 use dispatch_actors::storage::{Health, SnapshotStore};
 use dispatch_actors::{Dispatch, DispatchConfig};
@@ -99,7 +99,13 @@ impl Gateway {
         let metrics = prometheus();
         let weights = config.weights;
         let scoring = dispatch_engine::ScoringConfig {
-            weights: dispatch_engine::Weights::new(weights.proximity, weights.rating, weights.availability, weights.experience, weights.price)?,
+            weights: dispatch_engine::Weights::new(
+                weights.proximity,
+                weights.rating,
+                weights.availability,
+                weights.experience,
+                weights.price,
+            )?,
             ..dispatch_engine::ScoringConfig::default()
         };
         let dispatch_config = DispatchConfig {
@@ -233,7 +239,10 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
     let mut degraded = false;
     for (name, city) in &gw.cities {
         if !city.dispatch.is_running() {
-            return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "city": name, "error": "actors not running"}));
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"ready": false, "city": name, "error": "actors not running"}),
+            );
         }
         // An unreachable store does not take the city out of service: it
         // serves from memory and buffers writes, and says so here.
@@ -246,7 +255,9 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
             Health::Healthy => match tokio::time::timeout(READYZ_PING, store.ping()).await {
                 Ok(Ok(())) => serde_json::json!({"status": "ok"}),
                 Ok(Err(e)) => serde_json::json!({"status": "degraded", "buffered": 0, "error": e.to_string()}),
-                Err(_) => serde_json::json!({"status": "degraded", "buffered": 0, "error": format!("store did not answer a ping within {READYZ_PING:?}")}),
+                Err(_) => {
+                    serde_json::json!({"status": "degraded", "buffered": 0, "error": format!("store did not answer a ping within {READYZ_PING:?}")})
+                }
             },
         };
         degraded |= health["status"] == "degraded";
@@ -323,10 +334,8 @@ fn upgrade(req: &mut Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> 
                 // default 128 KiB that is 128 KiB resident per connection. Frames here are
                 // small; WS_READ_BUFFER holds dozens of binary GPS fixes, and larger frames
                 // still arrive whole (the buffer grows for them).
-                let config = WebSocketConfig::default()
-                    .max_message_size(Some(max))
-                    .max_frame_size(Some(max))
-                    .read_buffer_size(WS_READ_BUFFER);
+                let config =
+                    WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max)).read_buffer_size(WS_READ_BUFFER);
                 let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), WsRole::Server, Some(config)).await;
                 crate::session::run(ws, claims, gw).await;
                 drop(sessions);

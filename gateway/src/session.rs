@@ -29,8 +29,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use dispatch_actors::{ActorError, ContractorLink, DispatchEvent, EventKind, GpsFix, JobRequest, JobSnapshot, Presence};
 use dispatch_engine::{
-    ContractorId, ContractorProfile, CustomerId, GeoPoint, JobId, JobState, Money, Party, Rating, TimeWindow, Timestamp,
-    TradeExperience, Urgency,
+    ContractorId, ContractorProfile, CustomerId, GeoPoint, JobId, JobState, Money, Party, Rating, TimeWindow, Timestamp, TradeExperience,
+    Urgency,
 };
 
 use crate::auth::{Claims, Role};
@@ -333,14 +333,19 @@ impl Session {
                 if ts > now.0.saturating_add(MAX_GPS_SKEW_MS) {
                     return Err(refuse(
                         "bad_request",
-                        format!("ts {ts} is {} s ahead of the server's clock (at most {} s allowed)", (ts - now.0) / 1_000, MAX_GPS_SKEW_MS / 1_000),
+                        format!(
+                            "ts {ts} is {} s ahead of the server's clock (at most {} s allowed)",
+                            (ts - now.0) / 1_000,
+                            MAX_GPS_SKEW_MS / 1_000
+                        ),
                     ));
                 }
                 let fix = GpsFix::new(at, heading, speed, accuracy, Timestamp(ts))?;
                 let link = match self.link.clone() {
                     Some(link) => link,
                     None => {
-                        let link = self.dispatch().link(ContractorId(me)).map_err(|_| refuse("conflict", "go online before sending GPS"))?;
+                        let link =
+                            self.dispatch().link(ContractorId(me)).map_err(|_| refuse("conflict", "go online before sending GPS"))?;
                         self.link = Some(link.clone());
                         link
                     }
@@ -463,7 +468,14 @@ impl Session {
                 self.cells_sent = loads;
                 let area = self.city().config.polygon.clone();
                 let stats = self.dispatch().match_stats();
-                self.send(&ServerMsg::MapSnapshot { version: snapshot.version, area, stats, cells, contractors: snapshot.contractors, jobs: snapshot.jobs });
+                self.send(&ServerMsg::MapSnapshot {
+                    version: snapshot.version,
+                    area,
+                    stats,
+                    cells,
+                    contractors: snapshot.contractors,
+                    jobs: snapshot.jobs,
+                });
                 Ok(Some(json!({"city": self.claims.city, "version": snapshot.version})))
             }
             ClientMsg::Nearby { lat, lng, k, trade, available_only, radius_m } => {
@@ -596,7 +608,6 @@ impl Session {
         self.map = Some((delta.version, viewport));
         self.send(&ServerMsg::MapDelta { version: delta.version, stats, cells, contractors: delta.contractors, jobs: delta.jobs });
     }
-
 }
 
 /// One cell's load on the map: the cell, its demand and supply, its surge.

@@ -14,7 +14,10 @@ use crate::config::{ServeConfig, StorageKind};
 use crate::stores::StoreOpener;
 
 fn durable_only(config: &ServeConfig) -> anyhow::Result<()> {
-    anyhow::ensure!(config.storage != StorageKind::Memory, "storage memory keeps nothing after the server stops: there is nothing to export or import");
+    anyhow::ensure!(
+        config.storage != StorageKind::Memory,
+        "storage memory keeps nothing after the server stops: there is nothing to export or import"
+    );
     Ok(())
 }
 
@@ -29,7 +32,9 @@ pub async fn export(config: &ServeConfig, out: &Path) -> anyhow::Result<Vec<(Str
     let mut writer = DumpWriter::new(std::io::BufWriter::new(file), created_ms)?;
     let mut done = Vec::new();
     for city in &config.cities {
-        if config.storage == StorageKind::Embedded && !config.data_dir.join(&city.name).join(dispatch_storage::embedded::FILE_NAME).is_file() {
+        if config.storage == StorageKind::Embedded
+            && !config.data_dir.join(&city.name).join(dispatch_storage::embedded::FILE_NAME).is_file()
+        {
             continue; // never started: nothing stored
         }
         let store = stores.open(&city.name).await?;
@@ -105,7 +110,11 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let scylla = ServeConfig {
             storage: StorageKind::Scylla,
-            scylla: dispatch_storage::ScyllaConfig { nodes: vec![format!("127.0.0.1:{port}")], request_timeout_ms: 500, ..Default::default() },
+            scylla: dispatch_storage::ScyllaConfig {
+                nodes: vec![format!("127.0.0.1:{port}")],
+                request_timeout_ms: 500,
+                ..Default::default()
+            },
             ..config(from.path())
         };
         let elsewhere = from.path().join("scylla.dump");

@@ -30,7 +30,9 @@ impl<'a> StoreOpener<'a> {
     pub async fn open(&self, city: &str) -> anyhow::Result<Arc<dyn SnapshotStore>> {
         Ok(match (&self.scylla, self.config.storage) {
             (Some(session), _) => Arc::new(
-                ScyllaStore::open(Arc::clone(session), &self.config.scylla, city).await.with_context(|| format!("city {city}: ScyllaDB keyspace"))?,
+                ScyllaStore::open(Arc::clone(session), &self.config.scylla, city)
+                    .await
+                    .with_context(|| format!("city {city}: ScyllaDB keyspace"))?,
             ),
             (None, StorageKind::Memory) => Arc::new(MemoryStore::new()),
             (None, _) => Arc::new(

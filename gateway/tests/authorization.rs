@@ -35,7 +35,8 @@ async fn roles_are_kept_to_their_own_messages() -> Result<()> {
     forbidden(&mut customer, json!({"type": "online", "lat": DSM.0, "lng": DSM.1})).await?;
     forbidden(&mut customer, json!({"type": "subscribe"})).await?;
     let mut pro = server.connect(Role::Contractor, 2).await?;
-    forbidden(&mut pro, json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"})).await?;
+    forbidden(&mut pro, json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}))
+        .await?;
     server.stop().await
 }
 

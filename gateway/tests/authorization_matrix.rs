@@ -15,7 +15,13 @@ use serde_json::{Value, json};
 fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
     let (lat, lng) = east(100.0);
     vec![
-        (json!({"type": "register", "name": "x", "trades": [{"trade": "hvac", "years": 1}], "hourly_rate": 1, "service_radius_m": 1000.0}), false, true, false, false),
+        (
+            json!({"type": "register", "name": "x", "trades": [{"trade": "hvac", "years": 1}], "hourly_rate": 1, "service_radius_m": 1000.0}),
+            false,
+            true,
+            false,
+            false,
+        ),
         (json!({"type": "online", "lat": lat, "lng": lng}), false, true, false, false),
         (json!({"type": "gps", "lat": lat, "lng": lng, "ts": 1}), false, true, false, false),
         (json!({"type": "break"}), false, true, false, false),
@@ -23,7 +29,13 @@ fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
         (json!({"type": "accept", "job": job}), false, true, false, true),
         (json!({"type": "decline", "job": job}), false, true, false, true),
         (json!({"type": "job_status", "job": job, "status": "on_site"}), false, true, false, true),
-        (json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}), true, false, false, false),
+        (
+            json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}),
+            true,
+            false,
+            false,
+            false,
+        ),
         (json!({"type": "watch", "job": job}), true, false, false, true),
         (json!({"type": "rate", "job": job, "stars": 5}), true, false, false, true),
         (json!({"type": "chat", "job": job, "text": "hello"}), true, true, true, true),

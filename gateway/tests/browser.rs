@@ -28,11 +28,8 @@ fn chromium() -> Option<PathBuf> {
 
 /// Reads a child's output lines until one contains `marker`; returns that line.
 async fn line_with(child: &mut Child, stderr: bool, marker: &str) -> Result<String> {
-    let pipe: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if stderr {
-        Box::new(child.stderr.take().context("stderr")?)
-    } else {
-        Box::new(child.stdout.take().context("stdout")?)
-    };
+    let pipe: Box<dyn tokio::io::AsyncRead + Unpin + Send> =
+        if stderr { Box::new(child.stderr.take().context("stderr")?) } else { Box::new(child.stdout.take().context("stdout")?) };
     let mut lines = BufReader::new(pipe).lines();
     let found = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await? {

@@ -108,8 +108,7 @@ async fn every_metric_the_dashboard_queries_is_exported() -> Result<()> {
 
     let (status, text) = server.http("GET", "/metrics", None).await?;
     assert_eq!(status, 200);
-    let exported: BTreeSet<&str> =
-        text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+    let exported: BTreeSet<&str> = text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
     let missing: Vec<&String> = wanted.iter().filter(|m| !exported.contains(m.as_str())).collect();
     assert!(missing.is_empty(), "the dashboard queries metrics the engine does not export: {missing:?}");
     server.stop().await
@@ -147,7 +146,11 @@ fn the_kubernetes_manifests_fit_together() -> Result<()> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         assert!(name == "kustomization.yaml" || listed.contains(name), "{name} is not in kustomization.yaml");
     }
-    let kinds: BTreeSet<String> = found.iter().filter_map(|p| yaml(&format!("k8s/{}", p.file_name()?.to_str()?)).ok()).filter_map(|d| d["kind"].as_str().map(str::to_owned)).collect();
+    let kinds: BTreeSet<String> = found
+        .iter()
+        .filter_map(|p| yaml(&format!("k8s/{}", p.file_name()?.to_str()?)).ok())
+        .filter_map(|d| d["kind"].as_str().map(str::to_owned))
+        .collect();
     for kind in ["Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "PodDisruptionBudget"] {
         assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
     }
@@ -161,7 +164,8 @@ fn the_kubernetes_manifests_fit_together() -> Result<()> {
     assert_eq!(pod["securityContext"]["runAsUser"].as_i64(), Some(10001), "the Dockerfile's user");
     assert_eq!(deployment["spec"]["strategy"]["type"].as_str(), Some("Recreate"), "never two engines on the same cities");
     let env = container["env"].as_vec().into_iter().flatten();
-    let secret_ref = env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_JWT_SECRET")).map(|e| e["valueFrom"]["secretKeyRef"].clone());
+    let secret_ref =
+        env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_JWT_SECRET")).map(|e| e["valueFrom"]["secretKeyRef"].clone());
     let secret = yaml("k8s/secret.yaml")?;
     let secret_ref = secret_ref.ok_or_else(|| anyhow::anyhow!("the JWT secret is not taken from a Secret"))?;
     assert_eq!(secret_ref["name"].as_str(), secret["metadata"]["name"].as_str());

@@ -27,7 +27,11 @@ async fn a_dispatcher_gets_a_snapshot_then_deltas_and_can_assign() -> Result<()>
     let mut customer = server.connect(Role::Customer, 100).await?;
     let job = customer.post_job("electrical").await?;
     let started = Instant::now();
-    let delta = dispatcher.wait("a delta with the job", |v| v["type"] == "map_delta" && v["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["id"] == job))).await?;
+    let delta = dispatcher
+        .wait("a delta with the job", |v| {
+            v["type"] == "map_delta" && v["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["id"] == job))
+        })
+        .await?;
     assert!(delta["version"].as_u64() > snapshot["version"].as_u64());
     assert!(started.elapsed().as_secs_f64() <= 2.5, "deltas come at least once a second");
 

@@ -127,7 +127,13 @@ impl Cli {
         let mut c = LoadConfig::preset(self.scenario)?;
         if let Some(path) = &self.config {
             c = LoadConfig::overlay_file(&c, path)?;
-            anyhow::ensure!(c.scenario == self.scenario, "{} is for scenario {}, not {}", path.display(), c.scenario.name(), self.scenario.name());
+            anyhow::ensure!(
+                c.scenario == self.scenario,
+                "{} is for scenario {}, not {}",
+                path.display(),
+                c.scenario.name(),
+                self.scenario.name()
+            );
         }
         macro_rules! set {
             ($($flag:ident => $field:ident),* $(,)?) => { $( if let Some(v) = self.$flag.clone() { c.$field = v; } )* };
@@ -187,7 +193,8 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     let report = runtime.block_on(async {
         let (target, spawned) = match cli.target {
             Some(addr) => {
-                let secret = cli.jwt_secret.clone().ok_or_else(|| anyhow::anyhow!("--target needs --jwt-secret (or DISPATCH_JWT_SECRET)"))?;
+                let secret =
+                    cli.jwt_secret.clone().ok_or_else(|| anyhow::anyhow!("--target needs --jwt-secret (or DISPATCH_JWT_SECRET)"))?;
                 (crate::Target { addr, auth: dispatch_gateway::Auth::new(secret.as_bytes()), city: config.city.clone(), pid: None }, None)
             }
             None => {

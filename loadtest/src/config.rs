@@ -249,7 +249,10 @@ impl LoadConfig {
                 "--peer redis compares the gps and nearest scenarios, not {}",
                 self.scenario.name()
             );
-            anyhow::ensure!(self.redis_server.is_some() || self.redis_url.is_some(), "--peer redis needs --redis-server BIN or --redis-url URL");
+            anyhow::ensure!(
+                self.redis_server.is_some() || self.redis_url.is_some(),
+                "--peer redis needs --redis-server BIN or --redis-url URL"
+            );
         }
         Ok(())
     }
@@ -288,7 +291,8 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("duration_secs"));
         let bad = LoadConfig { k: 0, ..LoadConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("k must"));
-        let bad = LoadConfig { scenario: Scenario::Chat, peer: Some(Peer::Redis), redis_url: Some("redis://x".into()), ..LoadConfig::default() };
+        let bad =
+            LoadConfig { scenario: Scenario::Chat, peer: Some(Peer::Redis), redis_url: Some("redis://x".into()), ..LoadConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("peer"));
         let bad = LoadConfig { peer: Some(Peer::Redis), ..LoadConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("--redis-server"));

@@ -102,7 +102,12 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
 }
 
 /// ours / peer for the figures both measured.
-fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f64>, peer_run: &report::PeerReport) -> BTreeMap<String, f64> {
+fn ratios(
+    scenario: Scenario,
+    ours: &stats::Summary,
+    server: &BTreeMap<String, f64>,
+    peer_run: &report::PeerReport,
+) -> BTreeMap<String, f64> {
     let peer = &peer_run.summary;
     let mut out = BTreeMap::new();
     // Work per CPU-second: what each server did with the CPU it used (both share the machine with the harness).
@@ -139,4 +144,3 @@ fn ratios(scenario: Scenario, ours: &stats::Summary, server: &BTreeMap<String, f
     }
     out
 }
-

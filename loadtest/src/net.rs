@@ -10,10 +10,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::WebSocketStream;
 
 use dispatch_gateway::protocol::{ClientMsg, ServerMsg, decode_server_binary, encode_client_binary};
 use dispatch_gateway::{Auth, Role};
@@ -74,18 +74,17 @@ impl Connector {
             let source = self.sources[self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len()];
             socket.bind(SocketAddr::new(source, 0)).with_context(|| format!("binding {source}"))?;
         }
-        let stream = tokio::time::timeout(Duration::from_secs(30), socket.connect(addr))
-            .await
-            .context("connect timed out")?
-            .context("connect")?;
+        let stream =
+            tokio::time::timeout(Duration::from_secs(30), socket.connect(addr)).await.context("connect timed out")?.context("connect")?;
         stream.set_nodelay(true)?;
         let request = format!("ws://{addr}/v1/ws?token={token}").into_client_request()?;
         // Small read buffers: the harness holds up to 100k of these.
         let config = WebSocketConfig::default().read_buffer_size(dispatch_gateway::server::WS_READ_BUFFER);
-        let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::client_async_with_config(request, stream, Some(config)))
-            .await
-            .context("WebSocket handshake timed out")?
-            .context("WebSocket handshake")?;
+        let (mut ws, _) =
+            tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::client_async_with_config(request, stream, Some(config)))
+                .await
+                .context("WebSocket handshake timed out")?
+                .context("WebSocket handshake")?;
         match tokio::time::timeout(Duration::from_secs(30), next_msg(&mut ws)).await.context("no hello within 30 s")?? {
             Some(v) if v["type"] == "hello" => Ok(ws),
             other => anyhow::bail!("expected hello, got {other:?}"),

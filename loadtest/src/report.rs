@@ -113,12 +113,7 @@ impl Report {
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..seconds, 0f64..top)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds after warm-up")
-            .y_desc("ms")
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart.configure_mesh().x_desc("seconds after warm-up").y_desc("ms").draw().map_err(|e| anyhow::anyhow!("{e}"))?;
         for (i, (name, latency)) in series.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
             let median = latency.timeline.iter().map(|p| (p.second as f64, p.p50_ms));
@@ -134,12 +129,7 @@ impl Report {
                 .label(format!("{name} p99"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(1)));
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
@@ -160,7 +150,8 @@ fn register_font() -> Result<()> {
         })?;
         // plotters keeps fonts for the life of the process.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes).map_err(|_| "the font file is not a valid TTF".to_owned())
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
+            .map_err(|_| "the font file is not a valid TTF".to_owned())
     })
     .clone()
     .map_err(anyhow::Error::msg)
@@ -183,11 +174,8 @@ fn section(out: &mut String, title: &str, s: &Summary) {
         }
     }
     if !s.latencies.is_empty() {
-        let _ = writeln!(
-            out,
-            "    {:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
-        );
+        let _ =
+            writeln!(out, "    {:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max");
         for (name, l) in &s.latencies {
             let _ = writeln!(
                 out,

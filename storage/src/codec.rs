@@ -47,10 +47,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 /// Decodes a blob written by [`encode`], checking magic, version, length and checksum.
 pub fn decode<T: DeserializeOwned>(blob: &[u8]) -> Result<T> {
-    let header: &[u8; HEADER_LEN] = blob
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(StorageError::Truncated { len: blob.len(), need: HEADER_LEN })?;
+    let header: &[u8; HEADER_LEN] =
+        blob.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(StorageError::Truncated { len: blob.len(), need: HEADER_LEN })?;
     let magic = [header[0], header[1], header[2], header[3]];
     if magic != MAGIC {
         return Err(StorageError::BadMagic { found: magic });

@@ -86,8 +86,7 @@ impl EmbeddedStore {
     /// of at most `cache_bytes`.
     pub fn open_with_cache(data_dir: impl AsRef<Path>, cache_bytes: usize) -> Result<Self> {
         let dir = data_dir.as_ref();
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StorageError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
         let db = Database::builder()
             .set_cache_size(cache_bytes)
@@ -124,9 +123,7 @@ impl EmbeddedStore {
     /// Runs `f` on the blocking pool with the database.
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> Result<T> + Send + 'static) -> Result<T> {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
     }
 }
 

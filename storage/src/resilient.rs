@@ -221,7 +221,11 @@ impl ResilientStore {
     fn buffered_snapshots(&self, kind: Kind, after: Option<u64>) -> Vec<(u64, Option<Vec<u8>>)> {
         let buffer = self.buffer();
         let start = after.map_or(std::ops::Bound::Included((kind, 0)), |id| std::ops::Bound::Excluded((kind, id)));
-        buffer.snapshots.range((start, std::ops::Bound::Included((kind, u64::MAX)))).map(|(&(_, id), (_, w))| (id, w.value().cloned())).collect()
+        buffer
+            .snapshots
+            .range((start, std::ops::Bound::Included((kind, u64::MAX))))
+            .map(|(&(_, id), (_, w))| (id, w.value().cloned()))
+            .collect()
     }
 
     /// Buffered log entries with `(job, seq)` keys in `keys`, in key order.

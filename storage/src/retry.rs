@@ -112,12 +112,22 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_millis(300), "100 ms then 200 ms");
 
         calls.store(0, Ordering::SeqCst);
-        let out: Result<()> = p.run(|| async { calls.fetch_add(1, Ordering::SeqCst); Err(StorageError::Unavailable("down".into())) }).await;
+        let out: Result<()> = p
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(StorageError::Unavailable("down".into()))
+            })
+            .await;
         assert!(out.unwrap_err().is_transient());
         assert_eq!(calls.load(Ordering::SeqCst), 3, "gives up after the attempts");
 
         calls.store(0, Ordering::SeqCst);
-        let out: Result<()> = p.run(|| async { calls.fetch_add(1, Ordering::SeqCst); Err(StorageError::Backend("syntax".into())) }).await;
+        let out: Result<()> = p
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(StorageError::Backend("syntax".into()))
+            })
+            .await;
         assert!(out.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a permanent error is not retried");
     }

@@ -267,7 +267,9 @@ impl ScyllaConfig {
     /// The keyspace of `city`: `<prefix>_<city>` with `-` as `_`.
     pub fn keyspace_for(&self, city: &str) -> Result<String> {
         let ks = format!("{}_{}", self.keyspace_prefix, city.replace('-', "_")).to_ascii_lowercase();
-        let valid = ks.len() <= 48 && ks.starts_with(|c: char| c.is_ascii_alphabetic()) && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid = ks.len() <= 48
+            && ks.starts_with(|c: char| c.is_ascii_alphabetic())
+            && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(StorageError::Backend(format!("keyspace {ks:?} for city {city:?}: letters, digits and _ only, at most 48")));
         }
@@ -325,7 +327,10 @@ impl Cql {
     /// Creates the table of applied migrations.
     #[must_use]
     pub fn create_migrations_table(&self) -> String {
-        format!("CREATE TABLE IF NOT EXISTS {}.schema_migrations (version int PRIMARY KEY, description text, applied_at timestamp)", self.ks)
+        format!(
+            "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version int PRIMARY KEY, description text, applied_at timestamp)",
+            self.ks
+        )
     }
 
     /// The schema, in order.
@@ -647,7 +652,13 @@ impl ScyllaStore {
 
     /// The next ids after `after` from every shard, merged: `statement` takes
     /// (shard, start key, limit) — plus `kind` first when given.
-    async fn scan_shards(&self, statement: &PreparedStatement, kind: Option<i8>, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+    async fn scan_shards(
+        &self,
+        statement: &PreparedStatement,
+        kind: Option<i8>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
         let Some(start) = start_key(after) else { return Ok(Vec::new()) };
         if limit == 0 {
             return Ok(Vec::new());
@@ -918,7 +929,10 @@ mod tests {
         }
         let schema = m[0].statements.join("\n");
         assert!(schema.contains("PRIMARY KEY ((kind, shard), id)"));
-        assert!(schema.contains("PRIMARY KEY (job, seq)") && schema.contains("CLUSTERING ORDER BY (seq ASC)"), "log by job, clustered by seq");
+        assert!(
+            schema.contains("PRIMARY KEY (job, seq)") && schema.contains("CLUSTERING ORDER BY (seq ASC)"),
+            "log by job, clustered by seq"
+        );
     }
 
     #[test]

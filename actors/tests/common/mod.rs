@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use dispatch_actors::engine::{
     ContractorId, ContractorProfile, CustomerId, GeoPoint, Money, Rating, Timestamp, Trade, TradeExperience, Urgency,
 };
-use dispatch_actors::{Dispatch, DispatchConfig, DispatchEvent, EventKind, GpsFix, JobRequest, Presence};
 use dispatch_actors::storage::{MemoryStore, SnapshotStore};
+use dispatch_actors::{Dispatch, DispatchConfig, DispatchEvent, EventKind, GpsFix, JobRequest, Presence};
 use tokio::sync::broadcast;
 
 pub const DSM: (f64, f64) = (41.5868, -93.6250);

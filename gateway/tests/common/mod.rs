@@ -31,14 +31,16 @@ impl Server {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
-        let mut config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
+        let mut config =
+            ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
         tweak(&mut config);
         Self::serve(Gateway::start(config).await?).await
     }
 
     /// A server whose des-moines store is `store` (the other cities use memory).
     pub async fn start_on_store(store: Arc<dyn dispatch_gateway::storage::SnapshotStore>) -> Result<Self> {
-        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
+        let config =
+            ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
         let mut stores: std::collections::HashMap<String, Arc<dyn dispatch_gateway::storage::SnapshotStore>> =
             config.cities.iter().map(|c| (c.name.clone(), Arc::new(dispatch_gateway::storage::MemoryStore::new()) as _)).collect();
         stores.insert(CITY.into(), store);
@@ -181,11 +183,7 @@ impl Client {
     pub async fn call(&mut self, msg: Value) -> Result<Value> {
         let id = self.send(msg).await?;
         let reply = self.wait("a reply", |v| v["id"] == id.as_str()).await?;
-        if reply["type"] == "ack" {
-            Ok(reply["result"].clone())
-        } else {
-            bail!("refused: {reply}")
-        }
+        if reply["type"] == "ack" { Ok(reply["result"].clone()) } else { bail!("refused: {reply}") }
     }
 
     /// Posts a `trade` job downtown for today (as a customer); returns its id.

@@ -62,7 +62,14 @@ pub(crate) async fn run(ctx: &Arc<Ctx>) -> Result<()> {
                 }
                 let at = centre.destination(90.0, f64::from(n) * 5.0);
                 sent.lock().unwrap_or_else(PoisonError::into_inner).insert(at.lng().to_bits(), Instant::now());
-                let fix = ClientMsg::Gps { lat: at.lat(), lng: at.lng(), heading: None, speed: Some(20.0), accuracy: None, ts: t0 + i64::from(n) * 250 };
+                let fix = ClientMsg::Gps {
+                    lat: at.lat(),
+                    lng: at.lng(),
+                    heading: None,
+                    speed: Some(20.0),
+                    accuracy: None,
+                    ts: t0 + i64::from(n) * 250,
+                };
                 let Ok(frame) = text(None, &fix) else { break };
                 if probe.send(frame).await.is_err() {
                     ctx.recorder.error("map: probe socket closed");

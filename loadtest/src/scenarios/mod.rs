@@ -259,7 +259,12 @@ pub(crate) async fn contractors_online(
 /// few thousand whose sockets are closed once online (they stay on the map
 /// and in the index), so their number is not capped by open files. Returns
 /// how many made it.
-pub(crate) async fn online_then_disconnect(ctx: &Arc<Ctx>, what: &'static str, bots: std::ops::Range<usize>, trades: &'static [Trade]) -> usize {
+pub(crate) async fn online_then_disconnect(
+    ctx: &Arc<Ctx>,
+    what: &'static str,
+    bots: std::ops::Range<usize>,
+    trades: &'static [Trade],
+) -> usize {
     let mut loaded = 0;
     let mut from = bots.start;
     while from < bots.end {
@@ -351,7 +356,8 @@ impl Progress {
         let phase = if ctx.recorder.measuring() { "running" } else { "warm-up" };
         let counters = ctx.recorder.counters_now();
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let mut parts: Vec<String> = counters.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v} ({:.0}/s)", *v as f64 / secs)).collect();
+        let mut parts: Vec<String> =
+            counters.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v} ({:.0}/s)", *v as f64 / secs)).collect();
         parts.truncate(4);
         format!(
             "{phase} [{:>4.0}s / {:.0}s] {} · errors {}",
