@@ -31,8 +31,8 @@ use crate::cell::CellMsg;
 use crate::error::{ActorError, Result};
 use crate::events::EventKind;
 use crate::job::JobMsg;
+use crate::record::ContractorSnapshot;
 use crate::shared::{Shared, forget_if_same};
-use crate::snapshot::ContractorSnapshot;
 
 /// One GPS reading from a contractor's phone.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -155,8 +155,12 @@ pub enum ContractorMsg {
         /// Answer.
         reply: RpcReplyPort<CandidateFacts>,
     },
-    /// A customer's review, 0..=5 stars; replied once stored.
+    /// A customer's review of `job`, 0..=5 stars; replied once stored.
+    /// Counted once per job: a repeat (a retry) changes nothing and answers
+    /// the rating as it stands.
     Rate {
+        /// The job reviewed.
+        job: JobId,
         /// Stars.
         stars: f64,
         /// Answer.
@@ -476,18 +480,21 @@ impl Actor for ContractorActor {
                     covers_window: window.is_none_or(|w| p.covers(&w)),
                 });
             }
-            ContractorMsg::Rate { stars, reply } => {
-                let answer = match state.snap.profile.rating.with_review(stars) {
+            ContractorMsg::Rate { job, stars, reply } => {
+                let before = state.snap.ratings.clone();
+                let answer = match state.snap.ratings.add(job, stars) {
                     Err(e) => Err(ActorError::Engine(e)),
-                    Ok(rating) => {
-                        let old = std::mem::replace(&mut state.snap.profile.rating, rating);
+                    Ok(false) => Ok(state.snap.profile.rating),
+                    Ok(true) => {
+                        let old = std::mem::replace(&mut state.snap.profile.rating, state.snap.ratings.rating());
                         match state.persist().await {
                             Ok(()) => {
                                 state.reindex().await;
-                                Ok(rating)
+                                Ok(state.snap.profile.rating)
                             }
                             Err(e) => {
                                 state.snap.profile.rating = old;
+                                state.snap.ratings = before;
                                 Err(e)
                             }
                         }

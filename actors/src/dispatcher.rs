@@ -24,10 +24,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 
 use crate::contractor::{ContractorActor, ContractorMsg};
 use crate::error::{ActorError, Result};
-use crate::events::EventKind;
 use crate::job::{JobActor, JobMsg, ask};
+use crate::record::LogRecord;
+use crate::record::{ContractorSnapshot, JobSnapshot};
 use crate::shared::{Child, Shared, read, write};
-use crate::snapshot::{ContractorSnapshot, JobSnapshot};
 
 /// What a customer asks for when posting a job.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +128,7 @@ async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: J
 async fn store_and_spawn(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<(JobId, PriceQuote)> {
     let (id, quote, customer) = (snap.job.id, snap.quote, snap.job.customer);
     shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
-    shared.log_first_event(id, EventKind::Posted { quote, customer }).await?;
+    shared.log_first_event(id, LogRecord::Posted { quote, customer }).await?;
     spawn_job(shared, root, snap).await?;
     metrics::counter!("dispatch_jobs_posted_total").increment(1);
     Ok((id, quote))
@@ -267,6 +267,7 @@ impl DispatcherState {
             offers_this_round: 0,
             expired_reason: None,
             accepted_at: None,
+            rated_stars: None,
         };
         Ok(snap)
     }
@@ -357,6 +358,7 @@ impl Actor for Dispatcher {
                         return Err(ActorError::DuplicateContractor(id));
                     }
                     let snap = ContractorSnapshot {
+                        ratings: dispatch_engine::RatingTally::from_rating(profile.rating),
                         profile,
                         status: ContractorStatus::Offline,
                         position: None,

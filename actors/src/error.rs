@@ -17,6 +17,15 @@ pub enum ActorError {
     /// The job is finished (completed, cancelled or expired): it takes no more actions.
     #[error("job {0} is {1}: it takes no more actions")]
     JobClosed(JobId, String),
+    /// The asker is not the party of the job this needs.
+    #[error("job {0}: {1}")]
+    NotParty(JobId, String),
+    /// The job was rated already (a job is rated once).
+    #[error("job {0} was already rated")]
+    AlreadyRated(JobId),
+    /// Only a completed job can be rated.
+    #[error("job {0} is {1}, not completed: only a completed job can be rated")]
+    NotCompleted(JobId, String),
     /// No such contractor.
     #[error("contractor {0} not found")]
     UnknownContractor(ContractorId),

@@ -95,6 +95,13 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The customer rated the completed job.
+    Rated {
+        /// Who was rated.
+        contractor: ContractorId,
+        /// Stars, 0–5.
+        stars: f64,
+    },
     /// A chat message in the job's conversation.
     Chat {
         /// The sender's side.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use dispatch_engine::pricing::PriceQuote;
-use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, GeoPoint, JobId, JobState, Party, Rating};
+use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, JobId, JobState, Party, Rating};
 use dispatch_storage::{Kind, SnapshotStore, codec};
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
@@ -17,8 +17,44 @@ use crate::dispatcher::{Dispatcher, DispatcherMsg, JobRequest, RehydrateReport, 
 use crate::error::{ActorError, Result};
 use crate::events::DispatchEvent;
 use crate::job::{JobMsg, ask};
+use crate::record::{ContractorSnapshot, JobSnapshot, LogRecord};
 use crate::shared::{Shared, read};
-use crate::snapshot::{ContractorSnapshot, JobSnapshot};
+
+/// A job's rating, as [`Dispatch::rate`] recorded it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rated {
+    /// The job.
+    pub job: JobId,
+    /// Its contractor.
+    pub contractor: ContractorId,
+    /// The stars given.
+    pub stars: f64,
+    /// The contractor's rating with this review counted.
+    pub rating: Rating,
+}
+
+/// A job's rating being written: a second rating of the job meanwhile is
+/// refused. Released when dropped.
+struct RatingClaim<'a> {
+    shared: &'a Shared,
+    job: JobId,
+}
+
+impl<'a> RatingClaim<'a> {
+    fn take(shared: &'a Shared, job: JobId) -> Result<Self> {
+        let mut rating = shared.rating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !rating.insert(job) {
+            return Err(ActorError::AlreadyRated(job));
+        }
+        Ok(Self { shared, job })
+    }
+}
+
+impl Drop for RatingClaim<'_> {
+    fn drop(&mut self) {
+        self.shared.rating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.job);
+    }
+}
 
 /// A running city: its dispatcher and everything under it.
 #[derive(Clone)]
@@ -204,17 +240,44 @@ impl Dispatch {
         self.job_call(job, |reply| JobMsg::Cancel { by, reason, reply }).await
     }
 
-    /// Adds a customer's review to a contractor's rating.
-    pub async fn rate(&self, contractor: ContractorId, stars: f64) -> Result<Rating> {
+    /// The customer who posted `job` rates its contractor, once the job is
+    /// completed, 0..=5 stars. A job is rated once: a second rating is
+    /// [`ActorError::AlreadyRated`].
+    ///
+    /// The contractor counts the review first (idempotently, by job), then
+    /// the job's snapshot records it and its log gets `Rated`. A failure
+    /// half-way leaves the job unrated, so the customer's retry goes through
+    /// and the contractor does not count it twice.
+    pub async fn rate(&self, job: JobId, customer: CustomerId, stars: f64) -> Result<Rated> {
+        let _claim = RatingClaim::take(&self.shared, job)?;
+        let mut snap = self.job(job).await?;
+        if snap.job.customer != customer {
+            return Err(ActorError::NotParty(job, "only the customer who posted it may rate it".into()));
+        }
+        let JobState::Completed { contractor } = *snap.machine.state() else {
+            return Err(ActorError::NotCompleted(job, format!("{:?}", snap.machine.state().kind()).to_lowercase()));
+        };
+        if snap.rated_stars.is_some() {
+            return Err(ActorError::AlreadyRated(job));
+        }
+        dispatch_engine::types::check_stars(stars)?;
         let actor = activate(&self.shared, contractor).await?;
-        ask(&actor, |reply| ContractorMsg::Rate { stars, reply }).await?
+        let rating = ask(&actor, |reply| ContractorMsg::Rate { job, stars, reply }).await??;
+        snap.rated_stars = Some(stars);
+        self.shared.store.put_final(Kind::Job, job.0, codec::encode(&snap)?).await?;
+        if let Err(e) = self.shared.log_event(job, LogRecord::Rated { contractor, stars }).await {
+            // The snapshot (the truth) is stored; the log misses one entry.
+            tracing::warn!(%job, %e, "rating not logged");
+            self.shared.broadcast(job, crate::events::EventKind::Rated { contractor, stars });
+        }
+        Ok(Rated { job, contractor, stars, rating })
     }
 
     /// Writes a chat message to the job's event log (answering once the store
     /// confirmed, with its sequence number) and broadcasts it.
     pub async fn chat(&self, job: JobId, party: Party, sender: u64, text: String) -> Result<DispatchEvent> {
         self.job(job).await?; // the job must exist
-        self.shared.log_event(job, crate::events::EventKind::Chat { party, sender, text }).await
+        self.shared.log_event(job, crate::record::LogRecord::Chat { party, sender, text }).await
     }
 
     /// The job's logged events with sequence numbers above `after_seq`, in
@@ -223,7 +286,14 @@ impl Dispatch {
         let entries = self.shared.store.read_events(job.0, after_seq.saturating_add(1)).await?;
         entries
             .into_iter()
-            .map(|e| Ok(DispatchEvent { job, seq: e.seq, at: dispatch_engine::Timestamp(e.at_ms), kind: codec::decode(&e.payload)? }))
+            .map(|e| {
+                Ok(DispatchEvent {
+                    job,
+                    seq: e.seq,
+                    at: dispatch_engine::Timestamp(e.at_ms),
+                    kind: codec::decode::<LogRecord>(&e.payload)?.into(),
+                })
+            })
             .collect()
     }
 

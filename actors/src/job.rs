@@ -38,9 +38,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use crate::cell::{CellAnswer, CellMsg};
 use crate::contractor::ContractorMsg;
 use crate::error::{ActorError, Result};
-use crate::events::EventKind;
+use crate::record::JobSnapshot;
+use crate::record::LogRecord;
 use crate::shared::{Shared, forget_if_same, read};
-use crate::snapshot::JobSnapshot;
 
 /// How long an actor is given to answer a request from a job.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -292,11 +292,11 @@ impl JobActorState {
 
     /// Applies `event`, stores the snapshot, logs `log`; on a store failure the
     /// job is left exactly as it was.
-    async fn transition(&mut self, event: JobEvent, log: EventKind) -> Result<JobState> {
+    async fn transition(&mut self, event: JobEvent, log: LogRecord) -> Result<JobState> {
         let before = self.snap.clone();
         let was_open = is_open(self.state());
         self.snap.machine.apply(event)?;
-        if let EventKind::Expired { reason } = &log {
+        if let LogRecord::Expired { reason } = &log {
             self.snap.expired_reason = Some(reason.clone());
         }
         if let Err(e) = self.persist().await {
@@ -306,7 +306,7 @@ impl JobActorState {
         if let Err(e) = self.shared.log_event(self.id(), log.clone()).await {
             // The snapshot (the truth) is stored; the log misses one entry.
             tracing::warn!(job = %self.id(), %e, "event not logged");
-            self.shared.broadcast(self.id(), log);
+            self.shared.broadcast(self.id(), log.into());
         }
         if was_open != is_open(self.state()) {
             self.announce_demand().await;
@@ -464,7 +464,7 @@ impl JobActorState {
         let timeout = self.shared.config.offer_timeout;
         let expires_at = self.shared.clock.now().plus(timeout);
         let event = JobEvent::Offer { contractor: to.id, expires_at };
-        let log = EventKind::Offered { contractor: to.id, expires_at, eta_secs: to.eta_secs };
+        let log = LogRecord::Offered { contractor: to.id, expires_at, eta_secs: to.eta_secs };
         match self.transition(event, log).await {
             Ok(_) => {
                 self.snap.offers_this_round += 1;
@@ -495,11 +495,11 @@ impl JobActorState {
         }
         match self.state().clone() {
             JobState::Offering { contractor, .. } if contractor != to => {
-                self.transition(JobEvent::Decline { contractor }, EventKind::Declined { contractor }).await?;
+                self.transition(JobEvent::Decline { contractor }, LogRecord::Declined { contractor }).await?;
                 self.update_contractor(contractor, ContractorStatus::Available).await;
             }
             JobState::Accepted { contractor } | JobState::EnRoute { contractor } if contractor != to => {
-                self.transition(JobEvent::Withdraw { contractor }, EventKind::Withdrawn { contractor }).await?;
+                self.transition(JobEvent::Withdraw { contractor }, LogRecord::Withdrawn { contractor }).await?;
                 self.update_contractor(contractor, ContractorStatus::Available).await;
             }
             JobState::Posted => {}
@@ -575,7 +575,7 @@ impl Actor for JobActor {
         match msg {
             JobMsg::Search => state.search(&myself).await,
             JobMsg::Accept { contractor, reply } => {
-                let result = state.transition(JobEvent::Accept { contractor }, EventKind::Accepted { contractor }).await;
+                let result = state.transition(JobEvent::Accept { contractor }, LogRecord::Accepted { contractor }).await;
                 if result.is_ok() {
                     let now = state.shared.clock.now();
                     state.snap.accepted_at = Some(now);
@@ -592,7 +592,7 @@ impl Actor for JobActor {
                 let _ = reply.send(result);
             }
             JobMsg::Decline { contractor, reply } => {
-                let result = state.transition(JobEvent::Decline { contractor }, EventKind::Declined { contractor }).await;
+                let result = state.transition(JobEvent::Decline { contractor }, LogRecord::Declined { contractor }).await;
                 let done = result.is_ok();
                 let _ = reply.send(result);
                 if done {
@@ -606,7 +606,7 @@ impl Actor for JobActor {
                     matches!(state.state(), JobState::Offering { contractor: c, expires_at: e } if *c == contractor && *e == expires_at);
                 if current {
                     let now = state.shared.clock.now().max(expires_at);
-                    match state.transition(JobEvent::OfferTimedOut { now }, EventKind::OfferExpired { contractor }).await {
+                    match state.transition(JobEvent::OfferTimedOut { now }, LogRecord::OfferExpired { contractor }).await {
                         Ok(_) => {
                             metrics::counter!("dispatch_offers_total", "outcome" => "expired").increment(1);
                             state.update_contractor(contractor, ContractorStatus::Available).await;
@@ -620,7 +620,7 @@ impl Actor for JobActor {
                 }
             }
             JobMsg::Depart { contractor, reply } => {
-                let result = state.transition(JobEvent::Depart { contractor }, EventKind::EnRoute { contractor }).await;
+                let result = state.transition(JobEvent::Depart { contractor }, LogRecord::EnRoute { contractor }).await;
                 if result.is_ok() {
                     state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await;
                 }
@@ -629,19 +629,19 @@ impl Actor for JobActor {
             JobMsg::Arriving { contractor, distance_m } => {
                 let holds =
                     matches!(state.state(), JobState::Accepted { contractor: c } | JobState::EnRoute { contractor: c } if *c == contractor);
-                if holds && let Err(e) = state.shared.log_event(state.id(), EventKind::Arriving { contractor, distance_m }).await {
+                if holds && let Err(e) = state.shared.log_event(state.id(), LogRecord::Arriving { contractor, distance_m }).await {
                     tracing::warn!(job = %state.id(), %e, "arriving not logged");
                 }
             }
             JobMsg::Arrive { contractor, reply } => {
-                let result = state.transition(JobEvent::Arrive { contractor }, EventKind::OnSite { contractor }).await;
+                let result = state.transition(JobEvent::Arrive { contractor }, LogRecord::OnSite { contractor }).await;
                 if result.is_ok() {
                     state.update_contractor(contractor, ContractorStatus::OnSite(state.id())).await;
                 }
                 let _ = reply.send(result);
             }
             JobMsg::Complete { contractor, reply } => {
-                let result = state.transition(JobEvent::Complete { contractor }, EventKind::Completed { contractor }).await;
+                let result = state.transition(JobEvent::Complete { contractor }, LogRecord::Completed { contractor }).await;
                 if result.is_ok() {
                     state.update_contractor(contractor, ContractorStatus::Available).await;
                 }
@@ -652,7 +652,7 @@ impl Actor for JobActor {
                 }
             }
             JobMsg::Withdraw { contractor, reply } => {
-                let result = state.transition(JobEvent::Withdraw { contractor }, EventKind::Withdrawn { contractor }).await;
+                let result = state.transition(JobEvent::Withdraw { contractor }, LogRecord::Withdrawn { contractor }).await;
                 let done = result.is_ok();
                 let _ = reply.send(result);
                 if done {
@@ -667,7 +667,7 @@ impl Actor for JobActor {
             }
             JobMsg::Cancel { by, reason, reply } => {
                 let held = state.state().contractor();
-                let log = EventKind::Cancelled { by, reason: reason.clone() };
+                let log = LogRecord::Cancelled { by, reason: reason.clone() };
                 let result = state.transition(JobEvent::Cancel { by, reason }, log).await;
                 if let (Ok(_), Some(contractor)) = (&result, held) {
                     state.update_contractor(contractor, ContractorStatus::Available).await;
@@ -709,7 +709,7 @@ impl Actor for JobActor {
                     } else {
                         format!("no available contractor within {} km", state.shared.config.max_radius_m / 1000.0)
                     };
-                    match state.transition(JobEvent::Expire, EventKind::Expired { reason }).await {
+                    match state.transition(JobEvent::Expire, LogRecord::Expired { reason }).await {
                         Ok(_) => {
                             if let Some(contractor) = held {
                                 state.update_contractor(contractor, ContractorStatus::Available).await;

@@ -16,7 +16,7 @@
 //! | [`job`] | the job actor |
 //! | [`map`] | [`CityMap`](map::CityMap): the live map as versioned deltas for dispatchers |
 //! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
-//! | [`snapshot`] | what each actor writes to the store |
+//! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], frozen earlier layouts and their upcasters |
 //! | [`config`] | [`DispatchConfig`] |
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
@@ -36,9 +36,9 @@ pub mod events;
 pub mod handle;
 pub mod job;
 pub mod map;
+pub mod record;
 mod seqs;
 mod shared;
-pub mod snapshot;
 mod writer;
 
 pub use clock::Clock;
@@ -49,5 +49,5 @@ pub use dispatch_storage as storage;
 pub use dispatcher::{JobRequest, RehydrateReport};
 pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
-pub use handle::{ContractorLink, Dispatch, GPS_BACKLOG, LiveCounts, PipelineStats};
-pub use snapshot::{ContractorSnapshot, JobSnapshot};
+pub use handle::{ContractorLink, Dispatch, GPS_BACKLOG, LiveCounts, PipelineStats, Rated};
+pub use record::{ContractorSnapshot, JobSnapshot, LogRecord};

@@ -24,6 +24,7 @@ use crate::dispatcher::DispatcherMsg;
 use crate::error::{ActorError, Result};
 use crate::events::{DispatchEvent, EventKind};
 use crate::job::JobMsg;
+use crate::record::LogRecord;
 use crate::writer::SnapshotWriter;
 
 /// Which child an actor id belongs to, for the supervisor.
@@ -80,6 +81,8 @@ pub(crate) struct Shared {
     pub(crate) map: crate::map::CityMap,
     /// Numbers each job's event log.
     pub(crate) seqs: crate::seqs::EventSeqs,
+    /// Jobs whose rating is being written (a second one at the same time is refused).
+    pub(crate) rating: Mutex<std::collections::HashSet<JobId>>,
 }
 
 impl Shared {
@@ -107,6 +110,7 @@ impl Shared {
             next_job: AtomicU64::new(1),
             contractor_writer,
             counters: PipelineCounters::default(),
+            rating: Mutex::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
         })
@@ -165,19 +169,19 @@ impl Shared {
     }
 
     /// Appends a lifecycle event to the job's log (confirmed by the store), then broadcasts it.
-    pub(crate) async fn log_event(&self, job: JobId, kind: EventKind) -> Result<DispatchEvent> {
-        self.log(job, false, kind).await
+    pub(crate) async fn log_event(&self, job: JobId, record: LogRecord) -> Result<DispatchEvent> {
+        self.log(job, false, record).await
     }
 
     /// Logs the first event of a job being posted (its log is known to be empty).
-    pub(crate) async fn log_first_event(&self, job: JobId, kind: EventKind) -> Result<DispatchEvent> {
-        self.log(job, true, kind).await
+    pub(crate) async fn log_first_event(&self, job: JobId, record: LogRecord) -> Result<DispatchEvent> {
+        self.log(job, true, record).await
     }
 
-    async fn log(&self, job: JobId, new_job: bool, kind: EventKind) -> Result<DispatchEvent> {
+    async fn log(&self, job: JobId, new_job: bool, record: LogRecord) -> Result<DispatchEvent> {
         let at = self.clock.now();
-        let seq = self.seqs.append(&*self.store, job.0, new_job, at.0, codec::encode(&kind)?).await?;
-        let event = DispatchEvent { job, seq, at, kind };
+        let seq = self.seqs.append(&*self.store, job.0, new_job, at.0, codec::encode(&record)?).await?;
+        let event = DispatchEvent { job, seq, at, kind: record.into() };
         // Nobody listening is not an error.
         let _ = self.events.send(event.clone());
         Ok(event)

@@ -4,7 +4,7 @@ mod common;
 
 use anyhow::Result;
 use common::*;
-use dispatch_actors::engine::{ContractorId, ContractorStatus, JobId, JobState, Party, Trade};
+use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobId, JobState, Party, Trade};
 use dispatch_actors::{ActorError, Dispatch, EventKind};
 
 /// Posts a job and drives it to `target` with contractor 1.
@@ -91,6 +91,6 @@ async fn bad_requests_get_clear_errors() -> Result<()> {
     bad.service_radius_m = -1.0;
     assert!(matches!(city.register_contractor(bad).await, Err(ActorError::Engine(_))));
     assert!(city.gps(ContractorId(5), fix(downtown(), 1, None)).is_err(), "offline contractors send no GPS");
-    assert!(matches!(city.rate(ContractorId(5), 7.0).await, Err(ActorError::Engine(_))));
+    assert!(matches!(city.rate(JobId(999), CustomerId(1), 4.0).await, Err(ActorError::UnknownJob(JobId(999)))));
     Ok(())
 }

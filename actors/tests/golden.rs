@@ -21,18 +21,16 @@ use dispatch_actors::engine::pricing::PriceQuote;
 use dispatch_actors::engine::routing::Stop;
 use dispatch_actors::engine::{
     ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine, Money, Party, Rating,
-    ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
+    RatingTally, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
 };
-use dispatch_actors::storage::codec;
-use dispatch_actors::{ContractorSnapshot, EventKind, JobSnapshot};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use dispatch_actors::storage::codec::{self, Versioned};
+use dispatch_actors::{ContractorSnapshot, JobSnapshot, LogRecord};
 
 /// One stored value and the name of its file.
 enum Golden {
     Contractor(&'static str, ContractorSnapshot),
     Job(&'static str, JobSnapshot),
-    Event(&'static str, EventKind),
+    Event(&'static str, LogRecord),
 }
 
 impl Golden {
@@ -48,13 +46,14 @@ fn point(lat: f64, lng: f64) -> GeoPoint {
 }
 
 fn contractor(status: ContractorStatus) -> ContractorSnapshot {
+    let rating = Rating::new(4.5, 20).unwrap();
     let busy = !matches!(status, ContractorStatus::Offline | ContractorStatus::Available | ContractorStatus::OnBreak);
     ContractorSnapshot {
         profile: ContractorProfile {
             id: ContractorId(42),
             name: "Ada Plumber".into(),
             trades: vec![TradeExperience { trade: Trade::Plumbing, years: 12 }, TradeExperience { trade: Trade::Hvac, years: 3 }],
-            rating: Rating::new(4.5, 20).unwrap(),
+            rating,
             hourly_rate: Money(8_500),
             service_radius_m: 25_000.0,
             shifts: vec![ShiftWindow::new(0, 480, 1020).unwrap(), ShiftWindow::new(5, 600, 840).unwrap()],
@@ -71,6 +70,8 @@ fn contractor(status: ContractorStatus) -> ContractorSnapshot {
             window: Some(TimeWindow::new(Timestamp(1_795_500_000_000), Timestamp(1_795_507_200_000)).unwrap()),
             service_secs: 3_600,
         }],
+        // Version 1 kept only the profile's average and count.
+        ratings: RatingTally::from_rating(rating),
     }
 }
 
@@ -97,6 +98,7 @@ fn job(urgency: Urgency, events: Vec<JobEvent>) -> JobSnapshot {
         offers_this_round: 2,
         expired_reason: None,
         accepted_at: accepted.then_some(Timestamp(1_795_420_030_000)),
+        rated_stars: None,
     }
 }
 
@@ -131,31 +133,48 @@ fn version_1() -> Vec<Golden> {
         Golden::Job("job-expired", expired),
         Golden::Event(
             "event-posted",
-            EventKind::Posted {
+            LogRecord::Posted {
                 quote: PriceQuote { base: Money(12_000), surge: 1.25, urgency: 1.5, total: Money(22_500) },
                 customer: CustomerId(3),
             },
         ),
-        Golden::Event("event-offered", EventKind::Offered { contractor: c, expires_at: Timestamp(1_795_420_020_000), eta_secs: 412.5 }),
-        Golden::Event("event-declined", EventKind::Declined { contractor: c }),
-        Golden::Event("event-offer-expired", EventKind::OfferExpired { contractor: c }),
-        Golden::Event("event-accepted", EventKind::Accepted { contractor: c }),
-        Golden::Event("event-en-route", EventKind::EnRoute { contractor: c }),
-        Golden::Event("event-arriving", EventKind::Arriving { contractor: c, distance_m: 180.0 }),
-        Golden::Event("event-on-site", EventKind::OnSite { contractor: c }),
-        Golden::Event("event-completed", EventKind::Completed { contractor: c }),
-        Golden::Event("event-withdrawn", EventKind::Withdrawn { contractor: c }),
-        Golden::Event("event-cancelled", EventKind::Cancelled { by: Party::Dispatcher, reason: "duplicate posting".into() }),
-        Golden::Event("event-expired", EventKind::Expired { reason: "window passed".into() }),
-        Golden::Event("event-chat", EventKind::Chat { party: Party::Customer, sender: 3, text: "gate code is 4512 ✓".into() }),
+        Golden::Event("event-offered", LogRecord::Offered { contractor: c, expires_at: Timestamp(1_795_420_020_000), eta_secs: 412.5 }),
+        Golden::Event("event-declined", LogRecord::Declined { contractor: c }),
+        Golden::Event("event-offer-expired", LogRecord::OfferExpired { contractor: c }),
+        Golden::Event("event-accepted", LogRecord::Accepted { contractor: c }),
+        Golden::Event("event-en-route", LogRecord::EnRoute { contractor: c }),
+        Golden::Event("event-arriving", LogRecord::Arriving { contractor: c, distance_m: 180.0 }),
+        Golden::Event("event-on-site", LogRecord::OnSite { contractor: c }),
+        Golden::Event("event-completed", LogRecord::Completed { contractor: c }),
+        Golden::Event("event-withdrawn", LogRecord::Withdrawn { contractor: c }),
+        Golden::Event("event-cancelled", LogRecord::Cancelled { by: Party::Dispatcher, reason: "duplicate posting".into() }),
+        Golden::Event("event-expired", LogRecord::Expired { reason: "window passed".into() }),
+        Golden::Event("event-chat", LogRecord::Chat { party: Party::Customer, sender: 3, text: "gate code is 4512 ✓".into() }),
     ]
+}
+
+/// Schema version 2: ratings. Everything version 1 stored, plus a contractor
+/// with reviews counted by job, a rated job and a `Rated` log record.
+fn version_2() -> Vec<Golden> {
+    let mut goldens = version_1();
+    let mut rated = contractor(ContractorStatus::Available);
+    rated.ratings.add(JobId(7), 5.0).unwrap();
+    rated.ratings.add(JobId(8), 3.5).unwrap();
+    rated.profile.rating = rated.ratings.rating();
+    goldens.push(Golden::Contractor("contractor-rated", rated));
+    let Some(Golden::Job(_, completed)) = goldens.iter().find(|g| g.name() == "job-completed") else { unreachable!() };
+    let mut completed = completed.clone();
+    completed.rated_stars = Some(4.5);
+    goldens.push(Golden::Job("job-completed-rated", completed));
+    goldens.push(Golden::Event("event-rated", LogRecord::Rated { contractor: ContractorId(42), stars: 4.5 }));
+    goldens
 }
 
 fn dir(version: u16) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("v{version}"))
 }
 
-fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(dir: &Path, name: &str, expected: &T, write: bool) -> Result<()> {
+fn check<T: Versioned + PartialEq + Debug>(dir: &Path, name: &str, expected: &T, write: bool) -> Result<()> {
     let path = dir.join(format!("{name}.bin"));
     if write && !path.exists() {
         std::fs::create_dir_all(dir)?;
@@ -195,36 +214,42 @@ fn schema_version_1_still_decodes() -> Result<()> {
     check_version(1, &version_1())
 }
 
-/// The golden file of each logged event kind; the match is exhaustive, so a
+#[test]
+fn schema_version_2_decodes() -> Result<()> {
+    assert_eq!(codec::SCHEMA_VERSION, 2, "a new schema version needs its golden files and a test here");
+    check_version(2, &version_2())
+}
+
+/// The golden file of each log record kind; the match is exhaustive, so a
 /// new kind cannot be added without a golden record for it.
-fn golden_name(kind: &EventKind) -> Option<&'static str> {
-    Some(match kind {
-        EventKind::Posted { .. } => "event-posted",
-        EventKind::Offered { .. } => "event-offered",
-        EventKind::Declined { .. } => "event-declined",
-        EventKind::OfferExpired { .. } => "event-offer-expired",
-        EventKind::Accepted { .. } => "event-accepted",
-        EventKind::EnRoute { .. } => "event-en-route",
-        EventKind::Arriving { .. } => "event-arriving",
-        EventKind::OnSite { .. } => "event-on-site",
-        EventKind::Completed { .. } => "event-completed",
-        EventKind::Withdrawn { .. } => "event-withdrawn",
-        EventKind::Cancelled { .. } => "event-cancelled",
-        EventKind::Expired { .. } => "event-expired",
-        EventKind::Chat { .. } => "event-chat",
-        // Broadcast while a job is active, never logged.
-        EventKind::ContractorPosition { .. } => return None,
-    })
+fn golden_name(record: &LogRecord) -> &'static str {
+    match record {
+        LogRecord::Posted { .. } => "event-posted",
+        LogRecord::Offered { .. } => "event-offered",
+        LogRecord::Declined { .. } => "event-declined",
+        LogRecord::OfferExpired { .. } => "event-offer-expired",
+        LogRecord::Accepted { .. } => "event-accepted",
+        LogRecord::EnRoute { .. } => "event-en-route",
+        LogRecord::Arriving { .. } => "event-arriving",
+        LogRecord::OnSite { .. } => "event-on-site",
+        LogRecord::Completed { .. } => "event-completed",
+        LogRecord::Withdrawn { .. } => "event-withdrawn",
+        LogRecord::Cancelled { .. } => "event-cancelled",
+        LogRecord::Expired { .. } => "event-expired",
+        LogRecord::Chat { .. } => "event-chat",
+        LogRecord::Rated { .. } => "event-rated",
+    }
 }
 
 #[test]
-fn every_logged_event_kind_has_a_golden_record() {
-    let goldens = version_1();
-    for golden in &goldens {
-        if let Golden::Event(name, kind) = golden {
-            assert_eq!(golden_name(kind), Some(*name), "{name} holds another kind");
+fn every_log_record_kind_has_a_golden_record() {
+    for (version, goldens, kinds) in [(1, version_1(), 13), (2, version_2(), 14)] {
+        for golden in &goldens {
+            if let Golden::Event(name, record) = golden {
+                assert_eq!(golden_name(record), *name, "v{version}: {name} holds another kind");
+            }
         }
+        let logged: Vec<&str> = goldens.iter().map(Golden::name).filter(|n| n.starts_with("event-")).collect();
+        assert_eq!(logged.len(), kinds, "v{version}: one record per kind: {logged:?}");
     }
-    let logged: Vec<&str> = goldens.iter().map(Golden::name).filter(|n| n.starts_with("event-")).collect();
-    assert_eq!(logged.len(), 13, "one record per logged kind: {logged:?}");
 }

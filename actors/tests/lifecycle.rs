@@ -5,9 +5,9 @@ mod common;
 
 use anyhow::Result;
 use common::*;
-use dispatch_actors::engine::{ContractorId, ContractorStatus, JobState, Trade};
+use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobState, Trade};
 use dispatch_actors::storage::codec;
-use dispatch_actors::{EventKind, Presence};
+use dispatch_actors::{ActorError, EventKind, LogRecord, Presence};
 
 #[tokio::test]
 async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
@@ -46,18 +46,27 @@ async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
     assert_eq!(city.arrive(job, ContractorId(2)).await?, JobState::OnSite { contractor: ContractorId(2) });
     assert_eq!(city.complete(job, ContractorId(2)).await?, JobState::Completed { contractor: ContractorId(2) });
     assert_eq!(city.contractor(ContractorId(2)).await?.status, ContractorStatus::Available);
-    city.rate(ContractorId(2), 5.0).await?;
+    // Rated once, by the customer who posted it, with sane stars.
+    assert!(matches!(city.rate(job, CustomerId(1), 7.0).await, Err(ActorError::Engine(_))));
+    assert!(matches!(city.rate(job, CustomerId(9), 5.0).await, Err(ActorError::NotParty(..))));
+    let rated = city.rate(job, CustomerId(1), 5.0).await?;
+    assert_eq!((rated.contractor, rated.stars, rated.rating.reviews()), (ContractorId(2), 5.0, 21));
     assert_eq!(city.contractor(ContractorId(2)).await?.profile.rating.reviews(), 21);
+    assert!(matches!(city.rate(job, CustomerId(1), 1.0).await, Err(ActorError::AlreadyRated(_))));
+    let contractor = city.contractor(ContractorId(2)).await?;
+    assert_eq!((contractor.profile.rating.reviews(), contractor.ratings.count()), (21, 21), "the second rating moved nothing");
+    assert!((contractor.ratings.stars_sum() - (4.5 * 20.0 + 5.0)).abs() < 1e-9);
+    assert_eq!(city.job(job).await?.rated_stars, Some(5.0));
 
     // The job's log holds every lifecycle step, in order, with gapless sequence numbers.
     let log = store_events(&store, job.0).await?;
     let names: Vec<&str> = log.iter().map(|k| kind_name(k)).collect();
-    assert_eq!(names, ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed"]);
+    assert_eq!(names, ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed", "rated"]);
     // Chat joins the same log, and a reconnecting client replays what it missed.
     let said = city.chat(job, dispatch_actors::engine::Party::Customer, 1, "thanks!".into()).await?;
-    assert_eq!(said.seq, 10);
-    let missed = city.events_since(job, 8).await?;
-    assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![9, 10]);
+    assert_eq!(said.seq, 11);
+    let missed = city.events_since(job, 9).await?;
+    assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![10, 11]);
     assert!(matches!(missed[1].kind, EventKind::Chat { ref text, .. } if text == "thanks!"));
     assert!(city.chat(dispatch_actors::engine::JobId(999), dispatch_actors::engine::Party::Customer, 1, "?".into()).await.is_err());
     // The finished job's actor is gone; its snapshot stays.
@@ -74,7 +83,7 @@ async fn store_events(store: &dispatch_actors::storage::MemoryStore, job: u64) -
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1);
     }
-    Ok(entries.iter().map(|e| codec::decode(&e.payload)).collect::<Result<_, _>>()?)
+    Ok(entries.iter().map(|e| codec::decode::<LogRecord>(&e.payload).map(EventKind::from)).collect::<Result<_, _>>()?)
 }
 
 fn kind_name(kind: &EventKind) -> &'static str {
@@ -92,6 +101,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Cancelled { .. } => "cancelled",
         EventKind::Expired { .. } => "expired",
         EventKind::Chat { .. } => "chat",
+        EventKind::Rated { .. } => "rated",
         EventKind::ContractorPosition { .. } => "position",
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
-use dispatch_actors::engine::{ContractorId, ContractorStatus, JobState, Trade};
+use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobState, Trade};
 use dispatch_actors::{DispatchConfig, EventKind};
 
 #[tokio::test(start_paused = true)]
@@ -66,7 +66,8 @@ async fn an_idle_contractor_hibernates_and_comes_back_from_the_snapshot() -> Res
     let config = DispatchConfig { idle_hibernate_after: Duration::from_secs(600), ..fast_config() };
     let (city, _) = memory_city(config).await?;
     let at = online(&city, 1, Trade::Painting, 300.0).await?;
-    city.rate(ContractorId(1), 1.0).await?;
+    let job = complete_a_job(&city, 1, Trade::Painting, downtown()).await?;
+    city.rate(job, CustomerId(1), 1.0).await?;
     assert_eq!(city.live_counts().contractors, 1);
     tokio::time::sleep(Duration::from_secs(1_300)).await;
     eventually(|| async { city.live_counts().contractors == 0 }).await?;

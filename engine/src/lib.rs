@@ -57,6 +57,6 @@ pub use routing::{RoutePlan, RoutingConfig, Stop, plan_day};
 pub use scoring::{Candidate, ScoringConfig, Weights};
 pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};
 pub use types::{
-    ContractorId, ContractorProfile, ContractorStatus, CustomerId, Job, JobId, Money, Party, Rating, ShiftWindow, StatusKind, TimeWindow,
-    Timestamp, Trade, TradeExperience, TradeSet, Urgency,
+    ContractorId, ContractorProfile, ContractorStatus, CustomerId, Job, JobId, Money, Party, Rating, RatingTally, ShiftWindow, StatusKind,
+    TimeWindow, Timestamp, Trade, TradeExperience, TradeSet, Urgency,
 };

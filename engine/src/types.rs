@@ -230,13 +230,81 @@ impl Rating {
 
     /// This rating with one more review of `stars` (0..=5) folded into the average.
     pub fn with_review(self, stars: f64) -> Result<Self> {
-        if !stars.is_finite() || !(0.0..=5.0).contains(&stars) {
-            return Err(Error::InvalidRating(stars));
-        }
+        check_stars(stars)?;
         let n = f64::from(self.reviews);
         let average = (f64::from(self.average) * n + stars) / (n + 1.0);
         Rating::new(average.clamp(0.0, 5.0), self.reviews.saturating_add(1))
     }
+}
+
+/// A contractor's reviews as a running sum of stars and their count, plus
+/// the jobs whose reviews were counted most recently: a job's review applied
+/// twice (a retry after a failure half-way) counts once.
+///
+/// Only the last [`RatingTally::RECENT_JOBS`] jobs are remembered: a retry
+/// comes seconds after the first try, and the job's own snapshot (which
+/// records its rating) refuses a second review of it for ever; an unbounded
+/// list would grow the contractor's snapshot, written on every GPS flush.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RatingTally {
+    stars_sum: f64,
+    count: u32,
+    recent_jobs: Vec<JobId>,
+}
+
+impl RatingTally {
+    /// How many recently reviewed jobs are remembered.
+    pub const RECENT_JOBS: usize = 32;
+
+    /// A tally standing for `rating` (its average times its count), with no
+    /// jobs remembered: for a profile that arrives with reviews.
+    #[must_use]
+    pub fn from_rating(rating: Rating) -> Self {
+        Self { stars_sum: f64::from(rating.average()) * f64::from(rating.reviews()), count: rating.reviews(), recent_jobs: Vec::new() }
+    }
+
+    /// The average and count.
+    #[must_use]
+    pub fn rating(&self) -> Rating {
+        if self.count == 0 {
+            return Rating::unrated();
+        }
+        let average = (self.stars_sum / f64::from(self.count)).clamp(0.0, 5.0);
+        Rating::new(average, self.count).unwrap_or_else(|_| Rating::unrated())
+    }
+
+    /// The sum of every review's stars.
+    #[must_use]
+    pub const fn stars_sum(&self) -> f64 {
+        self.stars_sum
+    }
+
+    /// How many reviews were counted.
+    #[must_use]
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Counts `job`'s review of `stars` (0..=5); `Ok(false)` when that job's
+    /// review was already counted (nothing changes).
+    pub fn add(&mut self, job: JobId, stars: f64) -> Result<bool> {
+        check_stars(stars)?;
+        if self.recent_jobs.contains(&job) {
+            return Ok(false);
+        }
+        self.stars_sum += stars;
+        self.count = self.count.saturating_add(1);
+        if self.recent_jobs.len() == Self::RECENT_JOBS {
+            self.recent_jobs.remove(0);
+        }
+        self.recent_jobs.push(job);
+        Ok(true)
+    }
+}
+
+/// Refuses NaN and star counts outside 0..=5.
+pub fn check_stars(stars: f64) -> Result<()> {
+    if stars.is_finite() && (0.0..=5.0).contains(&stars) { Ok(()) } else { Err(Error::InvalidRating(stars)) }
 }
 
 /// Years of experience in one trade.

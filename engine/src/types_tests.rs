@@ -26,6 +26,25 @@ fn rating_refuses_out_of_range_and_folds_reviews() {
 }
 
 #[test]
+fn a_tally_counts_each_jobs_review_once() {
+    let mut tally = RatingTally::from_rating(Rating::new(4.0, 2).unwrap());
+    assert!(tally.add(JobId(1), 5.0).unwrap());
+    assert!(!tally.add(JobId(1), 1.0).unwrap(), "the same job again");
+    assert_eq!((tally.count(), tally.stars_sum()), (3, 13.0));
+    assert!((tally.rating().average() - 13.0 / 3.0).abs() < 1e-6);
+    assert!(tally.add(JobId(2), 5.5).is_err());
+    assert!(tally.add(JobId(2), f64::NAN).is_err());
+    assert_eq!(tally.count(), 3, "refused reviews change nothing");
+    // Only the most recent jobs are remembered.
+    for job in 10..10 + RatingTally::RECENT_JOBS as u64 {
+        assert!(tally.add(JobId(job), 3.0).unwrap());
+    }
+    assert!(tally.add(JobId(1), 3.0).unwrap(), "job 1 fell out of the window");
+    assert!(!tally.add(JobId(10 + RatingTally::RECENT_JOBS as u64 - 1), 3.0).unwrap());
+    assert_eq!(RatingTally::default().rating(), Rating::unrated());
+}
+
+#[test]
 fn windows_refuse_empty_spans() {
     assert!(TimeWindow::new(Timestamp(10), Timestamp(10)).is_err());
     assert!(TimeWindow::new(Timestamp(10), Timestamp(11)).is_ok());

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{LogFormat, ServeConfig, StorageKind};
+use crate::config::{LogFormat, Matching, ServeConfig, StorageKind};
 
 /// Real-time dispatch for a trades marketplace.
 #[derive(Debug, Parser)]
@@ -175,6 +175,12 @@ pub struct ServeArgs {
     /// Seconds a contractor has to answer an offer.
     #[arg(long, env = "DISPATCH_OFFER_TIMEOUT_SECS")]
     pub offer_timeout_secs: Option<u64>,
+    /// Greedy (offer each job at once) or batched (gather open jobs and assign them together).
+    #[arg(long, env = "DISPATCH_MATCHING", value_enum)]
+    pub matching: Option<Matching>,
+    /// Batched matching: how long open jobs are gathered, ms.
+    #[arg(long, env = "DISPATCH_BATCH_WINDOW_MS")]
+    pub batch_window_ms: Option<u64>,
     /// Matching weights: proximity,rating,availability,experience,price.
     #[arg(long, env = "DISPATCH_WEIGHTS", value_delimiter = ',', allow_negative_numbers = true)]
     pub weights: Option<Vec<f64>>,
@@ -230,6 +236,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.offer_timeout_secs {
             c.offer_timeout_secs = v;
+        }
+        if let Some(v) = self.matching {
+            c.matching = v;
+        }
+        if let Some(v) = self.batch_window_ms {
+            c.batch_window_ms = v;
         }
         if let Some(w) = &self.weights {
             anyhow::ensure!(w.len() == 5, "--weights takes five numbers");
@@ -419,6 +431,12 @@ mod tests {
         let c = s.resolve().unwrap();
         assert_eq!(c.weights.price, 1.0);
         assert_eq!(c.offer_timeout_secs, 7);
+        assert_eq!(c.matching, crate::config::Matching::Greedy);
+        let cli = Cli::try_parse_from(["dispatch", "serve", "--dev-auth", "--matching", "batched", "--batch-window-ms", "750"]).unwrap();
+        let Command::Serve(s) = cli.command else { panic!("not serve") };
+        let c = s.resolve().unwrap();
+        assert_eq!((c.matching, c.batch_window_ms), (crate::config::Matching::Batched, 750));
+        assert!(Cli::try_parse_from(["dispatch", "serve", "--matching", "fastest"]).is_err());
         let cli = Cli::try_parse_from(["dispatch", "serve", "--dev-auth", "--weights", "1,1"]).unwrap();
         let Command::Serve(s) = cli.command else { panic!("not serve") };
         assert!(s.resolve().unwrap_err().to_string().contains("five numbers"));

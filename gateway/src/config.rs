@@ -30,6 +30,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// How jobs are matched to contractors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Matching {
+    /// Each job is offered as soon as it is posted, to the best contractor for it.
+    Greedy,
+    /// Open jobs are gathered for `batch_window_ms` and assigned together with
+    /// the least total drive time (Kuhn–Munkres): slower to the first offer,
+    /// better for the city when jobs arrive in bursts.
+    Batched,
+}
+
 /// Matching weights as configured (normalised by the engine).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +104,10 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// Matching weights.
     pub weights: WeightsConfig,
+    /// Greedy (offer at once) or batched matching.
+    pub matching: Matching,
+    /// Batched matching: how long open jobs are gathered, ms.
+    pub batch_window_ms: u64,
     /// The cities served.
     pub cities: Vec<CityConfig>,
     /// A map tile URL template such as `https://tile.openstreetmap.org/{z}/{x}/{y}.png`;
@@ -119,6 +135,8 @@ impl Default for ServeConfig {
             idle_timeout_secs: 60,
             log_format: LogFormat::Text,
             weights: WeightsConfig::default(),
+            matching: Matching::Greedy,
+            batch_window_ms: 2_000,
             cities: CityConfig::defaults(),
             tile_url: None,
         }
@@ -142,6 +160,7 @@ impl ServeConfig {
         anyhow::ensure!(self.offer_timeout_secs > 0, "offer_timeout_secs must be positive");
         anyhow::ensure!(self.max_frame_bytes >= 1024, "max_frame_bytes must be at least 1024");
         anyhow::ensure!(self.outbound_queue > 0, "outbound_queue must be positive");
+        anyhow::ensure!((1..=60_000).contains(&self.batch_window_ms), "batch_window_ms must be 1 to 60000, not {}", self.batch_window_ms);
         anyhow::ensure!(!self.cities.is_empty(), "at least one city must be configured");
         anyhow::ensure!(
             self.store_buffer.timeout_ms > 0 && self.store_buffer.drain_batch > 0,
@@ -201,6 +220,11 @@ mod tests {
         assert_eq!(c.scylla.local_dc.as_deref(), Some("dc1"));
         assert_eq!(c.store_buffer.buffer_limit, 5000);
         c.validate().unwrap();
+        std::fs::write(&path, "jwt_secret = \"s\"\nmatching = \"batched\"\nbatch_window_ms = 500\n").unwrap();
+        let c = ServeConfig::from_toml_file(&path).unwrap();
+        assert_eq!((c.matching, c.batch_window_ms), (Matching::Batched, 500));
+        std::fs::write(&path, "matching = \"hungarian\"\n").unwrap();
+        assert!(ServeConfig::from_toml_file(&path).unwrap_err().to_string().contains("hungarian"));
         std::fs::write(&path, "offer_timeot_secs = 5\n").unwrap();
         assert!(ServeConfig::from_toml_file(&path).unwrap_err().to_string().contains("offer_timeot_secs"));
         assert!(ServeConfig::from_toml_file(&dir.path().join("missing.toml")).is_err());
@@ -219,6 +243,8 @@ mod tests {
         scylla.validate().unwrap();
         let no_nodes = ServeConfig { scylla: dispatch_storage::ScyllaConfig { nodes: vec![], ..scylla.scylla.clone() }, ..scylla.clone() };
         assert!(no_nodes.validate().unwrap_err().to_string().contains("node"));
+        let zero_window = ServeConfig { jwt_secret: "s".into(), batch_window_ms: 0, ..ServeConfig::default() };
+        assert!(zero_window.validate().unwrap_err().to_string().contains("batch_window_ms"));
         let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
     }

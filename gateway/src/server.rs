@@ -33,7 +33,7 @@ use dispatch_actors::{Dispatch, DispatchConfig};
 
 use crate::auth::{Auth, Claims, Role};
 use crate::cities::City;
-use crate::config::ServeConfig;
+use crate::config::{Matching, ServeConfig};
 
 /// The running gateway: its cities, auth and settings.
 pub struct Gateway {
@@ -111,6 +111,10 @@ impl Gateway {
         let dispatch_config = DispatchConfig {
             resolution: config.h3_resolution,
             offer_timeout: Duration::from_secs(config.offer_timeout_secs),
+            batch_window: match config.matching {
+                Matching::Greedy => None,
+                Matching::Batched => Some(Duration::from_millis(config.batch_window_ms)),
+            },
             scoring,
             ..DispatchConfig::default()
         };

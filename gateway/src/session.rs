@@ -71,6 +71,8 @@ impl From<ActorError> for Refusal {
         use dispatch_engine::Error as E;
         let code = match &e {
             ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) => "not_found",
+            ActorError::NotParty(..) => "forbidden",
+            ActorError::AlreadyRated(_) | ActorError::NotCompleted(..) => "conflict",
             ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => "forbidden",
             ActorError::Engine(E::IllegalTransition { .. } | E::OfferNotExpired { .. }) => "conflict",
             ActorError::Engine(_) | ActorError::Config(_) => "bad_request",
@@ -422,12 +424,8 @@ impl Session {
             }
             ClientMsg::Rate { job, stars } => {
                 self.require(Role::Customer)?;
-                let (_, snap) = self.participant(job).await?;
-                let JobState::Completed { contractor } = snap.machine.state() else {
-                    return Err(refuse("conflict", format!("job {job} is not completed")));
-                };
-                let rating = self.dispatch().rate(*contractor, stars).await?;
-                Ok(Some(json!({"contractor": contractor, "rating": rating.average(), "reviews": rating.reviews()})))
+                let rated = self.dispatch().rate(JobId(job), CustomerId(me), stars).await?;
+                Ok(Some(json!({"contractor": rated.contractor, "rating": rated.rating.average(), "reviews": rated.rating.reviews()})))
             }
             ClientMsg::Chat { job, text } => {
                 let (party, _) = self.participant(job).await?;
@@ -650,6 +648,7 @@ pub(crate) fn event_contractor(kind: &EventKind) -> Option<ContractorId> {
         | EventKind::OnSite { contractor }
         | EventKind::Completed { contractor }
         | EventKind::Withdrawn { contractor }
+        | EventKind::Rated { contractor, .. }
         | EventKind::ContractorPosition { contractor, .. } => Some(*contractor),
         EventKind::Posted { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. } | EventKind::Chat { .. } => None,
     }

@@ -69,5 +69,10 @@ async fn a_job_from_post_to_rating_over_the_wire() -> Result<()> {
     let rated = customer.call(json!({"type": "rate", "job": job, "stars": 5})).await?;
     assert_eq!(rated["reviews"], 1);
     assert_eq!(rated["rating"], 5.0);
+    customer.wait("the rating in the job's log", |v| v["event"]["rated"]["stars"] == 5.0).await?;
+    // A job is rated once: a second rating is refused and moves nothing.
+    let again = customer.refused(json!({"type": "rate", "job": job, "stars": 1})).await?;
+    assert_eq!(again["code"], "conflict");
+    assert!(again["message"].as_str().is_some_and(|m| m.contains("already rated")), "{again}");
     server.stop().await
 }

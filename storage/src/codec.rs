@@ -8,7 +8,16 @@
 //!       14   …        payload: bincode, standard config
 //! ```
 //!
-//! A blob from another schema version fails with
+//! Every stored type implements [`Versioned`]: it names the schema version
+//! that introduced its current layout, and reads payloads of earlier versions
+//! through its upcaster. Bincode stores field order and variant indexes, not
+//! names, so a layout change read as the new layout would mis-decode silently
+//! (the CRC still passes); a change therefore bumps [`SCHEMA_VERSION`], sets
+//! the type's [`Versioned::LAYOUT_SINCE`] to it and adds an upcaster from the
+//! old layout. The golden files under `actors/tests/golden/` keep every
+//! version's blobs decoding.
+//!
+//! A blob from a newer schema version (written by a later build) fails with
 //! [`StorageError::UnsupportedVersion`]; a truncated or corrupted blob fails
 //! with [`StorageError::Truncated`] or [`StorageError::Checksum`]; nothing
 //! here panics on any input. Decoding is capped at [`MAX_PAYLOAD`] bytes so a
@@ -21,8 +30,13 @@ use crate::error::{Result, StorageError};
 
 /// The first four bytes of every snapshot.
 pub const MAGIC: [u8; 4] = *b"DSPS";
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u16 = 1;
+/// The schema version this build writes; it reads this one and every earlier one.
+///
+/// | version | what changed |
+/// |---|---|
+/// | 1 | first layout |
+/// | 2 | ratings: a job records its rating, a contractor keeps a rating tally; the log gains `Rated` and is its own record type |
+pub const SCHEMA_VERSION: u16 = 2;
 /// Envelope header length in bytes.
 pub const HEADER_LEN: usize = 14;
 /// The largest payload accepted, bytes.
@@ -32,8 +46,23 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_PAYLOAD>()
 }
 
+/// A type stored through the codec, and how it reads older schema versions.
+pub trait Versioned: Serialize + DeserializeOwned {
+    /// The schema version that introduced this type's current layout; blobs
+    /// of this version or later decode as the type itself.
+    const LAYOUT_SINCE: u16 = 1;
+
+    /// Reads `payload`, written by schema `version` (older than
+    /// [`Self::LAYOUT_SINCE`]): decode it as the old layout
+    /// ([`decode_payload`]) and convert. The default refuses.
+    fn upcast(version: u16, payload: &[u8]) -> Result<Self> {
+        let _ = payload;
+        Err(StorageError::UnsupportedVersion { found: version, supported: SCHEMA_VERSION })
+    }
+}
+
 /// Encodes `value` in the envelope.
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub fn encode<T: Versioned>(value: &T) -> Result<Vec<u8>> {
     let payload = bincode::serde::encode_to_vec(value, config()).map_err(|e| StorageError::Encode(e.to_string()))?;
     let len = u32::try_from(payload.len()).map_err(|_| StorageError::Encode(format!("payload of {} bytes", payload.len())))?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -45,8 +74,9 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes a blob written by [`encode`], checking magic, version, length and checksum.
-pub fn decode<T: DeserializeOwned>(blob: &[u8]) -> Result<T> {
+/// Decodes a blob written by [`encode`] of this build or an earlier one,
+/// checking magic, version, length and checksum, upcasting older layouts.
+pub fn decode<T: Versioned>(blob: &[u8]) -> Result<T> {
     let header: &[u8; HEADER_LEN] =
         blob.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(StorageError::Truncated { len: blob.len(), need: HEADER_LEN })?;
     let magic = [header[0], header[1], header[2], header[3]];
@@ -54,7 +84,7 @@ pub fn decode<T: DeserializeOwned>(blob: &[u8]) -> Result<T> {
         return Err(StorageError::BadMagic { found: magic });
     }
     let version = u16::from_le_bytes([header[4], header[5]]);
-    if version != SCHEMA_VERSION {
+    if version == 0 || version > SCHEMA_VERSION {
         return Err(StorageError::UnsupportedVersion { found: version, supported: SCHEMA_VERSION });
     }
     let len = u32::from_le_bytes([header[6], header[7], header[8], header[9]]) as usize;
@@ -71,6 +101,12 @@ pub fn decode<T: DeserializeOwned>(blob: &[u8]) -> Result<T> {
     if computed != stored {
         return Err(StorageError::Checksum { stored, computed });
     }
+    if version < T::LAYOUT_SINCE { T::upcast(version, payload) } else { decode_payload(payload) }
+}
+
+/// Decodes a bare payload (no envelope) as `T`, all of it: for upcasters,
+/// which read the old layout's type with it.
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T> {
     let (value, used) = bincode::serde::decode_from_slice(payload, config()).map_err(|e| StorageError::Decode(e.to_string()))?;
     if used != payload.len() {
         return Err(StorageError::Decode(format!("{} payload bytes left undecoded", payload.len() - used)));
@@ -93,10 +129,51 @@ mod tests {
         state: State,
     }
 
+    impl Versioned for Sample {}
+
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     enum State {
         Idle,
         Busy { job: u64 },
+    }
+
+    /// `Sample` as schema version 1 laid it out: no name yet.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct SampleV1 {
+        id: u64,
+        points: Vec<(f64, f64)>,
+        state: State,
+    }
+
+    impl Versioned for SampleV1 {}
+
+    /// `Sample` whose layout changed in this version, read from version 1 by an upcaster.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Renamed {
+        id: u64,
+        name: String,
+        points: Vec<(f64, f64)>,
+        state: State,
+    }
+
+    impl Versioned for Renamed {
+        const LAYOUT_SINCE: u16 = SCHEMA_VERSION;
+
+        fn upcast(version: u16, payload: &[u8]) -> Result<Self> {
+            match version {
+                1 => {
+                    let old: SampleV1 = decode_payload(payload)?;
+                    Ok(Renamed { id: old.id, name: format!("#{}", old.id), points: old.points, state: old.state })
+                }
+                _ => Err(StorageError::UnsupportedVersion { found: version, supported: SCHEMA_VERSION }),
+            }
+        }
+    }
+
+    /// `blob` with its envelope's version set to `version`.
+    fn with_version(mut blob: Vec<u8>, version: u16) -> Vec<u8> {
+        blob[4..6].copy_from_slice(&version.to_le_bytes());
+        blob
     }
 
     fn sample() -> Sample {
@@ -132,20 +209,41 @@ mod tests {
     }
 
     #[test]
-    fn another_schema_version_is_named_in_the_error() {
-        let mut blob = encode(&sample()).unwrap();
-        blob[4..6].copy_from_slice(&0u16.to_le_bytes());
-        let err = decode::<Sample>(&blob).unwrap_err();
-        assert!(matches!(err, StorageError::UnsupportedVersion { found: 0, supported: SCHEMA_VERSION }));
-        assert!(err.to_string().contains("version 0"));
+    fn a_newer_or_zero_schema_version_is_named_in_the_error() {
+        for version in [0, SCHEMA_VERSION + 1] {
+            let err = decode::<Sample>(&with_version(encode(&sample()).unwrap(), version)).unwrap_err();
+            assert!(matches!(err, StorageError::UnsupportedVersion { found, supported: SCHEMA_VERSION } if found == version));
+            assert!(err.to_string().contains(&format!("version {version}")));
+        }
     }
+
+    #[test]
+    fn an_older_layout_is_read_through_the_upcaster() {
+        let old = SampleV1 { id: 7, points: vec![(1.0, 2.0)], state: State::Idle };
+        let blob = with_version(encode(&old).unwrap(), 1);
+        assert_eq!(decode::<Renamed>(&blob).unwrap(), Renamed { id: 7, name: "#7".into(), points: vec![(1.0, 2.0)], state: State::Idle });
+        // A type whose layout did not change reads older versions as itself.
+        assert_eq!(decode::<SampleV1>(&blob).unwrap(), old);
+        // Without an upcaster, an older layout is refused rather than misread.
+        #[derive(Debug, Serialize, Deserialize)]
+        struct NoUpcaster(u64);
+        impl Versioned for NoUpcaster {
+            const LAYOUT_SINCE: u16 = SCHEMA_VERSION;
+        }
+        let err = decode::<NoUpcaster>(&with_version(encode(&NoUpcaster(1)).unwrap(), 1)).unwrap_err();
+        assert!(matches!(err, StorageError::UnsupportedVersion { found: 1, .. }), "{err}");
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct NoName(u8);
+    impl Versioned for NoName {}
 
     #[test]
     fn trailing_bytes_and_wrong_types_are_errors() {
         let mut blob = encode(&sample()).unwrap();
         blob.push(0);
         assert!(matches!(decode::<Sample>(&blob), Err(StorageError::Decode(_))));
-        let blob = encode(&"just a string").unwrap();
+        let blob = encode(&NoName(3)).unwrap();
         assert!(matches!(decode::<Sample>(&blob), Err(StorageError::Decode(_))));
     }
 

@@ -17,6 +17,8 @@ use crate::codec;
 use crate::error::{Result, StorageError};
 use crate::store::{Kind, LogEntry, SnapshotStore};
 
+impl codec::Versioned for Record {}
+
 /// The dump format this build writes and reads.
 pub const DUMP_FORMAT: u16 = 1;
 
@@ -246,7 +248,7 @@ mod tests {
         let store = MemoryStore::new();
         store.put_batch((0..2_500u64).map(|i| (Kind::Contractor, i, i.to_le_bytes().to_vec())).collect()).await.unwrap();
         store.put(Kind::Job, 7, b"job seven".to_vec()).await.unwrap();
-        store.put(Kind::Cell, 9, b"cell".to_vec()).await.unwrap();
+        store.put(Kind::Job, 9, b"job nine".to_vec()).await.unwrap();
         for job in [7u64, 8] {
             for i in 0..3 {
                 store.append_event(job, LogEntry::new(i + 1, i as i64, format!("{job}:{i}").into_bytes())).await.unwrap();

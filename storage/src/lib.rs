@@ -32,7 +32,7 @@ pub mod store;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
-pub use codec::{SCHEMA_VERSION, decode, encode};
+pub use codec::{SCHEMA_VERSION, Versioned, decode, encode};
 pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;

@@ -13,8 +13,6 @@ pub enum Kind {
     Contractor = 1,
     /// A job and its state machine.
     Job = 2,
-    /// An H3 cell's learned speed and counters.
-    Cell = 3,
 }
 
 impl Kind {
@@ -25,7 +23,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Cell];
+    pub const ALL: [Kind; 2] = [Kind::Contractor, Kind::Job];
 }
 
 /// One entry of a job's event log.

@@ -37,13 +37,13 @@ async fn snapshots(store: &dyn SnapshotStore) {
 }
 
 async fn scan_pages(store: &dyn SnapshotStore) {
-    let items: Vec<_> = (0..25u64).map(|i| (Kind::Cell, i * 3, i.to_le_bytes().to_vec())).collect();
+    let items: Vec<_> = (0..25u64).map(|i| (Kind::Job, i * 3, i.to_le_bytes().to_vec())).collect();
     store.put_batch(items).await.expect("put_batch");
-    store.put(Kind::Job, 5, b"not a cell".to_vec()).await.expect("put");
+    store.put(Kind::Contractor, 5, b"not a job".to_vec()).await.expect("put");
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store.scan(Kind::Cell, after, 10).await.expect("scan");
+        let page = store.scan(Kind::Job, after, 10).await.expect("scan");
         if page.is_empty() {
             break;
         }
@@ -51,10 +51,10 @@ async fn scan_pages(store: &dyn SnapshotStore) {
         after = page.last().map(|(id, _)| *id);
         seen.extend(page);
     }
-    assert_eq!(seen.len(), 25, "every cell once, no job");
+    assert_eq!(seen.len(), 25, "every job once, no contractor");
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in id order");
     assert_eq!(seen[4], (12, 4u64.to_le_bytes().to_vec()));
-    assert!(store.scan(Kind::Cell, Some(u64::MAX), 10).await.expect("scan past the end").is_empty());
+    assert!(store.scan(Kind::Job, Some(u64::MAX), 10).await.expect("scan past the end").is_empty());
 }
 
 async fn event_log(store: &dyn SnapshotStore) {

@@ -139,7 +139,7 @@ mod resilient {
             store.put_coalesced((11..40u64).map(|i| (Kind::Contractor, i, vec![round])).collect()).await.unwrap();
         }
         let buffered = store.buffered();
-        let err = store.put_batch((1_000..1_100u64).map(|i| (Kind::Cell, i, vec![])).collect()).await.unwrap_err();
+        let err = store.put_batch((1_000..1_100u64).map(|i| (Kind::Job, i, vec![])).collect()).await.unwrap_err();
         assert!(matches!(err, StorageError::BufferFull { .. }), "{err}");
         assert_eq!(store.buffered(), buffered, "a refused batch leaves nothing behind");
 
@@ -159,7 +159,7 @@ mod resilient {
         assert_eq!(backend.get(Kind::Contractor, 10).await.unwrap(), None);
         assert_eq!(backend.get(Kind::Contractor, 39).await.unwrap(), Some(vec![4]), "the newest of the overwrites");
         assert_eq!(backend.read_events(1, 0).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(backend.get(Kind::Cell, 1_000).await.unwrap(), None, "the refused write never landed");
+        assert_eq!(backend.get(Kind::Job, 1_000).await.unwrap(), None, "the refused write never landed");
         // Healthy again: writes go straight through.
         store.put(Kind::Job, 3, b"direct".to_vec()).await.unwrap();
         assert_eq!(backend.get(Kind::Job, 3).await.unwrap().as_deref(), Some(&b"direct"[..]));
@@ -169,21 +169,21 @@ mod resilient {
     async fn reads_while_degraded_merge_the_buffer_into_scans() {
         let backend = Arc::new(MemoryStore::new());
         let store = ResilientStore::new(backend.clone(), config());
-        store.put_batch((0..20u64).map(|i| (Kind::Cell, i, vec![0])).collect()).await.unwrap();
+        store.put_batch((0..20u64).map(|i| (Kind::Job, i, vec![0])).collect()).await.unwrap();
         backend.set_unavailable(true);
-        store.put(Kind::Cell, 5, vec![1]).await.unwrap();
+        store.put(Kind::Job, 5, vec![1]).await.unwrap();
         for i in 0..10u64 {
-            store.delete(Kind::Cell, i * 2).await.unwrap();
+            store.delete(Kind::Job, i * 2).await.unwrap();
         }
-        store.put(Kind::Cell, 25, vec![1]).await.unwrap();
+        store.put(Kind::Job, 25, vec![1]).await.unwrap();
         // Reads need the backend too, and say so while it is down.
-        assert!(store.scan(Kind::Cell, None, 4).await.is_err());
+        assert!(store.scan(Kind::Job, None, 4).await.is_err());
         backend.set_unavailable(false);
         // Scanned before the drain finished or after: the same rows.
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = store.scan(Kind::Cell, after, 4).await.unwrap();
+            let page = store.scan(Kind::Job, after, 4).await.unwrap();
             let Some(&(last, _)) = page.last() else { break };
             after = Some(last);
             seen.extend(page);

@@ -89,6 +89,20 @@ pub fn offered_to(event: &DispatchEvent) -> Option<ContractorId> {
     }
 }
 
+/// Posts a job of `trade` at `site` for customer 1, which the online
+/// contractor `id` (the only one of that trade nearby) accepts and completes.
+pub async fn complete_a_job(city: &Dispatch, id: u64, trade: Trade, site: GeoPoint) -> Result<dispatch_actors::engine::JobId> {
+    let mut events = city.subscribe();
+    let (job, _) = city.post_job(request(site, trade)).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(ContractorId(id))).await?;
+    let c = ContractorId(id);
+    city.accept(job, c).await?;
+    city.depart(job, c).await?;
+    city.arrive(job, c).await?;
+    city.complete(job, c).await?;
+    Ok(job)
+}
+
 pub fn fix(at: GeoPoint, ts_ms: i64, speed_mps: Option<f64>) -> GpsFix {
     GpsFix::new(at, None, speed_mps, Some(5.0), Timestamp(ts_ms)).expect("valid fix")
 }

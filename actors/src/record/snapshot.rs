@@ -2,8 +2,12 @@
 //! encoded with [`dispatch_storage::codec`].
 
 use dispatch_engine::pricing::PriceQuote;
-use dispatch_engine::{ContractorProfile, ContractorStatus, GeoPoint, Job, JobMachine, Timestamp};
+use dispatch_engine::{ContractorProfile, ContractorStatus, GeoPoint, Job, JobMachine, RatingTally, Timestamp};
+use dispatch_storage::codec::{Versioned, decode_payload};
+use dispatch_storage::{SCHEMA_VERSION, StorageError};
 use serde::{Deserialize, Serialize};
+
+use super::v1;
 
 /// A contractor: profile and live state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +26,20 @@ pub struct ContractorSnapshot {
     pub arriving_sent: bool,
     /// Scheduled jobs accepted for later, with their windows.
     pub agenda: Vec<dispatch_engine::routing::Stop>,
+    /// Every review counted, by job (since schema version 2); the profile's
+    /// rating is its average.
+    pub ratings: RatingTally,
+}
+
+impl Versioned for ContractorSnapshot {
+    const LAYOUT_SINCE: u16 = 2;
+
+    fn upcast(version: u16, payload: &[u8]) -> Result<Self, StorageError> {
+        match version {
+            1 => Ok(decode_payload::<v1::ContractorSnapshotV1>(payload)?.into()),
+            _ => Err(StorageError::UnsupportedVersion { found: version, supported: SCHEMA_VERSION }),
+        }
+    }
 }
 
 /// A job: its details, state machine and search progress.
@@ -41,4 +59,18 @@ pub struct JobSnapshot {
     pub expired_reason: Option<String>,
     /// When it was accepted, for the match-latency metric.
     pub accepted_at: Option<Timestamp>,
+    /// The customer's review of the completed job, stars (since schema
+    /// version 2); a job is rated once.
+    pub rated_stars: Option<f64>,
+}
+
+impl Versioned for JobSnapshot {
+    const LAYOUT_SINCE: u16 = 2;
+
+    fn upcast(version: u16, payload: &[u8]) -> Result<Self, StorageError> {
+        match version {
+            1 => Ok(decode_payload::<v1::JobSnapshotV1>(payload)?.into()),
+            _ => Err(StorageError::UnsupportedVersion { found: version, supported: SCHEMA_VERSION }),
+        }
+    }
 }

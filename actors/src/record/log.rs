@@ -1,0 +1,105 @@
+//! [`LogRecord`]: one entry of a job's event log, as stored.
+//!
+//! The log is the system's record of a job. Its record type is its own, not
+//! the broadcast [`EventKind`] nor the wire's event: renaming or reordering
+//! those changes nothing stored. New variants go at the end, with a schema
+//! version bump and an upcaster ([`Versioned`]).
+
+use dispatch_engine::pricing::PriceQuote;
+use dispatch_engine::{ContractorId, CustomerId, Party, Timestamp};
+use dispatch_storage::StorageError;
+use dispatch_storage::codec::{Versioned, decode_payload};
+use serde::{Deserialize, Serialize};
+
+use super::v1;
+use crate::events::EventKind;
+
+/// One logged thing that happened to a job. See [`EventKind`] for what each means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "each variant and field mirrors the EventKind variant of the same name")]
+pub enum LogRecord {
+    Posted {
+        quote: PriceQuote,
+        customer: CustomerId,
+    },
+    Offered {
+        contractor: ContractorId,
+        expires_at: Timestamp,
+        eta_secs: f64,
+    },
+    Declined {
+        contractor: ContractorId,
+    },
+    OfferExpired {
+        contractor: ContractorId,
+    },
+    Accepted {
+        contractor: ContractorId,
+    },
+    EnRoute {
+        contractor: ContractorId,
+    },
+    Arriving {
+        contractor: ContractorId,
+        distance_m: f64,
+    },
+    OnSite {
+        contractor: ContractorId,
+    },
+    Completed {
+        contractor: ContractorId,
+    },
+    Withdrawn {
+        contractor: ContractorId,
+    },
+    Cancelled {
+        by: Party,
+        reason: String,
+    },
+    Expired {
+        reason: String,
+    },
+    Chat {
+        party: Party,
+        sender: u64,
+        text: String,
+    },
+    /// Since schema version 2.
+    Rated {
+        contractor: ContractorId,
+        stars: f64,
+    },
+}
+
+impl Versioned for LogRecord {
+    const LAYOUT_SINCE: u16 = 2;
+
+    fn upcast(version: u16, payload: &[u8]) -> Result<Self, StorageError> {
+        match version {
+            1 => decode_payload::<v1::EventKindV1>(payload)?.try_into(),
+            _ => Err(StorageError::UnsupportedVersion { found: version, supported: dispatch_storage::SCHEMA_VERSION }),
+        }
+    }
+}
+
+impl From<LogRecord> for EventKind {
+    fn from(record: LogRecord) -> Self {
+        use LogRecord as R;
+        match record {
+            R::Posted { quote, customer } => EventKind::Posted { quote, customer },
+            R::Offered { contractor, expires_at, eta_secs } => EventKind::Offered { contractor, expires_at, eta_secs },
+            R::Declined { contractor } => EventKind::Declined { contractor },
+            R::OfferExpired { contractor } => EventKind::OfferExpired { contractor },
+            R::Accepted { contractor } => EventKind::Accepted { contractor },
+            R::EnRoute { contractor } => EventKind::EnRoute { contractor },
+            R::Arriving { contractor, distance_m } => EventKind::Arriving { contractor, distance_m },
+            R::OnSite { contractor } => EventKind::OnSite { contractor },
+            R::Completed { contractor } => EventKind::Completed { contractor },
+            R::Withdrawn { contractor } => EventKind::Withdrawn { contractor },
+            R::Cancelled { by, reason } => EventKind::Cancelled { by, reason },
+            R::Expired { reason } => EventKind::Expired { reason },
+            R::Chat { party, sender, text } => EventKind::Chat { party, sender, text },
+            R::Rated { contractor, stars } => EventKind::Rated { contractor, stars },
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! What the actors store, apart from what they broadcast and what the wire
+//! carries: job and contractor snapshots and the job event log's records.
+//!
+//! Each type implements [`Versioned`]: the schema version that introduced
+//! its layout and an upcaster from the layouts before it. Earlier layouts are
+//! kept, frozen, in `v1.rs` (one file per schema version that changed a
+//! layout); `actors/tests/golden/` holds blobs of every version and a test
+//! decodes them all.
+//!
+//! [`Versioned`]: dispatch_storage::codec::Versioned
+
+mod log;
+mod snapshot;
+mod v1;
+
+pub use log::LogRecord;
+pub use snapshot::{ContractorSnapshot, JobSnapshot};
