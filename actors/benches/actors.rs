@@ -2,10 +2,13 @@
 //! - GPS messages per second through contractor actors into cell indexes,
 //!   with 100k live contractors;
 //! - the cost of spawning (activating) a contractor actor;
-//! - resident memory per live contractor actor at 100k.
+//! - resident memory per live contractor actor at 100k;
+//! - k = 10 nearest with a trade filter through the live cell actors
+//!   (`Dispatch::nearest`), beside the engine's `SpatialIndex::k_nearest` over
+//!   the same contractors: the same ring walk, without the actor hops.
 //!
-//! Each beside a bare ractor actor with a one-word state, measured in the
-//! same run as the peer.
+//! Each beside a peer measured in the same run: a bare ractor actor with a
+//! one-word state, or the in-memory index.
 //!
 //! `cargo bench -p dispatch-actors --bench actors` (set `ACTORS=N` to change 100k).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, reason = "benchmark program")]
@@ -13,7 +16,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dispatch_actors::engine::{ContractorId, ContractorProfile, GeoPoint, Money, Rating, Timestamp, Trade, TradeExperience};
+use dispatch_actors::engine::spatial::IndexedContractor;
+use dispatch_actors::engine::{
+    ContractorId, ContractorProfile, Filter, GeoPoint, Money, Rating, SpatialIndex, StatusKind, Timestamp, Trade, TradeExperience, TradeSet,
+};
 use dispatch_actors::storage::{MemoryStore, SnapshotStore};
 use dispatch_actors::{Dispatch, DispatchConfig, GpsFix, Presence};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -138,6 +144,43 @@ async fn gps_round(city: &Dispatch, n: u64, per: u64, round: u64) -> f64 {
     sent as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Median µs of k = 10 nearest with a one-trade filter at 2,000 query
+/// points spread over the city: through the live cell actors, and through an
+/// in-memory index holding the same contractors where the actors last put them.
+async fn k_nearest(city: &Dispatch, n: u64) -> (f64, f64) {
+    let mut index = SpatialIndex::new(dispatch_actors::engine::spatial::DEFAULT_RESOLUTION).unwrap();
+    for i in 0..n {
+        let snap = city.contractor(ContractorId(i)).await.unwrap();
+        let c = IndexedContractor {
+            id: snap.profile.id,
+            status: snap.status.kind(),
+            trades: snap.profile.trade_set(),
+            rating: snap.profile.rating.average(),
+        };
+        index.upsert(c, snap.position.unwrap());
+    }
+    assert_eq!(index.len() as u64, n);
+    let queries: Vec<(GeoPoint, Filter)> = (0..2_000u64)
+        .map(|q| {
+            let filter = Filter { trades: TradeSet::single(Trade::ALL[(q % 10) as usize]), ..Filter::default() };
+            (start_point(q * 48_271 + 17), filter)
+        })
+        .collect();
+    let (mut live, mut engine) = (Vec::with_capacity(queries.len()), Vec::with_capacity(queries.len()));
+    for (point, filter) in &queries {
+        let started = Instant::now();
+        let found = city.nearest(*point, 10, filter).await;
+        live.push(started.elapsed().as_secs_f64() * 1e6);
+        let started = Instant::now();
+        let reference = index.k_nearest(*point, 10, filter);
+        engine.push(started.elapsed().as_secs_f64() * 1e6);
+        let ids = |ns: &[dispatch_actors::engine::Neighbor]| ns.iter().map(|n| n.contractor.id).collect::<Vec<_>>();
+        assert_eq!(ids(&found), ids(&reference), "the live walk and the index disagree at {point:?}");
+        assert!(found.iter().all(|n| n.contractor.status == StatusKind::Available));
+    }
+    (median(live), median(engine))
+}
+
 fn main() {
     let n: u64 = std::env::var("ACTORS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -179,6 +222,11 @@ async fn run(n: u64, bare_spawn_us: f64, bare_bytes: f64) {
         );
         println!("| GPS messages per second (median of 5 rounds of {} fixes) | {gps:.0} | | |", n * 10);
         println!("rounds: {:?}", rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>());
+        let (live_us, engine_us) = k_nearest(&city, n).await;
+        println!(
+            "| k = 10 nearest with a trade filter, median µs (2,000 queries) | {live_us:.1} (live cell actors) | {engine_us:.1} (in-memory index, same walk) | {:.1}× |",
+            live_us / engine_us
+        );
         city.shutdown().await;
     }
 }

@@ -17,8 +17,8 @@ pub enum ActorError {
     /// The job is finished (completed, cancelled or expired): it takes no more actions.
     #[error("job {0} is {1}: it takes no more actions")]
     JobClosed(JobId, String),
-    /// The asker is not the party of the job this needs.
-    #[error("job {0}: {1}")]
+    /// The asker is not a party of the job, or not the one this needs.
+    #[error("{1}")]
     NotParty(JobId, String),
     /// The job was rated already (a job is rated once).
     #[error("job {0} was already rated")]

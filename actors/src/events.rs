@@ -121,3 +121,30 @@ pub enum EventKind {
         eta_secs: f64,
     },
 }
+
+impl EventKind {
+    /// The contractor the event is about, if any.
+    #[must_use]
+    pub const fn contractor(&self) -> Option<ContractorId> {
+        match self {
+            EventKind::Offered { contractor, .. }
+            | EventKind::Declined { contractor }
+            | EventKind::OfferExpired { contractor }
+            | EventKind::Accepted { contractor }
+            | EventKind::EnRoute { contractor }
+            | EventKind::Arriving { contractor, .. }
+            | EventKind::OnSite { contractor }
+            | EventKind::Completed { contractor }
+            | EventKind::Withdrawn { contractor }
+            | EventKind::Rated { contractor, .. }
+            | EventKind::ContractorPosition { contractor, .. } => Some(*contractor),
+            EventKind::Posted { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. } | EventKind::Chat { .. } => None,
+        }
+    }
+
+    /// Whether the job is finished with this event (completed, cancelled or expired).
+    #[must_use]
+    pub const fn finishes_job(&self) -> bool {
+        matches!(self, EventKind::Completed { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. })
+    }
+}

@@ -17,6 +17,7 @@ use crate::dispatcher::{Dispatcher, DispatcherMsg, JobRequest, RehydrateReport, 
 use crate::error::{ActorError, Result};
 use crate::events::DispatchEvent;
 use crate::job::{JobMsg, ask};
+use crate::parties::{self, Asker};
 use crate::record::{ContractorSnapshot, JobSnapshot, LogRecord};
 use crate::shared::{Shared, read};
 
@@ -234,10 +235,18 @@ impl Dispatch {
         self.job_call(job, |reply| JobMsg::Assign { contractor, reply }).await
     }
 
-    /// Calls a job off.
-    pub async fn cancel(&self, job: JobId, by: Party, reason: impl Into<String>) -> Result<JobState> {
+    /// Calls a job off: its customer or a dispatcher ([`parties::may_cancel`]).
+    pub async fn cancel(&self, job: JobId, asker: Asker, reason: impl Into<String>) -> Result<JobState> {
+        let by = parties::may_cancel(&self.job(job).await?, asker)?;
         let reason = reason.into();
         self.job_call(job, |reply| JobMsg::Cancel { by, reason, reply }).await
+    }
+
+    /// The job and the asker's part in it ([`parties::party_in`]): for chat,
+    /// `resume` and following a job.
+    pub async fn party_of(&self, job: JobId, asker: Asker) -> Result<(Party, JobSnapshot)> {
+        let snap = self.job(job).await?;
+        Ok((parties::party_in(&snap, asker)?, snap))
     }
 
     /// The customer who posted `job` rates its contractor, once the job is
@@ -251,9 +260,7 @@ impl Dispatch {
     pub async fn rate(&self, job: JobId, customer: CustomerId, stars: f64) -> Result<Rated> {
         let _claim = RatingClaim::take(&self.shared, job)?;
         let mut snap = self.job(job).await?;
-        if snap.job.customer != customer {
-            return Err(ActorError::NotParty(job, "only the customer who posted it may rate it".into()));
-        }
+        parties::may_rate(&snap, customer)?;
         let JobState::Completed { contractor } = *snap.machine.state() else {
             return Err(ActorError::NotCompleted(job, format!("{:?}", snap.machine.state().kind()).to_lowercase()));
         };
@@ -326,10 +333,10 @@ impl Dispatch {
     }
 
     /// The `k` live contractors nearest `point` that pass `filter`, nearest
-    /// first, asked of the cell actors ring by ring (as a job's search does).
+    /// first (ties by id), asked of the cell actors in the engine's ring-walk
+    /// order (as a job's search does).
     pub async fn nearest(&self, point: GeoPoint, k: usize, filter: &dispatch_engine::Filter) -> Vec<dispatch_engine::Neighbor> {
-        let radius = filter.max_distance_m.unwrap_or(f64::INFINITY);
-        crate::job::nearest_live(&self.shared, self.shared.cell_of(point), point, k, filter, radius).await.0
+        crate::job::nearest_live(&self.shared, point, k, filter).await.0
     }
 
     /// How many actors of each kind are alive.

@@ -2,8 +2,8 @@
 //! state machine.
 //!
 //! On post (and after every decline or lapsed offer) it searches for
-//! candidates ring by ring through the cell actors, stopping by the engine's
-//! rule ([`dispatch_engine::spatial::may_reach_beyond_disk`]), scores them,
+//! candidates through the cell actors in the order of the engine's ring walk
+//! ([`dispatch_engine::RingWalk`], the one the in-memory index runs), scores them,
 //! and offers the job to the best one still free, with a timeout. After
 //! [`DispatchConfig::offers_per_round`] failed offers, or when no candidate is
 //! left, the radius doubles up to [`DispatchConfig::max_radius_m`]; at the
@@ -20,16 +20,17 @@
 //! [`DispatchConfig::retry_after`]: crate::DispatchConfig::retry_after
 //! [`DispatchConfig::job_ttl`]: crate::DispatchConfig::job_ttl
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dispatch_engine::routing::Stop;
 use dispatch_engine::scoring::{Candidate, JobContext, rank};
-use dispatch_engine::spatial::{CellGeometry, may_reach_beyond_disk, ring};
+use dispatch_engine::spatial::insert_ranked;
 use dispatch_engine::{
     ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TimeWindow, Timestamp, TradeSet, Urgency,
 };
+use dispatch_engine::{OccupiedCells, RingWalk};
 use dispatch_storage::{Kind, codec};
 use h3o::CellIndex;
 use ractor::rpc::CallResult;
@@ -170,50 +171,47 @@ pub(crate) struct JobActorState {
     timers: Vec<ractor::concurrency::JoinHandle<Result<(), ractor::MessagingErr<JobMsg>>>>,
 }
 
-/// The `k` contractors nearest `query` that pass `filter`, within `radius_m`,
-/// asked of the live cell actors ring by ring outward from `origin` until no
-/// farther ring can hold a nearer one; with each visited cell's answer (its
-/// learned speed is the ETA's input).
+/// The city's live cell actors as the ring walk sees them.
+struct LiveCells<'a>(&'a Shared);
+
+impl OccupiedCells for LiveCells<'_> {
+    fn count(&self) -> usize {
+        read(&self.0.cells).len()
+    }
+
+    fn contains(&self, cell: CellIndex) -> bool {
+        read(&self.0.cells).contains_key(&cell)
+    }
+
+    fn cells(&self) -> Vec<CellIndex> {
+        read(&self.0.cells).keys().copied().collect()
+    }
+}
+
+/// The `k` contractors nearest `query` that pass `filter` (its maximum
+/// distance included), asked of the live cell actors in the order of the
+/// engine's [`RingWalk`] — the walk the in-memory index runs — until no
+/// unsearched cell can hold a nearer one; with each visited cell's answer
+/// (its learned speed is the ETA's input).
 pub(crate) async fn nearest_live(
     shared: &Shared,
-    origin: CellIndex,
     query: dispatch_engine::GeoPoint,
     k: usize,
     filter: &Filter,
-    radius_m: f64,
 ) -> (Vec<Neighbor>, Vec<(CellIndex, CellAnswer)>) {
-    let mut best: Vec<Neighbor> = Vec::new();
+    let mut best: Vec<Neighbor> = Vec::with_capacity(k + 1);
     let mut answers: Vec<(CellIndex, CellAnswer)> = Vec::new();
-    let mut visited: HashSet<CellIndex> = HashSet::new();
     if k == 0 {
         return (best, answers);
     }
-    for r in 0u32.. {
-        let cells = ring(origin, r);
-        let live = read(&shared.cells).len();
-        let sparse = cells.len() > live.saturating_sub(visited.len());
-        let to_visit: Vec<(CellIndex, ActorRef<CellMsg>)> = if sparse {
-            // Fewer live cells left than this ring holds: visit those within reach directly.
-            read(&shared.cells)
-                .iter()
-                .filter(|(c, _)| !visited.contains(c) && CellGeometry::of(**c).min_distance_m(query) <= radius_m)
-                .map(|(c, a)| (*c, a.clone()))
-                .collect()
-        } else {
-            cells.into_iter().filter_map(|c| shared.cell(c).map(|a| (c, a))).collect()
-        };
-        for (cell, actor) in to_visit {
-            visited.insert(cell);
-            if let Some(answer) = nearest_in(&actor, query, k, filter).await {
-                best.extend(answer.neighbors.iter().copied());
-                answers.push((cell, answer));
+    let mut walk = RingWalk::new(query, shared.cell_of(query));
+    while let Some(cell) = walk.next_cell(&LiveCells(shared), filter.reach(&best, k)) {
+        let Some(actor) = shared.cell(cell) else { continue };
+        if let Some(answer) = nearest_in(&actor, query, k, filter).await {
+            for n in &answer.neighbors {
+                insert_ranked(&mut best, k, *n);
             }
-        }
-        best.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.contractor.id.cmp(&b.contractor.id)));
-        best.truncate(k);
-        let reach = if best.len() == k { best[k - 1].distance_m.min(radius_m) } else { radius_m };
-        if sparse || !may_reach_beyond_disk(query, origin, r, reach, CellGeometry::of) {
-            break;
+            answers.push((cell, answer));
         }
     }
     (best, answers)
@@ -361,7 +359,7 @@ impl JobActorState {
             exclude: self.snap.machine.excluded().clone(),
             min_rating: None,
         };
-        let (best, answers) = nearest_live(&self.shared, self.cell, query, k, &filter, radius).await;
+        let (best, answers) = nearest_live(&self.shared, query, k, &filter).await;
         let site_speed = answers.iter().find(|(c, _)| *c == self.cell).map_or(config.speed.default_speed_mps, |(_, a)| a.speed_mps);
         let speed_at: HashMap<ContractorId, f64> =
             answers.iter().flat_map(|(_, a)| a.neighbors.iter().map(|n| (n.contractor.id, a.speed_mps))).collect();

@@ -15,6 +15,7 @@
 //! | [`contractor`] | the contractor actor and [`GpsFix`] |
 //! | [`job`] | the job actor |
 //! | [`map`] | [`CityMap`](map::CityMap): the live map as versioned deltas for dispatchers |
+//! | [`parties`] | who may act on a job: every party check ([`Asker`]), beside the job's state |
 //! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
 //! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], frozen earlier layouts and their upcasters |
 //! | [`config`] | [`DispatchConfig`] |
@@ -36,6 +37,7 @@ pub mod events;
 pub mod handle;
 pub mod job;
 pub mod map;
+pub mod parties;
 pub mod record;
 mod seqs;
 mod shared;
@@ -50,4 +52,5 @@ pub use dispatcher::{JobRequest, RehydrateReport};
 pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
 pub use handle::{ContractorLink, Dispatch, GPS_BACKLOG, LiveCounts, PipelineStats, Rated};
+pub use parties::Asker;
 pub use record::{ContractorSnapshot, JobSnapshot, LogRecord};

@@ -5,7 +5,7 @@ mod common;
 use anyhow::Result;
 use common::*;
 use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobId, JobState, Party, Trade};
-use dispatch_actors::{ActorError, Dispatch, EventKind};
+use dispatch_actors::{ActorError, Asker, Dispatch, EventKind};
 
 /// Posts a job and drives it to `target` with contractor 1.
 async fn job_in(city: &Dispatch, target: &str) -> Result<JobId> {
@@ -39,7 +39,7 @@ async fn a_customer_can_cancel_in_every_non_terminal_state() -> Result<()> {
         }
         let job = job_in(&city, target).await?;
         let mut events = city.subscribe();
-        let state = city.cancel(job, Party::Customer, "found someone else").await?;
+        let state = city.cancel(job, Asker::Customer(CustomerId(1)), "found someone else").await?;
         assert_eq!(state, JobState::Cancelled { by: Party::Customer, reason: "found someone else".into() }, "{target}");
         let e = wait_for(&mut events, |e| e.job == job && matches!(e.kind, EventKind::Cancelled { .. })).await?;
         assert!(e.seq > 1, "{target}: logged after the earlier events");
@@ -48,7 +48,9 @@ async fn a_customer_can_cancel_in_every_non_terminal_state() -> Result<()> {
         }
         // A cancelled job cannot be cancelled again, nor accepted.
         eventually(|| async { city.live_counts().jobs == 0 }).await?;
-        assert!(matches!(city.cancel(job, Party::Customer, "again").await, Err(ActorError::JobClosed(_, ref s)) if s == "cancelled"));
+        assert!(
+            matches!(city.cancel(job, Asker::Customer(CustomerId(1)), "again").await, Err(ActorError::JobClosed(_, ref s)) if s == "cancelled")
+        );
         city.shutdown().await;
     }
     Ok(())

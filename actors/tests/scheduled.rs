@@ -73,7 +73,7 @@ async fn scheduled_jobs_wait_for_the_lead_time_and_respect_shifts_and_routes() -
     assert_eq!(c1.status, ContractorStatus::EnRoute(job));
     assert!(c1.agenda.is_empty());
     // Cancelling a booked job takes it off the agenda and leaves the contractor free.
-    city.cancel(booked, dispatch_actors::engine::Party::Customer, "not needed").await?;
+    city.cancel(booked, dispatch_actors::Asker::Customer(dispatch_actors::engine::CustomerId(1)), "not needed").await?;
     let c3 = city.contractor(ContractorId(3)).await?;
     assert!(c3.agenda.is_empty());
     assert_eq!(c3.status, ContractorStatus::Available);

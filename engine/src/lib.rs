@@ -10,6 +10,7 @@
 //! | [`geo_point`] | [`GeoPoint`], the validated position, and haversine distance |
 //! | [`job`] | the job state machine: [`JobMachine`], [`JobState`], [`JobEvent`] |
 //! | [`spatial`] | [`SpatialIndex`]: H3 cells each holding an R-tree ([`CellTree`]); k-nearest and within-radius with a [`Filter`] |
+//! | [`ring_search`] | [`RingWalk`]: which cells a query visits — ring order, the proven stop bound, the sparse-city shortcut — driven by the index and by the live cell actors alike |
 //! | [`eta`] | [`SpeedModel`]: per-cell speeds learned from GPS (EWMA) and ETA = distance × detour ÷ speed |
 //! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
 //! | [`matching`] | batched matching: least total ETA by Kuhn–Munkres ([`matching::assign_min_total_eta`]), greedy reference |
@@ -43,6 +44,7 @@ pub mod geo_point;
 pub mod job;
 pub mod matching;
 pub mod pricing;
+pub mod ring_search;
 pub mod routing;
 pub mod scoring;
 pub mod spatial;
@@ -53,6 +55,7 @@ pub use eta::{SpeedConfig, SpeedModel};
 pub use geo_point::GeoPoint;
 pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
 pub use pricing::{PriceQuote, PricingConfig, SurgeBook, SurgeConfig};
+pub use ring_search::{OccupiedCells, RingWalk};
 pub use routing::{RoutePlan, RoutingConfig, Stop, plan_day};
 pub use scoring::{Candidate, ScoringConfig, Weights};
 pub use spatial::{CellTree, Filter, IndexedContractor, Neighbor, SpatialIndex};

@@ -10,22 +10,17 @@
 //! ([`GeoPoint::distance_m`]), ties broken by contractor id, which is exactly
 //! what a brute-force scan does — the property tests hold the two equal.
 //!
-//! ## How the ring search knows when to stop
-//! k-nearest searches the query's cell, then ring 1, ring 2, … ([`ring`]). After
-//! ring *r* every unsearched contractor lies outside the *r*-disk, and any path
-//! from the query to it crosses a cell of ring *r + 1*. So
-//! `min over ring r+1 cells c of (d(q, centre(c)) − circumradius(c))` is a lower
-//! bound on its distance ([`lower_bound_outside_disk`], with each cell's centre
-//! and circumradius cached in its tree as a [`CellGeometry`]); once that bound exceeds
-//! the k-th best distance found (or the filter's maximum distance), no further
-//! ring can hold a closer match and the search stops. When a ring would hold
-//! more cells than there are occupied cells, the search instead visits the
-//! remaining occupied cells directly, so sparse indexes stay cheap and every
-//! query ends.
+//! ## Which cells a query visits
+//! Ring by ring outward from the query's cell, with a proven stop bound and
+//! a shortcut for sparse cities: [`RingWalk`](crate::ring_search::RingWalk),
+//! the one walk the live cell actors drive too.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use h3o::{CellIndex, LatLng, Resolution};
+
+pub use crate::ring_search::{CellGeometry, lower_bound_outside_disk, may_reach_beyond_disk, ring};
+use crate::ring_search::{OccupiedCells, RingWalk};
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 use serde::{Deserialize, Serialize};
@@ -77,6 +72,17 @@ impl Filter {
             && (!self.available_only || c.status == StatusKind::Available)
             && self.min_rating.is_none_or(|min| c.rating >= min)
             && !self.exclude.contains(&c.id)
+    }
+
+    /// How far a match may still be: the `k`-th best distance once `best`
+    /// (ranked) holds `k`, capped by the maximum distance; `None`: no limit yet.
+    #[must_use]
+    pub fn reach(&self, best: &[Neighbor], k: usize) -> Option<f64> {
+        let kth = (k > 0 && best.len() >= k).then(|| best[k - 1].distance_m);
+        match (kth, self.max_distance_m) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether `distance_m` is within the filter's maximum distance.
@@ -136,33 +142,6 @@ impl rstar::RTreeParams for CellParams {
     const MAX_SIZE: usize = 16;
     const REINSERTION_COUNT: usize = 5;
     type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
-}
-
-/// A cell's centre and circumradius: what the ring search's stop rule needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CellGeometry {
-    /// The cell's centre.
-    pub centre: GeoPoint,
-    /// The largest distance from the centre to any of the cell's boundary
-    /// vertices, in metres, widened by 1 % and a metre to cover the gap between
-    /// H3's projected cell shapes and the spherical polygon through its vertices.
-    pub circumradius_m: f64,
-}
-
-impl CellGeometry {
-    /// Computes the geometry of `cell` from h3o's centre and boundary.
-    #[must_use]
-    pub fn of(cell: CellIndex) -> Self {
-        let centre = GeoPoint::from(LatLng::from(cell));
-        let radius = cell.boundary().iter().map(|&v| centre.distance_m(GeoPoint::from(v))).fold(0.0_f64, f64::max);
-        Self { centre, circumradius_m: radius * 1.01 + 1.0 }
-    }
-
-    /// A lower bound on the distance from `query` to any point of the cell.
-    #[must_use]
-    pub fn min_distance_m(&self, query: GeoPoint) -> f64 {
-        (query.distance_m(self.centre) - self.circumradius_m).max(0.0)
-    }
 }
 
 /// The R-tree of the contractors inside one H3 cell. A cell actor owns one.
@@ -267,8 +246,9 @@ fn widen(chord2: f64) -> f64 {
     chord2 * (1.0 + CHORD_SLACK) + f64::EPSILON
 }
 
-/// Inserts `n` into `best` (ranked, at most `k` long), dropping the worst if full.
-fn insert_ranked(best: &mut Vec<Neighbor>, k: usize, n: Neighbor) {
+/// Inserts `n` into `best` (ranked nearest first, then by id; at most `k`
+/// long), dropping the worst if full.
+pub fn insert_ranked(best: &mut Vec<Neighbor>, k: usize, n: Neighbor) {
     let at = best.partition_point(|b| b.rank_cmp(&n).is_lt());
     if at < k {
         best.insert(at, n);
@@ -276,38 +256,25 @@ fn insert_ranked(best: &mut Vec<Neighbor>, k: usize, n: Neighbor) {
     }
 }
 
-/// The cells at exactly grid distance `k` from `origin` (the origin itself for 0).
-/// Uses h3o's fast ring walk and falls back to its safe traversal near pentagons.
-#[must_use]
-pub fn ring(origin: CellIndex, k: u32) -> Vec<CellIndex> {
-    origin
-        .grid_ring_fast(k)
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_else(|| origin.grid_disk_distances_safe(k).filter(|&(_, d)| d == k).map(|(c, _)| c).collect())
-}
+/// The index's trees as the ring walk sees them, geometry cached in each tree.
+struct Trees<'a>(&'a HashMap<CellIndex, CellTree>);
 
-/// A lower bound, in metres, on the distance from `query` (inside `origin`) to
-/// any point outside the grid disk of radius `k` around `origin`: the smallest
-/// [`CellGeometry::min_distance_m`] over the cells of ring `k + 1`, through
-/// which any path out of the disk passes. Never more than the true distance.
-#[must_use]
-pub fn lower_bound_outside_disk(query: GeoPoint, origin: CellIndex, k: u32, geometry: impl Fn(CellIndex) -> CellGeometry) -> f64 {
-    ring(origin, k + 1).into_iter().map(|c| geometry(c).min_distance_m(query)).fold(f64::INFINITY, f64::min)
-}
+impl OccupiedCells for Trees<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
 
-/// Whether anything outside the grid disk of radius `k` around `origin` could
-/// be within `reach_m` of `query`: the stop rule of the ring search. The same
-/// test as comparing [`lower_bound_outside_disk`] with `reach_m`, but it stops
-/// at the first ring cell that is close enough.
-#[must_use]
-pub fn may_reach_beyond_disk(
-    query: GeoPoint,
-    origin: CellIndex,
-    k: u32,
-    reach_m: f64,
-    geometry: impl Fn(CellIndex) -> CellGeometry,
-) -> bool {
-    ring(origin, k + 1).into_iter().any(|c| geometry(c).min_distance_m(query) <= reach_m)
+    fn contains(&self, cell: CellIndex) -> bool {
+        self.0.contains_key(&cell)
+    }
+
+    fn cells(&self) -> Vec<CellIndex> {
+        self.0.keys().copied().collect()
+    }
+
+    fn geometry(&self, cell: CellIndex) -> CellGeometry {
+        self.0.get(&cell).map_or_else(|| CellGeometry::of(cell), CellTree::geometry)
+    }
 }
 
 /// Contractors by H3 cell, one [`CellTree`] per occupied cell.
@@ -366,11 +333,6 @@ impl SpatialIndex {
         self.cells.get(&cell)
     }
 
-    /// The geometry of `cell`: cached in its tree when occupied, computed otherwise.
-    fn geometry(&self, cell: CellIndex) -> CellGeometry {
-        self.cells.get(&cell).map_or_else(|| CellGeometry::of(cell), CellTree::geometry)
-    }
-
     /// Where `id` is indexed: its cell, position and attributes.
     #[must_use]
     pub fn get(&self, id: ContractorId) -> Option<(CellIndex, GeoPoint, IndexedContractor)> {
@@ -413,13 +375,7 @@ impl SpatialIndex {
         if k == 0 {
             return best;
         }
-        self.search(
-            query,
-            filter,
-            |tree, best| tree.nearest_into(query, k, filter, best),
-            |best| (best.len() == k).then(|| best[k - 1].distance_m),
-            &mut best,
-        );
+        self.search(query, |tree, best| tree.nearest_into(query, k, filter, best), |best| filter.reach(best, k), &mut best);
         best
     }
 
@@ -431,61 +387,26 @@ impl SpatialIndex {
         if radius_m.is_nan() || radius_m < 0.0 {
             return out;
         }
-        self.search(query, filter, |tree, out| tree.within_into(query, radius_m, filter, out), |_| Some(radius_m), &mut out);
+        let reach = Some(filter.max_distance_m.map_or(radius_m, |max| max.min(radius_m)));
+        self.search(query, |tree, out| tree.within_into(query, radius_m, filter, out), |_| reach, &mut out);
         out.sort_by(Neighbor::rank_cmp);
         out
     }
 
-    /// The ring-by-ring walk shared by both queries. `visit` searches one cell;
+    /// The ring walk shared by both queries. `visit` searches one cell;
     /// `reach` says how far a match may still be (`None`: no limit yet).
     fn search(
         &self,
         query: GeoPoint,
-        filter: &Filter,
         visit: impl Fn(&CellTree, &mut Vec<Neighbor>),
         reach: impl Fn(&[Neighbor]) -> Option<f64>,
         found: &mut Vec<Neighbor>,
     ) {
-        let origin = self.cell_of(query);
-        let mut visited: HashSet<CellIndex> = HashSet::new();
-        let limit = |found: &[Neighbor]| match (reach(found), filter.max_distance_m) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let mut k = 0u32;
-        loop {
-            if visited.len() == self.cells.len() {
-                return; // every occupied cell has been searched
+        let mut walk = RingWalk::new(query, self.cell_of(query));
+        while let Some(cell) = walk.next_cell(&Trees(&self.cells), reach(found)) {
+            if let Some(tree) = self.cells.get(&cell) {
+                visit(tree, found);
             }
-            let cells = ring(origin, k);
-            if cells.len() > self.cells.len() - visited.len() {
-                break; // cheaper to visit what is left directly
-            }
-            for cell in cells {
-                if let Some(tree) = self.cells.get(&cell)
-                    && visited.insert(cell)
-                {
-                    visit(tree, found);
-                }
-            }
-            if let Some(reach) = limit(found)
-                && !may_reach_beyond_disk(query, origin, k, reach, |c| self.geometry(c))
-            {
-                return;
-            }
-            k += 1;
-        }
-        // Few occupied cells left compared with the ring: visit them nearest
-        // cell first so the per-cell pruning bites early.
-        let mut rest: Vec<(f64, CellIndex, &CellTree)> = self
-            .cells
-            .iter()
-            .filter(|(c, _)| !visited.contains(c))
-            .map(|(&c, tree)| (tree.geometry().min_distance_m(query), c, tree))
-            .collect();
-        rest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (_, _, tree) in rest {
-            visit(tree, found);
         }
     }
 

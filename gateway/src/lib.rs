@@ -4,7 +4,8 @@
 //! |---|---|
 //! | [`server`] | [`Gateway`] (cities, auth, settings) and [`run`]: HTTP routes and the WebSocket upgrade on one port |
 //! | `router` | one task per city hands each event to the sessions it concerns (not every connection) |
-//! | `session` | one WebSocket connection: authorization by role, actor calls, event filtering, bounded outbound queue |
+//! | `session` | one WebSocket connection: role checks, actor calls, event filtering, map feed, bounded outbound queue (one file each) |
+//! | `finished` | finished jobs remembered for a while by the router and the sessions, then forgotten |
 //! | [`protocol`] | [`ClientMsg`] / [`ServerMsg`] and their JSON frames |
 //! | [`auth`] | HS256 JWTs: [`Claims`] with role, subject and city |
 //! | [`cities`] | configured cities and their areas |
@@ -19,6 +20,7 @@ pub mod cities;
 pub mod cli;
 pub mod config;
 pub mod demo;
+mod finished;
 pub mod protocol;
 mod router;
 pub mod server;

@@ -18,10 +18,9 @@
 //! (a session not keeping up) drops the event and counts it; the session then
 //! tells its client it lagged, so the client can `resume`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -29,15 +28,10 @@ use dispatch_actors::{DispatchEvent, EventKind};
 use dispatch_engine::{ContractorId, CustomerId, JobId};
 
 use crate::auth::Role;
+use crate::finished::FinishedJobs;
 
 /// Events waiting for one session before it counts as lagging.
 const INBOX: usize = 1024;
-
-/// How long the parties of a finished job are remembered (late chat, ratings);
-/// after it, a party reaches the job's events again by `watch` or `resume`.
-/// Every finished job is held this long, so it bounds memory: at 500 jobs/s,
-/// two minutes are 60,000 jobs.
-pub(crate) const FINISHED_JOB_MEMORY: Duration = Duration::from_secs(2 * 60);
 
 /// One city's event router.
 pub(crate) struct Router {
@@ -83,7 +77,7 @@ struct Routes {
     customers: HashMap<u64, Vec<u64>>,
     jobs: HashMap<JobId, Parties>,
     /// Finished jobs, oldest first, to forget their parties after a while.
-    finished: VecDeque<(Instant, JobId)>,
+    finished: FinishedJobs,
 }
 
 impl Router {
@@ -173,7 +167,7 @@ impl Router {
         let parties = r.jobs.get(&event.job);
         let customer = parties.and_then(|p| p.customer);
         let assigned = parties.and_then(|p| p.assigned);
-        let named = crate::session::event_contractor(&event.kind);
+        let named = event.kind.contractor();
         let customers = customer.map_or(&[][..], |c| sessions_of(&r.customers, c.0));
         let contractors =
             [named, assigned.filter(|a| Some(*a) != named)].into_iter().flatten().flat_map(|c| sessions_of(&r.contractors, c.0));
@@ -208,20 +202,17 @@ impl Routes {
                 }
             }
             EventKind::Completed { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. } => {
-                self.finished.push_back((Instant::now(), event.job));
+                self.finished.push(event.job);
             }
             _ => {}
         }
     }
 
     fn forget_finished(&mut self) {
-        while let Some(&(at, job)) = self.finished.front() {
-            if at.elapsed() < FINISHED_JOB_MEMORY {
-                break;
-            }
-            self.finished.pop_front();
-            self.jobs.remove(&job);
-        }
+        let jobs = &mut self.jobs;
+        self.finished.forget_expired(|job| {
+            jobs.remove(&job);
+        });
     }
 }
 
@@ -230,6 +221,7 @@ mod tests {
     use super::*;
     use dispatch_engine::pricing::PriceQuote;
     use dispatch_engine::{Money, Party, Timestamp};
+    use std::time::Duration;
 
     fn event(job: u64, kind: EventKind) -> DispatchEvent {
         DispatchEvent { job: JobId(job), seq: 1, at: Timestamp(0), kind }

@@ -1,0 +1,246 @@
+//! One WebSocket connection: frames in, actor calls, events out.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | this file | [`Session`]'s state and [`run`], the connection's loop: socket, router inbox, map timer, shutdown, keepalive |
+//! | `commands` | each client message carried out and answered |
+//! | `policy` | which role may send which message (the gateway's one authorization table) and error codes; party checks are the actors' (`dispatch_actors::parties`) |
+//! | `feed` | what is pushed unasked: job events each role may see, the dispatcher's map feed |
+//! | `outbound` | the bounded queue, the writer task, 1008 for slow readers |
+//! | `limits` | GPS and chat rate limits |
+//!
+//! Violations get `error {code: "forbidden"}`; the connection stays open.
+
+mod commands;
+mod feed;
+mod limits;
+mod outbound;
+mod policy;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use dispatch_actors::ContractorLink;
+use dispatch_engine::JobId;
+
+use crate::auth::Claims;
+use crate::finished::FinishedJobs;
+use crate::protocol::ServerMsg;
+use crate::server::Gateway;
+use feed::{CellLoadRow, start_map_feed};
+use limits::Bucket;
+use outbound::{Outbound, spawn_writer};
+
+/// One connection's state.
+struct Session {
+    claims: Claims,
+    gw: Arc<Gateway>,
+    /// Frames for the writer task, each with the posting time of the job it
+    /// offers (if it is an offer), so match latency is measured at the socket.
+    out: mpsc::Sender<Outbound>,
+    abort: Option<oneshot::Sender<CloseFrame>>,
+    /// Jobs this customer posted or watches, or this contractor was offered.
+    jobs: HashSet<JobId>,
+    /// Customer: jobs whose contractor position is followed.
+    watching: HashSet<JobId>,
+    /// Contractor: jobs assigned to them (chat and lifecycle flow here).
+    assigned: HashSet<JobId>,
+    /// Jobs of the sets above that finished: forgotten after a while.
+    finished: FinishedJobs,
+    link: Option<ContractorLink>,
+    /// Dispatcher: the map version sent so far and the viewport, once subscribed.
+    map: Option<(u64, Option<[f64; 4]>)>,
+    /// Dispatcher: the cell loads last sent, to send cells again only when they change.
+    cells_sent: Vec<CellLoadRow>,
+    /// Dispatcher: the match figures last sent.
+    stats_sent: dispatch_actors::map::MatchStats,
+    gps: Bucket,
+    chat: Bucket,
+    /// The client sends binary frames, so it gets binary frames back.
+    binary: bool,
+    closing: bool,
+}
+
+impl Session {
+    fn city(&self) -> &crate::cities::City {
+        // The upgrade checked the token's city exists.
+        &self.gw.cities[&self.claims.city]
+    }
+
+    fn dispatch(&self) -> &dispatch_actors::Dispatch {
+        &self.city().dispatch
+    }
+}
+
+/// Runs one connection until the client leaves, the server shuts down, the
+/// client idles past the timeout, or it reads too slowly.
+pub(crate) async fn run<S>(ws: WebSocketStream<S>, claims: Claims, gw: Arc<Gateway>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let role = claims.role.as_str();
+    metrics::gauge!("dispatch_ws_connections", "role" => role).increment(1.0);
+    let (sink, mut stream) = ws.split();
+    let (out, out_rx) = mpsc::channel::<Outbound>(gw.config.outbound_queue);
+    let (abort, abort_rx) = oneshot::channel::<CloseFrame>();
+    // The city's clock stamped the jobs' posting times; measure against the same one.
+    let writer = spawn_writer(sink, out_rx, abort_rx, gw.cities[&claims.city].dispatch.clock());
+
+    let mut inbox = gw.cities[&claims.city].router.join(claims.role, claims.sub);
+    let mut shutdown = gw.shutdown.clone();
+    let idle = Duration::from_secs(gw.config.idle_timeout_secs.max(1));
+    let mut keepalive = tokio::time::interval(idle / 2);
+    keepalive.tick().await;
+    let mut last_heard = Instant::now();
+    let mut session = Session {
+        gps: Bucket::new(gw.config.gps_per_sec),
+        chat: Bucket::new(gw.config.chat_per_sec),
+        claims,
+        gw,
+        out,
+        abort: Some(abort),
+        jobs: HashSet::new(),
+        watching: HashSet::new(),
+        assigned: HashSet::new(),
+        finished: FinishedJobs::default(),
+        link: None,
+        map: None,
+        cells_sent: Vec::new(),
+        stats_sent: dispatch_actors::map::MatchStats::default(),
+        binary: false,
+        closing: false,
+    };
+    // The map feed's timer exists only once a dispatcher subscribes: a timer
+    // per idle phone would wake every connection every second.
+    let mut map_tick: Option<tokio::time::Interval> = None;
+    let hello = ServerMsg::Hello { role: role.into(), sub: session.claims.sub, city: session.claims.city.clone() };
+    session.send(&hello);
+
+    while !session.closing {
+        tokio::select! {
+            frame = stream.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Err(e)) => {
+                    if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                        metrics::counter!("dispatch_ws_errors_total", "code" => "too_big").increment(1);
+                        session.close(CloseCode::Size, "frame too large");
+                    }
+                    break;
+                }
+                // Frame handling is boxed: inlined, its actor calls would make every
+                // idle connection's task several KiB larger.
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    Box::pin(session.on_text(text.as_str())).await;
+                    start_map_feed(&session, &mut map_tick);
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    last_heard = Instant::now();
+                    Box::pin(session.on_binary(&bytes)).await;
+                    start_map_feed(&session, &mut map_tick);
+                }
+                Some(Ok(_)) => last_heard = Instant::now(), // ping / pong
+            },
+            event = inbox.events.recv() => match event {
+                Some(event) => {
+                    let missed = inbox.missed.swap(0, std::sync::atomic::Ordering::Relaxed);
+                    if missed > 0 {
+                        session.error(None, "lagged", format!("{missed} events were missed; send resume for your jobs"));
+                    }
+                    Box::pin(session.on_event(&event)).await;
+                }
+                None => break,
+            },
+            _ = async {
+                match map_tick.as_mut() {
+                    Some(tick) => tick.tick().await,
+                    None => std::future::pending().await,
+                }
+            }, if map_tick.is_some() => session.map_tick(),
+            _ = shutdown.changed() => {
+                session.close(CloseCode::Away, "server shutting down");
+            }
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() > idle {
+                    session.close(CloseCode::Normal, "idle timeout");
+                } else if session.out.try_send(Box::new((Message::Ping(Vec::new().into()), None))).is_err() {
+                    session.close(CloseCode::Policy, "outbound queue full: reading too slowly");
+                }
+            }
+        }
+    }
+    // A session leaving normally closes politely; one closing with a code already sent it.
+    if !session.closing {
+        session.close(CloseCode::Normal, "bye");
+    }
+    drop(session);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    metrics::gauge!("dispatch_ws_connections", "role" => role).decrement(1.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+
+    use dispatch_actors::JobRequest;
+    use dispatch_engine::{CustomerId, GeoPoint, Party, Trade, Urgency};
+
+    use crate::auth::{Claims, Role};
+    use crate::config::{ServeConfig, StorageKind};
+    use crate::server::Gateway;
+
+    /// A dispatcher whose socket (a 512-byte pipe nobody reads) backs up while
+    /// the city's events keep coming: once the queue of 4 is full the session
+    /// closes with 1008 instead of buffering without bound.
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_closed_with_1008() {
+        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "s".into(), outbound_queue: 4, ..ServeConfig::default() };
+        let gw = Gateway::start(config).await.unwrap();
+        let (server_io, client_io) = tokio::io::duplex(512);
+        let ws = WebSocketStream::from_raw_socket(server_io, WsRole::Server, None).await;
+        let claims = Claims { role: Role::Dispatcher, sub: 1, city: "des-moines".into(), exp: u64::MAX };
+        let session = tokio::spawn(super::run(ws, claims, Arc::clone(&gw)));
+
+        let city = &gw.cities["des-moines"].dispatch;
+        let request = JobRequest {
+            customer: CustomerId(1),
+            trade: Trade::Plumbing,
+            location: GeoPoint::new(41.5868, -93.625).unwrap(),
+            urgency: Urgency::Today,
+            description: "x".into(),
+            budget: None,
+        };
+        let (job, _) = city.post_job(request).await.unwrap();
+        for _ in 0..40 {
+            city.chat(job, Party::Customer, 1, "z".repeat(200)).await.unwrap();
+        }
+        // The session gives up on its own, although nobody has read a byte.
+        tokio::time::timeout(Duration::from_secs(15), session).await.expect("the session ended").unwrap();
+
+        // Reading now lets the writer out: what follows the backlog is a 1008 close.
+        let mut client = WebSocketStream::from_raw_socket(client_io, WsRole::Client, None).await;
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(5), client.next()).await.expect("a frame") {
+                Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(code, 1008);
+    }
+}
