@@ -5,7 +5,7 @@
 
 use arbitrary::Arbitrary;
 use dispatch_engine::{GeoPoint, PricingConfig, TimeWindow, Timestamp, Urgency};
-use dispatch_gateway::protocol::{ClientMsg, UrgencyWire, parse_client};
+use dispatch_protocol::{ClientMsg, UrgencyWire, parse_client};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

@@ -2,7 +2,7 @@
 //! panic or an allocation beyond the frame limit.
 #![no_main]
 
-use dispatch_gateway::protocol::{decode_server_binary, encode_client_binary, parse_client_binary};
+use dispatch_protocol::{decode_server_binary, encode_client_binary, parse_client_binary};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

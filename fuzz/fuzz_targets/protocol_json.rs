@@ -2,7 +2,7 @@
 //! decodes survives a binary round trip unchanged.
 #![no_main]
 
-use dispatch_gateway::protocol::{encode_client_binary, parse_client, parse_client_binary};
+use dispatch_protocol::{encode_client_binary, parse_client, parse_client_binary};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,6 @@
-//! A short client: gets a dev token, connects as a customer, posts a job and
-//! prints what the server sends for ten seconds.
+//! A short client on `dispatch-protocol` alone: gets a dev token, connects as
+//! a customer, posts a job (a typed `ClientMsg`) and prints what the server
+//! sends for ten seconds, as typed `ServerMsg`s.
 //!
 //! ```sh
 //! cargo run -p dispatch-gateway -- serve --dev-auth &   # in another terminal
@@ -10,10 +11,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use futures_util::{SinkExt, StreamExt};
+use dispatch_engine::Trade;
+use dispatch_protocol::client;
+use dispatch_protocol::{ClientMsg, UrgencyWire};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
 
 /// POST /v1/tokens (served only with --dev-auth).
 async fn dev_token(addr: &str, role: &str, sub: u64) -> Result<String> {
@@ -35,15 +38,23 @@ async fn dev_token(addr: &str, role: &str, sub: u64) -> Result<String> {
 async fn main() -> Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
     let token = dev_token(&addr, "customer", 1).await?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={token}")).await?;
-    let post = json!({"type": "post_job", "id": "p1", "trade": "plumbing", "lat": 41.5868, "lng": -93.6250,
-        "urgency": "today", "description": "dripping tap"});
-    ws.send(Message::text(post.to_string())).await?;
+    let server = tokio::net::lookup_host(&addr).await?.next().context("no address")?;
+    let (mut ws, hello) = client::connect(server, &token, None).await?;
+    println!("{hello:?}");
+    let post = ClientMsg::PostJob {
+        trade: Trade::Plumbing,
+        lat: 41.5868,
+        lng: -93.6250,
+        urgency: UrgencyWire::Today,
+        description: "dripping tap".into(),
+        budget: None,
+    };
+    ws.send(client::frame(false, Some("p1"), &post)?).await?;
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    while let Ok(Some(frame)) = tokio::time::timeout_at(until, ws.next()).await {
-        if let Message::Text(text) = frame? {
-            println!("{text}");
-        }
+    // Until ten seconds have passed or the server closes.
+    while let Ok(next) = tokio::time::timeout_at(until, client::next_msg(&mut ws)).await {
+        let Some(msg) = next? else { break };
+        println!("{msg:?}");
     }
     Ok(())
 }

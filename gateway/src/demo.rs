@@ -13,13 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
 
 use dispatch_engine::{GeoPoint, Trade};
+use dispatch_protocol::client::{self, Ws};
+use dispatch_protocol::{AckResult, Auth, ClientMsg, Event, JobProgress, Role, ServerMsg, TradeYears, UrgencyWire};
 
-use crate::auth::{Auth, Role};
 use crate::cities::CityConfig;
 
 /// How the simulated city behaves.
@@ -122,16 +121,14 @@ fn bearing(from: GeoPoint, to: GeoPoint) -> f64 {
     (y.atan2(x).to_degrees() + 360.0) % 360.0
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn connect(addr: SocketAddr, auth: &Auth, role: Role, sub: u64, city: &str) -> anyhow::Result<Ws> {
     let token = auth.issue(role, sub, city, 24 * 3600)?;
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws?token={token}")).await?;
-    Ok(ws)
+    Ok(client::connect(addr, &token, None).await?.0)
 }
 
-fn frame(v: &Value) -> Message {
-    Message::text(v.to_string())
+/// A JSON text frame for `msg`, with `id` if given.
+fn frame(id: Option<&str>, msg: &ClientMsg) -> anyhow::Result<tokio_tungstenite::tungstenite::Message> {
+    client::frame(false, id, msg)
 }
 
 fn now_ms() -> i64 {
@@ -156,13 +153,13 @@ async fn contractor_bot(
     let mut rng = Rng(config.seed ^ id.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let ws = connect(addr, &auth, Role::Contractor, id, &config.city.name).await?;
     let (mut tx, mut rx) = ws.split();
-    let trades: Vec<Value> =
-        (0..1 + rng.below(2)).map(|_| json!({"trade": Trade::ALL[rng.below(10) as usize], "years": rng.below(25)})).collect();
-    tx.send(frame(&json!({"type": "register", "name": format!("Contractor {id}"), "trades": trades,
-        "hourly_rate": 6_000 + rng.below(6_000), "service_radius_m": 25_000.0})))
-        .await?;
+    let trades: Vec<TradeYears> =
+        (0..1 + rng.below(2)).map(|_| TradeYears { trade: Trade::ALL[rng.below(10) as usize], years: rng.below(25) as u8 }).collect();
+    let register =
+        ClientMsg::Register { name: format!("Contractor {id}"), trades, hourly_rate: 6_000 + rng.below(6_000), service_radius_m: 25_000.0 };
+    tx.send(frame(None, &register)?).await?;
     let mut at = random_point(&config.city, &mut rng);
-    tx.send(frame(&json!({"type": "online", "lat": at.lat(), "lng": at.lng()}))).await?;
+    tx.send(frame(None, &ClientMsg::Online { lat: at.lat(), lng: at.lng() })?).await?;
     stats.online.fetch_add(1, Ordering::Relaxed);
     let mut target = random_point(&config.city, &mut rng);
     let mut phase = Phase::Wander;
@@ -182,17 +179,18 @@ async fn contractor_bot(
                     at = if left <= step { target } else { at.destination(bearing(at, target), step) };
                 }
                 let speed = if moving { config.speed_mps } else { 0.0 };
-                tx.send(frame(&json!({"type": "gps", "lat": at.lat(), "lng": at.lng(), "speed": speed, "ts": now_ms()}))).await?;
+                let gps = ClientMsg::Gps { lat: at.lat(), lng: at.lng(), heading: None, speed: Some(speed), accuracy: None, ts: now_ms() };
+                tx.send(frame(None, &gps)?).await?;
                 match phase {
                     Phase::Wander if at.distance_m(target) < 1.0 => target = random_point(&config.city, &mut rng),
                     Phase::Driving { job, site } if at.distance_m(site) < 60.0 => {
-                        tx.send(frame(&json!({"type": "job_status", "job": job, "status": "on_site"}))).await?;
+                        tx.send(frame(None, &ClientMsg::JobStatus { job, status: JobProgress::OnSite })?).await?;
                         let (lo, hi) = config.work_secs;
                         let work = Duration::from_secs(lo + rng.below(hi.saturating_sub(lo) + 1));
                         phase = Phase::Working { job, until: tokio::time::Instant::now() + work };
                     }
                     Phase::Working { job, until } if tokio::time::Instant::now() >= until => {
-                        tx.send(frame(&json!({"type": "job_status", "job": job, "status": "completed"}))).await?;
+                        tx.send(frame(None, &ClientMsg::JobStatus { job, status: JobProgress::Completed })?).await?;
                         stats.completed.fetch_add(1, Ordering::Relaxed);
                         phase = Phase::Wander;
                         target = random_point(&config.city, &mut rng);
@@ -200,34 +198,31 @@ async fn contractor_bot(
                     _ => {}
                 }
             }
-            incoming = rx.next() => {
-                let Some(Ok(Message::Text(text))) = incoming else {
-                    if incoming.is_none() { break } else { continue }
-                };
-                let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                let job = v["job"].as_u64().unwrap_or(0);
-                if v["type"] == "offer" {
+            incoming = client::next_msg(&mut rx) => match incoming? {
+                None => break,
+                Some(ServerMsg::Offer { job, site, .. }) => {
                     let free = matches!(phase, Phase::Wander);
-                    let site = GeoPoint::new(v["site"]["lat"].as_f64().unwrap_or(f64::NAN), v["site"]["lng"].as_f64().unwrap_or(f64::NAN));
-                    if let (true, Ok(site)) = (free && rng.unit() < config.accept_probability, site) {
+                    if free && rng.unit() < config.accept_probability {
                         offered.insert(job, site);
-                        tx.send(frame(&json!({"type": "accept", "id": format!("a{job}"), "job": job}))).await?;
+                        tx.send(frame(Some(&format!("a{job}")), &ClientMsg::Accept { job })?).await?;
                     } else {
-                        tx.send(frame(&json!({"type": "decline", "job": job}))).await?;
+                        tx.send(frame(None, &ClientMsg::Decline { job })?).await?;
                     }
-                } else if v["type"] == "ack" && v["id"].as_str().is_some_and(|id| id.starts_with('a')) {
-                    let job = v["result"]["job"].as_u64().unwrap_or(0);
-                    if let Some(site) = offered.remove(&job) {
+                }
+                Some(ServerMsg::Ack { id: Some(id), result: AckResult::JobState(reply) }) if id.starts_with('a') => {
+                    if let Some(site) = offered.remove(&reply.job) {
                         stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        tx.send(frame(&json!({"type": "job_status", "job": job, "status": "en_route"}))).await?;
-                        phase = Phase::Driving { job, site };
+                        tx.send(frame(None, &ClientMsg::JobStatus { job: reply.job, status: JobProgress::EnRoute })?).await?;
+                        phase = Phase::Driving { job: reply.job, site };
                         target = site;
                     }
-                } else if v["type"] == "error" && v["id"].as_str().is_some_and(|id| id.starts_with('a')) {
+                }
+                Some(ServerMsg::Error { id: Some(id), .. }) if id.starts_with('a') => {
                     // The offer lapsed or went elsewhere before the accept landed.
                     offered.clear();
                 }
-            }
+                Some(_) => {}
+            },
         }
     }
     Ok(())
@@ -263,28 +258,33 @@ async fn customers(
                 let trade = rng.below(10) as usize;
                 let at = random_point(&config.city, &mut rng);
                 let urgency = match rng.below(10) {
-                    0..=1 => json!("emergency"),
+                    0..=1 => UrgencyWire::Emergency,
                     2 => {
                         let start = now_ms() + 3 * 3_600_000;
-                        json!({"scheduled": {"start": start, "end": start + 2 * 3_600_000}})
+                        UrgencyWire::Scheduled { start, end: start + 2 * 3_600_000 }
                     }
-                    _ => json!("today"),
+                    _ => UrgencyWire::Today,
                 };
-                tx.send(frame(&json!({"type": "post_job", "trade": Trade::ALL[trade], "lat": at.lat(), "lng": at.lng(),
-                    "urgency": urgency, "description": descriptions[trade]}))).await?;
+                let post = ClientMsg::PostJob {
+                    trade: Trade::ALL[trade],
+                    lat: at.lat(),
+                    lng: at.lng(),
+                    urgency,
+                    description: descriptions[trade].into(),
+                    budget: None,
+                };
+                tx.send(frame(None, &post)?).await?;
                 stats.posted.fetch_add(1, Ordering::Relaxed);
             }
-            incoming = rx.next() => {
-                let Some(Ok(Message::Text(text))) = incoming else {
-                    if incoming.is_none() { break } else { continue }
-                };
-                let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                if v["type"] == "event" && v["event"]["completed"].is_object() {
+            incoming = client::next_msg(&mut rx) => match incoming? {
+                None => break,
+                Some(ServerMsg::Event { job, event: Event::Completed { .. }, .. }) => {
                     let stars = 3 + rng.below(3);
-                    tx.send(frame(&json!({"type": "rate", "job": v["job"], "stars": stars}))).await?;
+                    tx.send(frame(None, &ClientMsg::Rate { job, stars: stars as f64 })?).await?;
                     stats.rated.fetch_add(1, Ordering::Relaxed);
                 }
-            }
+                Some(_) => {}
+            },
         }
     }
     Ok(())

@@ -6,8 +6,8 @@
 //! | `router` | one task per city hands each event to the sessions it concerns (not every connection) |
 //! | `session` | one WebSocket connection: role checks, actor calls, event filtering, map feed, bounded outbound queue (one file each) |
 //! | `finished` | finished jobs remembered for a while by the router and the sessions, then forgotten |
-//! | [`protocol`] | [`ClientMsg`] / [`ServerMsg`] and their JSON frames |
-//! | [`auth`] | HS256 JWTs: [`Claims`] with role, subject and city |
+//! | [`protocol`] | re-exported `dispatch-protocol`: [`ClientMsg`] / [`ServerMsg`], typed acks, frames, tokens |
+//! | `wire` | the actors' events and map turned into the wire's types |
 //! | [`cities`] | configured cities and their areas |
 //! | [`config`] | [`ServeConfig`]: TOML, environment and flags |
 //! | [`demo`] | the simulated city behind `dispatch demo`: contractor and customer bots on real WebSockets |
@@ -15,23 +15,22 @@
 //! | [`snapshot`] | `dispatch snapshot export` / `import`: every city's store to a portable dump file and back |
 //! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
-pub mod auth;
 pub mod cities;
 pub mod cli;
 pub mod config;
 pub mod demo;
 mod finished;
-pub mod protocol;
 mod router;
 pub mod server;
 mod session;
 pub mod snapshot;
 pub mod stores;
+mod wire;
 
-pub use auth::{Auth, Claims, Role};
 pub use config::ServeConfig;
+pub use dispatch_protocol::{self as protocol, Auth, Claims, Role, auth};
+pub use dispatch_protocol::{ClientMsg, ServerMsg};
 pub use dispatch_storage as storage;
-pub use protocol::{ClientMsg, ServerMsg};
 pub use server::{Gateway, run};
 
 /// The dispatcher's live map, served at `/` (embedded in the binary).

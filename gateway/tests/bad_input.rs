@@ -145,18 +145,18 @@ async fn binary_frames_carry_the_same_messages_and_garbage_is_a_bad_request() ->
     };
     use dispatch_gateway::ServerMsg;
     pro.send_binary(encode_client_binary(Some("b1".into()), register).map_err(anyhow::Error::msg)?).await?;
-    // A binary client gets binary replies, the ack's result as JSON text.
+    // A binary client gets binary replies, the ack's result typed.
     let ServerMsg::Ack { id, result } = pro.recv_binary().await? else { anyhow::bail!("expected an ack") };
     assert_eq!(id.as_deref(), Some("b1"));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&result)?["registered"], true);
+    assert_eq!(result, dispatch_gateway::protocol::Registered { registered: true }.into());
     let (lat, lng) = east(100.0);
     let online = ClientMsg::Online { lat, lng };
     pro.send_binary(encode_client_binary(Some("b2".into()), online).map_err(anyhow::Error::msg)?).await?;
     let ServerMsg::Ack { result, .. } = pro.recv_binary().await? else { anyhow::bail!("expected an ack") };
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&result)?["status"], "available");
+    assert_eq!(result, dispatch_gateway::protocol::StatusReply { status: dispatch_engine::ContractorStatus::Available }.into());
     pro.send_binary(vec![0xde, 0xad, 0xbe, 0xef]).await?;
     let ServerMsg::Error { code, message, .. } = pro.recv_binary().await? else { anyhow::bail!("expected an error") };
-    assert_eq!(code, "bad_request");
+    assert_eq!(code, dispatch_gateway::protocol::ErrorCode::BadRequest);
     assert!(message.contains("binary"), "{message}");
     server.stop().await
 }

@@ -195,7 +195,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(addr) => {
                 let secret =
                     cli.jwt_secret.clone().ok_or_else(|| anyhow::anyhow!("--target needs --jwt-secret (or DISPATCH_JWT_SECRET)"))?;
-                (crate::Target { addr, auth: dispatch_gateway::Auth::new(secret.as_bytes()), city: config.city.clone(), pid: None }, None)
+                (crate::Target { addr, auth: dispatch_protocol::Auth::new(secret.as_bytes()), city: config.city.clone(), pid: None }, None)
             }
             None => {
                 let bin = crate::server::find_dispatch(cli.server_bin.as_deref())?;
@@ -203,7 +203,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("started {} serve on {}", bin.display(), server.addr);
                 let target = crate::Target {
                     addr: server.addr,
-                    auth: dispatch_gateway::Auth::new(server.secret.as_bytes()),
+                    auth: dispatch_protocol::Auth::new(server.secret.as_bytes()),
                     city: config.city.clone(),
                     pid: server.pid(),
                 };

@@ -7,12 +7,14 @@ use dispatch_actors::{ActorError, GpsFix, JobRequest, Presence};
 use dispatch_engine::{
     ContractorId, ContractorProfile, CustomerId, GeoPoint, JobId, Money, Party, Rating, TimeWindow, Timestamp, TradeExperience, Urgency,
 };
-use serde_json::{Value, json};
 
 use super::Session;
 use super::feed::{event_frame, map_cells};
 use super::policy::{self, Refusal, refuse};
-use crate::protocol::{BadFrame, ClientMsg, JobProgress, ServerMsg, UrgencyWire, parse_client, parse_client_binary};
+use crate::protocol::{
+    AckResult, BadFrame, ChatAcked, ClientMsg, ErrorCode, JobProgress, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered,
+    Resumed, ServerMsg, StatusReply, Subscribed, UrgencyWire, parse_client, parse_client_binary,
+};
 
 /// Most contractors one `nearby` returns.
 const MAX_NEARBY: usize = 100;
@@ -31,7 +33,7 @@ impl Session {
         if self.city().covers(point) {
             Ok(point)
         } else {
-            Err(refuse("out_of_area", format!("({lat}, {lng}) is outside {}", self.claims.city)))
+            Err(refuse(ErrorCode::OutOfArea, format!("({lat}, {lng}) is outside {}", self.claims.city)))
         }
     }
 
@@ -47,7 +49,7 @@ impl Session {
     async fn on_frame(&mut self, parsed: Result<(Option<String>, ClientMsg), BadFrame>) {
         let (id, msg) = match parsed {
             Ok(parsed) => parsed,
-            Err(bad) => return self.error(bad.id, "bad_request", bad.message),
+            Err(bad) => return self.error(bad.id, ErrorCode::BadRequest, bad.message),
         };
         metrics::counter!("dispatch_ws_messages_in_total", "type" => msg.kind()).increment(1);
         match self.handle(msg).await {
@@ -58,7 +60,7 @@ impl Session {
     }
 
     /// Carries out one request; `Ok(None)` means no ack (GPS, ping).
-    async fn handle(&mut self, msg: ClientMsg) -> Result<Option<Value>, Refusal> {
+    async fn handle(&mut self, msg: ClientMsg) -> Result<Option<AckResult>, Refusal> {
         policy::may_send(self.claims.role, &msg)?;
         let me = self.claims.sub;
         let asker = policy::asker(&self.claims);
@@ -76,7 +78,7 @@ impl Session {
             }
             ClientMsg::Register { name, trades, hourly_rate, service_radius_m } => {
                 if trades.is_empty() {
-                    return Err(refuse("bad_request", "register: at least one trade is needed"));
+                    return Err(refuse(ErrorCode::BadRequest, "register: at least one trade is needed"));
                 }
                 let profile = ContractorProfile {
                     id: ContractorId(me),
@@ -89,8 +91,8 @@ impl Session {
                     utc_offset_minutes: 0,
                 };
                 match self.dispatch().register_contractor(profile).await {
-                    Ok(()) => Ok(Some(json!({"registered": true}))),
-                    Err(ActorError::DuplicateContractor(_)) => Ok(Some(json!({"registered": false, "reason": "already registered"}))),
+                    Ok(()) => Ok(Some(Registered { registered: true }.into())),
+                    Err(ActorError::DuplicateContractor(_)) => Ok(Some(Registered { registered: false }.into())),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -98,13 +100,13 @@ impl Session {
                 let at = self.point_in_city(lat, lng)?;
                 let status = self.dispatch().set_presence(ContractorId(me), Presence::Available, Some(at)).await?;
                 self.link = self.dispatch().link(ContractorId(me)).ok();
-                Ok(Some(json!({"status": status})))
+                Ok(Some(StatusReply { status }.into()))
             }
             ClientMsg::Offline {} | ClientMsg::Break {} => {
                 let presence = if matches!(msg, ClientMsg::Offline {}) { Presence::Offline } else { Presence::OnBreak };
                 let status = self.dispatch().set_presence(ContractorId(me), presence, None).await?;
                 self.link = None;
-                Ok(Some(json!({"status": status})))
+                Ok(Some(StatusReply { status }.into()))
             }
             ClientMsg::Gps { lat, lng, heading, speed, accuracy, ts } => {
                 if !self.gps.take() {
@@ -115,7 +117,7 @@ impl Session {
                 let now = self.dispatch().clock().now();
                 if ts > now.0.saturating_add(MAX_GPS_SKEW_MS) {
                     return Err(refuse(
-                        "bad_request",
+                        ErrorCode::BadRequest,
                         format!(
                             "ts {ts} is {} s ahead of the server's clock (at most {} s allowed)",
                             (ts - now.0) / 1_000,
@@ -127,8 +129,10 @@ impl Session {
                 let link = match self.link.clone() {
                     Some(link) => link,
                     None => {
-                        let link =
-                            self.dispatch().link(ContractorId(me)).map_err(|_| refuse("conflict", "go online before sending GPS"))?;
+                        let link = self
+                            .dispatch()
+                            .link(ContractorId(me))
+                            .map_err(|_| refuse(ErrorCode::Conflict, "go online before sending GPS"))?;
                         self.link = Some(link.clone());
                         link
                     }
@@ -138,7 +142,7 @@ impl Session {
                     Ok(false) => {} // the contractor is behind: dropped and counted
                     Err(_) => {
                         self.link = None;
-                        return Err(refuse("conflict", "you went offline; send online again"));
+                        return Err(refuse(ErrorCode::Conflict, "you went offline; send online again"));
                     }
                 }
                 Ok(None)
@@ -146,11 +150,11 @@ impl Session {
             ClientMsg::Accept { job } => {
                 let state = self.dispatch().accept(JobId(job), ContractorId(me)).await?;
                 self.assigned.insert(JobId(job));
-                Ok(Some(json!({"job": job, "state": state})))
+                Ok(Some(JobStateReply { job, state }.into()))
             }
             ClientMsg::Decline { job } => {
                 let state = self.dispatch().decline(JobId(job), ContractorId(me)).await?;
-                Ok(Some(json!({"job": job, "state": state})))
+                Ok(Some(JobStateReply { job, state }.into()))
             }
             ClientMsg::JobStatus { job, status } => {
                 let (d, j, c) = (self.dispatch(), JobId(job), ContractorId(me));
@@ -159,7 +163,7 @@ impl Session {
                     JobProgress::OnSite => d.arrive(j, c).await?,
                     JobProgress::Completed => d.complete(j, c).await?,
                 };
-                Ok(Some(json!({"job": job, "state": state})))
+                Ok(Some(JobStateReply { job, state }.into()))
             }
             ClientMsg::PostJob { trade, lat, lng, urgency, description, budget } => {
                 let location = self.point_in_city(lat, lng)?;
@@ -169,38 +173,38 @@ impl Session {
                     UrgencyWire::Scheduled { start, end } => Urgency::Scheduled(TimeWindow::new(Timestamp(start), Timestamp(end))?),
                 };
                 if description.chars().count() > MAX_CHAT_CHARS {
-                    return Err(refuse("bad_request", format!("description longer than {MAX_CHAT_CHARS} characters")));
+                    return Err(refuse(ErrorCode::BadRequest, format!("description longer than {MAX_CHAT_CHARS} characters")));
                 }
                 let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget: budget.map(Money) };
                 let (job, quote) = self.dispatch().post_job(request).await?;
                 self.jobs.insert(job);
-                Ok(Some(json!({"job": job, "quote": quote})))
+                Ok(Some(Posted { job: job.0, quote }.into()))
             }
             ClientMsg::Cancel { job, reason } => {
                 let state = self.dispatch().cancel(JobId(job), asker, reason.unwrap_or_else(|| "no reason given".into())).await?;
-                Ok(Some(json!({"job": job, "state": state})))
+                Ok(Some(JobStateReply { job, state }.into()))
             }
             ClientMsg::Watch { job } => {
                 let (_, snap) = self.dispatch().party_of(JobId(job), asker).await?;
                 self.jobs.insert(JobId(job));
                 self.watching.insert(JobId(job));
                 self.city().router.claim_customer(JobId(job), CustomerId(me));
-                Ok(Some(json!({"job": job, "state": snap.machine.state()})))
+                Ok(Some(JobStateReply { job, state: snap.machine.state().clone() }.into()))
             }
             ClientMsg::Rate { job, stars } => {
                 let rated = self.dispatch().rate(JobId(job), CustomerId(me), stars).await?;
-                Ok(Some(json!({"contractor": rated.contractor, "rating": rated.rating.average(), "reviews": rated.rating.reviews()})))
+                Ok(Some(Rated { contractor: rated.contractor.0, rating: rated.rating.average(), reviews: rated.rating.reviews() }.into()))
             }
             ClientMsg::Chat { job, text } => {
                 let (party, _) = self.dispatch().party_of(JobId(job), asker).await?;
                 if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
-                    return Err(refuse("bad_request", format!("chat text must have 1 to {MAX_CHAT_CHARS} characters")));
+                    return Err(refuse(ErrorCode::BadRequest, format!("chat text must have 1 to {MAX_CHAT_CHARS} characters")));
                 }
                 if !self.chat.take() {
-                    return Err(refuse("rate_limited", "too many chat messages; slow down"));
+                    return Err(refuse(ErrorCode::RateLimited, "too many chat messages; slow down"));
                 }
                 let event = self.dispatch().chat(JobId(job), party, me, text).await?;
-                Ok(Some(json!({"job": job, "seq": event.seq})))
+                Ok(Some(ChatAcked { job, seq: event.seq }.into()))
             }
             ClientMsg::Resume { job, last_seq } => {
                 let (party, _) = self.dispatch().party_of(JobId(job), asker).await?;
@@ -218,10 +222,10 @@ impl Session {
                 for event in missed {
                     self.send_waiting(&event_frame(&event)).await;
                 }
-                Ok(Some(json!({"job": job, "replayed": replayed})))
+                Ok(Some(Resumed { job, replayed: replayed as u64 }.into()))
             }
             ClientMsg::Subscribe { viewport } => {
-                let viewport = viewport.map(|v| v.bounds()).transpose().map_err(|e| refuse("bad_request", e))?;
+                let viewport = viewport.map(|v| v.bounds()).transpose().map_err(|e| refuse(ErrorCode::BadRequest, e))?;
                 let snapshot = self.dispatch().map_since(0, viewport);
                 let loads = self.cell_loads(viewport);
                 let cells = map_cells(&loads);
@@ -232,19 +236,19 @@ impl Session {
                 self.send(&ServerMsg::MapSnapshot {
                     version: snapshot.version,
                     area,
-                    stats,
+                    stats: crate::wire::stats(stats),
                     cells,
-                    contractors: snapshot.contractors,
-                    jobs: snapshot.jobs,
+                    contractors: crate::wire::contractors(snapshot.contractors),
+                    jobs: crate::wire::jobs(snapshot.jobs),
                 });
-                Ok(Some(json!({"city": self.claims.city, "version": snapshot.version})))
+                Ok(Some(Subscribed { city: self.claims.city.clone(), version: snapshot.version }.into()))
             }
             ClientMsg::Nearby { lat, lng, k, trade, available_only, radius_m } => {
                 if !(1..=MAX_NEARBY).contains(&k) {
-                    return Err(refuse("bad_request", format!("k must be 1 to {MAX_NEARBY}, not {k}")));
+                    return Err(refuse(ErrorCode::BadRequest, format!("k must be 1 to {MAX_NEARBY}, not {k}")));
                 }
                 if radius_m.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-                    return Err(refuse("bad_request", "radius_m must be a positive number of metres"));
+                    return Err(refuse(ErrorCode::BadRequest, "radius_m must be a positive number of metres"));
                 }
                 let at = self.point_in_city(lat, lng)?;
                 let filter = dispatch_engine::Filter {
@@ -254,15 +258,21 @@ impl Session {
                     ..dispatch_engine::Filter::default()
                 };
                 let found = self.dispatch().nearest(at, k, &filter).await;
-                let contractors: Vec<Value> = found
+                let contractors = found
                     .iter()
-                    .map(|n| json!({"id": n.contractor.id, "lat": n.point.lat(), "lng": n.point.lng(), "distance_m": n.distance_m, "status": n.contractor.status}))
+                    .map(|n| NearbyContractor {
+                        id: n.contractor.id.0,
+                        lat: n.point.lat(),
+                        lng: n.point.lng(),
+                        distance_m: n.distance_m,
+                        status: n.contractor.status,
+                    })
                     .collect();
-                Ok(Some(json!({"contractors": contractors})))
+                Ok(Some(Nearby { contractors }.into()))
             }
             ClientMsg::Assign { job, contractor } => {
                 let state = self.dispatch().assign(JobId(job), ContractorId(contractor)).await?;
-                Ok(Some(json!({"job": job, "state": state})))
+                Ok(Some(JobStateReply { job, state }.into()))
             }
         }
     }

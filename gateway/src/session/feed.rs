@@ -112,7 +112,13 @@ impl Session {
             self.cells_sent = loads;
         }
         self.map = Some((delta.version, viewport));
-        self.send(&ServerMsg::MapDelta { version: delta.version, stats, cells, contractors: delta.contractors, jobs: delta.jobs });
+        self.send(&ServerMsg::MapDelta {
+            version: delta.version,
+            stats: crate::wire::stats(stats),
+            cells,
+            contractors: crate::wire::contractors(delta.contractors),
+            jobs: crate::wire::jobs(delta.jobs),
+        });
     }
 }
 
@@ -134,7 +140,7 @@ pub(super) fn map_cells(loads: &[CellLoadRow]) -> Vec<MapCell> {
 }
 
 pub(super) fn event_frame(event: &DispatchEvent) -> ServerMsg {
-    ServerMsg::Event { job: event.job.0, seq: event.seq, at: event.at.0, event: event.kind.clone() }
+    ServerMsg::Event { job: event.job.0, seq: event.seq, at: event.at.0, event: crate::wire::event(&event.kind) }
 }
 
 /// Starts the map feed's once-a-second timer when a dispatcher has just subscribed.

@@ -34,7 +34,7 @@ use dispatch_engine::JobId;
 
 use crate::auth::Claims;
 use crate::finished::FinishedJobs;
-use crate::protocol::ServerMsg;
+use crate::protocol::{ErrorCode, ServerMsg};
 use crate::server::Gateway;
 use feed::{CellLoadRow, start_map_feed};
 use limits::Bucket;
@@ -122,7 +122,7 @@ where
     // The map feed's timer exists only once a dispatcher subscribes: a timer
     // per idle phone would wake every connection every second.
     let mut map_tick: Option<tokio::time::Interval> = None;
-    let hello = ServerMsg::Hello { role: role.into(), sub: session.claims.sub, city: session.claims.city.clone() };
+    let hello = ServerMsg::Hello { role: session.claims.role, sub: session.claims.sub, city: session.claims.city.clone() };
     session.send(&hello);
 
     while !session.closing {
@@ -154,7 +154,7 @@ where
                 Some(event) => {
                     let missed = inbox.missed.swap(0, std::sync::atomic::Ordering::Relaxed);
                     if missed > 0 {
-                        session.error(None, "lagged", format!("{missed} events were missed; send resume for your jobs"));
+                        session.error(None, ErrorCode::Lagged, format!("{missed} events were missed; send resume for your jobs"));
                     }
                     Box::pin(session.on_event(&event)).await;
                 }

@@ -16,7 +16,7 @@ use dispatch_actors::Clock;
 use dispatch_engine::Timestamp;
 
 use super::Session;
-use crate::protocol::{ServerMsg, encode_server, encode_server_binary};
+use crate::protocol::{ErrorCode, ServerMsg, encode_server, encode_server_binary};
 
 /// A frame on its way to the socket; offers carry their job's posting time.
 /// Boxed: the queue allocates its slots 32 at a time, and 32 boxes cost an
@@ -127,8 +127,8 @@ impl Session {
         }
     }
 
-    pub(super) fn error(&mut self, id: Option<String>, code: &'static str, message: String) {
-        metrics::counter!("dispatch_ws_errors_total", "code" => code).increment(1);
-        self.send(&ServerMsg::Error { id, code: code.into(), message });
+    pub(super) fn error(&mut self, id: Option<String>, code: ErrorCode, message: String) {
+        metrics::counter!("dispatch_ws_errors_total", "code" => code.as_str()).increment(1);
+        self.send(&ServerMsg::Error { id, code, message });
     }
 }

@@ -10,16 +10,16 @@ use dispatch_actors::{ActorError, Asker};
 use dispatch_engine::{ContractorId, CustomerId};
 
 use crate::auth::{Claims, Role};
-use crate::protocol::ClientMsg;
+use crate::protocol::{ClientMsg, ErrorCode};
 
 /// Why a request was refused: an error frame's code and message.
 #[derive(Debug)]
 pub(super) struct Refusal {
-    pub(super) code: &'static str,
+    pub(super) code: ErrorCode,
     pub(super) message: String,
 }
 
-pub(super) fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
     Refusal { code, message: message.into() }
 }
 
@@ -27,14 +27,14 @@ impl From<ActorError> for Refusal {
     fn from(e: ActorError) -> Self {
         use dispatch_engine::Error as E;
         let code = match &e {
-            ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) => "not_found",
-            ActorError::NotParty(..) => "forbidden",
-            ActorError::AlreadyRated(_) | ActorError::NotCompleted(..) => "conflict",
-            ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => "forbidden",
-            ActorError::Engine(E::IllegalTransition { .. } | E::OfferNotExpired { .. }) => "conflict",
-            ActorError::Engine(_) | ActorError::Config(_) => "bad_request",
-            ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) | ActorError::JobClosed(..) => "conflict",
-            ActorError::Store(_) | ActorError::Unavailable(_) => "unavailable",
+            ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) => ErrorCode::NotFound,
+            ActorError::NotParty(..) => ErrorCode::Forbidden,
+            ActorError::AlreadyRated(_) | ActorError::NotCompleted(..) => ErrorCode::Conflict,
+            ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => ErrorCode::Forbidden,
+            ActorError::Engine(E::IllegalTransition { .. } | E::OfferNotExpired { .. }) => ErrorCode::Conflict,
+            ActorError::Engine(_) | ActorError::Config(_) => ErrorCode::BadRequest,
+            ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) | ActorError::JobClosed(..) => ErrorCode::Conflict,
+            ActorError::Store(_) | ActorError::Unavailable(_) => ErrorCode::Unavailable,
         };
         refuse(code, e.to_string())
     }
@@ -42,7 +42,7 @@ impl From<ActorError> for Refusal {
 
 impl From<dispatch_engine::Error> for Refusal {
     fn from(e: dispatch_engine::Error) -> Self {
-        refuse("bad_request", e.to_string())
+        refuse(ErrorCode::BadRequest, e.to_string())
     }
 }
 
@@ -73,10 +73,10 @@ pub(super) fn may_send(role: Role, msg: &ClientMsg) -> Result<(), Refusal> {
         return Ok(());
     }
     if matches!(msg, ClientMsg::Cancel { .. }) {
-        return Err(refuse("forbidden", "contractors cannot cancel jobs; decline or hand them back"));
+        return Err(refuse(ErrorCode::Forbidden, "contractors cannot cancel jobs; decline or hand them back"));
     }
     let who: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
-    Err(refuse("forbidden", format!("only a {} may do this; you are a {}", who.join(" or a "), role.as_str())))
+    Err(refuse(ErrorCode::Forbidden, format!("only a {} may do this; you are a {}", who.join(" or a "), role.as_str())))
 }
 
 /// The sender as the actors' party checks see them.
@@ -97,7 +97,7 @@ mod tests {
         let gps = ClientMsg::Gps { lat: 1.0, lng: 2.0, heading: None, speed: None, accuracy: None, ts: 1 };
         assert!(may_send(Role::Contractor, &gps).is_ok());
         let refused = may_send(Role::Customer, &gps).unwrap_err();
-        assert_eq!((refused.code, refused.message.as_str()), ("forbidden", "only a contractor may do this; you are a customer"));
+        assert_eq!((refused.code, refused.message.as_str()), (ErrorCode::Forbidden, "only a contractor may do this; you are a customer"));
         let cancel = ClientMsg::Cancel { job: 1, reason: None };
         assert!(may_send(Role::Dispatcher, &cancel).is_ok() && may_send(Role::Customer, &cancel).is_ok());
         assert!(may_send(Role::Contractor, &cancel).unwrap_err().message.contains("decline or hand them back"));

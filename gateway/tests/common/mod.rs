@@ -205,7 +205,7 @@ impl Client {
     }
 
     /// The next binary frame, decoded (5 s limit).
-    pub async fn recv_binary(&mut self) -> Result<dispatch_gateway::ServerMsg<String>> {
+    pub async fn recv_binary(&mut self) -> Result<dispatch_gateway::ServerMsg> {
         loop {
             let frame = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await.map_err(|_| anyhow!("no frame within 5 s"))?;
             match frame {

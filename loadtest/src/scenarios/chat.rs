@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use dispatch_engine::Party;
+use dispatch_protocol::{AckResult, Event, ServerMsg};
 use futures_util::SinkExt;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
-use dispatch_gateway::Role;
-use dispatch_gateway::protocol::{ClientMsg, UrgencyWire};
+use dispatch_protocol::Role;
+use dispatch_protocol::{ClientMsg, UrgencyWire};
 
 use super::{Ctx, Rng, register_online};
 use crate::net::{Ws, call, error_kind, next_msg, text};
@@ -61,15 +62,16 @@ async fn match_pair(ctx: &Arc<Ctx>, i: usize) -> Result<Pair> {
         description: format!("chat pair {i}"),
         budget: None,
     };
-    let job = call(&mut customer, "post", &post).await?["job"].as_u64().context("post_job ack without a job")?;
+    let AckResult::Posted(posted) = call(&mut customer, "post", &post).await? else { anyhow::bail!("post_job acked without a job") };
+    let job = posted.job;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let msg = tokio::time::timeout_at(deadline, next_msg(&mut contractor))
             .await
             .context("no offer within 20 s")??
             .context("contractor socket closed before the offer")?;
-        if msg["type"] == "offer" {
-            anyhow::ensure!(msg["job"] == job, "pair {i}: offered job {} instead of {job}", msg["job"]);
+        if let ServerMsg::Offer { job: offered, .. } = msg {
+            anyhow::ensure!(offered == job, "pair {i}: offered job {offered} instead of {job}");
             break;
         }
     }
@@ -213,13 +215,12 @@ impl Side {
     }
 
     /// Handles one frame: chat events in, acks of our messages, errors.
-    fn read(&self, v: &Value, delivery: Option<&crate::stats::Series>) {
-        match v["type"].as_str().unwrap_or("") {
-            "event" if v["job"] == self.job && v["event"].get("chat").is_some() => {
-                let seq = v["seq"].as_u64().unwrap_or(0);
-                let fresh = lock(&self.me.got).insert(seq);
-                let m = v["event"]["chat"]["text"].as_str().and_then(|t| t.strip_prefix('m')).and_then(|t| t.parse::<u64>().ok());
-                let mine = v["event"]["chat"]["party"] == if self.role == Role::Customer { "customer" } else { "contractor" };
+    fn read(&self, msg: &ServerMsg, delivery: Option<&crate::stats::Series>) {
+        match msg {
+            ServerMsg::Event { job, seq, event: Event::Chat { party, text, .. }, .. } if *job == self.job => {
+                let fresh = lock(&self.me.got).insert(*seq);
+                let m = text.strip_prefix('m').and_then(|t| t.parse::<u64>().ok());
+                let mine = *party == if self.role == Role::Customer { Party::Customer } else { Party::Contractor };
                 if !fresh {
                     self.ctx.recorder.counter("chat_duplicates_dropped").fetch_add(1, Ordering::Relaxed);
                 } else if !mine && let (Some(m), Some(delivery)) = (m, delivery) {
@@ -230,12 +231,10 @@ impl Side {
                     self.ctx.recorder.counter("chats_replayed").fetch_add(1, Ordering::Relaxed);
                 }
             }
-            "ack" if v["id"].as_str().is_some_and(|id| id.starts_with('c')) => {
-                if let Some(seq) = v["result"]["seq"].as_u64() {
-                    lock(&self.other.expected).insert(seq);
-                }
+            ServerMsg::Ack { id: Some(id), result: AckResult::ChatAcked(acked) } if id.starts_with('c') => {
+                lock(&self.other.expected).insert(acked.seq);
             }
-            "error" => self.ctx.recorder.error(format!("chat: {}", error_kind(v))),
+            ServerMsg::Error { code, message, .. } => self.ctx.recorder.error(format!("chat: {}", error_kind(*code, message))),
             _ => {}
         }
     }
@@ -256,11 +255,16 @@ impl Side {
                 .await
                 .context("no resume ack within 30 s")??
                 .context("socket closed during resume")?;
-            if v["id"] == "resume" {
-                anyhow::ensure!(v["type"] == "ack", "resume refused: {}", error_kind(&v));
-                self.ctx.recorder.series("resume").since(asked);
-                self.ctx.recorder.counter("resumes").fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+            match &v {
+                ServerMsg::Ack { id: Some(id), .. } if id == "resume" => {
+                    self.ctx.recorder.series("resume").since(asked);
+                    self.ctx.recorder.counter("resumes").fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                ServerMsg::Error { id: Some(id), code, message } if id == "resume" => {
+                    anyhow::bail!("resume refused: {}", error_kind(*code, message))
+                }
+                _ => {}
             }
             // Replayed events (and any live ones) arrive before the ack.
             self.read(&v, None);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
-use dispatch_gateway::Role;
+use dispatch_protocol::Role;
 
 use super::Ctx;
 

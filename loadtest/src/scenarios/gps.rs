@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Mutex, Semaphore};
 
 use dispatch_engine::GeoPoint;
-use dispatch_gateway::protocol::ClientMsg;
+use dispatch_protocol::{ClientMsg, ServerMsg};
 
 use super::Ctx;
 use crate::net::{error_kind, frame, next_msg};
@@ -53,14 +53,14 @@ async fn stream_gps(ctx: Arc<Ctx>, i: usize, start: GeoPoint, ws: crate::net::Ws
         let (ctx, pending, window, rtt) = (Arc::clone(&ctx), Arc::clone(&pending), Arc::clone(&window), Arc::clone(&rtt));
         tokio::spawn(async move {
             while let Ok(Some(msg)) = next_msg(&mut rx).await {
-                match msg["type"].as_str().unwrap_or("") {
-                    "pong" => {
+                match msg {
+                    ServerMsg::Pong {} => {
                         if let Some(due) = pending.lock().await.pop_front() {
                             rtt.since(due);
                         }
                         window.add_permits(1);
                     }
-                    "error" => ctx.recorder.error(format!("server: {}", error_kind(&msg))),
+                    ServerMsg::Error { code, message, .. } => ctx.recorder.error(format!("server: {}", error_kind(code, &message))),
                     _ => {}
                 }
             }

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures_util::SinkExt;
-use serde_json::Value;
 
-use dispatch_gateway::Role;
-use dispatch_gateway::protocol::ClientMsg;
+use dispatch_protocol::Role;
+use dispatch_protocol::{ClientMsg, ServerMsg};
 
 use super::{Ctx, register_online};
 use crate::net::{call, error_kind, next_msg, text};
@@ -98,7 +97,7 @@ async fn watch(ctx: Arc<Ctx>, sent: Sent, probe: u64, mut ws: crate::net::Ws) {
             () = &mut stop => break,
             msg = next_msg(&mut ws) => msg,
         };
-        let v: Value = match msg {
+        let msg = match msg {
             Ok(Some(v)) => v,
             Ok(None) => {
                 ctx.recorder.error("map: socket closed");
@@ -109,20 +108,19 @@ async fn watch(ctx: Arc<Ctx>, sent: Sent, probe: u64, mut ws: crate::net::Ws) {
                 return;
             }
         };
-        match v["type"].as_str().unwrap_or("") {
-            "map_delta" => {
+        match msg {
+            ServerMsg::MapDelta { contractors, .. } => {
                 deltas.fetch_add(1, Ordering::Relaxed);
-                let moved = v["contractors"].as_array().into_iter().flatten().find(|c| c["id"] == probe);
-                if let Some(lng) = moved.and_then(|c| c["point"]["lng"].as_f64())
-                    && let Some(at) = sent.lock().unwrap_or_else(PoisonError::into_inner).get(&lng.to_bits())
+                if let Some(moved) = contractors.iter().find(|c| c.id == probe)
+                    && let Some(at) = sent.lock().unwrap_or_else(PoisonError::into_inner).get(&moved.point.lng().to_bits())
                 {
                     lag.since(*at);
                 }
             }
-            "event" => {
+            ServerMsg::Event { .. } => {
                 events.fetch_add(1, Ordering::Relaxed);
             }
-            "error" => ctx.recorder.error(format!("map: {}", error_kind(&v))),
+            ServerMsg::Error { code, message, .. } => ctx.recorder.error(format!("map: {}", error_kind(code, &message))),
             _ => {}
         }
     }

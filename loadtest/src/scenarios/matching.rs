@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
-use dispatch_gateway::Role;
-use dispatch_gateway::protocol::{ClientMsg, JobProgress, UrgencyWire};
+use dispatch_protocol::Role;
+use dispatch_protocol::{ClientMsg, Event, JobProgress, ServerMsg, UrgencyWire};
 
 use super::{Ctx, Rng, TRADES};
 use crate::net::{Ws, error_kind, frame, next_msg, text};
@@ -113,17 +112,16 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
         let ctx = Arc::clone(&ctx);
         tokio::spawn(async move {
             while let Ok(Some(msg)) = next_msg(&mut rx).await {
-                match msg["type"].as_str().unwrap_or("") {
-                    "event" if msg["event"].get("accepted").is_some() => {
-                        let job = msg["job"].as_u64().unwrap_or(0);
+                match msg {
+                    ServerMsg::Event { job, event: Event::Accepted { .. }, .. } => {
                         if let Some(sent) = locked(&ledger.accepted).remove(&job) {
                             notified.since(sent);
                         }
                     }
-                    "ack" => {
+                    ServerMsg::Ack { .. } => {
                         posted.fetch_add(1, Ordering::Relaxed);
                     }
-                    "error" => ctx.recorder.error(format!("customer: {}", error_kind(&msg))),
+                    ServerMsg::Error { code, message, .. } => ctx.recorder.error(format!("customer: {}", error_kind(code, &message))),
                     _ => {}
                 }
             }
@@ -159,16 +157,14 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
 }
 
 /// An offer's job and the schedule slot in its description (`lt-<seq>`).
-fn offered_seq(v: &Value) -> Option<(u64, u64)> {
-    if v["type"] != "offer" {
-        return None;
-    }
-    Some((v["job"].as_u64()?, v["description"].as_str()?.strip_prefix("lt-")?.parse().ok()?))
+fn offered_seq(msg: &ServerMsg) -> Option<(u64, u64)> {
+    let ServerMsg::Offer { job, description, .. } = msg else { return None };
+    Some((*job, description.strip_prefix("lt-")?.parse().ok()?))
 }
 
 /// The job an ack of an `accept` (id `a<job>`) is for.
-fn accepted_job(v: &Value) -> Option<u64> {
-    v["id"].as_str()?.strip_prefix('a')?.parse().ok()
+fn accepted_job(id: &str) -> Option<u64> {
+    id.strip_prefix('a')?.parse().ok()
 }
 
 async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatch_engine::GeoPoint, ws: Ws) {
@@ -206,20 +202,20 @@ async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatc
                     if tx.send(f).await.is_err() { break; }
                     continue;
                 }
-                match msg["type"].as_str().unwrap_or("") {
-                    "ack" => {
-                        if let Some(job) = accepted_job(&msg) {
+                match msg {
+                    ServerMsg::Ack { id: Some(id), .. } => {
+                        if let Some(job) = accepted_job(&id) {
                             // Done at once: on the way, there, finished — free for the next offer.
                             for (k, status) in [JobProgress::EnRoute, JobProgress::OnSite, JobProgress::Completed].into_iter().enumerate() {
                                 let Ok(f) = text(Some(&format!("s{k}-{job}")), &ClientMsg::JobStatus { job, status }) else { continue };
                                 if tx.feed(f).await.is_err() { break; }
                             }
                             let _ = tx.flush().await;
-                        } else if msg["id"].as_str().is_some_and(|id| id.starts_with("s2-")) {
+                        } else if id.starts_with("s2-") {
                             completed.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    "error" => ctx.recorder.error(format!("contractor: {}", error_kind(&msg))),
+                    ServerMsg::Error { code, message, .. } => ctx.recorder.error(format!("contractor: {}", error_kind(code, &message))),
                     _ => {}
                 }
             }

@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use dispatch_engine::{GeoPoint, Trade};
-use dispatch_gateway::protocol::{ClientMsg, TradeYears};
+use dispatch_protocol::{ClientMsg, TradeYears};
 
 use crate::config::LoadConfig;
 use crate::net::{Connector, Ws, call};
@@ -247,7 +247,7 @@ pub(crate) async fn contractors_online(
         async move {
             let mut rng = Rng::new(i as u64 + 1);
             let at = ctx.random_point(&mut rng);
-            let mut ws = ctx.connector.connect(dispatch_gateway::Role::Contractor, ctx.id_base + i as u64).await?;
+            let mut ws = ctx.connector.connect(dispatch_protocol::Role::Contractor, ctx.id_base + i as u64).await?;
             register_online(&mut ws, at, trades).await?;
             Ok((i, at, ws))
         }

@@ -13,8 +13,8 @@ use anyhow::Result;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Mutex;
 
-use dispatch_gateway::Role;
-use dispatch_gateway::protocol::ClientMsg;
+use dispatch_protocol::Role;
+use dispatch_protocol::{AckResult, ClientMsg, ServerMsg};
 
 use super::{Ctx, Rng};
 use crate::net::{error_kind, next_msg, text};
@@ -56,19 +56,20 @@ async fn ask(ctx: Arc<Ctx>, d: usize, per_sec: f64, ws: crate::net::Ws) -> Resul
         let (ctx, pending, window) = (Arc::clone(&ctx), Arc::clone(&pending), Arc::clone(&window));
         tokio::spawn(async move {
             while let Ok(Some(v)) = next_msg(&mut rx).await {
-                match v["type"].as_str().unwrap_or("") {
-                    "ack" => {
+                match v {
+                    ServerMsg::Ack { result, .. } => {
                         if let Some(due) = pending.lock().await.pop_front() {
                             latency.since(due);
                         }
                         answered.fetch_add(1, Ordering::Relaxed);
-                        found.fetch_add(v["result"]["contractors"].as_array().map_or(0, Vec::len) as u64, Ordering::Relaxed);
+                        let n = if let AckResult::Nearby(nearby) = result { nearby.contractors.len() } else { 0 };
+                        found.fetch_add(n as u64, Ordering::Relaxed);
                         window.add_permits(1);
                     }
-                    "error" => {
+                    ServerMsg::Error { code, message, .. } => {
                         pending.lock().await.pop_front();
                         window.add_permits(1);
-                        ctx.recorder.error(format!("nearest: {}", error_kind(&v)));
+                        ctx.recorder.error(format!("nearest: {}", error_kind(code, &message)));
                     }
                     _ => {}
                 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use dispatch_gateway::protocol::{decode_server_binary, encode_client_binary, parse_client, parse_client_binary};
+use dispatch_protocol::{decode_server_binary, encode_client_binary, parse_client, parse_client_binary};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
@@ -20,7 +20,7 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 }
 
 /// Decoded messages survive a binary round trip unchanged.
-fn round_trips(id: Option<String>, msg: dispatch_gateway::ClientMsg) -> Result<()> {
+fn round_trips(id: Option<String>, msg: dispatch_protocol::ClientMsg) -> Result<()> {
     let bytes = encode_client_binary(id.clone(), msg.clone()).map_err(anyhow::Error::msg)?;
     let (id2, msg2) = parse_client_binary(&bytes).map_err(|e| anyhow::anyhow!(e.message))?;
     assert_eq!((id, format!("{msg:?}")), (id2, format!("{msg2:?}")));

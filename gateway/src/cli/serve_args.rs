@@ -1,0 +1,121 @@
+//! `dispatch serve` flags over the config file, each with its environment variable.
+
+use std::path::PathBuf;
+
+use crate::config::{LogFormat, Matching, ServeConfig, StorageKind};
+
+/// `dispatch serve` flags; each overrides the config file and has an environment variable.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "DISPATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080.
+    #[arg(long, env = "DISPATCH_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Data directory for the embedded store.
+    #[arg(long, env = "DISPATCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Storage backend.
+    #[arg(long, env = "DISPATCH_STORAGE", value_enum)]
+    pub storage: Option<StorageKind>,
+    /// ScyllaDB contact points for `--storage scylla`, e.g. scylla://a:9042,b:9042.
+    #[arg(long, env = "DISPATCH_SCYLLA_URI")]
+    pub scylla_uri: Option<String>,
+    /// Keyspace replication for new keyspaces: simple:N, or DC:N[,DC:N…].
+    #[arg(long, env = "DISPATCH_SCYLLA_REPLICATION")]
+    pub scylla_replication: Option<String>,
+    /// The local ScyllaDB datacenter (preferred by the load balancer).
+    #[arg(long, env = "DISPATCH_SCYLLA_LOCAL_DC")]
+    pub scylla_local_dc: Option<String>,
+    /// H3 resolution of the city cells (0-15).
+    #[arg(long, env = "DISPATCH_H3_RESOLUTION")]
+    pub h3_resolution: Option<u8>,
+    /// HS256 secret for tokens.
+    #[arg(long, env = "DISPATCH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Seconds a contractor has to answer an offer.
+    #[arg(long, env = "DISPATCH_OFFER_TIMEOUT_SECS")]
+    pub offer_timeout_secs: Option<u64>,
+    /// Greedy (offer each job at once) or batched (gather open jobs and assign them together).
+    #[arg(long, env = "DISPATCH_MATCHING", value_enum)]
+    pub matching: Option<Matching>,
+    /// Batched matching: how long open jobs are gathered, ms.
+    #[arg(long, env = "DISPATCH_BATCH_WINDOW_MS")]
+    pub batch_window_ms: Option<u64>,
+    /// Matching weights: proximity,rating,availability,experience,price.
+    #[arg(long, env = "DISPATCH_WEIGHTS", value_delimiter = ',', allow_negative_numbers = true)]
+    pub weights: Option<Vec<f64>>,
+    /// Serve POST /v1/tokens (development only).
+    #[arg(long, env = "DISPATCH_DEV_AUTH")]
+    pub dev_auth: bool,
+    /// Log format.
+    #[arg(long, env = "DISPATCH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Map tile URL template with {z}, {x} and {y} (default: no tiles).
+    #[arg(long, env = "DISPATCH_TILE_URL")]
+    pub tile_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration: the file (or defaults), then these flags and variables.
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let c = self.resolve_unchecked()?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// [`Self::resolve`] without the final validation (for commands that need
+    /// fewer settings than serving does).
+    pub(super) fn resolve_unchecked(&self) -> anyhow::Result<ServeConfig> {
+        let mut c = match &self.config {
+            Some(path) => ServeConfig::from_toml_file(path)?,
+            None => ServeConfig::default(),
+        };
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        if let Some(v) = self.storage {
+            c.storage = v;
+        }
+        if let Some(uri) = &self.scylla_uri {
+            c.scylla.nodes = dispatch_storage::ScyllaConfig::nodes_from_uri(uri)?;
+        }
+        if let Some(r) = &self.scylla_replication {
+            c.scylla.replication = r.parse()?;
+        }
+        if let Some(dc) = &self.scylla_local_dc {
+            c.scylla.local_dc = Some(dc.clone());
+        }
+        if let Some(v) = self.h3_resolution {
+            c.h3_resolution = v;
+        }
+        if let Some(v) = &self.jwt_secret {
+            c.jwt_secret.clone_from(v);
+        }
+        if let Some(v) = self.offer_timeout_secs {
+            c.offer_timeout_secs = v;
+        }
+        if let Some(v) = self.matching {
+            c.matching = v;
+        }
+        if let Some(v) = self.batch_window_ms {
+            c.batch_window_ms = v;
+        }
+        if let Some(w) = &self.weights {
+            anyhow::ensure!(w.len() == 5, "--weights takes five numbers");
+            c.weights = crate::config::WeightsConfig { proximity: w[0], rating: w[1], availability: w[2], experience: w[3], price: w[4] };
+        }
+        c.dev_auth |= self.dev_auth;
+        if let Some(v) = self.log_format {
+            c.log_format = v;
+        }
+        if let Some(v) = &self.tile_url {
+            c.tile_url = Some(v.clone());
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,266 @@
+//! [`ClientMsg`]: what apps send, and the values inside it.
+
+use dispatch_engine::{GeoPoint, Trade};
+use serde::{Deserialize, Serialize};
+
+/// Years in one trade, as a contractor registers them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeYears {
+    /// The trade.
+    pub trade: Trade,
+    /// Years of experience.
+    pub years: u8,
+}
+
+/// How soon a job is needed, on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrgencyWire {
+    /// As soon as possible.
+    Emergency,
+    /// Today.
+    Today,
+    /// Within a window, ms since the Unix epoch.
+    Scheduled {
+        /// Window start.
+        start: i64,
+        /// Window end.
+        end: i64,
+    },
+}
+
+/// How far along a contractor is with a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobProgress {
+    /// Driving there.
+    EnRoute,
+    /// At the site.
+    OnSite,
+    /// Done.
+    Completed,
+}
+
+/// A lat/lng box.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Viewport {
+    /// Southern edge (latitude).
+    pub south: f64,
+    /// Western edge (longitude).
+    pub west: f64,
+    /// Northern edge (latitude).
+    pub north: f64,
+    /// Eastern edge (longitude).
+    pub east: f64,
+}
+
+impl Viewport {
+    /// `[south, west, north, east]`, if the box is real.
+    pub fn bounds(&self) -> Result<[f64; 4], String> {
+        GeoPoint::new(self.south, self.west).map_err(|e| e.to_string())?;
+        GeoPoint::new(self.north, self.east).map_err(|e| e.to_string())?;
+        if self.south > self.north || self.west > self.east {
+            return Err("viewport: south must be <= north and west <= east".into());
+        }
+        Ok([self.south, self.west, self.north, self.east])
+    }
+}
+
+/// A message from an app. Which role may send which is in `docs/protocol.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Contractor: create or keep my profile (first connection).
+    Register {
+        /// Display name.
+        name: String,
+        /// Trades practised.
+        trades: Vec<TradeYears>,
+        /// Hourly rate, cents.
+        hourly_rate: u64,
+        /// How far I travel, metres.
+        service_radius_m: f64,
+    },
+    /// Contractor: I am available at this position.
+    Online {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lng: f64,
+    },
+    /// Contractor: I stop for now.
+    Offline {},
+    /// Contractor: I pause (online, no offers).
+    Break {},
+    /// Contractor: a GPS fix (no ack, even with an id).
+    Gps {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lng: f64,
+        /// Degrees from north.
+        #[serde(default)]
+        heading: Option<f64>,
+        /// m/s.
+        #[serde(default)]
+        speed: Option<f64>,
+        /// Metres.
+        #[serde(default)]
+        accuracy: Option<f64>,
+        /// When the phone took it, ms since the Unix epoch.
+        ts: i64,
+    },
+    /// Contractor: I take the job offered to me.
+    Accept {
+        /// The job.
+        job: u64,
+    },
+    /// Contractor: I pass on the job offered to me.
+    Decline {
+        /// The job.
+        job: u64,
+    },
+    /// Contractor: progress on my job.
+    JobStatus {
+        /// The job.
+        job: u64,
+        /// How far along.
+        status: JobProgress,
+    },
+    /// Customer: post a job; acked with its id and price quote.
+    PostJob {
+        /// Trade needed.
+        trade: Trade,
+        /// Latitude of the site.
+        lat: f64,
+        /// Longitude of the site.
+        lng: f64,
+        /// How soon.
+        urgency: UrgencyWire,
+        /// What is wrong.
+        description: String,
+        /// Most I will pay, cents.
+        #[serde(default)]
+        budget: Option<u64>,
+    },
+    /// Customer (own job) or dispatcher: call a job off.
+    Cancel {
+        /// The job.
+        job: u64,
+        /// Why.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Customer: follow my job (contractor position and ETA while it is active).
+    Watch {
+        /// The job.
+        job: u64,
+    },
+    /// Customer: rate the contractor of my completed job, 0–5 stars.
+    Rate {
+        /// The job.
+        job: u64,
+        /// Stars.
+        stars: f64,
+    },
+    /// Any participant: a chat message in the job's conversation.
+    Chat {
+        /// The job.
+        job: u64,
+        /// The message.
+        text: String,
+    },
+    /// Any participant: everything logged for the job after `last_seq`.
+    Resume {
+        /// The job.
+        job: u64,
+        /// The last sequence number this device has.
+        last_seq: u64,
+    },
+    /// Dispatcher: the live city feed (a snapshot, then deltas at most once a
+    /// second), optionally only inside a viewport.
+    Subscribe {
+        /// The area to watch; the whole city if absent.
+        #[serde(default)]
+        viewport: Option<Viewport>,
+    },
+    /// Dispatcher: offer a job to this contractor, taking it back from whoever holds it.
+    Assign {
+        /// The job.
+        job: u64,
+        /// The contractor chosen.
+        contractor: u64,
+    },
+    /// Dispatcher: the `k` contractors nearest a point (optionally of one
+    /// trade, available only, within a radius); acked with them, nearest first.
+    Nearby {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lng: f64,
+        /// How many, 1 to 100.
+        k: usize,
+        /// Only contractors of this trade.
+        #[serde(default)]
+        trade: Option<Trade>,
+        /// Only available contractors.
+        #[serde(default)]
+        available_only: bool,
+        /// Only within this many metres.
+        #[serde(default)]
+        radius_m: Option<f64>,
+    },
+    /// Anyone: liveness; answered with `pong`.
+    Ping {},
+}
+
+impl ClientMsg {
+    /// Every message type, as `type` names it on the wire.
+    pub const KINDS: [&'static str; 18] = [
+        "register",
+        "online",
+        "offline",
+        "break",
+        "gps",
+        "accept",
+        "decline",
+        "job_status",
+        "post_job",
+        "cancel",
+        "watch",
+        "rate",
+        "chat",
+        "resume",
+        "subscribe",
+        "assign",
+        "nearby",
+        "ping",
+    ];
+
+    /// This message's `type` on the wire.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ClientMsg::Register { .. } => "register",
+            ClientMsg::Online { .. } => "online",
+            ClientMsg::Offline {} => "offline",
+            ClientMsg::Break {} => "break",
+            ClientMsg::Gps { .. } => "gps",
+            ClientMsg::Accept { .. } => "accept",
+            ClientMsg::Decline { .. } => "decline",
+            ClientMsg::JobStatus { .. } => "job_status",
+            ClientMsg::PostJob { .. } => "post_job",
+            ClientMsg::Cancel { .. } => "cancel",
+            ClientMsg::Watch { .. } => "watch",
+            ClientMsg::Rate { .. } => "rate",
+            ClientMsg::Chat { .. } => "chat",
+            ClientMsg::Resume { .. } => "resume",
+            ClientMsg::Subscribe { .. } => "subscribe",
+            ClientMsg::Assign { .. } => "assign",
+            ClientMsg::Nearby { .. } => "nearby",
+            ClientMsg::Ping {} => "ping",
+        }
+    }
+}
