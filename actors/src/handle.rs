@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use dispatch_engine::pricing::PriceQuote;
-use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, JobId, JobState, Party, Rating};
+use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, JobAction, JobId, JobState, Party, Rating};
 use dispatch_storage::{Kind, SnapshotStore, codec};
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
@@ -202,37 +202,44 @@ impl Dispatch {
 
     /// The offered contractor accepts.
     pub async fn accept(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Accept { contractor, reply }).await
+        self.act(job, JobAction::Accept, contractor).await
     }
 
     /// The offered contractor declines.
     pub async fn decline(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Decline { contractor, reply }).await
+        self.act(job, JobAction::Decline, contractor).await
     }
 
     /// The assigned contractor sets off.
-    pub async fn depart(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Depart { contractor, reply }).await
+    pub async fn en_route(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.act(job, JobAction::EnRoute, contractor).await
     }
 
     /// The assigned contractor is on site.
-    pub async fn arrive(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Arrive { contractor, reply }).await
+    pub async fn on_site(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        self.act(job, JobAction::OnSite, contractor).await
     }
 
     /// The assigned contractor finished.
     pub async fn complete(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Complete { contractor, reply }).await
+        self.act(job, JobAction::Complete, contractor).await
     }
 
     /// The assigned contractor hands the job back; it is offered again.
     pub async fn withdraw(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Withdraw { contractor, reply }).await
+        self.act(job, JobAction::Withdraw, contractor).await
     }
 
     /// A dispatcher offers the job to `contractor`, taking it back from whoever holds it.
     pub async fn assign(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Assign { contractor, reply }).await
+        self.act(job, JobAction::Assign, contractor).await
+    }
+
+    /// A party's action on the job; what follows (event, state, contractor
+    /// status) is the engine's [`LIFECYCLE`](dispatch_engine::LIFECYCLE).
+    /// The methods above are this, one action each.
+    pub async fn act(&self, job: JobId, action: JobAction, contractor: ContractorId) -> Result<JobState> {
+        self.job_call(job, |reply| JobMsg::Act { action, contractor, reply }).await
     }
 
     /// Calls a job off: its customer or a dispatcher ([`parties::may_cancel`]).

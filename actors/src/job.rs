@@ -30,7 +30,7 @@ use dispatch_engine::spatial::insert_ranked;
 use dispatch_engine::{
     ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TimeWindow, Timestamp, TradeSet, Urgency,
 };
-use dispatch_engine::{OccupiedCells, RingWalk};
+use dispatch_engine::{JobAction, OccupiedCells, RingWalk};
 use dispatch_storage::{Kind, codec};
 use h3o::CellIndex;
 use ractor::rpc::CallResult;
@@ -52,16 +52,13 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum JobMsg {
     /// Look for a contractor and make an offer (no-op unless Posted).
     Search,
-    /// The offered contractor accepts.
-    Accept {
-        /// Who.
-        contractor: ContractorId,
-        /// The new state, once stored.
-        reply: RpcReplyPort<Result<JobState>>,
-    },
-    /// The offered contractor declines.
-    Decline {
-        /// Who.
+    /// A party's action on the job (`Assign` from a dispatcher, the others
+    /// from the offered or assigned contractor); what follows is the
+    /// engine's [`LIFECYCLE`](dispatch_engine::LIFECYCLE) table.
+    Act {
+        /// What they do.
+        action: JobAction,
+        /// The contractor acting, or (for `Assign`) the one chosen.
         contractor: ContractorId,
         /// The new state, once stored.
         reply: RpcReplyPort<Result<JobState>>,
@@ -73,48 +70,12 @@ pub enum JobMsg {
         /// Its deadline (a newer offer has another).
         expires_at: dispatch_engine::Timestamp,
     },
-    /// The assigned contractor sets off.
-    Depart {
-        /// Who.
-        contractor: ContractorId,
-        /// The new state, once stored.
-        reply: RpcReplyPort<Result<JobState>>,
-    },
     /// The contractor's actor saw them come within the arriving distance.
     Arriving {
         /// Who.
         contractor: ContractorId,
         /// Metres from the site.
         distance_m: f64,
-    },
-    /// The assigned contractor reaches the site.
-    Arrive {
-        /// Who.
-        contractor: ContractorId,
-        /// The new state, once stored.
-        reply: RpcReplyPort<Result<JobState>>,
-    },
-    /// The assigned contractor finishes.
-    Complete {
-        /// Who.
-        contractor: ContractorId,
-        /// The new state, once stored.
-        reply: RpcReplyPort<Result<JobState>>,
-    },
-    /// The assigned contractor drops out (or a dispatcher takes the job back).
-    Withdraw {
-        /// Who.
-        contractor: ContractorId,
-        /// The new state, once stored.
-        reply: RpcReplyPort<Result<JobState>>,
-    },
-    /// A dispatcher offers the job to this contractor, taking it back from
-    /// whoever holds it first.
-    Assign {
-        /// The contractor chosen.
-        contractor: ContractorId,
-        /// The new state, once stored.
-        reply: RpcReplyPort<Result<JobState>>,
     },
     /// Someone calls the job off.
     Cancel {
@@ -313,6 +274,62 @@ impl JobActorState {
         Ok(self.state().clone())
     }
 
+    /// Carries out a party's action as the engine's `LIFECYCLE` table says:
+    /// the transition (stored, then logged) and, for the actions whose
+    /// answer waits on it, the contractor's new status.
+    async fn act(&mut self, myself: &ActorRef<JobMsg>, action: JobAction, contractor: ContractorId) -> Result<JobState> {
+        let log = match action {
+            JobAction::Assign => return self.assign(myself, contractor).await,
+            JobAction::Accept => LogRecord::Accepted { contractor },
+            JobAction::Decline => LogRecord::Declined { contractor },
+            JobAction::EnRoute => LogRecord::EnRoute { contractor },
+            JobAction::OnSite => LogRecord::OnSite { contractor },
+            JobAction::Complete => LogRecord::Completed { contractor },
+            JobAction::Withdraw => LogRecord::Withdrawn { contractor },
+        };
+        let Some(event) = action.event(contractor) else { return self.assign(myself, contractor).await };
+        let state = self.transition(event, log).await?;
+        let status = action.contractor_status(self.id());
+        match action {
+            JobAction::Accept => {
+                let now = self.shared.clock.now();
+                self.snap.accepted_at = Some(now);
+                let _ = self.persist().await;
+                metrics::counter!("dispatch_offers_total", "outcome" => "accepted").increment(1);
+                let latency = now.secs_since(self.snap.job.posted_at).max(0.0);
+                metrics::histogram!("dispatch_match_latency_seconds").record(latency);
+                self.shared.map.record_match(now.0, latency);
+                match self.window() {
+                    // A scheduled job is booked into the contractor's day; they stay available until then.
+                    Some(window) => self.book(contractor, window).await,
+                    None => self.update_contractor(contractor, status).await,
+                }
+            }
+            JobAction::EnRoute | JobAction::OnSite | JobAction::Complete => self.update_contractor(contractor, status).await,
+            JobAction::Decline | JobAction::Withdraw | JobAction::Assign => {}
+        }
+        Ok(state)
+    }
+
+    /// What follows an action once its answer is sent: a declined or
+    /// withdrawn job frees the contractor and searches again; a completed
+    /// job's actor stops.
+    async fn after(&mut self, myself: &ActorRef<JobMsg>, action: JobAction, contractor: ContractorId) {
+        match action {
+            JobAction::Decline | JobAction::Withdraw => {
+                if action == JobAction::Decline {
+                    metrics::counter!("dispatch_offers_total", "outcome" => "declined").increment(1);
+                } else {
+                    self.ranked.clear();
+                }
+                self.update_contractor(contractor, action.contractor_status(self.id())).await;
+                self.search(myself).await;
+            }
+            JobAction::Complete => myself.stop(Some("completed".into())),
+            JobAction::Accept | JobAction::EnRoute | JobAction::OnSite | JobAction::Assign => {}
+        }
+    }
+
     /// Moves the contractor along with the job (or releases them).
     async fn update_contractor(&self, contractor: ContractorId, status: ContractorStatus) {
         let job = self.id();
@@ -461,7 +478,7 @@ impl JobActorState {
         }
         let timeout = self.shared.config.offer_timeout;
         let expires_at = self.shared.clock.now().plus(timeout);
-        let event = JobEvent::Offer { contractor: to.id, expires_at };
+        let event = JobEvent::Offered { contractor: to.id, expires_at };
         let log = LogRecord::Offered { contractor: to.id, expires_at, eta_secs: to.eta_secs };
         match self.transition(event, log).await {
             Ok(_) => {
@@ -493,18 +510,18 @@ impl JobActorState {
         }
         match self.state().clone() {
             JobState::Offering { contractor, .. } if contractor != to => {
-                self.transition(JobEvent::Decline { contractor }, LogRecord::Declined { contractor }).await?;
+                self.transition(JobEvent::Declined { contractor }, LogRecord::Declined { contractor }).await?;
                 self.update_contractor(contractor, ContractorStatus::Available).await;
             }
             JobState::Accepted { contractor } | JobState::EnRoute { contractor } if contractor != to => {
-                self.transition(JobEvent::Withdraw { contractor }, LogRecord::Withdrawn { contractor }).await?;
+                self.transition(JobEvent::Withdrawn { contractor }, LogRecord::Withdrawn { contractor }).await?;
                 self.update_contractor(contractor, ContractorStatus::Available).await;
             }
             JobState::Posted => {}
             other => {
                 return Err(ActorError::Engine(dispatch_engine::Error::IllegalTransition {
                     state: other.kind(),
-                    event: dispatch_engine::JobEventKind::Offer,
+                    event: dispatch_engine::JobEventKind::Offered,
                 }));
             }
         }
@@ -572,39 +589,12 @@ impl Actor for JobActor {
         let started = std::time::Instant::now();
         match msg {
             JobMsg::Search => state.search(&myself).await,
-            JobMsg::Accept { contractor, reply } => {
-                let result = state.transition(JobEvent::Accept { contractor }, LogRecord::Accepted { contractor }).await;
-                if result.is_ok() {
-                    let now = state.shared.clock.now();
-                    state.snap.accepted_at = Some(now);
-                    let _ = state.persist().await;
-                    metrics::counter!("dispatch_offers_total", "outcome" => "accepted").increment(1);
-                    let latency = now.secs_since(state.snap.job.posted_at).max(0.0);
-                    metrics::histogram!("dispatch_match_latency_seconds").record(latency);
-                    state.shared.map.record_match(now.0, latency);
-                    match state.window() {
-                        Some(window) => state.book(contractor, window).await,
-                        None => state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await,
-                    }
-                }
-                let _ = reply.send(result);
-            }
-            JobMsg::Decline { contractor, reply } => {
-                let result = state.transition(JobEvent::Decline { contractor }, LogRecord::Declined { contractor }).await;
-                let done = result.is_ok();
-                let _ = reply.send(result);
-                if done {
-                    metrics::counter!("dispatch_offers_total", "outcome" => "declined").increment(1);
-                    state.update_contractor(contractor, ContractorStatus::Available).await;
-                    state.search(&myself).await;
-                }
-            }
             JobMsg::OfferTimeout { contractor, expires_at } => {
                 let current =
                     matches!(state.state(), JobState::Offering { contractor: c, expires_at: e } if *c == contractor && *e == expires_at);
                 if current {
                     let now = state.shared.clock.now().max(expires_at);
-                    match state.transition(JobEvent::OfferTimedOut { now }, LogRecord::OfferExpired { contractor }).await {
+                    match state.transition(JobEvent::OfferExpired { now }, LogRecord::OfferExpired { contractor }).await {
                         Ok(_) => {
                             metrics::counter!("dispatch_offers_total", "outcome" => "expired").increment(1);
                             state.update_contractor(contractor, ContractorStatus::Available).await;
@@ -617,13 +607,6 @@ impl Actor for JobActor {
                     }
                 }
             }
-            JobMsg::Depart { contractor, reply } => {
-                let result = state.transition(JobEvent::Depart { contractor }, LogRecord::EnRoute { contractor }).await;
-                if result.is_ok() {
-                    state.update_contractor(contractor, ContractorStatus::EnRoute(state.id())).await;
-                }
-                let _ = reply.send(result);
-            }
             JobMsg::Arriving { contractor, distance_m } => {
                 let holds =
                     matches!(state.state(), JobState::Accepted { contractor: c } | JobState::EnRoute { contractor: c } if *c == contractor);
@@ -631,42 +614,18 @@ impl Actor for JobActor {
                     tracing::warn!(job = %state.id(), %e, "arriving not logged");
                 }
             }
-            JobMsg::Arrive { contractor, reply } => {
-                let result = state.transition(JobEvent::Arrive { contractor }, LogRecord::OnSite { contractor }).await;
-                if result.is_ok() {
-                    state.update_contractor(contractor, ContractorStatus::OnSite(state.id())).await;
-                }
-                let _ = reply.send(result);
-            }
-            JobMsg::Complete { contractor, reply } => {
-                let result = state.transition(JobEvent::Complete { contractor }, LogRecord::Completed { contractor }).await;
-                if result.is_ok() {
-                    state.update_contractor(contractor, ContractorStatus::Available).await;
-                }
+            JobMsg::Act { action, contractor, reply } => {
+                let result = state.act(&myself, action, contractor).await;
                 let done = result.is_ok();
                 let _ = reply.send(result);
                 if done {
-                    myself.stop(Some("completed".into()));
+                    state.after(&myself, action, contractor).await;
                 }
-            }
-            JobMsg::Withdraw { contractor, reply } => {
-                let result = state.transition(JobEvent::Withdraw { contractor }, LogRecord::Withdrawn { contractor }).await;
-                let done = result.is_ok();
-                let _ = reply.send(result);
-                if done {
-                    state.update_contractor(contractor, ContractorStatus::Available).await;
-                    state.ranked.clear();
-                    state.search(&myself).await;
-                }
-            }
-            JobMsg::Assign { contractor, reply } => {
-                let result = state.assign(&myself, contractor).await;
-                let _ = reply.send(result);
             }
             JobMsg::Cancel { by, reason, reply } => {
                 let held = state.state().contractor();
                 let log = LogRecord::Cancelled { by, reason: reason.clone() };
-                let result = state.transition(JobEvent::Cancel { by, reason }, log).await;
+                let result = state.transition(JobEvent::Cancelled { by, reason }, log).await;
                 if let (Ok(_), Some(contractor)) = (&result, held) {
                     state.update_contractor(contractor, ContractorStatus::Available).await;
                 }
@@ -707,7 +666,7 @@ impl Actor for JobActor {
                     } else {
                         format!("no available contractor within {} km", state.shared.config.max_radius_m / 1000.0)
                     };
-                    match state.transition(JobEvent::Expire, LogRecord::Expired { reason }).await {
+                    match state.transition(JobEvent::Expired, LogRecord::Expired { reason }).await {
                         Ok(_) => {
                             if let Some(contractor) = held {
                                 state.update_contractor(contractor, ContractorStatus::Available).await;

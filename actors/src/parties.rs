@@ -108,8 +108,8 @@ mod tests {
     #[test]
     fn each_asker_is_a_party_only_of_their_own_jobs() {
         let c = ContractorId(7);
-        let offered = job(&[JobEvent::Offer { contractor: c, expires_at: Timestamp(9) }]);
-        let accepted = job(&[JobEvent::Offer { contractor: c, expires_at: Timestamp(9) }, JobEvent::Accept { contractor: c }]);
+        let offered = job(&[JobEvent::Offered { contractor: c, expires_at: Timestamp(9) }]);
+        let accepted = job(&[JobEvent::Offered { contractor: c, expires_at: Timestamp(9) }, JobEvent::Accepted { contractor: c }]);
         assert_eq!(party_in(&offered, Asker::Customer(CustomerId(1))).unwrap(), Party::Customer);
         assert_eq!(party_in(&offered, Asker::Dispatcher).unwrap(), Party::Dispatcher);
         assert!(matches!(party_in(&offered, Asker::Customer(CustomerId(2))), Err(ActorError::NotParty(..))));

@@ -22,11 +22,11 @@ async fn job_in(city: &Dispatch, target: &str) -> Result<JobId> {
     if target == "accepted" {
         return Ok(job);
     }
-    city.depart(job, ContractorId(1)).await?;
+    city.en_route(job, ContractorId(1)).await?;
     if target == "en_route" {
         return Ok(job);
     }
-    city.arrive(job, ContractorId(1)).await?;
+    city.on_site(job, ContractorId(1)).await?;
     Ok(job)
 }
 

@@ -106,14 +106,14 @@ fn job(urgency: Urgency, events: Vec<JobEvent>) -> JobSnapshot {
 fn version_1() -> Vec<Golden> {
     use ContractorStatus as S;
     let c = ContractorId(42);
-    let offer = JobEvent::Offer { contractor: c, expires_at: Timestamp(1_795_420_020_000) };
-    let declined = [offer.clone(), JobEvent::Decline { contractor: c }];
-    let accepted = [offer.clone(), JobEvent::Accept { contractor: c }];
-    let en_route = [&accepted[..], &[JobEvent::Depart { contractor: c }]].concat();
-    let on_site = [&en_route[..], &[JobEvent::Arrive { contractor: c }]].concat();
-    let completed = [&on_site[..], &[JobEvent::Complete { contractor: c }]].concat();
+    let offer = JobEvent::Offered { contractor: c, expires_at: Timestamp(1_795_420_020_000) };
+    let declined = [offer.clone(), JobEvent::Declined { contractor: c }];
+    let accepted = [offer.clone(), JobEvent::Accepted { contractor: c }];
+    let en_route = [&accepted[..], &[JobEvent::EnRoute { contractor: c }]].concat();
+    let on_site = [&en_route[..], &[JobEvent::OnSite { contractor: c }]].concat();
+    let completed = [&on_site[..], &[JobEvent::Completed { contractor: c }]].concat();
     let window = TimeWindow::new(Timestamp(1_795_500_000_000), Timestamp(1_795_507_200_000)).unwrap();
-    let mut expired = job(Urgency::Emergency, vec![JobEvent::Expire]);
+    let mut expired = job(Urgency::Emergency, vec![JobEvent::Expired]);
     expired.expired_reason = Some("no contractor within 20 km accepted in 30 minutes".into());
     vec![
         Golden::Contractor("contractor-offline", contractor(S::Offline)),
@@ -129,7 +129,10 @@ fn version_1() -> Vec<Golden> {
         Golden::Job("job-en-route", job(Urgency::Today, en_route)),
         Golden::Job("job-on-site", job(Urgency::Scheduled(window), on_site)),
         Golden::Job("job-completed", job(Urgency::Today, completed)),
-        Golden::Job("job-cancelled", job(Urgency::Today, vec![JobEvent::Cancel { by: Party::Customer, reason: "fixed it myself".into() }])),
+        Golden::Job(
+            "job-cancelled",
+            job(Urgency::Today, vec![JobEvent::Cancelled { by: Party::Customer, reason: "fixed it myself".into() }]),
+        ),
         Golden::Job("job-expired", expired),
         Golden::Event(
             "event-posted",

@@ -32,7 +32,7 @@ async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
     // Only the offered contractor may accept.
     assert!(city.accept(job, ContractorId(1)).await.is_err());
     assert_eq!(city.accept(job, ContractorId(2)).await?, JobState::Accepted { contractor: ContractorId(2) });
-    assert_eq!(city.depart(job, ContractorId(2)).await?, JobState::EnRoute { contractor: ContractorId(2) });
+    assert_eq!(city.en_route(job, ContractorId(2)).await?, JobState::EnRoute { contractor: ContractorId(2) });
 
     // Drive toward the site: 2.5 km east, in 500 m steps a minute apart.
     let mut ts = 1_000_000;
@@ -43,7 +43,7 @@ async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
     let arriving = wait_for(&mut events, |e| e.job == job && matches!(e.kind, EventKind::Arriving { .. })).await?;
     assert!(matches!(arriving.kind, EventKind::Arriving { contractor: ContractorId(2), distance_m } if distance_m <= 200.0));
 
-    assert_eq!(city.arrive(job, ContractorId(2)).await?, JobState::OnSite { contractor: ContractorId(2) });
+    assert_eq!(city.on_site(job, ContractorId(2)).await?, JobState::OnSite { contractor: ContractorId(2) });
     assert_eq!(city.complete(job, ContractorId(2)).await?, JobState::Completed { contractor: ContractorId(2) });
     assert_eq!(city.contractor(ContractorId(2)).await?.status, ContractorStatus::Available);
     // Rated once, by the customer who posted it, with sane stars.

@@ -27,7 +27,7 @@ async fn a_crashed_city_comes_back_from_the_embedded_store() -> Result<()> {
         let (accepted, _) = city.post_job(request(downtown(), Trade::Electrical)).await?;
         wait_for(&mut events, |e| e.job == accepted && offered_to(e).is_some()).await?;
         city.accept(accepted, ContractorId(2)).await?;
-        city.depart(accepted, ContractorId(2)).await?;
+        city.en_route(accepted, ContractorId(2)).await?;
         let (offering, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
         wait_for(&mut events, |e| e.job == offering && offered_to(e).is_some()).await?;
         // Nobody paints here: this one stays posted.
@@ -62,7 +62,7 @@ async fn a_crashed_city_comes_back_from_the_embedded_store() -> Result<()> {
     let lapsed = wait_for(&mut events, |e| e.job == offering && matches!(e.kind, EventKind::OfferExpired { .. })).await?;
     assert_eq!(lapsed.kind, EventKind::OfferExpired { contractor: ContractorId(1) });
     // The en-route job carries on to completion.
-    city.arrive(accepted, ContractorId(2)).await?;
+    city.on_site(accepted, ContractorId(2)).await?;
     assert_eq!(city.complete(accepted, ContractorId(2)).await?, JobState::Completed { contractor: ContractorId(2) });
     // New jobs get fresh ids.
     let (next, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;

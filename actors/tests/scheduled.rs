@@ -68,7 +68,7 @@ async fn scheduled_jobs_wait_for_the_lead_time_and_respect_shifts_and_routes() -
     city.accept(job, ContractorId(1)).await?;
     assert_eq!(city.contractor(ContractorId(1)).await?.status, ContractorStatus::Available);
     // Setting off turns the booking into the live job.
-    city.depart(job, ContractorId(1)).await?;
+    city.en_route(job, ContractorId(1)).await?;
     let c1 = city.contractor(ContractorId(1)).await?;
     assert_eq!(c1.status, ContractorStatus::EnRoute(job));
     assert!(c1.agenda.is_empty());

@@ -32,8 +32,8 @@ async fn a_job_actor_that_panics_mid_offer_still_completes_its_job() -> Result<(
     city.panic_job(job)?;
     eventually(|| async { city.job(job).await.is_ok() && city.live_counts().jobs == 1 }).await?;
     city.accept(job, ContractorId(2)).await?;
-    city.depart(job, ContractorId(2)).await?;
-    city.arrive(job, ContractorId(2)).await?;
+    city.en_route(job, ContractorId(2)).await?;
+    city.on_site(job, ContractorId(2)).await?;
     assert_eq!(city.complete(job, ContractorId(2)).await?, JobState::Completed { contractor: ContractorId(2) });
     city.set_presence(ContractorId(2), Presence::Offline, None).await?;
     Ok(())

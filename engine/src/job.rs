@@ -1,15 +1,21 @@
 //! The job state machine.
 //!
 //! ```text
-//! Posted ──Offer──▶ Offering(c, expires_at) ──Accept──▶ Accepted ──Depart──▶ EnRoute ──Arrive──▶ OnSite ──Complete──▶ Completed
-//!   ▲                   │ Decline / OfferTimedOut            │ Withdraw         │ Withdraw
-//!   └───────────────────┴────────────────────────────────────┴──────────────────┘   (c is excluded from later offers)
-//! Cancel(by, reason) and Expire lead from every non-terminal state to Cancelled / Expired.
+//! Posted ──Offered──▶ Offering(c, expires_at) ──Accepted──▶ Accepted ──EnRoute──▶ EnRoute ──OnSite──▶ OnSite ──Completed──▶ Completed
+//!   ▲                   │ Declined / OfferExpired              │ Withdrawn          │ Withdrawn
+//!   └───────────────────┴──────────────────────────────────────┴────────────────────┘   (c is excluded from later offers)
+//! Cancelled(by, reason) and Expired lead from every non-terminal state to Cancelled / Expired.
 //! ```
 //!
-//! `Withdraw` (the assigned contractor drops out, or a dispatcher takes the job
-//! back to reassign it) is the one addition to the plan's diagram: without it a
-//! job whose contractor's van breaks down could only be cancelled.
+//! One vocabulary: a [`JobEvent`] is named for what happened, the same name
+//! the job's log, the broadcast and the wire give it (`offer_expired`,
+//! `en_route`, …); a [`JobState`] is named for where the job is after it.
+//! Which party action causes which event, state and contractor status is one
+//! table, [`crate::lifecycle::LIFECYCLE`].
+//!
+//! `Withdrawn` (the assigned contractor drops out, or a dispatcher takes the
+//! job back to reassign it) is the one addition to the plan's diagram: without
+//! it a job whose contractor's van breaks down could only be cancelled.
 
 use std::collections::BTreeSet;
 
@@ -67,56 +73,56 @@ pub enum JobState {
 #[serde(rename_all = "snake_case")]
 pub enum JobEvent {
     /// Offer the job to `contractor` until `expires_at`.
-    Offer {
+    Offered {
         /// The contractor offered the job.
         contractor: ContractorId,
         /// When the offer lapses.
         expires_at: Timestamp,
     },
     /// The offered contractor accepts.
-    Accept {
+    Accepted {
         /// Who accepts (must be the offered contractor).
         contractor: ContractorId,
     },
     /// The offered contractor declines.
-    Decline {
+    Declined {
         /// Who declines (must be the offered contractor).
         contractor: ContractorId,
     },
     /// The offer's deadline passed with no answer.
-    OfferTimedOut {
+    OfferExpired {
         /// The time now (must be at or after the offer's deadline).
         now: Timestamp,
     },
     /// The assigned contractor sets off.
-    Depart {
+    EnRoute {
         /// Who sets off (must be the assigned contractor).
         contractor: ContractorId,
     },
     /// The assigned contractor reaches the site.
-    Arrive {
+    OnSite {
         /// Who arrived (must be the assigned contractor).
         contractor: ContractorId,
     },
     /// The assigned contractor finishes.
-    Complete {
+    Completed {
         /// Who finished (must be the assigned contractor).
         contractor: ContractorId,
     },
     /// The assigned contractor drops out or is taken off by a dispatcher; the job goes back to Posted.
-    Withdraw {
+    Withdrawn {
         /// The contractor leaving the job (must be the assigned contractor).
         contractor: ContractorId,
     },
     /// Someone calls the job off.
-    Cancel {
+    Cancelled {
         /// Who.
         by: Party,
         /// Why.
         reason: String,
     },
     /// The job ran out of time.
-    Expire,
+    Expired,
 }
 
 /// [`JobState`] without its data: for errors, metrics and tables.
@@ -153,31 +159,31 @@ impl JobStateKind {
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs, reason = "each variant mirrors the JobEvent variant of the same name")]
 pub enum JobEventKind {
-    Offer,
-    Accept,
-    Decline,
-    OfferTimedOut,
-    Depart,
-    Arrive,
-    Complete,
-    Withdraw,
-    Cancel,
-    Expire,
+    Offered,
+    Accepted,
+    Declined,
+    OfferExpired,
+    EnRoute,
+    OnSite,
+    Completed,
+    Withdrawn,
+    Cancelled,
+    Expired,
 }
 
 impl JobEventKind {
     /// Every event kind.
     pub const ALL: [JobEventKind; 10] = [
-        JobEventKind::Offer,
-        JobEventKind::Accept,
-        JobEventKind::Decline,
-        JobEventKind::OfferTimedOut,
-        JobEventKind::Depart,
-        JobEventKind::Arrive,
-        JobEventKind::Complete,
-        JobEventKind::Withdraw,
-        JobEventKind::Cancel,
-        JobEventKind::Expire,
+        JobEventKind::Offered,
+        JobEventKind::Accepted,
+        JobEventKind::Declined,
+        JobEventKind::OfferExpired,
+        JobEventKind::EnRoute,
+        JobEventKind::OnSite,
+        JobEventKind::Completed,
+        JobEventKind::Withdrawn,
+        JobEventKind::Cancelled,
+        JobEventKind::Expired,
     ];
 }
 
@@ -222,16 +228,16 @@ impl JobEvent {
     #[must_use]
     pub const fn kind(&self) -> JobEventKind {
         match self {
-            JobEvent::Offer { .. } => JobEventKind::Offer,
-            JobEvent::Accept { .. } => JobEventKind::Accept,
-            JobEvent::Decline { .. } => JobEventKind::Decline,
-            JobEvent::OfferTimedOut { .. } => JobEventKind::OfferTimedOut,
-            JobEvent::Depart { .. } => JobEventKind::Depart,
-            JobEvent::Arrive { .. } => JobEventKind::Arrive,
-            JobEvent::Complete { .. } => JobEventKind::Complete,
-            JobEvent::Withdraw { .. } => JobEventKind::Withdraw,
-            JobEvent::Cancel { .. } => JobEventKind::Cancel,
-            JobEvent::Expire => JobEventKind::Expire,
+            JobEvent::Offered { .. } => JobEventKind::Offered,
+            JobEvent::Accepted { .. } => JobEventKind::Accepted,
+            JobEvent::Declined { .. } => JobEventKind::Declined,
+            JobEvent::OfferExpired { .. } => JobEventKind::OfferExpired,
+            JobEvent::EnRoute { .. } => JobEventKind::EnRoute,
+            JobEvent::OnSite { .. } => JobEventKind::OnSite,
+            JobEvent::Completed { .. } => JobEventKind::Completed,
+            JobEvent::Withdrawn { .. } => JobEventKind::Withdrawn,
+            JobEvent::Cancelled { .. } => JobEventKind::Cancelled,
+            JobEvent::Expired => JobEventKind::Expired,
         }
     }
 }
@@ -281,59 +287,59 @@ impl JobMachine {
         // Who asks is checked before what is asked: a contractor who is not
         // the job's learns nothing about its state from the refusal.
         let asker = match &event {
-            JobEvent::Accept { contractor }
-            | JobEvent::Decline { contractor }
-            | JobEvent::Depart { contractor }
-            | JobEvent::Arrive { contractor }
-            | JobEvent::Complete { contractor }
-            | JobEvent::Withdraw { contractor } => Some(*contractor),
+            JobEvent::Accepted { contractor }
+            | JobEvent::Declined { contractor }
+            | JobEvent::EnRoute { contractor }
+            | JobEvent::OnSite { contractor }
+            | JobEvent::Completed { contractor }
+            | JobEvent::Withdrawn { contractor } => Some(*contractor),
             _ => None,
         };
         if let (Some(who), Some(holder)) = (asker, self.state.0.contractor()) {
             same(holder, who)?;
         }
         let next = match (&self.state.0, &event) {
-            (JobState::Posted, JobEvent::Offer { contractor, expires_at }) => {
+            (JobState::Posted, JobEvent::Offered { contractor, expires_at }) => {
                 if self.excluded.contains(contractor) {
                     return Err(Error::ContractorExcluded(*contractor));
                 }
                 JobState::Offering { contractor: *contractor, expires_at: *expires_at }
             }
-            (JobState::Offering { contractor, .. }, JobEvent::Accept { contractor: who }) => {
+            (JobState::Offering { contractor, .. }, JobEvent::Accepted { contractor: who }) => {
                 same(*contractor, *who)?;
                 JobState::Accepted { contractor: *contractor }
             }
-            (JobState::Offering { contractor, .. }, JobEvent::Decline { contractor: who }) => {
+            (JobState::Offering { contractor, .. }, JobEvent::Declined { contractor: who }) => {
                 same(*contractor, *who)?;
                 self.excluded.insert(*contractor);
                 JobState::Posted
             }
-            (JobState::Offering { contractor, expires_at }, JobEvent::OfferTimedOut { now }) => {
+            (JobState::Offering { contractor, expires_at }, JobEvent::OfferExpired { now }) => {
                 if now < expires_at {
                     return Err(Error::OfferNotExpired { expires_at_ms: expires_at.0, now_ms: now.0 });
                 }
                 self.excluded.insert(*contractor);
                 JobState::Posted
             }
-            (JobState::Accepted { contractor }, JobEvent::Depart { contractor: who }) => {
+            (JobState::Accepted { contractor }, JobEvent::EnRoute { contractor: who }) => {
                 same(*contractor, *who)?;
                 JobState::EnRoute { contractor: *contractor }
             }
-            (JobState::EnRoute { contractor }, JobEvent::Arrive { contractor: who }) => {
+            (JobState::EnRoute { contractor }, JobEvent::OnSite { contractor: who }) => {
                 same(*contractor, *who)?;
                 JobState::OnSite { contractor: *contractor }
             }
-            (JobState::OnSite { contractor }, JobEvent::Complete { contractor: who }) => {
+            (JobState::OnSite { contractor }, JobEvent::Completed { contractor: who }) => {
                 same(*contractor, *who)?;
                 JobState::Completed { contractor: *contractor }
             }
-            (JobState::Accepted { contractor } | JobState::EnRoute { contractor }, JobEvent::Withdraw { contractor: who }) => {
+            (JobState::Accepted { contractor } | JobState::EnRoute { contractor }, JobEvent::Withdrawn { contractor: who }) => {
                 same(*contractor, *who)?;
                 self.excluded.insert(*contractor);
                 JobState::Posted
             }
-            (state, JobEvent::Cancel { by, reason }) if !state.is_terminal() => JobState::Cancelled { by: *by, reason: reason.clone() },
-            (state, JobEvent::Expire) if !state.is_terminal() => JobState::Expired,
+            (state, JobEvent::Cancelled { by, reason }) if !state.is_terminal() => JobState::Cancelled { by: *by, reason: reason.clone() },
+            (state, JobEvent::Expired) if !state.is_terminal() => JobState::Expired,
             _ => return Err(illegal()),
         };
         self.state.0 = next;

@@ -12,18 +12,20 @@ fn machine_in(state: S) -> JobMachine {
     let path: &[JobEvent] = match state {
         S::Posted => &[],
         S::Offering => &[offer()],
-        S::Accepted => &[offer(), JobEvent::Accept { contractor: C }],
-        S::EnRoute => &[offer(), JobEvent::Accept { contractor: C }, JobEvent::Depart { contractor: C }],
-        S::OnSite => &[offer(), JobEvent::Accept { contractor: C }, JobEvent::Depart { contractor: C }, JobEvent::Arrive { contractor: C }],
+        S::Accepted => &[offer(), JobEvent::Accepted { contractor: C }],
+        S::EnRoute => &[offer(), JobEvent::Accepted { contractor: C }, JobEvent::EnRoute { contractor: C }],
+        S::OnSite => {
+            &[offer(), JobEvent::Accepted { contractor: C }, JobEvent::EnRoute { contractor: C }, JobEvent::OnSite { contractor: C }]
+        }
         S::Completed => &[
             offer(),
-            JobEvent::Accept { contractor: C },
-            JobEvent::Depart { contractor: C },
-            JobEvent::Arrive { contractor: C },
-            JobEvent::Complete { contractor: C },
+            JobEvent::Accepted { contractor: C },
+            JobEvent::EnRoute { contractor: C },
+            JobEvent::OnSite { contractor: C },
+            JobEvent::Completed { contractor: C },
         ],
-        S::Cancelled => &[JobEvent::Cancel { by: Party::Customer, reason: "changed my mind".into() }],
-        S::Expired => &[JobEvent::Expire],
+        S::Cancelled => &[JobEvent::Cancelled { by: Party::Customer, reason: "changed my mind".into() }],
+        S::Expired => &[JobEvent::Expired],
     };
     for e in path {
         m.apply(e.clone()).unwrap();
@@ -33,37 +35,37 @@ fn machine_in(state: S) -> JobMachine {
 }
 
 fn offer() -> JobEvent {
-    JobEvent::Offer { contractor: C, expires_at: DEADLINE }
+    JobEvent::Offered { contractor: C, expires_at: DEADLINE }
 }
 
 /// An event of the given kind, naming the contractor the job holds and a late enough time.
 fn event(kind: E) -> JobEvent {
     match kind {
-        E::Offer => JobEvent::Offer { contractor: OTHER, expires_at: DEADLINE },
-        E::Accept => JobEvent::Accept { contractor: C },
-        E::Decline => JobEvent::Decline { contractor: C },
-        E::OfferTimedOut => JobEvent::OfferTimedOut { now: DEADLINE },
-        E::Depart => JobEvent::Depart { contractor: C },
-        E::Arrive => JobEvent::Arrive { contractor: C },
-        E::Complete => JobEvent::Complete { contractor: C },
-        E::Withdraw => JobEvent::Withdraw { contractor: C },
-        E::Cancel => JobEvent::Cancel { by: Party::Dispatcher, reason: "duplicate".into() },
-        E::Expire => JobEvent::Expire,
+        E::Offered => JobEvent::Offered { contractor: OTHER, expires_at: DEADLINE },
+        E::Accepted => JobEvent::Accepted { contractor: C },
+        E::Declined => JobEvent::Declined { contractor: C },
+        E::OfferExpired => JobEvent::OfferExpired { now: DEADLINE },
+        E::EnRoute => JobEvent::EnRoute { contractor: C },
+        E::OnSite => JobEvent::OnSite { contractor: C },
+        E::Completed => JobEvent::Completed { contractor: C },
+        E::Withdrawn => JobEvent::Withdrawn { contractor: C },
+        E::Cancelled => JobEvent::Cancelled { by: Party::Dispatcher, reason: "duplicate".into() },
+        E::Expired => JobEvent::Expired,
     }
 }
 
 /// The whole table, written out: `Some(next)` where the pair is legal.
 fn expected(state: S, event: E) -> Option<S> {
     match (state, event) {
-        (S::Posted, E::Offer) => Some(S::Offering),
-        (S::Offering, E::Accept) => Some(S::Accepted),
-        (S::Offering, E::Decline | E::OfferTimedOut) => Some(S::Posted),
-        (S::Accepted, E::Depart) => Some(S::EnRoute),
-        (S::EnRoute, E::Arrive) => Some(S::OnSite),
-        (S::OnSite, E::Complete) => Some(S::Completed),
-        (S::Accepted | S::EnRoute, E::Withdraw) => Some(S::Posted),
-        (S::Posted | S::Offering | S::Accepted | S::EnRoute | S::OnSite, E::Cancel) => Some(S::Cancelled),
-        (S::Posted | S::Offering | S::Accepted | S::EnRoute | S::OnSite, E::Expire) => Some(S::Expired),
+        (S::Posted, E::Offered) => Some(S::Offering),
+        (S::Offering, E::Accepted) => Some(S::Accepted),
+        (S::Offering, E::Declined | E::OfferExpired) => Some(S::Posted),
+        (S::Accepted, E::EnRoute) => Some(S::EnRoute),
+        (S::EnRoute, E::OnSite) => Some(S::OnSite),
+        (S::OnSite, E::Completed) => Some(S::Completed),
+        (S::Accepted | S::EnRoute, E::Withdrawn) => Some(S::Posted),
+        (S::Posted | S::Offering | S::Accepted | S::EnRoute | S::OnSite, E::Cancelled) => Some(S::Cancelled),
+        (S::Posted | S::Offering | S::Accepted | S::EnRoute | S::OnSite, E::Expired) => Some(S::Expired),
         _ => None,
     }
 }
@@ -94,11 +96,11 @@ fn every_state_times_every_event() {
 #[test]
 fn decline_and_timeout_exclude_the_contractor_from_later_offers() {
     let mut m = machine_in(S::Offering);
-    m.apply(JobEvent::Decline { contractor: C }).unwrap();
+    m.apply(JobEvent::Declined { contractor: C }).unwrap();
     assert!(m.excluded().contains(&C));
     assert_eq!(m.apply(offer()), Err(Error::ContractorExcluded(C)));
-    m.apply(JobEvent::Offer { contractor: OTHER, expires_at: DEADLINE }).unwrap();
-    m.apply(JobEvent::OfferTimedOut { now: Timestamp(DEADLINE.0 + 1) }).unwrap();
+    m.apply(JobEvent::Offered { contractor: OTHER, expires_at: DEADLINE }).unwrap();
+    m.apply(JobEvent::OfferExpired { now: Timestamp(DEADLINE.0 + 1) }).unwrap();
     assert_eq!(m.state(), &JobState::Posted);
     assert_eq!(m.excluded().iter().copied().collect::<Vec<_>>(), vec![C, OTHER]);
 }
@@ -107,7 +109,7 @@ fn decline_and_timeout_exclude_the_contractor_from_later_offers() {
 fn a_timeout_before_the_deadline_is_refused() {
     let mut m = machine_in(S::Offering);
     assert_eq!(
-        m.apply(JobEvent::OfferTimedOut { now: Timestamp(DEADLINE.0 - 1) }),
+        m.apply(JobEvent::OfferExpired { now: Timestamp(DEADLINE.0 - 1) }),
         Err(Error::OfferNotExpired { expires_at_ms: DEADLINE.0, now_ms: DEADLINE.0 - 1 })
     );
     assert_eq!(m.state().kind(), S::Offering);
@@ -118,26 +120,26 @@ fn only_the_contractor_holding_the_job_can_move_it() {
     // Legal moves for the holder, and (the last four) illegal ones: another
     // contractor is told only that the job is not theirs, never its state.
     for (state, kind) in [
-        (S::Offering, E::Accept),
-        (S::Offering, E::Decline),
-        (S::Accepted, E::Depart),
-        (S::EnRoute, E::Arrive),
-        (S::OnSite, E::Complete),
-        (S::Accepted, E::Withdraw),
-        (S::Accepted, E::Arrive),
-        (S::Accepted, E::Accept),
-        (S::Completed, E::Complete),
-        (S::EnRoute, E::Decline),
+        (S::Offering, E::Accepted),
+        (S::Offering, E::Declined),
+        (S::Accepted, E::EnRoute),
+        (S::EnRoute, E::OnSite),
+        (S::OnSite, E::Completed),
+        (S::Accepted, E::Withdrawn),
+        (S::Accepted, E::OnSite),
+        (S::Accepted, E::Accepted),
+        (S::Completed, E::Completed),
+        (S::EnRoute, E::Declined),
     ] {
         let mut m = machine_in(state);
         let mut e = event(kind);
         match &mut e {
-            JobEvent::Accept { contractor }
-            | JobEvent::Decline { contractor }
-            | JobEvent::Depart { contractor }
-            | JobEvent::Arrive { contractor }
-            | JobEvent::Complete { contractor }
-            | JobEvent::Withdraw { contractor } => *contractor = OTHER,
+            JobEvent::Accepted { contractor }
+            | JobEvent::Declined { contractor }
+            | JobEvent::EnRoute { contractor }
+            | JobEvent::OnSite { contractor }
+            | JobEvent::Completed { contractor }
+            | JobEvent::Withdrawn { contractor } => *contractor = OTHER,
             _ => unreachable!(),
         }
         assert_eq!(m.apply(e), Err(Error::WrongContractor { expected: C, got: OTHER }), "{state:?} × {kind:?}");
@@ -148,9 +150,9 @@ fn only_the_contractor_holding_the_job_can_move_it() {
 #[test]
 fn withdraw_returns_the_job_for_reassignment() {
     let mut m = machine_in(S::EnRoute);
-    m.apply(JobEvent::Withdraw { contractor: C }).unwrap();
+    m.apply(JobEvent::Withdrawn { contractor: C }).unwrap();
     assert_eq!(m.state(), &JobState::Posted);
     assert_eq!(m.state().contractor(), None);
-    m.apply(JobEvent::Offer { contractor: OTHER, expires_at: DEADLINE }).unwrap();
+    m.apply(JobEvent::Offered { contractor: OTHER, expires_at: DEADLINE }).unwrap();
     assert_eq!(m.state().contractor(), Some(OTHER));
 }

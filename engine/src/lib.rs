@@ -9,6 +9,7 @@
 //! | [`types`] | ids, [`Timestamp`], [`Money`], [`Trade`] and [`TradeSet`], [`ContractorProfile`], [`ContractorStatus`], [`Job`] |
 //! | [`geo_point`] | [`GeoPoint`], the validated position, and haversine distance |
 //! | [`job`] | the job state machine: [`JobMachine`], [`JobState`], [`JobEvent`] |
+//! | [`lifecycle`] | one table: each party [`JobAction`] → its event, the job state after it, the contractor status ([`LIFECYCLE`]) |
 //! | [`spatial`] | [`SpatialIndex`]: H3 cells each holding an R-tree ([`CellTree`]); k-nearest and within-radius with a [`Filter`] |
 //! | [`ring_search`] | [`RingWalk`]: which cells a query visits — ring order, the proven stop bound, the sparse-city shortcut — driven by the index and by the live cell actors alike |
 //! | [`eta`] | [`SpeedModel`]: per-cell speeds learned from GPS (EWMA) and ETA = distance × detour ÷ speed |
@@ -42,6 +43,7 @@ pub mod error;
 pub mod eta;
 pub mod geo_point;
 pub mod job;
+pub mod lifecycle;
 pub mod matching;
 pub mod pricing;
 pub mod ring_search;
@@ -54,6 +56,7 @@ pub use error::{Error, Result};
 pub use eta::{SpeedConfig, SpeedModel};
 pub use geo_point::GeoPoint;
 pub use job::{JobEvent, JobEventKind, JobMachine, JobState, JobStateKind};
+pub use lifecycle::{JobAction, LIFECYCLE, Step};
 pub use pricing::{PriceQuote, PricingConfig, SurgeBook, SurgeConfig};
 pub use ring_search::{OccupiedCells, RingWalk};
 pub use routing::{RoutePlan, RoutingConfig, Stop, plan_day};

@@ -29,9 +29,9 @@ fn profiles_and_job_machines_roundtrip() -> Result<()> {
     assert_eq!(roundtrip(&profile)?, profile);
 
     let mut machine = JobMachine::new();
-    machine.apply(JobEvent::Offer { contractor: ContractorId(1), expires_at: Timestamp(5) })?;
-    machine.apply(JobEvent::Decline { contractor: ContractorId(1) })?;
-    machine.apply(JobEvent::Offer { contractor: ContractorId(2), expires_at: Timestamp(9) })?;
+    machine.apply(JobEvent::Offered { contractor: ContractorId(1), expires_at: Timestamp(5) })?;
+    machine.apply(JobEvent::Declined { contractor: ContractorId(1) })?;
+    machine.apply(JobEvent::Offered { contractor: ContractorId(2), expires_at: Timestamp(9) })?;
     let back = roundtrip(&machine)?;
     assert_eq!(back, machine);
     assert!(back.excluded().contains(&ContractorId(1)));

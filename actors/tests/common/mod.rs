@@ -97,8 +97,8 @@ pub async fn complete_a_job(city: &Dispatch, id: u64, trade: Trade, site: GeoPoi
     wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(ContractorId(id))).await?;
     let c = ContractorId(id);
     city.accept(job, c).await?;
-    city.depart(job, c).await?;
-    city.arrive(job, c).await?;
+    city.en_route(job, c).await?;
+    city.on_site(job, c).await?;
     city.complete(job, c).await?;
     Ok(job)
 }

@@ -5,7 +5,8 @@
 
 use dispatch_actors::{ActorError, GpsFix, JobRequest, Presence};
 use dispatch_engine::{
-    ContractorId, ContractorProfile, CustomerId, GeoPoint, JobId, Money, Party, Rating, TimeWindow, Timestamp, TradeExperience, Urgency,
+    ContractorId, ContractorProfile, CustomerId, GeoPoint, JobAction, JobId, Money, Party, Rating, TimeWindow, Timestamp, TradeExperience,
+    Urgency,
 };
 
 use super::Session;
@@ -157,12 +158,12 @@ impl Session {
                 Ok(Some(JobStateReply { job, state }.into()))
             }
             ClientMsg::JobStatus { job, status } => {
-                let (d, j, c) = (self.dispatch(), JobId(job), ContractorId(me));
-                let state = match status {
-                    JobProgress::EnRoute => d.depart(j, c).await?,
-                    JobProgress::OnSite => d.arrive(j, c).await?,
-                    JobProgress::Completed => d.complete(j, c).await?,
+                let action = match status {
+                    JobProgress::EnRoute => JobAction::EnRoute,
+                    JobProgress::OnSite => JobAction::OnSite,
+                    JobProgress::Completed => JobAction::Complete,
                 };
+                let state = self.dispatch().act(JobId(job), action, ContractorId(me)).await?;
                 Ok(Some(JobStateReply { job, state }.into()))
             }
             ClientMsg::PostJob { trade, lat, lng, urgency, description, budget } => {
