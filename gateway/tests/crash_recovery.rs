@@ -1,7 +1,9 @@
-//! `kill -9` under load, then a restart on the same data directory: every job
-//! and chat message that was acknowledged is there, in the state it was
-//! acknowledged in, and the contractors are back. The time from the restart
-//! to `/readyz` answering 200 is printed (docs/reliability.md records it).
+//! `kill -9` under load, then a restart on the same data: every job and chat
+//! message that was acknowledged is there, in the state it was acknowledged
+//! in, and the contractors are back. Once on the embedded store (the same data
+//! directory) and once on the CQL cluster of `SCYLLA_URI` (the same
+//! keyspaces). The time from the restart to `/readyz` answering 200 is
+//! printed (docs/reliability.md records it).
 #![allow(clippy::expect_used, reason = "bots outside #[test] functions: a poisoned lock or a bad token is a test failure")]
 
 mod common;
@@ -21,12 +23,14 @@ const SECRET: &str = "crash-recovery-secret";
 const CONTRACTORS: u64 = 8;
 const CUSTOMERS: u64 = 12;
 
-/// Starts `dispatch serve` on `addr` over `data`; returns it and how long it took to be ready.
-async fn start(data: &Path, addr: SocketAddr) -> Result<(tokio::process::Child, Duration)> {
+/// Starts `dispatch serve` on `addr` over `data` (plus `extra` flags); returns
+/// it and how long it took to be ready.
+async fn start(data: &Path, addr: SocketAddr, extra: &[String]) -> Result<(tokio::process::Child, Duration)> {
     let started = Instant::now();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dispatch"))
         .args(["serve", "--listen", &addr.to_string(), "--jwt-secret", SECRET, "--data-dir"])
         .arg(data)
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -100,8 +104,25 @@ async fn customer_bot(addr: SocketAddr, id: u64, acked: Arc<Mutex<Acked>>) -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_work_survives_kill_9() -> Result<()> {
     let data = tempfile::tempdir()?;
+    kill_9_under_load(data.path(), &[], "embedded").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_work_survives_kill_9_on_scylla() -> Result<()> {
+    let Some(scylla) = scylla_config("crash")? else { return Ok(()) };
+    let data = tempfile::tempdir()?;
+    let config = data.path().join("dispatch.toml");
+    let nodes: Vec<String> = scylla.nodes.iter().map(|n| format!("{n:?}")).collect();
+    std::fs::write(
+        &config,
+        format!("storage = \"scylla\"\n[scylla]\nnodes = [{}]\nkeyspace_prefix = {:?}\n", nodes.join(", "), scylla.keyspace_prefix),
+    )?;
+    kill_9_under_load(data.path(), &["--config".into(), config.display().to_string()], "scylla").await
+}
+
+async fn kill_9_under_load(data: &Path, extra: &[String], store: &str) -> Result<()> {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let (mut server, first_start) = start(data.path(), addr).await?;
+    let (mut server, first_start) = start(data, addr, extra).await?;
 
     let acked = Arc::new(Mutex::new(Acked::default()));
     let mut bots = Vec::new();
@@ -122,9 +143,9 @@ async fn acknowledged_work_survives_kill_9() -> Result<()> {
     let acked = std::mem::take(&mut *acked.lock().expect("lock"));
     assert!(acked.jobs.len() >= CUSTOMERS as usize && acked.chats.len() > 20 && !acked.accepted.is_empty(), "real load before the kill");
 
-    let (server, ready_after) = start(data.path(), addr).await?;
+    let (server, ready_after) = start(data, addr, extra).await?;
     println!(
-        "restart to /readyz after kill -9: {} ms (first start {} ms) with {} jobs, {} chat messages, {} contractors",
+        "{store}: restart to /readyz after kill -9: {} ms (first start {} ms) with {} jobs, {} chat messages, {} contractors",
         ready_after.as_millis(),
         first_start.as_millis(),
         acked.jobs.len(),

@@ -3,6 +3,8 @@
 //! sees positions and ETA; chat both ways, including offline delivery with
 //! `resume`; completion; rating.
 
+#![allow(clippy::expect_used, reason = "test code: the journey reads ids out of replies")]
+
 mod common;
 
 use anyhow::Result;
@@ -12,7 +14,17 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_job_from_post_to_rating_over_the_wire() -> Result<()> {
-    let server = Server::start().await?;
+    journey(Server::start().await?).await
+}
+
+/// The same journey with every city's store on the CQL cluster of `SCYLLA_URI`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_from_post_to_rating_over_the_wire_on_scylla() -> Result<()> {
+    let Some(server) = Server::start_on_scylla("journey").await? else { return Ok(()) };
+    journey(server).await
+}
+
+async fn journey(server: Server) -> Result<()> {
     let mut pro = contractor(&server, 7, "plumbing", 2_000.0).await?;
     let mut ts = 1_000_000i64;
     for metres in [1_950.0, 1_900.0] {

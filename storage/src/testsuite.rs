@@ -55,6 +55,11 @@ async fn scan_pages(store: &dyn SnapshotStore) {
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in id order");
     assert_eq!(seen[4], (12, 4u64.to_le_bytes().to_vec()));
     assert!(store.scan(Kind::Job, Some(u64::MAX), 10).await.expect("scan past the end").is_empty());
+    // Leave the store as found: later checks (and a live cluster's own scans) see only their rows.
+    for (id, _) in seen {
+        store.delete(Kind::Job, id).await.expect("delete");
+    }
+    store.delete(Kind::Contractor, 5).await.expect("delete");
 }
 
 async fn event_log(store: &dyn SnapshotStore) {

@@ -16,6 +16,20 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const CITY: &str = "des-moines";
+
+/// The cluster of `SCYLLA_URI` with a keyspace prefix unique to `test` and
+/// this process; `None` (saying why on stderr) when the variable is unset.
+pub fn scylla_config(test: &str) -> Result<Option<dispatch_gateway::storage::ScyllaConfig>> {
+    use std::io::Write;
+    let Ok(uri) = std::env::var("SCYLLA_URI") else {
+        let _ = writeln!(std::io::stderr(), "{test}: skipped: SCYLLA_URI is not set (no CQL cluster; see deploy/cassandra/cassandra.sh)");
+        return Ok(None);
+    };
+    let nodes = dispatch_gateway::storage::ScyllaConfig::nodes_from_uri(&uri)?;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() % 1_000_000);
+    let prefix = format!("t{}_{}_{stamp}", &test[..test.len().min(12)], std::process::id() % 100_000);
+    Ok(Some(dispatch_gateway::storage::ScyllaConfig { nodes, keyspace_prefix: prefix, ..Default::default() }))
+}
 pub const DSM: (f64, f64) = (41.5868, -93.6250);
 
 pub struct Server {
@@ -35,6 +49,21 @@ impl Server {
             ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
         tweak(&mut config);
         Self::serve(Gateway::start(config).await?).await
+    }
+
+    /// A server on the CQL cluster named by `SCYLLA_URI`, each city in a
+    /// keyspace of this test's own (Cassandra 5.0 has no transactional
+    /// metadata: concurrent tests creating the same tables could clash).
+    /// `None`, with the reason printed past the harness's capture, when the
+    /// variable is unset.
+    pub async fn start_on_scylla(test: &str) -> Result<Option<Self>> {
+        let Some(scylla) = scylla_config(test)? else { return Ok(None) };
+        let server = Self::start_with(|c| {
+            c.storage = StorageKind::Scylla;
+            c.scylla = scylla;
+        })
+        .await?;
+        Ok(Some(server))
     }
 
     /// A server whose des-moines store is `store` (the other cities use memory).

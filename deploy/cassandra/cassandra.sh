@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# A single-node Apache Cassandra 5.0 on 127.0.0.1:9042 for the tests of the
+# ScyllaDB backend (the same CQL native protocol). Java runs only this test
+# server; the product is Rust.
+#
+#   deploy/cassandra/cassandra.sh start   # fetch the jars once, boot, wait for CQL, print the URI
+#   deploy/cassandra/cassandra.sh stop    # stop it cleanly (SIGTERM, Cassandra drains)
+#   deploy/cassandra/cassandra.sh status
+#
+# The jars come from Maven Central (pom.xml beside this script) into
+# $DISPATCH_CASSANDRA_CACHE (default ~/.cache/dispatch-cassandra), reused when
+# present; the node's data and log live in $DISPATCH_CASSANDRA_RUN (default
+# the cache's run/), wiped on every start.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+version="$(sed -n 's:.*<version>\(5\.[0-9.]*\)</version>.*:\1:p' "$here/pom.xml" | head -1)"
+cache="${DISPATCH_CASSANDRA_CACHE:-$HOME/.cache/dispatch-cassandra}"
+lib="$cache/$version/lib"
+run="${DISPATCH_CASSANDRA_RUN:-$cache/run}"
+pidfile="$run/cassandra.pid"
+port=9042
+# How long a start may take on a busy 2-core machine before giving up.
+start_timeout="${DISPATCH_CASSANDRA_START_TIMEOUT:-240}"
+
+cql_answers() {
+  # The native transport opens last, once the node has started.
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
+running() {
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+fetch() {
+  if [ -f "$lib/cassandra-all-$version.jar" ]; then
+    return
+  fi
+  echo "cassandra: fetching cassandra-all $version and its dependencies into $lib"
+  mkdir -p "$lib"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib"
+}
+
+start() {
+  if running; then
+    echo "cassandra: already running (pid $(cat "$pidfile"))"
+    return
+  fi
+  if cql_answers; then
+    echo "cassandra: something already answers on 127.0.0.1:$port" >&2
+    exit 1
+  fi
+  local began=$SECONDS
+  fetch
+  rm -rf "$run"
+  mkdir -p "$run/log"
+  sed "s:@DIR@:$run:g" "$here/cassandra.yaml" > "$run/cassandra.yaml"
+  local jamm
+  jamm="$(ls "$lib"/jamm-*.jar | head -1)"
+  local opts=()
+  while IFS= read -r line; do
+    # `--add-opens a/b=C` as one argument: `--add-opens=a/b=C`.
+    case "$line" in ''|'#'*) ;; --*) opts+=("${line/ /=}") ;; *) opts+=("$line") ;; esac
+  done < "$here/jvm17.options"
+  nohup java \
+    -Xms768m -Xmx768m -Xss512k -XX:+UseG1GC -XX:+CrashOnOutOfMemoryError \
+    -XX:ActiveProcessorCount=2 \
+    "${opts[@]}" \
+    -javaagent:"$jamm" \
+    -Djava.net.preferIPv4Stack=true \
+    -Dcassandra.config="file://$run/cassandra.yaml" \
+    -Dcassandra.storagedir="$run" \
+    -Dcassandra.logdir="$run/log" \
+    -Dlogback.configurationFile="$here/logback.xml" \
+    -Dcassandra.jmx.local.port=7199 \
+    -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    -Dcassandra.ring_delay_ms=1000 \
+    -Dcassandra-foreground=yes \
+    -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon \
+    > "$run/log/stdout.log" 2>&1 &
+  echo $! > "$pidfile"
+  until cql_answers; do
+    if ! running; then
+      echo "cassandra: the node exited during start; its log:" >&2
+      tail -n 40 "$run/log/system.log" "$run/log/stdout.log" >&2 || true
+      exit 1
+    fi
+    if (( SECONDS - began > start_timeout )); then
+      echo "cassandra: no CQL on 127.0.0.1:$port after ${start_timeout}s" >&2
+      tail -n 40 "$run/log/system.log" >&2 || true
+      stop
+      exit 1
+    fi
+    sleep 1
+  done
+  echo "cassandra: $version answering CQL on 127.0.0.1:$port after $((SECONDS - began)) s (pid $(cat "$pidfile"))"
+  echo "SCYLLA_URI=scylla://127.0.0.1:$port"
+}
+
+stop() {
+  if ! running; then
+    echo "cassandra: not running"
+    return
+  fi
+  local pid began=$SECONDS
+  pid="$(cat "$pidfile")"
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null; do
+    if (( SECONDS - began > 60 )); then
+      echo "cassandra: still running after 60 s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 1
+  done
+  rm -f "$pidfile"
+  echo "cassandra: stopped after $((SECONDS - began)) s"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) if running && cql_answers; then echo "cassandra: running (pid $(cat "$pidfile"))"; else echo "cassandra: not running"; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
