@@ -14,11 +14,27 @@ use dispatch_gateway::demo::{SimConfig, SimStats, simulate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_simulated_city_completes_and_rates_jobs() -> Result<()> {
+    simulated_city(None).await
+}
+
+/// The same city with its store on the CQL cluster of `SCYLLA_URI`
+/// (`dispatch demo --storage scylla`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_simulated_city_runs_on_scylla() -> Result<()> {
+    let Some(scylla) = scylla_config("demo")? else { return Ok(()) };
+    simulated_city(Some(scylla)).await
+}
+
+async fn simulated_city(scylla: Option<dispatch_gateway::storage::ScyllaConfig>) -> Result<()> {
     // A city of about 1 km² so drives are short.
     let city = CityConfig::boxed("tiny", [DSM.0, DSM.1], [DSM.0 - 0.004, DSM.1 - 0.006, DSM.0 + 0.004, DSM.1 + 0.006]);
     let server = Server::start_with(|c| {
         c.cities = vec![city.clone()];
         c.gps_per_sec = 50;
+        if let Some(scylla) = scylla {
+            c.storage = dispatch_gateway::config::StorageKind::Scylla;
+            c.scylla = scylla;
+        }
     })
     .await?;
     let config = SimConfig {

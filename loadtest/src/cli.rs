@@ -32,6 +32,9 @@ pub struct Cli {
     /// Where the started server keeps snapshots.
     #[arg(long, value_enum)]
     pub server_storage: Option<ServerStorage>,
+    /// The cluster for `--server-storage scylla`: `scylla://host:9042[,host:port…]`.
+    #[arg(long, env = "SCYLLA_URI")]
+    pub scylla_uri: Option<String>,
     /// Seconds measured.
     #[arg(long)]
     pub duration: Option<f64>,
@@ -145,6 +148,9 @@ impl Cli {
              dispatchers => dispatchers, queries_per_sec => queries_per_sec, k => k, connections => connections,
              connect_per_sec => connect_per_sec, source_addrs => source_addrs, server_storage => server_storage,
              rss_sample_secs => rss_sample_secs);
+        if let Some(uri) = &self.scylla_uri {
+            c.scylla_uri = Some(uri.clone());
+        }
         if let Some(centre) = &self.centre {
             let [lat, lng] = centre[..] else { anyhow::bail!("--centre takes LAT,LNG, got {} numbers", centre.len()) };
             c.centre = [lat, lng];
@@ -199,7 +205,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             None => {
                 let bin = crate::server::find_dispatch(cli.server_bin.as_deref())?;
-                let server = crate::server::SpawnedServer::start(&bin, config.server_storage).await?;
+                let server = crate::server::SpawnedServer::start(&bin, config.server_storage, config.scylla_uri.as_deref()).await?;
                 eprintln!("started {} serve on {}", bin.display(), server.addr);
                 let target = crate::Target {
                     addr: server.addr,

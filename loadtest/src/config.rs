@@ -71,6 +71,8 @@ pub enum ServerStorage {
     Embedded,
     /// Memory only.
     Memory,
+    /// Fresh keyspaces on the ScyllaDB / Cassandra cluster of `scylla_uri`.
+    Scylla,
 }
 
 /// Every knob of a run. Presets set the ones their scenario reads.
@@ -141,6 +143,9 @@ pub struct LoadConfig {
     pub peer_radius_km: Option<f64>,
     /// Storage of the server the harness starts.
     pub server_storage: ServerStorage,
+    /// The cluster the started server uses with `server_storage = "scylla"`:
+    /// `scylla://host:9042[,host:port…]`.
+    pub scylla_uri: Option<String>,
     /// Seconds between samples of the server's resident memory while
     /// measuring (0: not sampled). The report gives their spread around the
     /// median: a soak passes when it stays within ±5 %.
@@ -180,6 +185,7 @@ impl Default for LoadConfig {
             redis_url: None,
             peer_radius_km: None,
             server_storage: ServerStorage::Embedded,
+            scylla_uri: None,
             rss_sample_secs: 0.0,
         }
     }
@@ -213,6 +219,10 @@ impl LoadConfig {
             Ok(())
         };
         positive("duration_secs", self.duration_secs)?;
+        anyhow::ensure!(
+            self.server_storage != ServerStorage::Scylla || self.scylla_uri.is_some(),
+            "server_storage scylla needs scylla_uri (--scylla-uri scylla://host:9042)"
+        );
         not_negative("warmup_secs", self.warmup_secs)?;
         not_negative("gps_every_secs", self.gps_every_secs)?;
         not_negative("queries_per_sec", self.queries_per_sec)?;
@@ -289,6 +299,10 @@ mod tests {
     fn validation_names_the_problem() {
         let bad = LoadConfig { duration_secs: 0.0, ..LoadConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("duration_secs"));
+        let no_cluster = LoadConfig { server_storage: ServerStorage::Scylla, scylla_uri: None, ..LoadConfig::default() };
+        assert!(no_cluster.validate().unwrap_err().to_string().contains("scylla_uri"));
+        let cluster = LoadConfig { scylla_uri: Some("scylla://127.0.0.1:9042".into()), ..no_cluster };
+        cluster.validate().unwrap();
         let bad = LoadConfig { k: 0, ..LoadConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("k must"));
         let bad =

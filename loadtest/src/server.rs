@@ -52,7 +52,7 @@ pub fn find_dispatch(explicit: Option<&Path>) -> Result<PathBuf> {
 impl SpawnedServer {
     /// Starts `bin serve` on a free loopback port with limits raised for load
     /// (GPS and chat rates per connection), and waits until `/readyz` is 200.
-    pub async fn start(bin: &Path, storage: ServerStorage) -> Result<Self> {
+    pub async fn start(bin: &Path, storage: ServerStorage, scylla_uri: Option<&str>) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("dispatch-loadtest-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let dir = TempDir(dir);
@@ -62,16 +62,22 @@ impl SpawnedServer {
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let secret = format!("loadtest-{}-{port}", std::process::id());
-        let storage = match storage {
-            ServerStorage::Embedded => "embedded",
-            ServerStorage::Memory => "memory",
+        let (storage, scylla) = match storage {
+            ServerStorage::Embedded => ("embedded", String::new()),
+            ServerStorage::Memory => ("memory", String::new()),
+            ServerStorage::Scylla => {
+                let uri = scylla_uri.context("--server-storage scylla needs --scylla-uri")?;
+                let nodes = uri.trim_start_matches("scylla://").split(',').map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
+                // Fresh keyspaces per run, as the embedded store gets a fresh directory.
+                ("scylla", format!("[scylla]\nnodes = [{nodes}]\nkeyspace_prefix = \"loadtest{}_{port}\"\n", std::process::id()))
+            }
         };
         let config = dir.0.join("dispatch.toml");
         std::fs::write(
             &config,
             format!(
                 "listen = \"{addr}\"\ndata_dir = \"{}\"\nstorage = \"{storage}\"\njwt_secret = \"{secret}\"\n\
-                 gps_per_sec = 100000\nchat_per_sec = 10000\nidle_timeout_secs = 120\n",
+                 gps_per_sec = 100000\nchat_per_sec = 10000\nidle_timeout_secs = 120\n{scylla}",
                 dir.0.join("data").display()
             ),
         )?;

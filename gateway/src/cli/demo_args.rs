@@ -34,6 +34,13 @@ pub struct DemoArgs {
     /// Map tile URL template with {z}, {x} and {y} (default: no tiles).
     #[arg(long, env = "DISPATCH_TILE_URL")]
     pub tile_url: Option<String>,
+    /// Where the demo keeps its state: a fresh embedded store (default), memory,
+    /// or fresh keyspaces on the ScyllaDB / Cassandra cluster of --scylla-uri.
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub storage: StorageKind,
+    /// The cluster's contact points, `scylla://host:9042[,host:port…]` (with --storage scylla).
+    #[arg(long, env = "DISPATCH_SCYLLA_URI")]
+    pub scylla_uri: Option<String>,
 }
 
 impl DemoArgs {
@@ -75,10 +82,22 @@ impl DemoArgs {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
             )),
         };
+        let mut scylla = dispatch_storage::ScyllaConfig::default();
+        if self.storage == StorageKind::Scylla {
+            let uri = self
+                .scylla_uri
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("--storage scylla needs --scylla-uri (or DISPATCH_SCYLLA_URI)"))?;
+            scylla.nodes = dispatch_storage::ScyllaConfig::nodes_from_uri(uri)?;
+            // Fresh keyspaces per run, as the embedded demo gets a fresh directory.
+            let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            scylla.keyspace_prefix = format!("demo{stamp}");
+        }
         let serve = ServeConfig {
             listen: self.listen,
             data_dir,
-            storage: StorageKind::Embedded,
+            storage: self.storage,
+            scylla,
             dev_auth: true,
             jwt_secret: "demo-only-secret".into(),
             gps_per_sec: 50,

@@ -170,6 +170,7 @@ mod tests {
     use clap::Parser;
 
     use super::{Cli, Command};
+    use crate::config::StorageKind;
 
     #[test]
     fn snapshot_export_and_import_run_from_the_command_line() {
@@ -220,6 +221,12 @@ mod tests {
         assert!(demo(&["--job-every-secs", "0"]).is_err());
         assert!(demo(&["--centre", "47.6"]).unwrap_err().to_string().contains("two numbers"));
         assert!(demo(&["--bbox", "1,2,3"]).unwrap_err().to_string().contains("four numbers"));
+        // On a CQL cluster: fresh keyspaces on the nodes given.
+        let (serve, _) = demo(&["--storage", "scylla", "--scylla-uri", "scylla://10.0.0.1:9042,10.0.0.2:9042"]).unwrap();
+        assert_eq!(serve.storage, StorageKind::Scylla);
+        assert_eq!(serve.scylla.nodes, ["10.0.0.1:9042", "10.0.0.2:9042"]);
+        assert!(serve.scylla.keyspace_prefix.starts_with("demo"));
+        assert!(demo(&["--storage", "scylla"]).unwrap_err().to_string().contains("--scylla-uri"));
     }
 
     #[test]
