@@ -13,10 +13,7 @@
 # the cache's run/), wiped on every start.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-version="$(sed -n 's:.*<version>\(5\.[0-9.]*\)</version>.*:\1:p' "$here/pom.xml" | head -1)"
-cache="${DISPATCH_CASSANDRA_CACHE:-$HOME/.cache/dispatch-cassandra}"
-lib="$cache/$version/lib"
+source "$(dirname "$0")/lib.sh"
 run="${DISPATCH_CASSANDRA_RUN:-$cache/run}"
 pidfile="$run/cassandra.pid"
 port=9042
@@ -24,21 +21,11 @@ port=9042
 start_timeout="${DISPATCH_CASSANDRA_START_TIMEOUT:-240}"
 
 cql_answers() {
-  # The native transport opens last, once the node has started.
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  answers 127.0.0.1
 }
 
 running() {
   [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
-
-fetch() {
-  if [ -f "$lib/cassandra-all-$version.jar" ]; then
-    return
-  fi
-  echo "cassandra: fetching cassandra-all $version and its dependencies into $lib"
-  mkdir -p "$lib"
-  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib"
 }
 
 start() {
@@ -54,31 +41,7 @@ start() {
   fetch
   rm -rf "$run"
   mkdir -p "$run/log"
-  sed "s:@DIR@:$run:g" "$here/cassandra.yaml" > "$run/cassandra.yaml"
-  local jamm
-  jamm="$(ls "$lib"/jamm-*.jar | head -1)"
-  local opts=()
-  while IFS= read -r line; do
-    # `--add-opens a/b=C` as one argument: `--add-opens=a/b=C`.
-    case "$line" in ''|'#'*) ;; --*) opts+=("${line/ /=}") ;; *) opts+=("$line") ;; esac
-  done < "$here/jvm17.options"
-  nohup java \
-    -Xms768m -Xmx768m -Xss512k -XX:+UseG1GC -XX:+CrashOnOutOfMemoryError \
-    -XX:ActiveProcessorCount=2 \
-    "${opts[@]}" \
-    -javaagent:"$jamm" \
-    -Djava.net.preferIPv4Stack=true \
-    -Dcassandra.config="file://$run/cassandra.yaml" \
-    -Dcassandra.storagedir="$run" \
-    -Dcassandra.logdir="$run/log" \
-    -Dlogback.configurationFile="$here/logback.xml" \
-    -Dcassandra.jmx.local.port=7199 \
-    -Dcassandra.skip_wait_for_gossip_to_settle=0 \
-    -Dcassandra.ring_delay_ms=1000 \
-    -Dcassandra-foreground=yes \
-    -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon \
-    > "$run/log/stdout.log" 2>&1 &
-  echo $! > "$pidfile"
+  launch "$run" 127.0.0.1 7199 768m
   until cql_answers; do
     if ! running; then
       echo "cassandra: the node exited during start; its log:" >&2
