@@ -43,8 +43,11 @@ use crate::record::JobSnapshot;
 use crate::record::LogRecord;
 use crate::shared::{Shared, forget_if_same, read};
 
-/// How long an actor is given to answer a request from a job.
-const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an actor is given to answer a call (a request from a job, or
+/// from the city's handle). A store call must give up before it, so a slow
+/// store turns degraded and buffers the write instead of failing the
+/// request; the gateway's configuration check holds its store timeout below.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Messages to a job actor. Requests from people carry the contractor they
 /// come from; the state machine refuses anyone but the one holding the job.
@@ -186,7 +189,7 @@ async fn nearest_in(actor: &ActorRef<CellMsg>, query: dispatch_engine::GeoPoint,
 
 /// Sends `msg` built with a reply port to `actor` and waits for the answer.
 pub(crate) async fn ask<M: ractor::Message, T: Send + 'static>(actor: &ActorRef<M>, msg: impl FnOnce(RpcReplyPort<T>) -> M) -> Result<T> {
-    match actor.call(msg, Some(ASK_TIMEOUT)).await? {
+    match actor.call(msg, Some(CALL_TIMEOUT)).await? {
         CallResult::Success(v) => Ok(v),
         CallResult::Timeout => Err(ActorError::Unavailable("no answer in time".into())),
         CallResult::SenderError => Err(ActorError::Unavailable("actor stopped before answering".into())),

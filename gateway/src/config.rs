@@ -166,6 +166,15 @@ impl ServeConfig {
             self.store_buffer.timeout_ms > 0 && self.store_buffer.drain_batch > 0,
             "store_buffer: timeout_ms and drain_batch must be positive"
         );
+        // A store call that outlasts the actors' call timeout fails the request
+        // ("no answer in time") instead of turning the store degraded and
+        // buffering the write: found losing a node of a three-node cluster.
+        let call_ms = dispatch_actors::CALL_TIMEOUT.as_millis() as u64;
+        anyhow::ensure!(
+            self.store_buffer.timeout_ms < call_ms,
+            "store_buffer.timeout_ms ({}) must be below the actors' call timeout ({call_ms} ms)",
+            self.store_buffer.timeout_ms
+        );
         anyhow::ensure!(
             self.store_buffer.probe_first_ms <= self.store_buffer.probe_max_ms,
             "store_buffer: probe_first_ms must not exceed probe_max_ms"
@@ -243,6 +252,12 @@ mod tests {
         scylla.validate().unwrap();
         let no_nodes = ServeConfig { scylla: dispatch_storage::ScyllaConfig { nodes: vec![], ..scylla.scylla.clone() }, ..scylla.clone() };
         assert!(no_nodes.validate().unwrap_err().to_string().contains("node"));
+        let slow_store = ServeConfig {
+            jwt_secret: "s".into(),
+            store_buffer: dispatch_storage::ResilienceConfig { timeout_ms: 5_000, ..Default::default() },
+            ..ServeConfig::default()
+        };
+        assert!(slow_store.validate().unwrap_err().to_string().contains("call timeout"));
         let zero_window = ServeConfig { jwt_secret: "s".into(), batch_window_ms: 0, ..ServeConfig::default() };
         assert!(zero_window.validate().unwrap_err().to_string().contains("batch_window_ms"));
         let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };

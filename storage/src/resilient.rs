@@ -50,7 +50,7 @@ pub struct ResilienceConfig {
 
 impl Default for ResilienceConfig {
     fn default() -> Self {
-        Self { buffer_limit: 200_000, timeout_ms: 5_000, probe_first_ms: 200, probe_max_ms: 5_000, drain_batch: 1_000 }
+        Self { buffer_limit: 200_000, timeout_ms: 2_000, probe_first_ms: 200, probe_max_ms: 5_000, drain_batch: 1_000 }
     }
 }
 
