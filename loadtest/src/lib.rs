@@ -90,6 +90,8 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
         ("dispatch_ws_messages_in_total", "messages_in_per_sec"),
         ("dispatch_ws_messages_out_total", "messages_out_per_sec"),
         ("dispatch_jobs_posted_total", "jobs_posted_per_sec"),
+        // Store statements retried after a transient error (a node down, a timeout).
+        ("dispatch_store_retries_total", "store_retries_per_sec"),
     ] {
         if let Some(a) = after.get(name) {
             out.insert(label.to_owned(), (a - before.get(name).copied().unwrap_or(0.0)) / secs.max(1e-9));
