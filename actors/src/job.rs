@@ -281,16 +281,11 @@ impl JobActorState {
     /// the transition (stored, then logged) and, for the actions whose
     /// answer waits on it, the contractor's new status.
     async fn act(&mut self, myself: &ActorRef<JobMsg>, action: JobAction, contractor: ContractorId) -> Result<JobState> {
-        let log = match action {
-            JobAction::Assign => return self.assign(myself, contractor).await,
-            JobAction::Accept => LogRecord::Accepted { contractor },
-            JobAction::Decline => LogRecord::Declined { contractor },
-            JobAction::EnRoute => LogRecord::EnRoute { contractor },
-            JobAction::OnSite => LogRecord::OnSite { contractor },
-            JobAction::Complete => LogRecord::Completed { contractor },
-            JobAction::Withdraw => LogRecord::Withdrawn { contractor },
+        let step = action.event(contractor).and_then(|event| LogRecord::of_step(&event).map(|log| (event, log)));
+        let Some((event, log)) = step else {
+            // An assignment is a release and a new offer, not one step.
+            return self.assign(myself, contractor).await;
         };
-        let Some(event) = action.event(contractor) else { return self.assign(myself, contractor).await };
         let state = self.transition(event, log).await?;
         let status = action.contractor_status(self.id());
         match action {

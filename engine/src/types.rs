@@ -227,14 +227,6 @@ impl Rating {
     pub const fn reviews(self) -> u32 {
         self.reviews
     }
-
-    /// This rating with one more review of `stars` (0..=5) folded into the average.
-    pub fn with_review(self, stars: f64) -> Result<Self> {
-        check_stars(stars)?;
-        let n = f64::from(self.reviews);
-        let average = (f64::from(self.average) * n + stars) / (n + 1.0);
-        Rating::new(average.clamp(0.0, 5.0), self.reviews.saturating_add(1))
-    }
 }
 
 /// A contractor's reviews as a running sum of stars and their count, plus

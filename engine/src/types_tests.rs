@@ -19,10 +19,13 @@ fn rating_refuses_out_of_range_and_folds_reviews() {
     assert!(matches!(Rating::new(5.1, 1), Err(Error::InvalidRating(_))));
     assert!(matches!(Rating::new(-0.1, 1), Err(Error::InvalidRating(_))));
     assert!(matches!(Rating::new(f64::NAN, 1), Err(Error::InvalidRating(_))));
-    let r = Rating::new(4.0, 3).unwrap().with_review(2.0).unwrap();
+    // Reviews are folded in by the tally (one implementation of the average).
+    let mut tally = RatingTally::from_rating(Rating::new(4.0, 3).unwrap());
+    tally.add(JobId(1), 2.0).unwrap();
+    let r = tally.rating();
     assert_eq!(r.reviews(), 4);
     assert!((r.average() - 3.5).abs() < 1e-6);
-    assert!(Rating::unrated().with_review(6.0).is_err());
+    assert!(RatingTally::default().add(JobId(1), 6.0).is_err());
 }
 
 #[test]

@@ -62,14 +62,15 @@ impl SpawnedServer {
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let secret = format!("loadtest-{}-{port}", std::process::id());
-        let (storage, scylla) = match storage {
-            ServerStorage::Embedded => ("embedded", String::new()),
-            ServerStorage::Memory => ("memory", String::new()),
+        // The cluster goes to the server as its own `--scylla-uri` flag, which
+        // parses and checks it; fresh keyspaces per run, as the embedded store
+        // gets a fresh directory.
+        let (storage, scylla, uri_flag) = match storage {
+            ServerStorage::Embedded => ("embedded", String::new(), None),
+            ServerStorage::Memory => ("memory", String::new(), None),
             ServerStorage::Scylla => {
                 let uri = scylla_uri.context("--server-storage scylla needs --scylla-uri")?;
-                let nodes = uri.trim_start_matches("scylla://").split(',').map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ");
-                // Fresh keyspaces per run, as the embedded store gets a fresh directory.
-                ("scylla", format!("[scylla]\nnodes = [{nodes}]\nkeyspace_prefix = \"loadtest{}_{port}\"\n", std::process::id()))
+                ("scylla", format!("[scylla]\nkeyspace_prefix = \"loadtest{}_{port}\"\n", std::process::id()), Some(uri))
             }
         };
         let config = dir.0.join("dispatch.toml");
@@ -85,6 +86,7 @@ impl SpawnedServer {
             .arg("serve")
             .arg("--config")
             .arg(&config)
+            .args(uri_flag.map(|uri| ["--scylla-uri", uri]).into_iter().flatten())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -6,7 +6,7 @@
 //! version bump and an upcaster ([`Versioned`]).
 
 use dispatch_engine::pricing::PriceQuote;
-use dispatch_engine::{ContractorId, CustomerId, Party, Timestamp};
+use dispatch_engine::{ContractorId, CustomerId, JobEvent, Party, Timestamp};
 use dispatch_storage::StorageError;
 use dispatch_storage::codec::{Versioned, decode_payload};
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,24 @@ impl Versioned for LogRecord {
             1 => decode_payload::<v1::EventKindV1>(payload)?.try_into(),
             _ => Err(StorageError::UnsupportedVersion { found: version, supported: dispatch_storage::SCHEMA_VERSION }),
         }
+    }
+}
+
+impl LogRecord {
+    /// The record of a contractor's step on a job — an event that names only
+    /// who took it (accepted, declined, en route, on site, completed,
+    /// withdrawn) — under the same name; `None` for events that carry more.
+    #[must_use]
+    pub fn of_step(event: &JobEvent) -> Option<Self> {
+        Some(match *event {
+            JobEvent::Accepted { contractor } => LogRecord::Accepted { contractor },
+            JobEvent::Declined { contractor } => LogRecord::Declined { contractor },
+            JobEvent::EnRoute { contractor } => LogRecord::EnRoute { contractor },
+            JobEvent::OnSite { contractor } => LogRecord::OnSite { contractor },
+            JobEvent::Completed { contractor } => LogRecord::Completed { contractor },
+            JobEvent::Withdrawn { contractor } => LogRecord::Withdrawn { contractor },
+            JobEvent::Offered { .. } | JobEvent::OfferExpired { .. } | JobEvent::Cancelled { .. } | JobEvent::Expired => return None,
+        })
     }
 }
 
