@@ -3,45 +3,56 @@
 # ScyllaDB backend (the same CQL native protocol). Java runs only this test
 # server; the product is Rust.
 #
-#   deploy/cassandra/cassandra.sh start   # fetch the jars once, boot, wait for CQL, print the URI
+#   deploy/cassandra/cassandra.sh start   # fetch the jars once, boot on fresh data, wait for CQL, print the URI
 #   deploy/cassandra/cassandra.sh stop    # stop it cleanly (SIGTERM, Cassandra drains)
+#   deploy/cassandra/cassandra.sh resume  # boot again on the data the last stop left
 #   deploy/cassandra/cassandra.sh status
 #
 # The jars come from Maven Central (pom.xml beside this script) into
 # $DISPATCH_CASSANDRA_CACHE (default ~/.cache/dispatch-cassandra), reused when
 # present; the node's data and log live in $DISPATCH_CASSANDRA_RUN (default
-# the cache's run/), wiped on every start.
+# the cache's run/), wiped on every start. A second node beside the shared
+# one (the outage test stops its own) takes another loopback address and JMX
+# port: $DISPATCH_CASSANDRA_ADDRESS (default 127.0.0.1) and
+# $DISPATCH_CASSANDRA_JMX (default 7199).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
 run="${DISPATCH_CASSANDRA_RUN:-$cache/run}"
 pidfile="$run/cassandra.pid"
+address="${DISPATCH_CASSANDRA_ADDRESS:-127.0.0.1}"
+jmx="${DISPATCH_CASSANDRA_JMX:-7199}"
 port=9042
 # How long a start may take on a busy 2-core machine before giving up.
 start_timeout="${DISPATCH_CASSANDRA_START_TIMEOUT:-240}"
 
 cql_answers() {
-  answers 127.0.0.1
+  answers "$address"
 }
 
 running() {
   [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
+# start fresh|keep: on wiped data, or on what the last stop left.
 start() {
+  local data=$1
   if running; then
     echo "cassandra: already running (pid $(cat "$pidfile"))"
     return
   fi
   if cql_answers; then
-    echo "cassandra: something already answers on 127.0.0.1:$port" >&2
+    echo "cassandra: something already answers on $address:$port" >&2
     exit 1
   fi
   local began=$SECONDS
   fetch
-  rm -rf "$run"
+  if [ "$data" = fresh ]; then
+    rm -rf "$run"
+  fi
   mkdir -p "$run/log"
-  launch "$run" 127.0.0.1 7199 768m
+  # Its own seed: a second node stays out of the shared one's cluster.
+  launch "$run" "$address" "$jmx" 768m "$address"
   until cql_answers; do
     if ! running; then
       echo "cassandra: the node exited during start; its log:" >&2
@@ -49,15 +60,15 @@ start() {
       exit 1
     fi
     if (( SECONDS - began > start_timeout )); then
-      echo "cassandra: no CQL on 127.0.0.1:$port after ${start_timeout}s" >&2
+      echo "cassandra: no CQL on $address:$port after ${start_timeout}s" >&2
       tail -n 40 "$run/log/system.log" >&2 || true
       stop
       exit 1
     fi
     sleep 1
   done
-  echo "cassandra: $version answering CQL on 127.0.0.1:$port after $((SECONDS - began)) s (pid $(cat "$pidfile"))"
-  echo "SCYLLA_URI=scylla://127.0.0.1:$port"
+  echo "cassandra: $version answering CQL on $address:$port after $((SECONDS - began)) s (pid $(cat "$pidfile"))"
+  echo "SCYLLA_URI=scylla://$address:$port"
 }
 
 stop() {
@@ -81,8 +92,9 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) start fresh ;;
+  resume) start keep ;;
   stop) stop ;;
   status) if running && cql_answers; then echo "cassandra: running (pid $(cat "$pidfile"))"; else echo "cassandra: not running"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|resume|status" >&2; exit 2 ;;
 esac

@@ -17,15 +17,17 @@ fetch() {
   mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib"
 }
 
-# Starts a node in the background: launch DIR ADDRESS JMX_PORT HEAP.
-# Its config is cassandra.yaml with DIR and ADDRESS filled in; its pid goes
-# to DIR/cassandra.pid, its log to DIR/log/.
+# Starts a node in the background: launch DIR ADDRESS JMX_PORT HEAP [SEED].
+# Its config is cassandra.yaml with DIR, ADDRESS and SEED (default
+# 127.0.0.1, the first node) filled in; its pid goes to DIR/cassandra.pid,
+# its log to DIR/log/.
 launch() {
-  local dir=$1 address=$2 jmx=$3 heap=$4
+  local dir=$1 address=$2 jmx=$3 heap=$4 seed=${5:-127.0.0.1}
   mkdir -p "$dir/log"
   sed -e "s:@DIR@:$dir:g" \
       -e "s:^listen_address\: .*:listen_address\: $address:" \
       -e "s:^rpc_address\: .*:rpc_address\: $address:" \
+      -e "s:seeds\: \"127.0.0.1\::seeds\: \"$seed\::" \
       "$here/cassandra.yaml" > "$dir/cassandra.yaml"
   local jamm opts=()
   jamm="$(ls "$lib"/jamm-*.jar | head -1)"

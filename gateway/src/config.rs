@@ -71,7 +71,11 @@ impl Default for WeightsConfig {
 pub struct ServeConfig {
     /// Address to listen on (HTTP and WebSocket on the same port).
     pub listen: SocketAddr,
-    /// Where the embedded store keeps its files (one per city).
+    /// This server's name: it tags what it writes to a city's degraded-mode
+    /// journal (default: the host name).
+    pub node: String,
+    /// Where the embedded store keeps its files, and every backend its
+    /// degraded-mode journal (a directory per city).
     pub data_dir: PathBuf,
     /// Which store.
     pub storage: StorageKind,
@@ -119,6 +123,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            node: host_name(),
             data_dir: PathBuf::from("data"),
             storage: StorageKind::Embedded,
             embedded_cache_mib: dispatch_storage::embedded::DEFAULT_CACHE_BYTES / (1024 * 1024),
@@ -152,6 +157,11 @@ impl ServeConfig {
 
     /// Checks what the types cannot: a secret, sane limits, valid cities.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.node.is_empty() && self.node.len() <= 255 && !self.node.chars().any(char::is_control),
+            "node must be 1 to 255 printable characters, not {:?}",
+            self.node
+        );
         anyhow::ensure!(
             !self.jwt_secret.is_empty() || self.dev_auth,
             "a JWT secret is required (--jwt-secret or DISPATCH_JWT_SECRET) unless --dev-auth is on"
@@ -202,6 +212,16 @@ impl ServeConfig {
         }
         Ok(())
     }
+}
+
+/// The machine's host name, or `dispatch` where it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "dispatch".to_owned())
 }
 
 #[cfg(test)]

@@ -43,12 +43,21 @@ impl<'a> StoreOpener<'a> {
     }
 
     /// `city`'s store for serving: a durable one is wrapped in a
-    /// [`ResilientStore`], so the city keeps serving while it is unreachable.
+    /// [`ResilientStore`] journaling to the city's data directory, so the
+    /// city keeps serving while it is unreachable and what it acknowledged
+    /// then survives a crash. Writes an earlier run journaled drain first.
     pub async fn open_for_serving(&self, city: &str) -> anyhow::Result<Arc<dyn SnapshotStore>> {
         let store = self.open(city).await?;
         Ok(match self.config.storage {
             StorageKind::Memory => store,
-            StorageKind::Embedded | StorageKind::Scylla => Arc::new(ResilientStore::new(store, self.config.store_buffer)),
+            StorageKind::Embedded | StorageKind::Scylla => {
+                let dir = self.config.data_dir.join(city);
+                Arc::new(
+                    ResilientStore::journaled(store, self.config.store_buffer, &dir, &self.config.node).with_context(|| {
+                        format!("city {city}: degraded-mode journal in {} (is another server using it?)", dir.display())
+                    })?,
+                )
+            }
         })
     }
 }

@@ -6,21 +6,19 @@
 //! - `events`: key `(job, seq)` → `(at_ms, payload)`, so one job's log is a
 //!   contiguous key range read in sequence order.
 //!
-//! Writes go through one committer thread with **group commit**: it takes
-//! every write waiting in its queue, applies them in one redb transaction,
-//! commits durably (one fsync for the group) and only then answers each
-//! caller. Under load a commit carries many writes, so throughput follows
-//! the disk's fsync rate times the group size instead of one write per
-//! fsync. Reads
-//! run on tokio's blocking pool against redb's snapshots, beside the writer.
+//! Writes go through one committer thread with **group commit**
+//! ([`group_commit`](crate::group_commit)): one fsync per group of waiting
+//! writes, each caller answered once its write is durable. Reads run on
+//! tokio's blocking pool against redb's snapshots, beside the writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use crate::error::{Result, StorageError};
+use crate::group_commit::{CommitMetrics, GroupCommitter};
 use crate::store::{Kind, LogEntry, SnapshotStore};
 
 const SNAPSHOTS: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("snapshots");
@@ -34,14 +32,11 @@ pub const FILE_NAME: &str = "dispatch.redb";
 /// server by gigabytes before the caches were full.)
 pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Most writes one commit carries.
-const MAX_GROUP: usize = 4_096;
-
-/// A write for the committer thread, with where its answer goes.
+/// A write for the committer thread.
 enum WriteOp {
-    Put(Vec<(Kind, u64, Vec<u8>)>, tokio::sync::oneshot::Sender<Result<()>>),
-    Delete(Kind, u64, tokio::sync::oneshot::Sender<Result<()>>),
-    Append(u64, LogEntry, tokio::sync::oneshot::Sender<Result<()>>),
+    Put(Vec<(Kind, u64, Vec<u8>)>),
+    Delete(Kind, u64),
+    Append(u64, LogEntry),
 }
 
 /// A [`SnapshotStore`] in a redb file under a data directory.
@@ -49,24 +44,7 @@ enum WriteOp {
 pub struct EmbeddedStore {
     db: Arc<Database>,
     path: PathBuf,
-    committer: Arc<Committer>,
-}
-
-/// The committer thread's queue; dropping the last handle stops the thread
-/// and waits for it, so the file is closed when the store is (a reopen right
-/// after finds it unlocked).
-struct Committer {
-    queue: Option<mpsc::Sender<WriteOp>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Committer {
-    fn drop(&mut self) {
-        self.queue.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    committer: Arc<GroupCommitter<WriteOp>>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -97,21 +75,9 @@ impl EmbeddedStore {
         txn.open_table(EVENTS)?;
         txn.commit()?;
         let db = Arc::new(db);
-        let (writes, queue) = mpsc::channel();
-        let for_thread = Arc::clone(&db);
-        let thread = std::thread::Builder::new()
-            .name("redb-committer".into())
-            .spawn(move || commit_loop(&for_thread, &queue))
-            .map_err(|e| StorageError::Backend(format!("cannot start the committer thread: {e}")))?;
-        Ok(Self { db, path, committer: Arc::new(Committer { queue: Some(writes), thread: Some(thread) }) })
-    }
-
-    /// Queues a write for the committer and waits for its durable answer.
-    async fn write<T>(&self, op: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> WriteOp) -> Result<T> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let stopped = || StorageError::Backend("the store's committer has stopped".into());
-        self.committer.queue.as_ref().ok_or_else(stopped)?.send(op(reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| StorageError::Backend("the store's committer dropped a write".into()))?
+        let metrics = CommitMetrics { seconds: "dispatch_store_commit_seconds", writes: "dispatch_store_commit_writes" };
+        let committer = GroupCommitter::start("redb-committer", Arc::clone(&db), apply, metrics)?;
+        Ok(Self { db, path, committer: Arc::new(committer) })
     }
 
     /// The database file.
@@ -134,7 +100,7 @@ impl SnapshotStore for EmbeddedStore {
     }
 
     async fn put_batch(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
-        self.write(|reply| WriteOp::Put(items, reply)).await
+        self.committer.commit(WriteOp::Put(items)).await
     }
 
     async fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>> {
@@ -147,7 +113,7 @@ impl SnapshotStore for EmbeddedStore {
     }
 
     async fn delete(&self, kind: Kind, id: u64) -> Result<()> {
-        self.write(|reply| WriteOp::Delete(kind, id, reply)).await
+        self.committer.commit(WriteOp::Delete(kind, id)).await
     }
 
     async fn scan(&self, kind: Kind, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
@@ -170,7 +136,7 @@ impl SnapshotStore for EmbeddedStore {
     }
 
     async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
-        self.write(|reply| WriteOp::Append(job, entry, reply)).await
+        self.committer.commit(WriteOp::Append(job, entry)).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
@@ -233,56 +199,24 @@ impl SnapshotStore for EmbeddedStore {
     }
 }
 
-/// The committer: waits for a write, takes every other one queued behind it
-/// (up to [`MAX_GROUP`]), commits them together, then answers each. Ends when
-/// every handle to the store is gone.
-fn commit_loop(db: &Database, queue: &mpsc::Receiver<WriteOp>) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(op) => group.push(op),
-                Err(_) => break,
-            }
-        }
-        let started = std::time::Instant::now();
-        let applied = apply(db, &group);
-        metrics::histogram!("dispatch_store_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("dispatch_store_commit_writes").record(group.len() as f64);
-        // On an error the transaction was not committed: none of the group's writes happened.
-        for op in group {
-            let outcome = applied.as_ref().copied().map_err(|e| StorageError::Backend(e.to_string()));
-            match op {
-                WriteOp::Put(_, reply) | WriteOp::Delete(_, _, reply) | WriteOp::Append(_, _, reply) => {
-                    drop(reply.send(outcome));
+/// Applies a group in the committer's transaction, in queue order.
+fn apply(txn: &WriteTransaction, group: &[WriteOp]) -> Result<()> {
+    let mut snapshots = txn.open_table(SNAPSHOTS)?;
+    let mut events = txn.open_table(EVENTS)?;
+    for op in group {
+        match op {
+            WriteOp::Put(items) => {
+                for (kind, id, blob) in items {
+                    snapshots.insert((kind.tag(), *id), blob.as_slice())?;
                 }
+            }
+            WriteOp::Delete(kind, id) => {
+                snapshots.remove((kind.tag(), *id))?;
+            }
+            WriteOp::Append(job, entry) => {
+                events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
             }
         }
     }
-}
-
-/// Applies a group in one transaction, in queue order.
-fn apply(db: &Database, group: &[WriteOp]) -> Result<()> {
-    let txn = db.begin_write()?;
-    {
-        let mut snapshots = txn.open_table(SNAPSHOTS)?;
-        let mut events = txn.open_table(EVENTS)?;
-        for op in group {
-            match op {
-                WriteOp::Put(items, _) => {
-                    for (kind, id, blob) in items {
-                        snapshots.insert((kind.tag(), *id), blob.as_slice())?;
-                    }
-                }
-                WriteOp::Delete(kind, id, _) => {
-                    snapshots.remove((kind.tag(), *id))?;
-                }
-                WriteOp::Append(job, entry, _) => {
-                    events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
-                }
-            }
-        }
-    }
-    txn.commit()?;
     Ok(())
 }

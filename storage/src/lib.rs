@@ -9,6 +9,8 @@
 //! | [`embedded`] | [`EmbeddedStore`], the default backend: `redb` on a data directory, no setup |
 //! | [`scylladb`] | [`ScyllaStore`], the production backend: a keyspace per city, migrations, prepared statements, consistency per write class |
 //! | [`resilient`] | [`ResilientStore`]: buffers writes while the backend is unreachable (degraded), drains them when it returns |
+//! | [`journal`] | [`Journal`]: the degraded-mode buffer on local disk, so what was acknowledged during an outage survives a crash |
+//! | `group_commit` | one committer thread per redb file: a transaction and one fsync per group of waiting writes |
 //! | [`retry`] | [`RetryPolicy`]: exponential backoff on transient failures |
 //! | `testsuite` | conformance checks every backend runs (feature `testsuite`) |
 //! | [`error`] | [`StorageError`], the crate's one error type |
@@ -24,6 +26,8 @@ pub mod codec;
 pub mod dump;
 pub mod embedded;
 pub mod error;
+mod group_commit;
+pub mod journal;
 pub mod memory;
 pub mod resilient;
 pub mod retry;
@@ -36,6 +40,7 @@ pub use codec::{SCHEMA_VERSION, Versioned, decode, encode};
 pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;
+pub use journal::Journal;
 pub use memory::MemoryStore;
 pub use resilient::{ResilienceConfig, ResilientStore};
 pub use retry::RetryPolicy;

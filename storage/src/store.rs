@@ -117,7 +117,8 @@ pub trait SnapshotStore: Send + Sync + 'static {
 pub enum Health {
     /// Writes are confirmed by the backend.
     Healthy,
-    /// The backend is unreachable: writes are held in memory until it returns.
+    /// The backend is unreachable: writes are held (in the journal, when the
+    /// store has one) until it returns.
     Degraded {
         /// Writes waiting in the buffer.
         buffered: usize,

@@ -13,7 +13,10 @@ pub struct ServeArgs {
     /// Listen address, e.g. 127.0.0.1:8080.
     #[arg(long, env = "DISPATCH_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
-    /// Data directory for the embedded store.
+    /// This server's name, tagging its degraded-mode journal entries (default: the host name).
+    #[arg(long, env = "DISPATCH_NODE")]
+    pub node: Option<String>,
+    /// Data directory: the embedded store, and every backend's degraded-mode journal.
     #[arg(long, env = "DISPATCH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Storage backend.
@@ -74,6 +77,9 @@ impl ServeArgs {
         };
         if let Some(v) = self.listen {
             c.listen = v;
+        }
+        if let Some(v) = &self.node {
+            c.node.clone_from(v);
         }
         if let Some(v) = &self.data_dir {
             c.data_dir.clone_from(v);

@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod under_load;
+
 pub const CITY: &str = "des-moines";
 
 /// The cluster of `SCYLLA_URI` with a keyspace prefix unique to `test` and
