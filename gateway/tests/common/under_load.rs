@@ -26,7 +26,8 @@ pub async fn start(data: &Path, addr: SocketAddr, extra: &[String]) -> Result<(t
         .args(["serve", "--listen", &addr.to_string(), "--jwt-secret", SECRET, "--data-dir"])
         .arg(data)
         .args(extra)
-        .stdout(std::process::Stdio::null())
+        // The log, appended to across restarts, for reading after a failure.
+        .stdout(std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log"))?)
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
@@ -77,11 +78,15 @@ pub async fn contractor_bot(addr: SocketAddr, id: u64, acked: Arc<Mutex<Acked>>)
     }
 }
 
-/// A customer that posts jobs and chats on them, until the socket dies.
+/// A customer that posts jobs and chats on them, until the socket dies: as
+/// fast as the server acknowledges but under its chat rate limit (5 a
+/// second), which a server answering from its journal would otherwise meet.
 pub async fn customer_bot(addr: SocketAddr, id: u64, acked: Arc<Mutex<Acked>>) -> Result<()> {
     let mut c = Client::connect(addr, &token(Role::Customer, id)).await?;
     let mut mine = Vec::new();
+    let mut pace = tokio::time::interval(Duration::from_millis(220));
     for round in 0u64.. {
+        pace.tick().await;
         if round % 4 == 0 {
             let posted = c.call(json!({"type": "post_job", "trade": "plumbing", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": format!("job {round} of {id}")})).await?;
             let job = posted["job"].as_u64().unwrap_or(0);
