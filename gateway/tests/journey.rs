@@ -14,18 +14,29 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_job_from_post_to_rating_over_the_wire() -> Result<()> {
-    journey(Server::start().await?).await
+    let server = Server::start().await?;
+    journey(&server).await?;
+    server.stop().await
 }
 
 /// The same journey with every city's store on the CQL cluster of `SCYLLA_URI`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_from_post_to_rating_over_the_wire_on_scylla() -> Result<()> {
     let Some(server) = Server::start_on_scylla("journey").await? else { return Ok(()) };
-    journey(server).await
+    journey(&server).await?;
+    // The cluster's side shows on /metrics: how long its writes took, and
+    // the driver's own counters (copied every second).
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (_, metrics) = server.http("GET", "/metrics", None).await?;
+    let sample = |name: &str| metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok());
+    assert!(sample("dispatch_store_commit_seconds_count{store=\"scylla\"}").is_some_and(|n| n > 0.0), "write latency recorded");
+    assert!(sample("dispatch_scylla_connections").is_some_and(|n| n > 0.0), "driver connections exported");
+    assert!(sample("dispatch_scylla_retries_total").is_some(), "driver retries exported");
+    server.stop().await
 }
 
-async fn journey(server: Server) -> Result<()> {
-    let mut pro = contractor(&server, 7, "plumbing", 2_000.0).await?;
+async fn journey(server: &Server) -> Result<()> {
+    let mut pro = contractor(server, 7, "plumbing", 2_000.0).await?;
     let mut ts = 1_000_000i64;
     for metres in [1_950.0, 1_900.0] {
         ts += 4_000;
@@ -86,5 +97,5 @@ async fn journey(server: Server) -> Result<()> {
     let again = customer.refused(json!({"type": "rate", "job": job, "stars": 1})).await?;
     assert_eq!(again["code"], "conflict");
     assert!(again["message"].as_str().is_some_and(|m| m.contains("already rated")), "{again}");
-    server.stop().await
+    Ok(())
 }

@@ -92,9 +92,24 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
         ("dispatch_jobs_posted_total", "jobs_posted_per_sec"),
         // Store statements retried after a transient error (a node down, a timeout).
         ("dispatch_store_retries_total", "store_retries_per_sec"),
+        // Attempts the CQL driver made again inside one statement (another node, a broken connection).
+        ("dispatch_scylla_retries_total", "driver_retries_per_sec"),
     ] {
         if let Some(a) = after.get(name) {
             out.insert(label.to_owned(), (a - before.get(name).copied().unwrap_or(0.0)) / secs.max(1e-9));
+        }
+    }
+    // How long the store took to make a write durable: the window's mean, and
+    // the exporter's recent quantiles at the stop.
+    let delta = |name: &str| Some(after.get(name)? - before.get(name).copied().unwrap_or(0.0));
+    if let (Some(sum), Some(count)) = (delta("dispatch_store_commit_seconds_sum"), delta("dispatch_store_commit_seconds_count"))
+        && count > 0.0
+    {
+        out.insert("store_commit_mean_ms".to_owned(), sum / count * 1e3);
+    }
+    for (q, label) in [("0.5", "store_commit_p50_ms"), ("0.99", "store_commit_p99_ms")] {
+        if let Some(v) = after.get(&format!("dispatch_store_commit_seconds:{q}")) {
+            out.insert(label.to_owned(), v * 1e3);
         }
     }
     if let Some(rss) = after.get("dispatch_process_resident_bytes") {

@@ -170,15 +170,22 @@ pub async fn scrape(addr: SocketAddr) -> Result<BTreeMap<String, f64>> {
     Ok(parse_metrics(&body))
 }
 
-/// Sums Prometheus text samples by metric name (labels dropped).
+/// Sums Prometheus text samples by metric name (labels dropped), except a
+/// summary's quantiles, kept apart as `name:quantile` (a sum of quantiles
+/// means nothing).
 #[must_use]
 pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let Some((series, value)) = line.rsplit_once(' ') else { continue };
         let Ok(value) = value.parse::<f64>() else { continue };
-        let name = series.split('{').next().unwrap_or(series);
-        *out.entry(name.to_owned()).or_insert(0.0) += value;
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let quantile = labels.split(',').find_map(|l| l.trim().strip_prefix("quantile=\"")?.split('"').next());
+        let key = match quantile {
+            Some(q) => format!("{name}:{q}"),
+            None => name.to_owned(),
+        };
+        *out.entry(key).or_insert(0.0) += value;
     }
     out
 }
@@ -194,6 +201,10 @@ mod tests {
         assert_eq!(m["a"], 5.0);
         assert_eq!(m["b"], 1.5);
         assert_eq!(m.len(), 2);
+        let summary = "s{store=\"scylla\",quantile=\"0.99\"} 0.02\ns{quantile=\"0.5\",store=\"scylla\"} 0.003\ns_sum{store=\"scylla\"} 4\ns_count 800\n";
+        let m = parse_metrics(summary);
+        assert_eq!((m["s:0.99"], m["s:0.5"], m["s_sum"], m["s_count"]), (0.02, 0.003, 4.0, 800.0));
+        assert!(!m.contains_key("s"), "quantiles are never summed");
     }
 
     #[test]

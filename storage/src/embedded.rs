@@ -75,7 +75,7 @@ impl EmbeddedStore {
         txn.open_table(EVENTS)?;
         txn.commit()?;
         let db = Arc::new(db);
-        let metrics = CommitMetrics { seconds: "dispatch_store_commit_seconds", writes: "dispatch_store_commit_writes" };
+        let metrics = CommitMetrics { seconds: "dispatch_store_commit_seconds", writes: "dispatch_store_commit_writes", store: "embedded" };
         let committer = GroupCommitter::start("redb-committer", Arc::clone(&db), apply, metrics)?;
         Ok(Self { db, path, committer: Arc::new(committer) })
     }

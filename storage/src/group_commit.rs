@@ -29,6 +29,8 @@ pub(crate) struct CommitMetrics {
     pub seconds: &'static str,
     /// Writes per commit.
     pub writes: &'static str,
+    /// The `store` label of both.
+    pub store: &'static str,
 }
 
 /// The committer thread's queue. Dropping it stops the thread and waits for
@@ -95,8 +97,8 @@ fn commit_loop<Op>(db: &Database, queue: &mpsc::Receiver<(Op, oneshot::Sender<Re
         let (ops, replies): (Vec<Op>, Vec<_>) = group.into_iter().unzip();
         let started = std::time::Instant::now();
         let committed = commit(db, &ops, apply);
-        metrics::histogram!(metrics.seconds).record(started.elapsed().as_secs_f64());
-        metrics::histogram!(metrics.writes).record(ops.len() as f64);
+        metrics::histogram!(metrics.seconds, "store" => metrics.store).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(metrics.writes, "store" => metrics.store).record(ops.len() as f64);
         for reply in replies {
             let outcome = committed.as_ref().copied().map_err(|e| StorageError::Backend(e.to_string()));
             drop(reply.send(outcome));

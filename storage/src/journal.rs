@@ -170,7 +170,8 @@ impl Journal {
             (epoch, left)
         };
         txn.commit()?;
-        let metrics = CommitMetrics { seconds: "dispatch_journal_commit_seconds", writes: "dispatch_journal_commit_writes" };
+        let metrics =
+            CommitMetrics { seconds: "dispatch_journal_commit_seconds", writes: "dispatch_journal_commit_writes", store: "journal" };
         let committer = GroupCommitter::start("journal-committer", Arc::new(db), apply, metrics)?;
         Ok((Self { committer, path, writer: writer.to_owned(), epoch }, left))
     }

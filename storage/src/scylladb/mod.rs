@@ -21,7 +21,7 @@
 //! caller-given sequence number), runs under an in-flight limit (a
 //! semaphore), with a token-aware load-balancing policy (preferring the
 //! local datacenter when one is configured), a client-side timeout, and
-//! [`RetryPolicy`] backoff on transient errors. Lifecycle writes use
+//! [`RetryPolicy`](crate::RetryPolicy) backoff on transient errors. Lifecycle writes use
 //! [`ScyllaConfig::lifecycle_consistency`] (`LOCAL_QUORUM`), coalesced GPS
 //! snapshots [`ScyllaConfig::position_consistency`] (`LOCAL_ONE`); final
 //! snapshots of finished jobs are written with a TTL. Many snapshots are
@@ -43,9 +43,19 @@
 //!   concurrent `CREATE TABLE IF NOT EXISTS` from several processes can
 //!   create conflicting table ids; the migrations run from one process per
 //!   keyspace, and tests use a keyspace each.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | `config` | [`ScyllaConfig`], [`Replication`], [`Level`] |
+//! | `cql` | [`Cql`]: the schema's [`Migration`]s and every statement's text |
+//! | `driver_metrics` | the driver's own counters (retries, timeouts, speculative attempts) exported to Prometheus |
+//! | this file | [`ScyllaStore`]: the session, prepared statements, the trait's methods |
+
+mod config;
+mod cql;
+mod driver_metrics;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,17 +67,18 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::retry::DefaultRetryPolicy;
+use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
-use scylla::statement::Consistency;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::error::{Result, StorageError};
-use crate::retry::RetryPolicy;
 use crate::store::{Kind, LogEntry, SnapshotStore};
+
+pub use config::{Level, Replication, ScyllaConfig};
+pub use cql::{Cql, Migration};
 
 /// The driver's session: one per process, shared by every city's store.
 pub use scylla::client::session::Session as ScyllaSession;
@@ -95,358 +106,6 @@ pub const fn id_of(key: i64) -> u64 {
 #[must_use]
 pub const fn shard(id: u64) -> i16 {
     (id % SHARDS) as i16
-}
-
-/// A consistency level, as written in configuration (`local_quorum`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    /// `ONE`.
-    One,
-    /// `LOCAL_ONE`: one replica in the local datacenter.
-    LocalOne,
-    /// `QUORUM` across datacenters.
-    Quorum,
-    /// `LOCAL_QUORUM`: a majority in the local datacenter.
-    LocalQuorum,
-    /// `EACH_QUORUM` (writes only).
-    EachQuorum,
-    /// `ALL`.
-    All,
-}
-
-impl Level {
-    /// The driver's value.
-    #[must_use]
-    pub const fn consistency(self) -> Consistency {
-        match self {
-            Level::One => Consistency::One,
-            Level::LocalOne => Consistency::LocalOne,
-            Level::Quorum => Consistency::Quorum,
-            Level::LocalQuorum => Consistency::LocalQuorum,
-            Level::EachQuorum => Consistency::EachQuorum,
-            Level::All => Consistency::All,
-        }
-    }
-}
-
-impl FromStr for Level {
-    type Err = StorageError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
-            "one" => Level::One,
-            "local_one" => Level::LocalOne,
-            "quorum" => Level::Quorum,
-            "local_quorum" => Level::LocalQuorum,
-            "each_quorum" => Level::EachQuorum,
-            "all" => Level::All,
-            other => {
-                return Err(StorageError::Backend(format!(
-                    "unknown consistency level {other:?} (one, local_one, quorum, local_quorum, each_quorum, all)"
-                )));
-            }
-        })
-    }
-}
-
-/// Keyspace replication: `simple:N` for a development node or cluster,
-/// `DC:N[,DC:N…]` (NetworkTopologyStrategy) in production.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Replication {
-    /// `SimpleStrategy` with a replication factor.
-    Simple(u32),
-    /// `NetworkTopologyStrategy`: a replication factor per datacenter.
-    NetworkTopology(Vec<(String, u32)>),
-}
-
-impl Replication {
-    /// The CQL map for `CREATE KEYSPACE … WITH replication = …`.
-    #[must_use]
-    pub fn cql(&self) -> String {
-        match self {
-            Replication::Simple(rf) => format!("{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"),
-            Replication::NetworkTopology(dcs) => {
-                let dcs: Vec<String> = dcs.iter().map(|(dc, rf)| format!("'{dc}': {rf}")).collect();
-                format!("{{'class': 'NetworkTopologyStrategy', {}}}", dcs.join(", "))
-            }
-        }
-    }
-}
-
-impl FromStr for Replication {
-    type Err = StorageError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: &str| StorageError::Backend(format!("replication {s:?}: {why} (expected simple:N or DC:N[,DC:N…])"));
-        let factor = |n: &str| n.trim().parse::<u32>().ok().filter(|&n| (1..=9).contains(&n)).ok_or_else(|| bad("a factor of 1 to 9"));
-        if let Some(n) = s.strip_prefix("simple:") {
-            return Ok(Replication::Simple(factor(n)?));
-        }
-        let mut dcs = Vec::new();
-        for part in s.split(',') {
-            let (dc, n) = part.split_once(':').ok_or_else(|| bad("each datacenter needs a factor"))?;
-            let dc = dc.trim();
-            if dc.is_empty() || !dc.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
-                return Err(bad("datacenter names are letters, digits, _ - ."));
-            }
-            dcs.push((dc.to_owned(), factor(n)?));
-        }
-        Ok(Replication::NetworkTopology(dcs))
-    }
-}
-
-impl TryFrom<String> for Replication {
-    type Error = StorageError;
-
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Replication> for String {
-    fn from(r: Replication) -> String {
-        match r {
-            Replication::Simple(rf) => format!("simple:{rf}"),
-            Replication::NetworkTopology(dcs) => dcs.iter().map(|(dc, rf)| format!("{dc}:{rf}")).collect::<Vec<_>>().join(","),
-        }
-    }
-}
-
-/// How to reach the cluster and how to write to it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScyllaConfig {
-    /// Contact points, `host:port`.
-    pub nodes: Vec<String>,
-    /// Keyspaces are named `<prefix>_<city>`.
-    pub keyspace_prefix: String,
-    /// Replication of new keyspaces.
-    pub replication: Replication,
-    /// The local datacenter: preferred by the load balancer (and what the
-    /// `LOCAL_*` levels mean). None: no preference.
-    pub local_dc: Option<String>,
-    /// Consistency of lifecycle writes (jobs, contractors' status) and reads.
-    pub lifecycle_consistency: Level,
-    /// Consistency of coalesced GPS snapshots.
-    pub position_consistency: Level,
-    /// Client-side timeout of each statement, ms.
-    pub request_timeout_ms: u64,
-    /// Statements in flight at most, per city.
-    pub max_in_flight: usize,
-    /// How long a finished job's snapshot is kept, seconds (its event log stays).
-    pub terminal_ttl_secs: u32,
-    /// Retries of transient failures.
-    pub retry: RetryPolicy,
-    /// User name, if the cluster authenticates.
-    pub user: Option<String>,
-    /// Password for `user`.
-    pub password: Option<String>,
-}
-
-impl Default for ScyllaConfig {
-    fn default() -> Self {
-        Self {
-            nodes: vec!["127.0.0.1:9042".into()],
-            keyspace_prefix: "dispatch".into(),
-            replication: Replication::Simple(1),
-            local_dc: None,
-            lifecycle_consistency: Level::LocalQuorum,
-            position_consistency: Level::LocalOne,
-            request_timeout_ms: 2_000,
-            max_in_flight: 256,
-            terminal_ttl_secs: 7 * 24 * 3600,
-            retry: RetryPolicy::default(),
-            user: None,
-            password: None,
-        }
-    }
-}
-
-impl ScyllaConfig {
-    /// Contact points from a URI such as `scylla://a:9042,b:9042` or `a:9042,b`
-    /// (the port defaults to 9042).
-    pub fn nodes_from_uri(uri: &str) -> Result<Vec<String>> {
-        let list = uri.trim().strip_prefix("scylla://").unwrap_or(uri.trim()).trim_end_matches('/');
-        let nodes: Vec<String> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| if n.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) { n.to_owned() } else { format!("{n}:9042") })
-            .collect();
-        if nodes.is_empty() {
-            return Err(StorageError::Backend(format!("no ScyllaDB node in {uri:?}")));
-        }
-        Ok(nodes)
-    }
-
-    /// The keyspace of `city`: `<prefix>_<city>` with `-` as `_`.
-    pub fn keyspace_for(&self, city: &str) -> Result<String> {
-        let ks = format!("{}_{}", self.keyspace_prefix, city.replace('-', "_")).to_ascii_lowercase();
-        let valid = ks.len() <= 48
-            && ks.starts_with(|c: char| c.is_ascii_alphabetic())
-            && ks.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(StorageError::Backend(format!("keyspace {ks:?} for city {city:?}: letters, digits and _ only, at most 48")));
-        }
-        Ok(ks)
-    }
-
-    /// Checks what the types cannot.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(StorageError::Backend(m));
-        if self.nodes.is_empty() {
-            return bad("scylla: at least one node is needed".into());
-        }
-        if self.max_in_flight == 0 || self.request_timeout_ms == 0 || self.terminal_ttl_secs == 0 {
-            return bad("scylla: max_in_flight, request_timeout_ms and terminal_ttl_secs must be positive".into());
-        }
-        if (self.user.is_some()) != (self.password.is_some()) {
-            return bad("scylla: user and password go together".into());
-        }
-        self.keyspace_for("x")?;
-        self.retry.validate()
-    }
-}
-
-/// One step of the schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Migration {
-    /// Applied in increasing order, each once.
-    pub version: i32,
-    /// What it does.
-    pub description: &'static str,
-    /// Its statements, each idempotent (`IF NOT EXISTS`): a migration cut
-    /// short by a crash is simply run again.
-    pub statements: Vec<String>,
-}
-
-/// Every CQL statement of a keyspace, as text.
-#[derive(Debug, Clone)]
-pub struct Cql {
-    ks: String,
-}
-
-impl Cql {
-    /// The statements of keyspace `ks` (already validated).
-    #[must_use]
-    pub fn new(ks: &str) -> Self {
-        Self { ks: ks.to_owned() }
-    }
-
-    /// Creates the keyspace if missing.
-    #[must_use]
-    pub fn create_keyspace(&self, replication: &Replication) -> String {
-        format!("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {} AND durable_writes = true", self.ks, replication.cql())
-    }
-
-    /// Creates the table of applied migrations.
-    #[must_use]
-    pub fn create_migrations_table(&self) -> String {
-        format!(
-            "CREATE TABLE IF NOT EXISTS {}.schema_migrations (version int PRIMARY KEY, description text, applied_at timestamp)",
-            self.ks
-        )
-    }
-
-    /// The schema, in order.
-    #[must_use]
-    pub fn migrations(&self) -> Vec<Migration> {
-        let ks = &self.ks;
-        vec![Migration {
-            version: 1,
-            description: "snapshots by (kind, shard) clustered by id; event log by job clustered by seq; job index",
-            statements: vec![
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {ks}.snapshots (kind tinyint, shard smallint, id bigint, blob blob, \
-                     PRIMARY KEY ((kind, shard), id)) WITH CLUSTERING ORDER BY (id ASC)"
-                ),
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {ks}.events (job bigint, seq bigint, at_ms bigint, payload blob, \
-                     PRIMARY KEY (job, seq)) WITH CLUSTERING ORDER BY (seq ASC)"
-                ),
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {ks}.event_jobs (shard smallint, job bigint, \
-                     PRIMARY KEY (shard, job)) WITH CLUSTERING ORDER BY (job ASC)"
-                ),
-            ],
-        }]
-    }
-
-    fn applied(&self) -> String {
-        format!("SELECT version FROM {}.schema_migrations", self.ks)
-    }
-
-    fn record(&self) -> String {
-        format!("INSERT INTO {}.schema_migrations (version, description, applied_at) VALUES (?, ?, toTimestamp(now()))", self.ks)
-    }
-
-    /// Writes a snapshot.
-    #[must_use]
-    pub fn put(&self) -> String {
-        format!("INSERT INTO {}.snapshots (kind, shard, id, blob) VALUES (?, ?, ?, ?)", self.ks)
-    }
-
-    /// Writes a snapshot that expires.
-    #[must_use]
-    pub fn put_ttl(&self) -> String {
-        format!("INSERT INTO {}.snapshots (kind, shard, id, blob) VALUES (?, ?, ?, ?) USING TTL ?", self.ks)
-    }
-
-    /// Reads a snapshot.
-    #[must_use]
-    pub fn get(&self) -> String {
-        format!("SELECT blob FROM {}.snapshots WHERE kind = ? AND shard = ? AND id = ?", self.ks)
-    }
-
-    /// Deletes a snapshot.
-    #[must_use]
-    pub fn delete(&self) -> String {
-        format!("DELETE FROM {}.snapshots WHERE kind = ? AND shard = ? AND id = ?", self.ks)
-    }
-
-    /// One shard's slice of a scan.
-    #[must_use]
-    pub fn scan_shard(&self) -> String {
-        format!("SELECT id, blob FROM {}.snapshots WHERE kind = ? AND shard = ? AND id >= ? LIMIT ?", self.ks)
-    }
-
-    /// Writes a log entry.
-    #[must_use]
-    pub fn append(&self) -> String {
-        format!("INSERT INTO {}.events (job, seq, at_ms, payload) VALUES (?, ?, ?, ?)", self.ks)
-    }
-
-    /// Records that a job has a log.
-    #[must_use]
-    pub fn index_job(&self) -> String {
-        format!("INSERT INTO {}.event_jobs (shard, job) VALUES (?, ?)", self.ks)
-    }
-
-    /// A job's last sequence number.
-    #[must_use]
-    pub fn last_seq(&self) -> String {
-        format!("SELECT seq FROM {}.events WHERE job = ? ORDER BY seq DESC LIMIT 1", self.ks)
-    }
-
-    /// A job's log from a sequence number.
-    #[must_use]
-    pub fn read_events(&self) -> String {
-        format!("SELECT seq, at_ms, payload FROM {}.events WHERE job = ? AND seq >= ?", self.ks)
-    }
-
-    /// Part of a job's log.
-    #[must_use]
-    pub fn read_events_limit(&self) -> String {
-        format!("SELECT seq, at_ms, payload FROM {}.events WHERE job = ? AND seq >= ? LIMIT ?", self.ks)
-    }
-
-    /// One shard's slice of the job index.
-    #[must_use]
-    pub fn scan_jobs_shard(&self) -> String {
-        format!("SELECT job FROM {}.event_jobs WHERE shard = ? AND job >= ? LIMIT ?", self.ks)
-    }
 }
 
 /// The first key at or after which a scan continues, `None` when nothing can follow.
@@ -567,11 +226,15 @@ impl ScyllaStore {
         if let Some(dc) = &config.local_dc {
             policy = policy.prefer_datacenter(dc.clone()).permit_dc_failover(false);
         }
+        let speculation = config
+            .speculation()
+            .map(|after| Arc::new(SimpleSpeculativeExecutionPolicy { max_retry_count: 1, retry_interval: after }) as Arc<_>);
         let profile = ExecutionProfile::builder()
             .load_balancing_policy(policy.build())
             .consistency(config.lifecycle_consistency.consistency())
             .request_timeout(Some(Duration::from_millis(config.request_timeout_ms)))
             .retry_policy(Arc::new(DefaultRetryPolicy::new()))
+            .speculative_execution_policy(speculation)
             .build()
             .into_handle();
         let mut builder = SessionBuilder::new()
@@ -585,7 +248,9 @@ impl ScyllaStore {
             .build()
             .await
             .map_err(|e| StorageError::Unavailable(format!("cannot connect to ScyllaDB at {}: {e}", config.nodes.join(","))))?;
-        Ok(Arc::new(session))
+        let session = Arc::new(session);
+        driver_metrics::export(&session);
+        Ok(session)
     }
 
     /// Opens `city`'s keyspace on `session`, running the migrations it lacks.
@@ -602,6 +267,17 @@ impl ScyllaStore {
     #[must_use]
     pub fn keyspace(&self) -> &str {
         &self.keyspace
+    }
+
+    /// Runs a write of `writes` rows and records how long the cluster took
+    /// to acknowledge it (`dispatch_store_commit_seconds`, the embedded
+    /// store's figure too, so the two compare).
+    async fn commit(&self, writes: usize, write: impl Future<Output = Result<()>>) -> Result<()> {
+        let started = std::time::Instant::now();
+        write.await?;
+        metrics::histogram!("dispatch_store_commit_seconds", "store" => "scylla").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("dispatch_store_commit_writes", "store" => "scylla").record(writes as f64);
+        Ok(())
     }
 
     /// Runs `statement` with `values`, under the in-flight limit, with retries.
@@ -757,20 +433,21 @@ async fn prepare(session: &Session, cql: &Cql, config: &ScyllaConfig) -> Result<
 #[async_trait]
 impl SnapshotStore for ScyllaStore {
     async fn put(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
-        self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop)
+        self.commit(1, async { self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop) }).await
     }
 
     async fn put_batch(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
-        self.write_snapshots(items, &self.statements.put, self.config.lifecycle_consistency).await
+        self.commit(items.len(), self.write_snapshots(items, &self.statements.put, self.config.lifecycle_consistency)).await
     }
 
     async fn put_final(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
         let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
-        self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop)
+        self.commit(1, async { self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop) })
+            .await
     }
 
     async fn put_coalesced(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
-        self.write_snapshots(items, &self.statements.put_position, self.config.position_consistency).await
+        self.commit(items.len(), self.write_snapshots(items, &self.statements.put_position, self.config.position_consistency)).await
     }
 
     async fn get(&self, kind: Kind, id: u64) -> Result<Option<Vec<u8>>> {
@@ -779,7 +456,7 @@ impl SnapshotStore for ScyllaStore {
     }
 
     async fn delete(&self, kind: Kind, id: u64) -> Result<()> {
-        self.execute(&self.statements.delete, (kind.tag() as i8, shard(id), key(id))).await.map(drop)
+        self.commit(1, async { self.execute(&self.statements.delete, (kind.tag() as i8, shard(id), key(id))).await.map(drop) }).await
     }
 
     async fn scan(&self, kind: Kind, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
@@ -788,11 +465,14 @@ impl SnapshotStore for ScyllaStore {
 
     async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
         let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
-        if entry.seq == 1 {
-            // Indexed before its first entry exists, so a scan never misses a log.
-            self.execute(&self.statements.index_job, (shard(job), key(job))).await?;
-        }
-        self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload)).await.map(drop)
+        self.commit(1, async {
+            if entry.seq == 1 {
+                // Indexed before its first entry exists, so a scan never misses a log.
+                self.execute(&self.statements.index_job, (shard(job), key(job))).await?;
+            }
+            self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload)).await.map(drop)
+        })
+        .await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
@@ -868,91 +548,6 @@ mod tests {
     }
 
     #[test]
-    fn replication_and_levels_parse_and_render() {
-        let nts: Replication = "dc1:3, dc-2:2".parse().unwrap();
-        assert_eq!(nts, Replication::NetworkTopology(vec![("dc1".into(), 3), ("dc-2".into(), 2)]));
-        assert_eq!(nts.cql(), "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc-2': 2}");
-        assert_eq!(String::from(nts.clone()).parse::<Replication>().unwrap(), nts);
-        let simple: Replication = "simple:1".parse().unwrap();
-        assert_eq!(simple.cql(), "{'class': 'SimpleStrategy', 'replication_factor': 1}");
-        for bad in ["simple:0", "simple:x", "dc1", "dc1:3,", "d'c:3", ""] {
-            assert!(bad.parse::<Replication>().is_err(), "{bad:?} is refused");
-        }
-        assert_eq!("LOCAL_QUORUM".parse::<Level>().unwrap().consistency(), Consistency::LocalQuorum);
-        assert_eq!("local-one".parse::<Level>().unwrap().consistency(), Consistency::LocalOne);
-        assert!("sometimes".parse::<Level>().unwrap_err().to_string().contains("local_quorum"));
-    }
-
-    #[test]
-    fn config_from_toml_validates_and_names_keyspaces() {
-        let c: ScyllaConfig = toml::from_str(
-            "nodes = [\"a:9042\"]\nreplication = \"eu-west:3\"\nlocal_dc = \"eu-west\"\nposition_consistency = \"one\"\n[retry]\nattempts = 2\n",
-        )
-        .unwrap();
-        assert_eq!(c.replication, Replication::NetworkTopology(vec![("eu-west".into(), 3)]));
-        assert_eq!(c.position_consistency, Level::One);
-        assert_eq!(c.lifecycle_consistency, Level::LocalQuorum, "defaults fill the rest");
-        assert_eq!(c.retry.attempts, 2);
-        c.validate().unwrap();
-        assert_eq!(c.keyspace_for("des-moines").unwrap(), "dispatch_des_moines");
-        assert!(c.keyspace_for("bad city;").is_err());
-        assert!(ScyllaConfig { nodes: vec![], ..c.clone() }.validate().is_err());
-        assert!(ScyllaConfig { user: Some("u".into()), ..c.clone() }.validate().is_err(), "a user needs a password");
-        assert!(toml::from_str::<ScyllaConfig>("replication = \"simple:0\"").is_err());
-        assert!(toml::from_str::<ScyllaConfig>("nodse = []").is_err(), "typos are errors");
-        assert_eq!(ScyllaConfig::nodes_from_uri("scylla://a,b:9043/").unwrap(), vec!["a:9042", "b:9043"]);
-        assert_eq!(ScyllaConfig::nodes_from_uri("[::1]:9042").unwrap(), vec!["[::1]:9042"]);
-        assert!(ScyllaConfig::nodes_from_uri(" ").is_err());
-    }
-
-    #[test]
-    fn statements_name_the_keyspace_and_bind_every_key_column() {
-        let cql = Cql::new("dispatch_omaha");
-        let all = [
-            cql.put(),
-            cql.put_ttl(),
-            cql.get(),
-            cql.delete(),
-            cql.scan_shard(),
-            cql.append(),
-            cql.index_job(),
-            cql.last_seq(),
-            cql.read_events(),
-            cql.read_events_limit(),
-            cql.scan_jobs_shard(),
-        ];
-        for s in &all {
-            assert!(s.contains("dispatch_omaha."), "{s}");
-            assert!(!s.contains("ALLOW FILTERING"), "{s}");
-        }
-        // Token-aware routing needs every partition key column bound.
-        for s in [cql.put(), cql.get(), cql.delete(), cql.scan_shard()] {
-            assert!(s.contains("kind") && s.contains("shard") && s.matches('?').count() >= 3, "{s}");
-        }
-        assert_eq!(cql.put_ttl().matches('?').count(), 5, "the TTL is bound too");
-        assert!(cql.put_ttl().ends_with("USING TTL ?"));
-        assert!(cql.last_seq().contains("ORDER BY seq DESC LIMIT 1"));
-        assert!(cql.create_keyspace(&Replication::Simple(3)).starts_with("CREATE KEYSPACE IF NOT EXISTS dispatch_omaha WITH"));
-    }
-
-    #[test]
-    fn migrations_are_idempotent_and_ordered() {
-        let cql = Cql::new("ks");
-        let m = cql.migrations();
-        assert!(m.windows(2).all(|w| w[0].version < w[1].version));
-        assert_eq!(m[0].version, 1);
-        for s in m.iter().flat_map(|m| &m.statements).chain([&cql.create_migrations_table()]) {
-            assert!(s.contains("IF NOT EXISTS"), "re-runnable: {s}");
-        }
-        let schema = m[0].statements.join("\n");
-        assert!(schema.contains("PRIMARY KEY ((kind, shard), id)"));
-        assert!(
-            schema.contains("PRIMARY KEY (job, seq)") && schema.contains("CLUSTERING ORDER BY (seq ASC)"),
-            "log by job, clustered by seq"
-        );
-    }
-
-    #[test]
     fn shard_pages_merge_into_the_next_rows_in_id_order() {
         // Three shards asked for 2 rows each; shard 0 and 2 are full.
         let pages = vec![vec![(3, 'a'), (9, 'b')], vec![(1, 'c')], vec![(2, 'd'), (5, 'e')]];
@@ -978,6 +573,7 @@ mod tests {
     #[test]
     fn driver_errors_are_sorted_into_retry_and_give_up() {
         use scylla::errors::{BadQuery, WriteType};
+        use scylla::statement::Consistency;
         let timeout = ExecutionError::RequestTimeout(Duration::from_secs(2));
         assert!(is_transient(&timeout));
         assert!(storage_error(&timeout).is_transient());
