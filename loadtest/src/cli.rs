@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::Report;
 use crate::config::{LoadConfig, Peer, Scenario, ServerStorage};
 
 /// Load-test the dispatch engine with real WebSocket bots.
@@ -35,6 +36,9 @@ pub struct Cli {
     /// The cluster for `--server-storage scylla`: `scylla://host:9042[,host:port…]`.
     #[arg(long, env = "SCYLLA_URI")]
     pub scylla_uri: Option<String>,
+    /// After the run, read the started server's store back: every acknowledged write must be there (`match`).
+    #[arg(long)]
+    pub audit: bool,
     /// Seconds measured.
     #[arg(long)]
     pub duration: Option<f64>,
@@ -158,6 +162,7 @@ impl Cli {
         if self.json {
             c.binary = false;
         }
+        c.audit |= self.audit;
         if self.report.is_some() {
             c.report.clone_from(&self.report);
         }
@@ -217,10 +222,22 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         };
         let report = crate::run(config.clone(), target).await;
-        if let Some(server) = spawned {
-            server.stop().await;
+        let Some(mut server) = spawned else {
+            anyhow::ensure!(!config.audit, "--audit reads the store of a server the harness started, not of --target");
+            return report;
+        };
+        let report = match report {
+            Ok(report) if config.audit => {
+                let audit = server.audit(&config, &report.acknowledged).await;
+                Report { audit: Some(audit?), ..report }
+            }
+            other => other?,
+        };
+        if let (Some(path), Some(_)) = (&config.report, &report.audit) {
+            report.write_json(path)?;
         }
-        report
+        server.stop().await;
+        Ok(report)
     })?;
     println!("{}", report.table());
     if let Some(path) = &config.report {

@@ -150,6 +150,9 @@ pub struct LoadConfig {
     /// measuring (0: not sampled). The report gives their spread around the
     /// median: a soak passes when it stays within ±5 %.
     pub rss_sample_secs: f64,
+    /// After the run, read the started server's store back and check that
+    /// every write it acknowledged is there (`match`; see `audit`).
+    pub audit: bool,
 }
 
 impl Default for LoadConfig {
@@ -187,6 +190,7 @@ impl Default for LoadConfig {
             server_storage: ServerStorage::Embedded,
             scylla_uri: None,
             rss_sample_secs: 0.0,
+            audit: false,
         }
     }
 }
@@ -222,6 +226,10 @@ impl LoadConfig {
         anyhow::ensure!(
             self.server_storage != ServerStorage::Scylla || self.scylla_uri.is_some(),
             "server_storage scylla needs scylla_uri (--scylla-uri scylla://host:9042)"
+        );
+        anyhow::ensure!(
+            !self.audit || (self.scenario == Scenario::Match && self.server_storage != ServerStorage::Memory),
+            "audit reads back what `match` wrote to a durable store: it needs scenario match and server_storage embedded or scylla"
         );
         not_negative("warmup_secs", self.warmup_secs)?;
         not_negative("gps_every_secs", self.gps_every_secs)?;

@@ -13,8 +13,10 @@
 //! | [`report`] | [`Report`]: the summary table, the JSON file, the PNG plot |
 //! | [`server`] | the server under test: `dispatch serve` in a child process, `/metrics` scraping |
 //! | [`peer`] | Redis: started from its binary, GEOADD and GEOSEARCH workloads |
+//! | [`audit`] | after a run: every write the server acknowledged is in its store (`--audit`) |
 //! | [`cli`] | the `dispatch-loadtest` command line (`src/bin/dispatch-loadtest.rs` calls [`cli::main`]) |
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod net;
@@ -54,6 +56,7 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
         server.insert("cpu_cores_busy".to_owned(), cpu.as_secs_f64() / measured.as_secs_f64().max(1e-9));
     }
     let extra = ctx.extra.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let acknowledged = std::mem::take(&mut *ctx.acknowledged.lock().unwrap_or_else(PoisonError::into_inner));
     drop(ctx);
 
     let mut peer = None;
@@ -68,7 +71,17 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
         peer = Some(report::PeerReport { name: format!("redis {}", run.workload), summary: run.summary, cpu_cores_busy });
     }
     let ratios = peer.as_ref().map(|p| ratios(config.scenario, &ours, &server, p)).unwrap_or_default();
-    let report = Report { scenario: config.scenario.name().to_owned(), config: config.clone(), ours, server, extra, peer, ratios };
+    let report = Report {
+        scenario: config.scenario.name().to_owned(),
+        config: config.clone(),
+        ours,
+        server,
+        extra,
+        peer,
+        ratios,
+        acknowledged,
+        audit: None,
+    };
     if let Some(path) = &config.report {
         report.write_json(path)?;
     }

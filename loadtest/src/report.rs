@@ -28,6 +28,11 @@ pub struct Report {
     pub peer: Option<PeerReport>,
     /// ours / peer, by figure.
     pub ratios: BTreeMap<String, f64>,
+    /// Job → log entries the server's acknowledgements imply (`match`), for the audit.
+    #[serde(skip)]
+    pub acknowledged: BTreeMap<u64, u64>,
+    /// The store read back after the run, when asked (`--audit`).
+    pub audit: Option<crate::audit::Audit>,
 }
 
 /// The peer's part of the report.
@@ -45,7 +50,9 @@ impl Report {
     /// Errors of the run (ours and the peer's).
     #[must_use]
     pub fn error_count(&self) -> u64 {
-        self.ours.errors.values().sum::<u64>() + self.peer.as_ref().map_or(0, |p| p.summary.errors.values().sum())
+        self.ours.errors.values().sum::<u64>()
+            + self.peer.as_ref().map_or(0, |p| p.summary.errors.values().sum())
+            + self.audit.as_ref().map_or(0, crate::audit::Audit::failures)
     }
 
     /// The summary table.
@@ -70,6 +77,22 @@ impl Report {
             let _ = writeln!(out, "  figures");
             for (name, value) in &self.extra {
                 let _ = writeln!(out, "    {} {:>14.1}", dots(name, 34), value);
+            }
+            out.push('\n');
+        }
+        if let Some(audit) = &self.audit {
+            let _ = writeln!(out, "  audit (the store read back after the run)");
+            let _ = writeln!(out, "    {} {:>14}", dots("jobs acknowledged", 34), audit.jobs);
+            let _ = writeln!(
+                out,
+                "    {} {:>14}",
+                dots("log entries acknowledged / found", 34),
+                format!("{} / {}", audit.entries_acknowledged, audit.entries_found)
+            );
+            let _ = writeln!(out, "    {} {:>14}", dots("drained after the run, ms", 34), audit.drained_in_ms);
+            let _ = writeln!(out, "    {} {:>14}", dots("problems", 34), audit.problems.len());
+            for problem in audit.problems.iter().take(10) {
+                let _ = writeln!(out, "      {problem}");
             }
             out.push('\n');
         }

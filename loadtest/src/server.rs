@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dispatch_storage::{EmbeddedStore, ScyllaConfig, ScyllaStore, SnapshotStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::config::ServerStorage;
+use crate::config::{LoadConfig, ServerStorage};
 
 /// A `dispatch serve` the harness started; killed when dropped.
 pub struct SpawnedServer {
@@ -20,6 +22,7 @@ pub struct SpawnedServer {
     pub addr: SocketAddr,
     /// Its JWT secret.
     pub secret: String,
+    store: StoreAt,
     _dir: TempDir,
 }
 
@@ -49,6 +52,36 @@ pub fn find_dispatch(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(beside)
 }
 
+/// How long the audit waits for the server to drain what it buffered.
+const AUDIT_DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Where a started server keeps its state, for reading it back.
+struct StoreAt {
+    kind: ServerStorage,
+    data: PathBuf,
+    keyspace_prefix: String,
+    scylla_uri: Option<String>,
+}
+
+impl StoreAt {
+    /// `city`'s store, opened directly (the server must be gone).
+    async fn open(&self, city: &str) -> Result<Arc<dyn SnapshotStore>> {
+        Ok(match self.kind {
+            ServerStorage::Embedded => Arc::new(EmbeddedStore::open(self.data.join(city))?),
+            ServerStorage::Scylla => {
+                let uri = self.scylla_uri.as_deref().context("no cluster")?;
+                let config = ScyllaConfig {
+                    nodes: ScyllaConfig::nodes_from_uri(uri)?,
+                    keyspace_prefix: self.keyspace_prefix.clone(),
+                    ..ScyllaConfig::default()
+                };
+                Arc::new(ScyllaStore::open(ScyllaStore::connect(&config).await?, &config, city).await?)
+            }
+            ServerStorage::Memory => anyhow::bail!("a memory store keeps nothing to read back"),
+        })
+    }
+}
+
 impl SpawnedServer {
     /// Starts `bin serve` on a free loopback port with limits raised for load
     /// (GPS and chat rates per connection), and waits until `/readyz` is 200.
@@ -65,12 +98,14 @@ impl SpawnedServer {
         // The cluster goes to the server as its own `--scylla-uri` flag, which
         // parses and checks it; fresh keyspaces per run, as the embedded store
         // gets a fresh directory.
+        let keyspace_prefix = format!("loadtest{}_{port}", std::process::id());
+        let kind = storage;
         let (storage, scylla, uri_flag) = match storage {
             ServerStorage::Embedded => ("embedded", String::new(), None),
             ServerStorage::Memory => ("memory", String::new(), None),
             ServerStorage::Scylla => {
                 let uri = scylla_uri.context("--server-storage scylla needs --scylla-uri")?;
-                ("scylla", format!("[scylla]\nkeyspace_prefix = \"loadtest{}_{port}\"\n", std::process::id()), Some(uri))
+                ("scylla", format!("[scylla]\nkeyspace_prefix = \"{keyspace_prefix}\"\n"), Some(uri))
             }
         };
         let config = dir.0.join("dispatch.toml");
@@ -92,7 +127,8 @@ impl SpawnedServer {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let mut server = Self { child, addr, secret, _dir: dir };
+        let store = StoreAt { kind, data: dir.0.join("data"), keyspace_prefix, scylla_uri: scylla_uri.map(str::to_owned) };
+        let mut server = Self { child, addr, secret, store, _dir: dir };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok((200, _)) = http_get(addr, "/readyz").await {
@@ -115,6 +151,27 @@ impl SpawnedServer {
     /// Stops the server.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Waits until the server has no buffered writes (`/readyz` says `ok`),
+    /// kills it, and checks its store against `acknowledged` with nothing in
+    /// between (see [`crate::audit`]).
+    pub async fn audit(&mut self, config: &LoadConfig, acknowledged: &BTreeMap<u64, u64>) -> Result<crate::audit::Audit> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let (status, body) = http_get(self.addr, "/readyz").await?;
+            if status == 200 && serde_json::from_str::<serde_json::Value>(&body)?["status"] == "ok" {
+                break;
+            }
+            anyhow::ensure!(started.elapsed() < AUDIT_DRAIN_LIMIT, "still not drained {AUDIT_DRAIN_LIMIT:?} after the run: {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let drained = started.elapsed();
+        self.child.kill().await?;
+        let store = self.store.open(&config.city).await?;
+        let mut audit = crate::audit::check(&*store, acknowledged).await;
+        audit.drained_in_ms = u64::try_from(drained.as_millis()).unwrap_or(u64::MAX);
+        Ok(audit)
     }
 }
 

@@ -2,11 +2,13 @@
 //! completes with zero errors and non-empty histograms. The Redis peer runs
 //! too when `redis-server` is installed (`.ci/run` installs it).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
 use dispatch_gateway::config::{ServeConfig, StorageKind};
+use dispatch_gateway::storage::{Kind, MemoryStore, SnapshotStore};
 use dispatch_gateway::{Auth, Gateway};
 use dispatch_loadtest::{LoadConfig, Peer, Report, Scenario, Target};
 
@@ -14,6 +16,11 @@ const SECRET: &str = "smoke-secret";
 
 /// A gateway in this process, with the harness's raised limits.
 async fn server() -> Result<(Target, tokio::sync::oneshot::Sender<()>)> {
+    server_on(HashMap::new()).await
+}
+
+/// [`server`] with the given cities' stores (the others in memory).
+async fn server_on(mut stores: HashMap<String, Arc<dyn SnapshotStore>>) -> Result<(Target, tokio::sync::oneshot::Sender<()>)> {
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse()?,
         storage: StorageKind::Memory,
@@ -24,7 +31,10 @@ async fn server() -> Result<(Target, tokio::sync::oneshot::Sender<()>)> {
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let gateway: Arc<Gateway> = Gateway::start(config).await?;
+    for city in &config.cities {
+        stores.entry(city.name.clone()).or_insert_with(|| Arc::new(MemoryStore::new()));
+    }
+    let gateway: Arc<Gateway> = Gateway::start_on(config, stores).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(dispatch_gateway::run(listener, gateway, async move {
         let _ = stopped.await;
@@ -101,6 +111,30 @@ async fn match_measures_offers_and_acceptance_notices() -> Result<()> {
     assert!(report.ours.counters["jobs_completed"].total > 0);
     // Online without sockets, of other trades: in the index, never offered a job.
     assert_eq!(report.extra["background_contractors"], 60.0);
+    Ok(())
+}
+
+/// The audit's bookkeeping against a real server: every job the bots saw
+/// acknowledged is in the store with at least the log entries the
+/// acknowledgements imply; and the audit notices a job that went missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_acknowledgements_are_all_in_the_store_and_the_audit_sees_a_loss() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = quick(Scenario::Match, &dir)?;
+    config.jobs_per_sec = 20.0;
+    let store = Arc::new(MemoryStore::new());
+    let (target, stop) = server_on(HashMap::from([("des-moines".to_owned(), store.clone() as Arc<dyn SnapshotStore>)])).await?;
+    let report = dispatch_loadtest::run(config, target).await?;
+    let _ = stop.send(());
+    let completed = report.acknowledged.values().filter(|&&entries| entries == 6).count();
+    assert!(report.acknowledged.len() > 10 && completed > 0, "posts and completions acknowledged: {:?}", report.acknowledged);
+    let audit = dispatch_loadtest::audit::check(&*store, &report.acknowledged).await;
+    assert_eq!(audit.problems, Vec::<String>::new());
+    assert!(audit.entries_found >= audit.entries_acknowledged && audit.jobs == report.acknowledged.len());
+    let (&lost, _) = report.acknowledged.iter().next().unwrap_or((&0, &0));
+    store.delete(Kind::Job, lost).await?;
+    let audit = dispatch_loadtest::audit::check(&*store, &report.acknowledged).await;
+    assert_eq!(audit.problems, vec![format!("job {lost}: no snapshot")]);
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use dispatch_protocol::Role;
-use dispatch_protocol::{ClientMsg, Event, JobProgress, ServerMsg, UrgencyWire};
+use dispatch_protocol::{AckResult, ClientMsg, Event, JobProgress, ServerMsg, UrgencyWire};
 
 use super::{Ctx, Rng, TRADES};
 use crate::net::{Ws, error_kind, frame, next_msg, text};
@@ -118,8 +118,11 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
                             notified.since(sent);
                         }
                     }
-                    ServerMsg::Ack { .. } => {
+                    ServerMsg::Ack { result, .. } => {
                         posted.fetch_add(1, Ordering::Relaxed);
+                        if let AckResult::Posted(p) = result {
+                            ctx.acknowledge(p.job, 1);
+                        }
                     }
                     ServerMsg::Error { code, message, .. } => ctx.recorder.error(format!("customer: {}", error_kind(code, &message))),
                     _ => {}
@@ -167,6 +170,12 @@ fn accepted_job(id: &str) -> Option<u64> {
     id.strip_prefix('a')?.parse().ok()
 }
 
+/// The step (0 en route, 1 on site, 2 completed) and job an ack of a status (id `s<step>-<job>`) is for.
+fn status_step(id: &str) -> Option<(u64, u64)> {
+    let (step, job) = id.strip_prefix('s')?.split_once('-')?;
+    Some((step.parse().ok()?, job.parse().ok()?))
+}
+
 async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatch_engine::GeoPoint, ws: Ws) {
     let (mut tx, mut rx) = ws.split();
     let offers = ctx.recorder.series("offer");
@@ -205,14 +214,20 @@ async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatc
                 match msg {
                     ServerMsg::Ack { id: Some(id), .. } => {
                         if let Some(job) = accepted_job(&id) {
+                            // Posted, offered, accepted.
+                            ctx.acknowledge(job, 3);
                             // Done at once: on the way, there, finished — free for the next offer.
                             for (k, status) in [JobProgress::EnRoute, JobProgress::OnSite, JobProgress::Completed].into_iter().enumerate() {
                                 let Ok(f) = text(Some(&format!("s{k}-{job}")), &ClientMsg::JobStatus { job, status }) else { continue };
                                 if tx.feed(f).await.is_err() { break; }
                             }
                             let _ = tx.flush().await;
-                        } else if id.starts_with("s2-") {
-                            completed.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some((step, job)) = status_step(&id) {
+                            // En route, on site, completed: one entry each after the accept.
+                            ctx.acknowledge(job, 4 + step);
+                            if step == 2 {
+                                completed.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                     ServerMsg::Error { code, message, .. } => ctx.recorder.error(format!("contractor: {}", error_kind(code, &message))),

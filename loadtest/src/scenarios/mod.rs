@@ -77,6 +77,8 @@ pub(crate) struct Ctx {
     pub id_base: u64,
     /// The server's resident memory, sampled while measuring (bytes).
     pub rss_samples: Mutex<Vec<f64>>,
+    /// Job → log entries the server's acknowledgements imply at least (for the audit).
+    pub acknowledged: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// Samples the server's resident memory every `rss_sample_secs` until aborted.
@@ -110,7 +112,15 @@ impl Ctx {
             extra: Mutex::default(),
             id_base,
             rss_samples: Mutex::default(),
+            acknowledged: Mutex::default(),
         })
+    }
+
+    /// Notes that the server acknowledged what puts at least `entries` in `job`'s log.
+    pub(crate) fn acknowledge(&self, job: u64, entries: u64) {
+        let mut acknowledged = self.acknowledged.lock().unwrap_or_else(PoisonError::into_inner);
+        let at_least = acknowledged.entry(job).or_default();
+        *at_least = (*at_least).max(entries);
     }
 
     /// Notes a figure for the report.
