@@ -13,6 +13,21 @@ use dispatch_storage::{DumpReader, DumpWriter};
 use crate::config::{ServeConfig, StorageKind};
 use crate::stores::StoreOpener;
 
+/// Refuses to read or replace `city`'s store while its degraded-mode journal
+/// holds writes a server acknowledged but the store never confirmed.
+fn nothing_journaled(config: &ServeConfig, city: &str) -> anyhow::Result<()> {
+    let dir = config.data_dir.join(city);
+    let pending =
+        dispatch_storage::Journal::pending(&dir).with_context(|| format!("city {city} (is a server running on {}?)", dir.display()))?;
+    anyhow::ensure!(
+        pending == 0,
+        "city {city}: {pending} acknowledged writes wait in its journal ({}) for the store; \
+         start `dispatch serve` on this data directory until /readyz says ok, so they drain, then run this again",
+        dir.join(dispatch_storage::Journal::FILE_NAME).display()
+    );
+    Ok(())
+}
+
 fn durable_only(config: &ServeConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
         config.storage != StorageKind::Memory,
@@ -37,6 +52,7 @@ pub async fn export(config: &ServeConfig, out: &Path) -> anyhow::Result<Vec<(Str
         {
             continue; // never started: nothing stored
         }
+        nothing_journaled(config, &city.name)?;
         let store = stores.open(&city.name).await?;
         done.push((city.name.clone(), writer.city(&city.name, &*store).await?));
     }
@@ -58,6 +74,7 @@ pub async fn import(config: &ServeConfig, input: &Path) -> anyhow::Result<Vec<(S
             !city.is_empty() && !city.contains(['/', '\\']) && city != "." && city != "..",
             "the dump names a city {city:?} that is not a directory name"
         );
+        nothing_journaled(config, &city)?;
         let store = stores.open(&city).await?;
         let counts = reader.import_city(&*store).await.with_context(|| format!("importing city {city}"))?;
         done.push((city, counts));
@@ -103,6 +120,24 @@ mod tests {
         let err = import(&config(to.path()), &evil).await.unwrap_err().to_string();
         assert!(err.contains("not a directory name"), "{err}");
         assert!(!to.path().join("../escape").exists());
+        // Writes a crashed server journaled but never drained stop an export.
+        let journal_dir = from.path().join("omaha");
+        std::thread::scope(|scope| {
+            // A process of its own in effect: its runtime, and the journal with it, end with the thread.
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    let backend = std::sync::Arc::new(dispatch_storage::MemoryStore::new());
+                    backend.set_unavailable(true);
+                    let config = dispatch_storage::ResilienceConfig::default();
+                    let store = dispatch_storage::ResilientStore::journaled(backend, config, &journal_dir, "test").unwrap();
+                    store.put(Kind::Job, 99, b"acknowledged".to_vec()).await.unwrap();
+                });
+            });
+        });
+        assert_eq!(dispatch_storage::Journal::pending(&journal_dir).unwrap(), 1);
+        let err = format!("{:#}", export(&config(from.path()), &file).await.unwrap_err());
+        assert!(err.contains("city omaha: 1 acknowledged writes wait in its journal"), "{err}");
         // A memory-store configuration has nothing to export.
         let memory = ServeConfig { storage: StorageKind::Memory, ..config(from.path()) };
         assert!(export(&memory, &file).await.unwrap_err().to_string().contains("keeps nothing"));

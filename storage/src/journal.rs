@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -176,6 +176,23 @@ impl Journal {
         Ok((Self { committer, path, writer: writer.to_owned(), epoch }, left))
     }
 
+    /// Entries the journal in `dir` holds (0 when there is none), without
+    /// opening it for writing or starting an epoch: for tools that must not
+    /// run past writes a crashed server acknowledged but never drained.
+    pub fn pending(dir: impl AsRef<Path>) -> Result<usize> {
+        let path = dir.as_ref().join(Self::FILE_NAME);
+        if !path.is_file() {
+            return Ok(0);
+        }
+        let db = Database::open(&path).map_err(|e| StorageError::Backend(format!("cannot open the journal {}: {e}", path.display())))?;
+        let txn = db.begin_read()?;
+        match txn.open_table(ENTRIES) {
+            Ok(entries) => Ok(usize::try_from(entries.len()?).unwrap_or(usize::MAX)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The node this journal tags its entries with.
     #[must_use]
     pub fn writer(&self) -> &str {
@@ -248,6 +265,7 @@ mod tests {
     #[tokio::test]
     async fn entries_survive_a_reopen_in_order_with_replaced_and_removed_ones_gone() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
+        assert_eq!(Journal::pending(dir.path())?, 0, "no journal yet");
         let (journal, left) = Journal::open(dir.path(), "node-a")?;
         assert!(left.is_empty());
         assert_eq!(journal.epoch(), 1);
@@ -257,8 +275,9 @@ mod tests {
         durable(journal.remove(vec![3])?).await?;
         drop(journal);
 
+        assert_eq!(Journal::pending(dir.path())?, 2);
         let (journal, left) = Journal::open(dir.path(), "node-b")?;
-        assert_eq!(journal.epoch(), 2, "every open starts an epoch");
+        assert_eq!(journal.epoch(), 2, "every open starts an epoch; counting the pending ones did not");
         let tag = |writer: &str, write: Write| JournalRecord { writer: writer.into(), epoch: 1, write };
         assert_eq!(left, vec![(2, tag("node-a", event)), (4, tag("node-a", put(1, b"new")))]);
         Ok(())
