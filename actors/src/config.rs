@@ -29,8 +29,19 @@ pub struct DispatchConfig {
     pub max_plausible_speed_mps: f64,
     /// A contractor with no GPS for this long is hibernated (default 10 min).
     pub idle_hibernate_after: Duration,
-    /// How often GPS-only contractor changes are written (default 1 s).
+    /// How often the city's writer flushes the GPS-only contractor changes
+    /// handed to it (default 1 s).
     pub snapshot_interval: Duration,
+    /// A contractor's position alone is handed to the writer at most this
+    /// often (default 30 s), and only once it moved
+    /// [`Self::position_persist_min_move_m`]: phones resend their position
+    /// within seconds after a restart, so a position needs no more
+    /// durability than that, and a whole city streaming GPS would otherwise
+    /// keep the store busy rewriting it.
+    pub position_persist_interval: Duration,
+    /// How far a contractor must have moved since the position last stored
+    /// before a GPS fix alone is stored again (default 50 m).
+    pub position_persist_min_move_m: f64,
     /// A cell with no contractors and no open jobs for this long is stopped (default 60 s).
     pub cell_idle_after: Duration,
     /// How often surge multipliers are recomputed (default 1 s).
@@ -68,6 +79,8 @@ impl Default for DispatchConfig {
             max_plausible_speed_mps: 70.0,
             idle_hibernate_after: Duration::from_secs(600),
             snapshot_interval: Duration::from_secs(1),
+            position_persist_interval: Duration::from_secs(30),
+            position_persist_min_move_m: 50.0,
             cell_idle_after: Duration::from_secs(60),
             surge_interval: Duration::from_secs(1),
             scoring: ScoringConfig::default(),

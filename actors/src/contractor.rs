@@ -7,14 +7,20 @@
 //!   tile38's fences), feeds the reported speed to the cell, and, when en
 //!   route, reports the position and "arriving" to the job.
 //! - Lifecycle changes (online, break, offer held, assigned, released) are
-//!   written to the store before they are acknowledged; GPS-only changes are
-//!   coalesced and written every [`DispatchConfig::snapshot_interval`].
+//!   written to the store before they are acknowledged. A position alone is
+//!   handed to the city's writer (coalesced, written every
+//!   [`DispatchConfig::snapshot_interval`]) at most every
+//!   [`DispatchConfig::position_persist_interval`] and only after a real move:
+//!   a city streaming GPS must not keep the store rewriting positions.
+//! - A fix at the same point as the last one changes nothing the index
+//!   holds, so it costs no message to the cell.
 //! - Hibernation: going offline, or no GPS for
 //!   [`DispatchConfig::idle_hibernate_after`], writes the snapshot and stops the
 //!   actor; the dispatcher reactivates it from the snapshot on demand.
 //!
 //! [`DispatchConfig::max_plausible_speed_mps`]: crate::DispatchConfig::max_plausible_speed_mps
 //! [`DispatchConfig::snapshot_interval`]: crate::DispatchConfig::snapshot_interval
+//! [`DispatchConfig::position_persist_interval`]: crate::DispatchConfig::position_persist_interval
 //! [`DispatchConfig::idle_hibernate_after`]: crate::DispatchConfig::idle_hibernate_after
 
 use std::sync::Arc;
@@ -193,6 +199,8 @@ pub(crate) struct ContractorState {
     /// When the live map last got this contractor's position.
     mapped_at: Option<tokio::time::Instant>,
     last_activity: tokio::time::Instant,
+    /// The position last handed to the store, and when.
+    stored_position: Option<(GeoPoint, tokio::time::Instant)>,
 }
 
 impl ContractorState {
@@ -232,7 +240,26 @@ impl ContractorState {
     /// Writes the snapshot now, through the city's writer; returns once stored.
     async fn persist(&mut self) -> Result<()> {
         self.shared.contractor_writer.write_now(self.id().0, codec::encode(&self.snap)?).await?;
+        self.stored_position = self.snap.position.map(|p| (p, tokio::time::Instant::now()));
         Ok(())
+    }
+
+    /// Hands the snapshot to the writer for its new position, if that is due:
+    /// [`DispatchConfig::position_persist_interval`] since the position last
+    /// stored, and moved [`DispatchConfig::position_persist_min_move_m`] from it.
+    ///
+    /// [`DispatchConfig::position_persist_interval`]: crate::DispatchConfig::position_persist_interval
+    /// [`DispatchConfig::position_persist_min_move_m`]: crate::DispatchConfig::position_persist_min_move_m
+    fn persist_position_if_due(&mut self, point: GeoPoint) {
+        let now = tokio::time::Instant::now();
+        let config = &self.shared.config;
+        let due = self.stored_position.is_none_or(|(stored, at)| {
+            now.duration_since(at) >= config.position_persist_interval && stored.distance_m(point) >= config.position_persist_min_move_m
+        });
+        if due {
+            self.stored_position = Some((point, now));
+            self.persist_soon();
+        }
     }
 
     /// Hands the snapshot to the writer to be written with the next batch.
@@ -326,12 +353,15 @@ impl ContractorState {
                 return;
             }
         }
+        let moved = self.snap.position != Some(fix.point);
         self.snap.position = Some(fix.point);
         self.snap.last_fix = Some(fix.ts);
-        self.persist_soon();
+        self.persist_position_if_due(fix.point);
         self.last_activity = tokio::time::Instant::now();
         self.map(false);
-        self.reindex_observing(fix.speed_mps).await;
+        if moved {
+            self.reindex_observing(fix.speed_mps).await;
+        }
         if let (ContractorStatus::EnRoute(job), Some(site)) = (self.snap.status, self.snap.job_site) {
             let distance_m = fix.point.distance_m(site);
             let speed = self.shared.config.speed;
@@ -367,7 +397,10 @@ impl Actor for ContractorActor {
     ) -> Result<ContractorState, ActorProcessingErr> {
         let _ = myself;
         metrics::gauge!("dispatch_actors_alive", "kind" => "contractor").increment(1.0);
-        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, mapped_at: None, last_activity: tokio::time::Instant::now() })
+        let now = tokio::time::Instant::now();
+        // Restored from the store: its position is stored as it stands.
+        let stored_position = snap.position.map(|p| (p, now));
+        Ok(ContractorState { snap, shared, cell: None, cell_actor: None, mapped_at: None, last_activity: now, stored_position })
     }
 
     async fn post_start(&self, _: ActorRef<ContractorMsg>, state: &mut ContractorState) -> Result<(), ActorProcessingErr> {

@@ -65,25 +65,48 @@ async fn stored(store: &dispatch_actors::storage::MemoryStore, id: u64) -> Resul
 }
 
 #[tokio::test(start_paused = true)]
-async fn gps_is_written_within_an_interval_and_never_over_a_newer_status() -> Result<()> {
+async fn a_position_is_written_only_after_a_real_move_and_never_over_a_newer_status() -> Result<()> {
     use dispatch_actors::engine::ContractorStatus;
     use std::time::Duration;
-    let (city, store) = memory_city(fast_config()).await?;
+    let config = fast_config();
+    let (every, min_move) = (config.position_persist_interval, config.position_persist_min_move_m);
+    let (city, store) = memory_city(config).await?;
     let start = online(&city, 1, Trade::Hvac, 0.0).await?;
-    let a = start.destination(0.0, 50.0);
+    let settle = || tokio::time::sleep(Duration::from_millis(1_100)); // one writer interval
+
+    // Going online stored the position; a move right after is not due yet.
+    let a = start.destination(0.0, min_move * 2.0);
     city.gps(ContractorId(1), fix(a, 10_000, None))?;
     city.contractor(ContractorId(1)).await?; // the fix is handled
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert_eq!(stored(&store, 1).await?.position, Some(a), "coalesced write within one interval");
+    settle().await;
+    assert_eq!(stored(&store, 1).await?.position, Some(start), "not due within {every:?} of the last write");
 
-    // A fix, then at once a lifecycle change: the older GPS blob must not land after it.
-    let b = a.destination(0.0, 50.0);
+    // Once the interval has passed, a fix that moved far enough is written within one writer interval.
+    tokio::time::sleep(every).await;
+    let b = a.destination(0.0, min_move * 2.0);
     city.gps(ContractorId(1), fix(b, 20_000, None))?;
+    city.contractor(ContractorId(1)).await?;
+    settle().await;
+    assert_eq!(stored(&store, 1).await?.position, Some(b), "due: written");
+
+    // Standing still (or nearly) writes nothing however long it lasts.
+    tokio::time::sleep(every * 2).await;
+    let c = b.destination(0.0, min_move / 5.0);
+    city.gps(ContractorId(1), fix(c, 90_000, None))?;
+    city.contractor(ContractorId(1)).await?;
+    settle().await;
+    assert_eq!(stored(&store, 1).await?.position, Some(b), "a move under {min_move} m is not written");
+
+    // A fix, then at once a lifecycle change: the lifecycle write carries the
+    // newest position, and no older GPS blob lands after it.
+    tokio::time::sleep(every).await;
+    let d = c.destination(0.0, min_move * 2.0);
+    city.gps(ContractorId(1), fix(d, 200_000, None))?;
     city.set_presence(ContractorId(1), Presence::OnBreak, None).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let snap = stored(&store, 1).await?;
     assert_eq!(snap.status, ContractorStatus::OnBreak);
-    assert_eq!(snap.position, Some(b));
+    assert_eq!(snap.position, Some(d));
     city.shutdown().await;
     Ok(())
 }

@@ -36,6 +36,12 @@ pub struct Cli {
     /// The cluster for `--server-storage scylla`: `scylla://host:9042[,host:port…]`.
     #[arg(long, env = "SCYLLA_URI")]
     pub scylla_uri: Option<String>,
+    /// Pin the started server to these CPUs (`taskset -c` list, e.g. 0).
+    #[arg(long)]
+    pub server_cpus: Option<String>,
+    /// Pin the harness to these CPUs (e.g. 1).
+    #[arg(long)]
+    pub harness_cpus: Option<String>,
     /// After the run, read the started server's store back: every acknowledged write must be there (`match`).
     #[arg(long)]
     pub audit: bool,
@@ -163,6 +169,12 @@ impl Cli {
             c.binary = false;
         }
         c.audit |= self.audit;
+        if let Some(cpus) = &self.server_cpus {
+            c.server_cpus = Some(cpus.clone());
+        }
+        if let Some(cpus) = &self.harness_cpus {
+            c.harness_cpus = Some(cpus.clone());
+        }
         if self.report.is_some() {
             c.report.clone_from(&self.report);
         }
@@ -200,6 +212,15 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(_) => {}
         Err(e) => eprintln!("warning: could not raise the open-file limit: {e}"),
     }
+    if let Some(cpus) = &config.harness_cpus {
+        // Before the runtime exists: its threads inherit the main thread's CPUs.
+        let pinned = std::process::Command::new("taskset").args(["-p", "-c", cpus, &std::process::id().to_string()]).output();
+        match pinned {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => anyhow::bail!("taskset could not pin the harness to CPUs {cpus}: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            Err(e) => anyhow::bail!("--harness-cpus needs taskset (util-linux): {e}"),
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
         let (target, spawned) = match cli.target {
@@ -210,7 +231,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             None => {
                 let bin = crate::server::find_dispatch(cli.server_bin.as_deref())?;
-                let server = crate::server::SpawnedServer::start(&bin, config.server_storage, config.scylla_uri.as_deref()).await?;
+                let server = crate::server::SpawnedServer::start(&bin, &config).await?;
                 eprintln!("started {} serve on {}", bin.display(), server.addr);
                 let target = crate::Target {
                     addr: server.addr,

@@ -150,6 +150,11 @@ pub struct LoadConfig {
     /// measuring (0: not sampled). The report gives their spread around the
     /// median: a soak passes when it stays within ±5 %.
     pub rss_sample_secs: f64,
+    /// CPUs the started server is pinned to (`taskset -c` syntax, e.g. `0`),
+    /// so the figures are the server's and not shared with the harness.
+    pub server_cpus: Option<String>,
+    /// CPUs the harness pins itself to (e.g. `1`).
+    pub harness_cpus: Option<String>,
     /// After the run, read the started server's store back and check that
     /// every write it acknowledged is there (`match`; see `audit`).
     pub audit: bool,
@@ -190,6 +195,8 @@ impl Default for LoadConfig {
             server_storage: ServerStorage::Embedded,
             scylla_uri: None,
             rss_sample_secs: 0.0,
+            server_cpus: None,
+            harness_cpus: None,
             audit: false,
         }
     }
@@ -231,6 +238,12 @@ impl LoadConfig {
             !self.audit || (self.scenario == Scenario::Match && self.server_storage != ServerStorage::Memory),
             "audit reads back what `match` wrote to a durable store: it needs scenario match and server_storage embedded or scylla"
         );
+        for cpus in [&self.server_cpus, &self.harness_cpus].into_iter().flatten() {
+            anyhow::ensure!(
+                !cpus.is_empty() && cpus.split(',').all(|c| c.parse::<u16>().is_ok()),
+                "CPU lists are numbers separated by commas (e.g. 0 or 0,1), not {cpus:?}"
+            );
+        }
         not_negative("warmup_secs", self.warmup_secs)?;
         not_negative("gps_every_secs", self.gps_every_secs)?;
         not_negative("queries_per_sec", self.queries_per_sec)?;

@@ -53,7 +53,17 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
     let ours = ctx.recorder.summary(measured);
     let mut server = server_rates(&ctx, measured.as_secs_f64());
     if let Some(cpu) = *ctx.server_cpu.lock().unwrap_or_else(PoisonError::into_inner) {
-        server.insert("cpu_cores_busy".to_owned(), cpu.as_secs_f64() / measured.as_secs_f64().max(1e-9));
+        let secs = measured.as_secs_f64().max(1e-9);
+        server.insert("cpu_cores_busy".to_owned(), cpu.as_secs_f64() / secs);
+        // The server's CPU time over the window, divided by each kind of work
+        // (each figure carries all of it: an upper bound per unit).
+        let cpu_ms = cpu.as_secs_f64() * 1e3;
+        if let Some(fixes) = server.get("gps_ingested_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
+            server.insert("cpu_ms_per_1000_fixes".to_owned(), cpu_ms / (fixes / 1e3));
+        }
+        if let Some(jobs) = server.get("jobs_posted_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
+            server.insert("cpu_ms_per_job".to_owned(), cpu_ms / jobs);
+        }
     }
     let extra = ctx.extra.lock().unwrap_or_else(PoisonError::into_inner).clone();
     let acknowledged = std::mem::take(&mut *ctx.acknowledged.lock().unwrap_or_else(PoisonError::into_inner));

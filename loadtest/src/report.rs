@@ -55,6 +55,14 @@ impl Report {
             + self.audit.as_ref().map_or(0, crate::audit::Audit::failures)
     }
 
+    /// Whether the harness's own cores were over 90 % busy while measuring
+    /// (pinned to one core: over 0.9 of it), which makes the run's load untrustworthy.
+    #[must_use]
+    pub fn harness_saturated(&self) -> bool {
+        let cores = self.config.harness_cpus.as_deref().map_or(2.0, |cpus| cpus.split(',').count() as f64);
+        self.extra.get("harness_cpu_cores_busy").is_some_and(|busy| *busy > 0.9 * cores)
+    }
+
     /// The summary table.
     #[must_use]
     pub fn table(&self) -> String {
@@ -79,6 +87,13 @@ impl Report {
                 let _ = writeln!(out, "    {} {:>14.1}", dots(name, 34), value);
             }
             out.push('\n');
+        }
+        if self.harness_saturated() {
+            let _ = writeln!(
+                out,
+                "  ! the harness kept {:.2} cores busy: its load was not what it claims; discard this run\n",
+                self.extra["harness_cpu_cores_busy"]
+            );
         }
         if let Some(audit) = &self.audit {
             let _ = writeln!(out, "  audit (the store read back after the run)");

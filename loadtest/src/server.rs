@@ -85,7 +85,8 @@ impl StoreAt {
 impl SpawnedServer {
     /// Starts `bin serve` on a free loopback port with limits raised for load
     /// (GPS and chat rates per connection), and waits until `/readyz` is 200.
-    pub async fn start(bin: &Path, storage: ServerStorage, scylla_uri: Option<&str>) -> Result<Self> {
+    pub async fn start(bin: &Path, load: &LoadConfig) -> Result<Self> {
+        let (storage, scylla_uri) = (load.server_storage, load.scylla_uri.as_deref());
         let dir = std::env::temp_dir().join(format!("dispatch-loadtest-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let dir = TempDir(dir);
@@ -117,7 +118,16 @@ impl SpawnedServer {
                 dir.0.join("data").display()
             ),
         )?;
-        let child = tokio::process::Command::new(bin)
+        // Pinned through taskset, which execs the server in its place.
+        let mut command = match &load.server_cpus {
+            Some(cpus) => {
+                let mut c = tokio::process::Command::new("taskset");
+                c.args(["-c", cpus]).arg(bin);
+                c
+            }
+            None => tokio::process::Command::new(bin),
+        };
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&config)

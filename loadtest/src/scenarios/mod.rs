@@ -144,6 +144,7 @@ impl Ctx {
             ctx.recorder.mark_warmup_done();
             let pid = ctx.connector.target().pid;
             let cpu_from = pid.and_then(crate::server::cpu_time);
+            let own_cpu_from = crate::server::cpu_time(std::process::id());
             *ctx.server_at_warmup.lock().unwrap_or_else(PoisonError::into_inner) =
                 crate::server::scrape(ctx.connector.target().addr).await.ok();
             let measuring_from = Instant::now();
@@ -156,6 +157,11 @@ impl Ctx {
             }
             if let (Some(from), Some(to)) = (cpu_from, pid.and_then(crate::server::cpu_time)) {
                 *ctx.server_cpu.lock().unwrap_or_else(PoisonError::into_inner) = Some(to.saturating_sub(from));
+            }
+            // The harness's own load: past 0.9 of its cores it could not send what it claims.
+            if let (Some(from), Some(to)) = (own_cpu_from, crate::server::cpu_time(std::process::id())) {
+                let secs = measuring_to.duration_since(measuring_from).as_secs_f64().max(1e-9);
+                ctx.note("harness_cpu_cores_busy", to.saturating_sub(from).as_secs_f64() / secs);
             }
             *ctx.server_at_stop.lock().unwrap_or_else(PoisonError::into_inner) =
                 crate::server::scrape(ctx.connector.target().addr).await.ok();
