@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use dispatch_engine::pricing::{CellLoad, PriceQuote};
 use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, Job, JobId, JobMachine, Timestamp};
-use dispatch_storage::{Kind, codec};
+use dispatch_storage::{Kind, SnapshotPut, codec};
 use h3o::CellIndex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
@@ -127,8 +127,8 @@ async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: J
 /// Stores a new job and its `posted` event, then spawns its actor.
 async fn store_and_spawn(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<(JobId, PriceQuote)> {
     let (id, quote, customer) = (snap.job.id, snap.quote, snap.job.customer);
-    shared.store.put(Kind::Job, id.0, codec::encode(&snap)?).await?;
-    shared.log_first_event(id, LogRecord::Posted { quote, customer }).await?;
+    let stored = SnapshotPut { kind: Kind::Job, id: id.0, blob: codec::encode(&snap)?, last: false };
+    shared.log_first_event(id, LogRecord::Posted { quote, customer }, stored).await?;
     spawn_job(shared, root, snap).await?;
     metrics::counter!("dispatch_jobs_posted_total").increment(1);
     Ok((id, quote))

@@ -31,7 +31,7 @@ use dispatch_engine::{
     ContractorId, ContractorStatus, Filter, JobEvent, JobId, JobState, Neighbor, Party, TimeWindow, Timestamp, TradeSet, Urgency,
 };
 use dispatch_engine::{JobAction, OccupiedCells, RingWalk};
-use dispatch_storage::{Kind, codec};
+use dispatch_storage::{Kind, SnapshotPut, codec};
 use h3o::CellIndex;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -227,15 +227,9 @@ impl JobActorState {
         self.window().map_or_else(|| self.snap.job.posted_at.plus(self.shared.config.job_ttl), |w| w.end)
     }
 
-    /// Stores the snapshot; a terminal one as final (the store may expire it).
-    async fn persist(&self) -> Result<()> {
-        let (id, blob) = (self.id().0, codec::encode(&self.snap)?);
-        if self.state().is_terminal() {
-            self.shared.store.put_final(Kind::Job, id, blob).await?;
-        } else {
-            self.shared.store.put(Kind::Job, id, blob).await?;
-        }
-        Ok(())
+    /// The snapshot as stored: a terminal one as final (the store may expire it).
+    fn stored(&self) -> Result<SnapshotPut> {
+        Ok(SnapshotPut { kind: Kind::Job, id: self.id().0, blob: codec::encode(&self.snap)?, last: self.state().is_terminal() })
     }
 
     /// Writes the job to the city's live map.
@@ -252,8 +246,8 @@ impl JobActorState {
         }
     }
 
-    /// Applies `event`, stores the snapshot, logs `log`; on a store failure the
-    /// job is left exactly as it was.
+    /// Applies `event`, then stores the snapshot and logs `log` in one store
+    /// commit; on a store failure the job is left exactly as it was.
     async fn transition(&mut self, event: JobEvent, log: LogRecord) -> Result<JobState> {
         let before = self.snap.clone();
         let was_open = is_open(self.state());
@@ -261,14 +255,16 @@ impl JobActorState {
         if let LogRecord::Expired { reason } = &log {
             self.snap.expired_reason = Some(reason.clone());
         }
-        if let Err(e) = self.persist().await {
+        let stored = match self.stored() {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.snap = before;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.shared.log_event_with(self.id(), log, stored).await {
             self.snap = before;
             return Err(e);
-        }
-        if let Err(e) = self.shared.log_event(self.id(), log.clone()).await {
-            // The snapshot (the truth) is stored; the log misses one entry.
-            tracing::warn!(job = %self.id(), %e, "event not logged");
-            self.shared.broadcast(self.id(), log.into());
         }
         if was_open != is_open(self.state()) {
             self.announce_demand().await;
@@ -286,13 +282,22 @@ impl JobActorState {
             // An assignment is a release and a new offer, not one step.
             return self.assign(myself, contractor).await;
         };
-        let state = self.transition(event, log).await?;
+        // The accept's time goes into the same stored snapshot as the accept.
+        let now = self.shared.clock.now();
+        let accepted_before = self.snap.accepted_at;
+        if action == JobAction::Accept {
+            self.snap.accepted_at = Some(now);
+        }
+        let state = match self.transition(event, log).await {
+            Ok(state) => state,
+            Err(e) => {
+                self.snap.accepted_at = accepted_before;
+                return Err(e);
+            }
+        };
         let status = action.contractor_status(self.id());
         match action {
             JobAction::Accept => {
-                let now = self.shared.clock.now();
-                self.snap.accepted_at = Some(now);
-                let _ = self.persist().await;
                 metrics::counter!("dispatch_offers_total", "outcome" => "accepted").increment(1);
                 let latency = now.secs_since(self.snap.job.posted_at).max(0.0);
                 metrics::histogram!("dispatch_match_latency_seconds").record(latency);

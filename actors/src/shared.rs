@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use dispatch_engine::{ContractorId, GeoPoint, JobId, SurgeBook};
-use dispatch_storage::{SnapshotStore, codec};
+use dispatch_storage::{SnapshotPut, SnapshotStore, codec};
 use h3o::{CellIndex, LatLng, Resolution};
 use ractor::{Actor, ActorId, ActorRef};
 use tokio::sync::broadcast;
@@ -170,17 +170,23 @@ impl Shared {
 
     /// Appends a lifecycle event to the job's log (confirmed by the store), then broadcasts it.
     pub(crate) async fn log_event(&self, job: JobId, record: LogRecord) -> Result<DispatchEvent> {
-        self.log(job, false, record).await
+        self.log(job, false, record, None).await
     }
 
-    /// Logs the first event of a job being posted (its log is known to be empty).
-    pub(crate) async fn log_first_event(&self, job: JobId, record: LogRecord) -> Result<DispatchEvent> {
-        self.log(job, true, record).await
+    /// Stores the job's snapshot and logs `record` in one store commit: a
+    /// transition and its record. On an error the record is not logged.
+    pub(crate) async fn log_event_with(&self, job: JobId, record: LogRecord, snapshot: SnapshotPut) -> Result<DispatchEvent> {
+        self.log(job, false, record, Some(snapshot)).await
     }
 
-    async fn log(&self, job: JobId, new_job: bool, record: LogRecord) -> Result<DispatchEvent> {
+    /// Stores a job being posted with its first event (its log is known to be empty), in one commit.
+    pub(crate) async fn log_first_event(&self, job: JobId, record: LogRecord, snapshot: SnapshotPut) -> Result<DispatchEvent> {
+        self.log(job, true, record, Some(snapshot)).await
+    }
+
+    async fn log(&self, job: JobId, new_job: bool, record: LogRecord, with: Option<SnapshotPut>) -> Result<DispatchEvent> {
         let at = self.clock.now();
-        let seq = self.seqs.append(&*self.store, job.0, new_job, at.0, codec::encode(&record)?).await?;
+        let seq = self.seqs.append(&*self.store, job.0, new_job, at.0, codec::encode(&record)?, with).await?;
         let event = DispatchEvent { job, seq, at, kind: record.into() };
         // Nobody listening is not an error.
         let _ = self.events.send(event.clone());

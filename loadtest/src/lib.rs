@@ -129,6 +129,10 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
         && count > 0.0
     {
         out.insert("store_commit_mean_ms".to_owned(), sum / count * 1e3);
+        out.insert("store_commits_per_sec".to_owned(), count / secs.max(1e-9));
+        if let Some(writes) = delta("dispatch_store_commit_writes_sum") {
+            out.insert("store_writes_per_commit".to_owned(), writes / count);
+        }
     }
     for (q, label) in [("0.5", "store_commit_p50_ms"), ("0.99", "store_commit_p99_ms")] {
         if let Some(v) = after.get(&format!("dispatch_store_commit_seconds:{q}")) {

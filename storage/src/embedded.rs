@@ -19,7 +19,7 @@ use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use crate::error::{Result, StorageError};
 use crate::group_commit::{CommitMetrics, GroupCommitter};
-use crate::store::{Kind, LogEntry, SnapshotStore};
+use crate::store::{Kind, LogEntry, SnapshotPut, SnapshotStore};
 
 const SNAPSHOTS: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("snapshots");
 const EVENTS: TableDefinition<(u64, u64), (i64, &[u8])> = TableDefinition::new("events");
@@ -37,6 +37,8 @@ enum WriteOp {
     Put(Vec<(Kind, u64, Vec<u8>)>),
     Delete(Kind, u64),
     Append(u64, LogEntry),
+    /// A snapshot and a log entry in the same transaction.
+    PutAndAppend((Kind, u64, Vec<u8>), u64, LogEntry),
 }
 
 /// A [`SnapshotStore`] in a redb file under a data directory.
@@ -139,6 +141,11 @@ impl SnapshotStore for EmbeddedStore {
         self.committer.commit(WriteOp::Append(job, entry)).await
     }
 
+    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
+        // A final snapshot is kept like any other here (no expiry).
+        self.committer.commit(WriteOp::PutAndAppend((snapshot.kind, snapshot.id, snapshot.blob), job, entry)).await
+    }
+
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
         self.blocking(move |db| {
             let txn = db.begin_read()?;
@@ -214,6 +221,10 @@ fn apply(txn: &WriteTransaction, group: &[WriteOp]) -> Result<()> {
                 snapshots.remove((kind.tag(), *id))?;
             }
             WriteOp::Append(job, entry) => {
+                events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
+            }
+            WriteOp::PutAndAppend((kind, id, blob), job, entry) => {
+                snapshots.insert((kind.tag(), *id), blob.as_slice())?;
                 events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
             }
         }

@@ -45,4 +45,4 @@ pub use memory::MemoryStore;
 pub use resilient::{ResilienceConfig, ResilientStore};
 pub use retry::RetryPolicy;
 pub use scylladb::{ScyllaConfig, ScyllaStore};
-pub use store::{Health, Kind, LogEntry, SnapshotStore};
+pub use store::{Health, Kind, LogEntry, SnapshotPut, SnapshotStore};

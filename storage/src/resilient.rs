@@ -41,7 +41,7 @@ use tokio::sync::oneshot;
 use crate::error::{Result, StorageError};
 use crate::group_commit::durable;
 use crate::journal::{Journal, JournalRecord, SnapshotWrite, Write, WriteKey};
-use crate::store::{Health, Kind, LogEntry, SnapshotStore};
+use crate::store::{Health, Kind, LogEntry, SnapshotPut, SnapshotStore};
 
 /// How patient the wrapper is, and how much it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -513,6 +513,12 @@ impl SnapshotStore for ResilientStore {
 
     async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
         self.write(vec![Write::Event(job, entry.clone())], self.inner.backend.append_event(job, entry)).await
+    }
+
+    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
+        let value = if snapshot.last { SnapshotWrite::Final(snapshot.blob.clone()) } else { SnapshotWrite::Put(snapshot.blob.clone()) };
+        let writes = vec![Write::Snapshot(snapshot.kind, snapshot.id, value), Write::Event(job, entry.clone())];
+        self.write(writes, self.inner.backend.put_and_append(snapshot, job, entry)).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {

@@ -45,6 +45,19 @@ impl LogEntry {
     }
 }
 
+/// A snapshot stored together with a log entry ([`SnapshotStore::put_and_append`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotPut {
+    /// What it is of.
+    pub kind: Kind,
+    /// Whose.
+    pub id: u64,
+    /// The blob.
+    pub blob: Vec<u8>,
+    /// The last snapshot `id` will have (stored as by [`SnapshotStore::put_final`]).
+    pub last: bool,
+}
+
 /// Durable storage for actor snapshots and job event logs.
 ///
 /// Every method returns only after the backend has confirmed the write (or
@@ -90,6 +103,21 @@ pub trait SnapshotStore: Send + Sync + 'static {
     ///
     /// [`last_event_seq`]: SnapshotStore::last_event_seq
     async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()>;
+
+    /// Stores `snapshot` and writes `entry` into `job`'s log: one state
+    /// change and its record. A backend that can commits both at once (the
+    /// embedded store: one transaction), so a change costs one commit, not
+    /// two in turn. By default, the snapshot, then the entry. On an error
+    /// the entry is not stored; the snapshot may be.
+    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
+        let SnapshotPut { kind, id, blob, last } = snapshot;
+        if last {
+            self.put_final(kind, id, blob).await?;
+        } else {
+            self.put(kind, id, blob).await?;
+        }
+        self.append_event(job, entry).await
+    }
 
     /// The highest sequence number in `job`'s log; 0 when it is empty.
     async fn last_event_seq(&self, job: u64) -> Result<u64>;

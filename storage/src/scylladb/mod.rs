@@ -75,7 +75,7 @@ use scylla::statement::prepared::PreparedStatement;
 use tokio::sync::Semaphore;
 
 use crate::error::{Result, StorageError};
-use crate::store::{Kind, LogEntry, SnapshotStore};
+use crate::store::{Kind, LogEntry, SnapshotPut, SnapshotStore};
 
 pub use config::{Level, Replication, ScyllaConfig};
 pub use cql::{Cql, Migration};
@@ -280,6 +280,16 @@ impl ScyllaStore {
         Ok(())
     }
 
+    /// Writes `entry` into `job`'s log (indexing the job with its first entry).
+    async fn append(&self, job: u64, entry: LogEntry) -> Result<()> {
+        let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
+        if entry.seq == 1 {
+            // Indexed before its first entry exists, so a scan never misses a log.
+            self.execute(&self.statements.index_job, (shard(job), key(job))).await?;
+        }
+        self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload)).await.map(drop)
+    }
+
     /// Runs `statement` with `values`, under the in-flight limit, with retries.
     async fn execute(&self, statement: &PreparedStatement, values: impl SerializeRow + Clone) -> Result<QueryResult> {
         self.config
@@ -464,15 +474,21 @@ impl SnapshotStore for ScyllaStore {
     }
 
     async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()> {
-        let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
-        self.commit(1, async {
-            if entry.seq == 1 {
-                // Indexed before its first entry exists, so a scan never misses a log.
-                self.execute(&self.statements.index_job, (shard(job), key(job))).await?;
+        self.commit(1, self.append(job, entry)).await
+    }
+
+    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
+        // Different partitions of different tables: sent together, not in turn.
+        let SnapshotPut { kind, id, blob, last } = snapshot;
+        let put = async {
+            if last {
+                let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
+                self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop)
+            } else {
+                self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop)
             }
-            self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload)).await.map(drop)
-        })
-        .await
+        };
+        self.commit(2, async { futures_util::future::try_join(put, self.append(job, entry)).await.map(drop) }).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
