@@ -72,7 +72,7 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
     let mut peer = None;
     if config.peer == Some(Peer::Redis) {
         let started = match &config.redis_server {
-            Some(bin) if config.redis_url.is_none() => Some(peer::RedisServer::start(bin).await?),
+            Some(bin) if config.redis_url.is_none() => Some(peer::RedisServer::start(bin, config.server_cpus.as_deref()).await?),
             _ => None,
         };
         let url = started.as_ref().map(|s| s.url.clone()).or_else(|| config.redis_url.clone()).unwrap_or_default();
