@@ -106,9 +106,9 @@ pub struct CandidateFacts {
 /// Messages to a contractor actor.
 #[derive(Debug)]
 pub enum ContractorMsg {
-    /// A GPS fix (no reply: phones send these at a high rate), with the
-    /// sending link's backlog counter, released as the fix is handled.
-    Gps(GpsFix, Option<std::sync::Arc<std::sync::atomic::AtomicU32>>),
+    /// A link has a fix waiting (no reply: phones send these at a high
+    /// rate); the actor takes the newest one when it gets to it.
+    Gps(std::sync::Arc<crate::handle::LatestFix>),
     /// The contractor sets their presence; replied once stored.
     SetPresence {
         /// The new presence.
@@ -424,12 +424,12 @@ impl Actor for ContractorActor {
         // GPS fixes are the hot path: only the other messages are timed.
         let started = (!matches!(msg, ContractorMsg::Gps(..))).then(std::time::Instant::now);
         match msg {
-            ContractorMsg::Gps(fix, backlog) => {
-                if let Some(backlog) = backlog {
-                    backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            ContractorMsg::Gps(latest) => {
+                // The newest fix the link has by now (newer ones replaced older ones while this waited).
+                if let Some(fix) = latest.take() {
+                    state.on_gps(fix).await;
+                    state.shared.counters.gps_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                state.on_gps(fix).await;
-                state.shared.counters.gps_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             ContractorMsg::SetPresence { presence, at, reply } => {
                 state.last_activity = tokio::time::Instant::now();

@@ -1,7 +1,6 @@
 //! [`Dispatch`]: the handle the gateway (and tests) use to drive a city.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use dispatch_engine::pricing::PriceQuote;
 use dispatch_engine::{ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, JobAction, JobId, JobState, Party, Rating};
@@ -69,19 +68,34 @@ pub struct Dispatch {
 /// hibernates the link goes stale and [`ContractorLink::gps`] fails; resolve
 /// it again with [`Dispatch::link`].
 ///
-/// A link bounds its fixes waiting in the contractor's mailbox to
-/// [`GPS_BACKLOG`]: past that the contractor is behind and a new fix is
-/// dropped (the next one supersedes it anyway), so a phone sending faster
-/// than its actor can handle cannot grow the server's memory.
+/// Overload policy: a link keeps **one** fix waiting for the contractor,
+/// the newest. A fix that arrives while an older one still waits replaces
+/// it (the older is shed, counted as `dispatch_gps_dropped_total{reason="superseded"}`),
+/// so a contractor's mailbox holds at most one GPS message per link however
+/// fast the phone sends or however far behind the server is: the server's
+/// memory cannot grow with the backlog, and an offer to the contractor
+/// waits behind one fix at most, never behind a queue of them.
 #[derive(Clone)]
 pub struct ContractorLink {
     id: ContractorId,
     actor: ActorRef<ContractorMsg>,
-    backlog: Arc<AtomicU32>,
+    latest: Arc<LatestFix>,
 }
 
-/// Fixes one link may have waiting in a contractor's mailbox.
-pub const GPS_BACKLOG: u32 = 16;
+/// The newest fix a link has for its contractor and not yet handed over.
+#[derive(Debug, Default)]
+pub struct LatestFix(std::sync::Mutex<Option<GpsFix>>);
+
+impl LatestFix {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<GpsFix>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The fix waiting, leaving none.
+    pub(crate) fn take(&self) -> Option<GpsFix> {
+        self.slot().take()
+    }
+}
 
 impl ContractorLink {
     /// The contractor.
@@ -96,19 +110,19 @@ impl ContractorLink {
         ask(&self.actor, ContractorMsg::Flush).await
     }
 
-    /// Sends one GPS fix (fire and forget): `Ok(false)` if it was dropped
-    /// because [`GPS_BACKLOG`] fixes from this link are still waiting.
+    /// Hands one GPS fix to the contractor (fire and forget). `Ok(true)`: an
+    /// older fix from this link was still waiting and is shed in its favour.
     pub fn gps(&self, fix: GpsFix) -> Result<bool> {
-        if self.backlog.load(Ordering::Relaxed) >= GPS_BACKLOG {
-            metrics::counter!("dispatch_gps_dropped_total", "reason" => "backlog").increment(1);
-            return Ok(false);
+        if self.latest.slot().replace(fix).is_some() {
+            metrics::counter!("dispatch_gps_dropped_total", "reason" => "superseded").increment(1);
+            return Ok(true);
         }
-        self.backlog.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = self.actor.cast(ContractorMsg::Gps(fix, Some(Arc::clone(&self.backlog)))) {
-            self.backlog.fetch_sub(1, Ordering::Relaxed);
+        // The slot was empty: nothing is on its way for it, so tell the actor.
+        if let Err(e) = self.actor.cast(ContractorMsg::Gps(Arc::clone(&self.latest))) {
+            self.latest.take();
             return Err(ActorError::from(e));
         }
-        Ok(true)
+        Ok(false)
     }
 }
 
@@ -168,7 +182,7 @@ impl Dispatch {
     /// A link to a live contractor's actor; an error if they are not online.
     pub fn link(&self, id: ContractorId) -> Result<ContractorLink> {
         let actor = self.shared.contractor(id).ok_or_else(|| ActorError::ContractorState(id, "not online".into()))?;
-        Ok(ContractorLink { id, actor, backlog: Arc::default() })
+        Ok(ContractorLink { id, actor, latest: Arc::default() })
     }
 
     /// Feeds one GPS fix to a live contractor. Fire and forget: phones send

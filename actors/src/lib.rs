@@ -51,7 +51,7 @@ pub use dispatch_storage as storage;
 pub use dispatcher::{JobRequest, RehydrateReport};
 pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
-pub use handle::{ContractorLink, Dispatch, GPS_BACKLOG, LiveCounts, PipelineStats, Rated};
+pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::CALL_TIMEOUT;
 pub use parties::Asker;
 pub use record::{ContractorSnapshot, JobSnapshot, LogRecord};

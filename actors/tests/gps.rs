@@ -137,17 +137,25 @@ async fn nearest_asks_the_cells_ring_by_ring_and_agrees_with_sorting_by_distance
     Ok(())
 }
 
+/// The overload policy: a contractor behind on its fixes gets the newest
+/// one, every older waiting one is shed, and its mailbox never holds more
+/// than one fix per link, so whatever else it is asked waits behind one fix
+/// at most.
 #[tokio::test]
-async fn a_link_drops_fixes_past_its_backlog_and_takes_them_again_once_handled() -> Result<()> {
-    use dispatch_actors::GPS_BACKLOG;
+async fn a_contractor_behind_on_its_fixes_gets_only_the_newest_and_sheds_the_rest() -> Result<()> {
     let (city, _) = memory_city(fast_config()).await?;
     let start = online(&city, 1, Trade::Plumbing, 0.0).await?;
     let link = city.link(ContractorId(1))?;
-    // This test's runtime has one thread: the actor cannot run until we yield.
-    let accepted = (1..=100).filter(|i| link.gps(fix(start.destination(0.0, *i as f64), 1_000 + i * 1_000, None)).unwrap()).count();
-    assert_eq!(accepted, GPS_BACKLOG as usize);
     let handled = city.pipeline_stats().gps_handled;
-    eventually(|| async { city.pipeline_stats().gps_handled == handled + u64::from(GPS_BACKLOG) }).await?;
-    assert!(link.gps(fix(start.destination(0.0, 200.0), 200_000, None))?, "room again once the backlog is handled");
+    // This test's runtime has one thread: the actor cannot run until we yield.
+    let newest = |i: i64| fix(start.destination(0.0, i as f64), 1_000 + i * 1_000, None);
+    let shed = (1..=100).filter(|i| link.gps(newest(*i)).unwrap()).count();
+    assert_eq!(shed, 99, "the first fix is on its way; each later one replaces the one waiting");
+    let snap = city.contractor(ContractorId(1)).await?; // behind the one GPS message in the mailbox
+    assert_eq!(snap.last_fix, Some(newest(100).ts), "the newest fix won");
+    assert_eq!(city.pipeline_stats().gps_handled, handled + 1, "one fix handled, not a hundred");
+    // Caught up: the next fix is on its way at once, nothing shed.
+    assert!(!link.gps(newest(101))?);
+    eventually(|| async { city.contractor(ContractorId(1)).await.is_ok_and(|c| c.last_fix == Some(newest(101).ts)) }).await?;
     Ok(())
 }

@@ -58,7 +58,7 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
         // The server's CPU time over the window, divided by each kind of work
         // (each figure carries all of it: an upper bound per unit).
         let cpu_ms = cpu.as_secs_f64() * 1e3;
-        if let Some(fixes) = server.get("gps_ingested_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
+        if let Some(fixes) = server.get("gps_applied_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
             server.insert("cpu_ms_per_1000_fixes".to_owned(), cpu_ms / (fixes / 1e3));
         }
         if let Some(jobs) = server.get("jobs_posted_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
@@ -139,6 +139,12 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
             out.insert(label.to_owned(), v * 1e3);
         }
     }
+    // Fixes a contractor actor applied: taken, less those shed because a
+    // newer fix of the same contractor came while they waited.
+    if let Some(ingested) = out.get("gps_ingested_per_sec").copied() {
+        let shed = out.get("gps_dropped_per_sec").copied().unwrap_or(0.0);
+        out.insert("gps_applied_per_sec".to_owned(), (ingested - shed).max(0.0));
+    }
     if let Some(rss) = after.get("dispatch_process_resident_bytes") {
         out.insert("resident_mib_at_end".to_owned(), rss / (1024.0 * 1024.0));
     }
@@ -159,8 +165,8 @@ fn ratios(
     let rate = |s: &stats::Summary, name: &str| s.counters.get(name).map(|c| c.per_sec);
     match scenario {
         Scenario::Gps => {
-            // Ours is what the server ingested; theirs is what Redis acknowledged.
-            let ours_rate = server.get("gps_ingested_per_sec").copied().or_else(|| rate(ours, "gps_sent"));
+            // Ours is what the server applied (shed fixes not counted); theirs is what Redis acknowledged.
+            let ours_rate = server.get("gps_applied_per_sec").copied().or_else(|| rate(ours, "gps_sent"));
             if let (Some(a), Some(b)) = (ours_rate, rate(peer, "gps_sent")) {
                 out.insert("gps_ingest_rate".to_owned(), a / b.max(1e-9));
             }

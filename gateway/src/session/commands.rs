@@ -139,8 +139,8 @@ impl Session {
                     }
                 };
                 match link.gps(fix) {
-                    Ok(true) => metrics::counter!("dispatch_gps_ingested_total").increment(1),
-                    Ok(false) => {} // the contractor is behind: dropped and counted
+                    // Taken; if an older fix still waited, it was shed for this one (and counted).
+                    Ok(_) => metrics::counter!("dispatch_gps_ingested_total").increment(1),
                     Err(_) => {
                         self.link = None;
                         return Err(refuse(ErrorCode::Conflict, "you went offline; send online again"));
