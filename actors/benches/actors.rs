@@ -13,16 +13,18 @@
 //! `cargo bench -p dispatch-actors --bench actors` (set `ACTORS=N` to change 100k).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, reason = "benchmark program")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dispatch_actors::engine::spatial::IndexedContractor;
-use dispatch_actors::engine::{
-    ContractorId, ContractorProfile, Filter, GeoPoint, Money, Rating, SpatialIndex, StatusKind, Timestamp, Trade, TradeExperience, TradeSet,
-};
+use dispatch_actors::engine::{ContractorId, Filter, GeoPoint, SpatialIndex, StatusKind, Timestamp, Trade, TradeSet};
 use dispatch_actors::storage::{MemoryStore, SnapshotStore};
 use dispatch_actors::{Dispatch, DispatchConfig, GpsFix, Presence};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use common::{profile, start_point};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -50,27 +52,6 @@ impl Actor for Bare {
     }
 }
 
-fn profile(i: u64) -> ContractorProfile {
-    ContractorProfile {
-        id: ContractorId(i),
-        name: format!("contractor {i}"),
-        trades: vec![TradeExperience { trade: Trade::ALL[(i % 10) as usize], years: (i % 20) as u8 }],
-        rating: Rating::new(3.5 + (i % 3) as f64 * 0.5, 10).unwrap(),
-        hourly_rate: Money(7_000 + i % 5_000),
-        service_radius_m: 25_000.0,
-        shifts: vec![],
-        utc_offset_minutes: -360,
-    }
-}
-
-/// A start point for contractor `i` in a 60 km box around Des Moines.
-fn start_point(i: u64) -> GeoPoint {
-    let centre = GeoPoint::new(41.5868, -93.6250).unwrap();
-    let x = ((i * 7_919) % 60_000) as f64 - 30_000.0;
-    let y = ((i * 104_729) % 60_000) as f64 - 30_000.0;
-    centre.destination(90.0, x).destination(0.0, y)
-}
-
 async fn bare_actors(n: u64) -> (f64, f64) {
     let before = rss_bytes();
     let started = Instant::now();
@@ -94,7 +75,7 @@ async fn city(n: u64) -> (Dispatch, f64, f64) {
     let before = rss_bytes();
     let started = Instant::now();
     for i in 0..n {
-        city.set_presence(ContractorId(i), Presence::Available, Some(start_point(i))).await.unwrap();
+        city.set_presence(ContractorId(i), Presence::Available, Some(start_point(i, SIDE_M))).await.unwrap();
     }
     let spawn_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
     // Let the cell updates of the activations land before measuring memory.
@@ -118,7 +99,7 @@ async fn gps_round(city: &Dispatch, n: u64, per: u64, round: u64) -> f64 {
             let t = round * per + step + 1;
             (0..n)
                 .map(|i| {
-                    let at = start_point(i).destination((i % 360) as f64, 20.0 * t as f64);
+                    let at = start_point(i, SIDE_M).destination((i % 360) as f64, 20.0 * t as f64);
                     GpsFix::new(at, None, Some(9.0), Some(5.0), Timestamp(t as i64 * 1_000)).unwrap()
                 })
                 .collect()
@@ -169,7 +150,7 @@ async fn k_nearest(city: &Dispatch, n: u64) -> (f64, f64) {
     let queries: Vec<(GeoPoint, Filter)> = (0..2_000u64)
         .map(|q| {
             let filter = Filter { trades: TradeSet::single(Trade::ALL[(q % 10) as usize]), ..Filter::default() };
-            (start_point(q * 48_271 + 17), filter)
+            (start_point(q * 48_271 + 17, SIDE_M), filter)
         })
         .collect();
     let (mut live, mut engine) = (Vec::with_capacity(queries.len()), Vec::with_capacity(queries.len()));
@@ -236,3 +217,6 @@ async fn run(n: u64, bare_spawn_us: f64, bare_bytes: f64) {
         city.shutdown().await;
     }
 }
+
+/// Side of the square the contractors start in, metres.
+const SIDE_M: u64 = 60_000;

@@ -18,41 +18,22 @@
 
 #![allow(clippy::expect_used, reason = "a benchmark: a failed step is a failed run")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dispatch_actors::engine::{
-    ContractorId, ContractorProfile, CustomerId, GeoPoint, Money, Rating, Timestamp, Trade, TradeExperience, Urgency,
-};
+use dispatch_actors::engine::{ContractorId, CustomerId, Timestamp, Trade, Urgency};
 use dispatch_actors::storage::{MemoryStore, SnapshotStore};
 use dispatch_actors::{Dispatch, DispatchConfig, EventKind, GpsFix, JobRequest, Presence};
+
+use common::{profile, start_point};
 
 /// The scenario's size.
 struct Size {
     contractors: u64,
     jobs: u64,
     fixes_per_job: u64,
-}
-
-fn profile(i: u64) -> ContractorProfile {
-    ContractorProfile {
-        id: ContractorId(i),
-        name: format!("contractor {i}"),
-        trades: vec![TradeExperience { trade: Trade::ALL[(i % 10) as usize], years: (i % 20) as u8 }],
-        rating: Rating::new(3.5 + (i % 3) as f64 * 0.5, 10).expect("rating"),
-        hourly_rate: Money(7_000 + i % 5_000),
-        service_radius_m: 25_000.0,
-        shifts: vec![],
-        utc_offset_minutes: -360,
-    }
-}
-
-/// Contractor `i`'s start, spread over a 20 km box around Des Moines.
-fn start_point(i: u64) -> GeoPoint {
-    let centre = GeoPoint::new(41.5868, -93.6250).expect("centre");
-    let x = ((i * 7_919) % 20_000) as f64 - 10_000.0;
-    let y = ((i * 104_729) % 20_000) as f64 - 10_000.0;
-    centre.destination(90.0, x).destination(0.0, y)
 }
 
 /// Microseconds from each post to its offer, in posting order.
@@ -62,7 +43,7 @@ async fn scenario(size: &Size) -> Vec<f64> {
     let (city, _) = Dispatch::start(config, store).await.expect("city");
     for i in 0..size.contractors {
         city.register_contractor(profile(i)).await.expect("register");
-        city.set_presence(ContractorId(i), Presence::Available, Some(start_point(i))).await.expect("online");
+        city.set_presence(ContractorId(i), Presence::Available, Some(start_point(i, SIDE_M))).await.expect("online");
     }
     let links: Vec<_> = (0..size.contractors).map(|i| city.link(ContractorId(i)).expect("link")).collect();
     let mut events = city.subscribe();
@@ -72,14 +53,14 @@ async fn scenario(size: &Size) -> Vec<f64> {
         for _ in 0..size.fixes_per_job {
             tick += 1;
             let i = (tick * 7) % size.contractors;
-            let at = start_point(i).destination((tick % 360) as f64, 30.0 * (tick / size.contractors + 1) as f64);
+            let at = start_point(i, SIDE_M).destination((tick % 360) as f64, 30.0 * (tick / size.contractors + 1) as f64);
             let fix = GpsFix::new(at, None, Some(9.0), Some(5.0), Timestamp(1_000 * tick as i64)).expect("fix");
             links[i as usize].gps(fix).expect("gps");
         }
         let request = JobRequest {
             customer: CustomerId(1 + job % 50),
             trade: Trade::ALL[(job % 10) as usize],
-            location: start_point(job * 31 + 5),
+            location: start_point(job * 31 + 5, SIDE_M),
             urgency: Urgency::Emergency,
             description: format!("job {job}"),
             budget: None,
@@ -121,3 +102,6 @@ fn main() {
         quantile(&took, 0.99)
     );
 }
+
+/// Side of the square the contractors start in, metres.
+const SIDE_M: u64 = 20_000;

@@ -255,14 +255,11 @@ impl JobActorState {
         if let LogRecord::Expired { reason } = &log {
             self.snap.expired_reason = Some(reason.clone());
         }
-        let stored = match self.stored() {
-            Ok(stored) => stored,
-            Err(e) => {
-                self.snap = before;
-                return Err(e);
-            }
+        let logged = match self.stored() {
+            Ok(stored) => self.shared.log_event_with(self.id(), log, stored).await.map(drop),
+            Err(e) => Err(e),
         };
-        if let Err(e) = self.shared.log_event_with(self.id(), log, stored).await {
+        if let Err(e) = logged {
             self.snap = before;
             return Err(e);
         }

@@ -282,5 +282,10 @@ mod tests {
         assert!(zero_window.validate().unwrap_err().to_string().contains("batch_window_ms"));
         let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
+        for node in ["", "a\nb"] {
+            let bad_node = ServeConfig { jwt_secret: "s".into(), node: node.into(), ..ServeConfig::default() };
+            assert!(bad_node.validate().unwrap_err().to_string().contains("node must be"), "{node:?}");
+        }
+        assert!(!ServeConfig::default().node.is_empty(), "the host name by default");
     }
 }

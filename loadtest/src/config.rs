@@ -333,5 +333,16 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("--redis-server"));
         let bad = LoadConfig { centre: [91.0, 0.0], ..LoadConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("centre"));
+        for cpus in ["", "zero", "0;1"] {
+            let bad = LoadConfig { server_cpus: Some(cpus.into()), ..LoadConfig::default() };
+            assert!(bad.validate().unwrap_err().to_string().contains("CPU lists"), "{cpus:?}");
+        }
+        LoadConfig { server_cpus: Some("0".into()), harness_cpus: Some("1,2".into()), ..LoadConfig::default() }.validate().unwrap();
+        let gps_audit = LoadConfig { audit: true, ..LoadConfig::default() };
+        assert!(gps_audit.validate().unwrap_err().to_string().contains("audit"));
+        let match_preset = LoadConfig::preset(Scenario::Match).unwrap();
+        let memory_audit = LoadConfig { audit: true, server_storage: ServerStorage::Memory, ..match_preset.clone() };
+        assert!(memory_audit.validate().unwrap_err().to_string().contains("audit"));
+        LoadConfig { audit: true, ..match_preset }.validate().unwrap();
     }
 }

@@ -37,15 +37,7 @@ impl RedisServer {
     /// `cpus`: pinned there (`taskset -c`), as the server under test is, so both are measured on the same core.
     pub async fn start(bin: &Path, cpus: Option<&str>) -> Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut command = match cpus {
-            Some(cpus) => {
-                let mut c = tokio::process::Command::new("taskset");
-                c.args(["-c", cpus]).arg(bin);
-                c
-            }
-            None => tokio::process::Command::new(bin),
-        };
-        let child = command
+        let child = crate::server::pinned(bin, cpus)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--maxclients", "100000", "--protected-mode", "no", "--daemonize", "no"])
             .stdout(std::process::Stdio::null())

@@ -52,6 +52,19 @@ pub fn find_dispatch(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(beside)
 }
 
+/// A command running `bin`, on `cpus` if given (`taskset -c`, which execs
+/// `bin` in its place, so the child's pid is the program's).
+pub(crate) fn pinned(bin: &Path, cpus: Option<&str>) -> tokio::process::Command {
+    match cpus {
+        Some(cpus) => {
+            let mut command = tokio::process::Command::new("taskset");
+            command.args(["-c", cpus]).arg(bin);
+            command
+        }
+        None => tokio::process::Command::new(bin),
+    }
+}
+
 /// How long the audit waits for the server to drain what it buffered.
 const AUDIT_DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -118,16 +131,7 @@ impl SpawnedServer {
                 dir.0.join("data").display()
             ),
         )?;
-        // Pinned through taskset, which execs the server in its place.
-        let mut command = match &load.server_cpus {
-            Some(cpus) => {
-                let mut c = tokio::process::Command::new("taskset");
-                c.args(["-c", cpus]).arg(bin);
-                c
-            }
-            None => tokio::process::Command::new(bin),
-        };
-        let child = command
+        let child = pinned(bin, load.server_cpus.as_deref())
             .arg("serve")
             .arg("--config")
             .arg(&config)

@@ -58,6 +58,12 @@ impl SnapshotWrite {
             SnapshotWrite::Delete => None,
         }
     }
+
+    /// Bytes of data it carries.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.value().map_or(0, Vec::len)
+    }
 }
 
 /// One write waiting for the store of record.
@@ -92,7 +98,7 @@ impl Write {
     #[must_use]
     pub fn bytes(&self) -> usize {
         match self {
-            Write::Snapshot(_, _, w) => w.value().map_or(0, Vec::len),
+            Write::Snapshot(_, _, w) => w.bytes(),
             Write::Event(_, e) => e.payload.len(),
         }
     }

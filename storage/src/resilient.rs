@@ -129,7 +129,7 @@ impl Buffer {
 
     fn remove(&mut self, key: WriteKey) {
         let removed = match key {
-            WriteKey::Snapshot(kind, id) => self.snapshots.remove(&(kind, id)).map(|(g, v)| (g, v.value().map_or(0, Vec::len))),
+            WriteKey::Snapshot(kind, id) => self.snapshots.remove(&(kind, id)).map(|(g, v)| (g, v.bytes())),
             WriteKey::Event(job, seq) => self.events.remove(&(job, seq)).map(|(g, e)| (g, e.payload.len())),
         };
         if let Some((generation, bytes)) = removed {
@@ -282,17 +282,15 @@ impl ResilientStore {
     /// Sends `writes` to the backend (through `direct`) unless degraded; on
     /// a backend failure, buffers them and turns degraded.
     async fn write(&self, writes: Vec<Write>, direct: impl Future<Output = Result<()>>) -> Result<()> {
-        let journaled = {
+        // Degraded: kept (and journaled) at once, the backend not tried.
+        let healthy = {
             let mut buffer = self.buffer();
-            if buffer.degraded.is_some() {
-                Some(buffer.keep(writes.clone(), &self.inner.config, self.inner.journal.as_ref())?)
-            } else {
-                None
-            }
+            if buffer.degraded.is_none() { Ok(writes) } else { Err(buffer.keep(writes, &self.inner.config, self.inner.journal.as_ref())) }
         };
-        if let Some(journaled) = journaled {
-            return settle(journaled).await;
-        }
+        let writes = match healthy {
+            Ok(writes) => writes,
+            Err(kept) => return settle(kept?).await,
+        };
         match self.call("write", direct).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_backend_failure() => {

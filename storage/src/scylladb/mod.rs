@@ -280,6 +280,17 @@ impl ScyllaStore {
         Ok(())
     }
 
+    /// Writes one snapshot; the last one a job will have with the retention TTL.
+    async fn put_one(&self, snapshot: SnapshotPut) -> Result<()> {
+        let SnapshotPut { kind, id, blob, last } = snapshot;
+        if last {
+            let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
+            self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop)
+        } else {
+            self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop)
+        }
+    }
+
     /// Writes `entry` into `job`'s log (indexing the job with its first entry).
     async fn append(&self, job: u64, entry: LogEntry) -> Result<()> {
         let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
@@ -443,7 +454,7 @@ async fn prepare(session: &Session, cql: &Cql, config: &ScyllaConfig) -> Result<
 #[async_trait]
 impl SnapshotStore for ScyllaStore {
     async fn put(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
-        self.commit(1, async { self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop) }).await
+        self.commit(1, self.put_one(SnapshotPut { kind, id, blob, last: false })).await
     }
 
     async fn put_batch(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
@@ -451,9 +462,7 @@ impl SnapshotStore for ScyllaStore {
     }
 
     async fn put_final(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
-        let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
-        self.commit(1, async { self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop) })
-            .await
+        self.commit(1, self.put_one(SnapshotPut { kind, id, blob, last: true })).await
     }
 
     async fn put_coalesced(&self, items: Vec<(Kind, u64, Vec<u8>)>) -> Result<()> {
@@ -479,16 +488,7 @@ impl SnapshotStore for ScyllaStore {
 
     async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
         // Different partitions of different tables: sent together, not in turn.
-        let SnapshotPut { kind, id, blob, last } = snapshot;
-        let put = async {
-            if last {
-                let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
-                self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop)
-            } else {
-                self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop)
-            }
-        };
-        self.commit(2, async { futures_util::future::try_join(put, self.append(job, entry)).await.map(drop) }).await
+        self.commit(2, async { futures_util::future::try_join(self.put_one(snapshot), self.append(job, entry)).await.map(drop) }).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
