@@ -82,6 +82,11 @@ pub struct ContractorLink {
     latest: Arc<LatestFix>,
 }
 
+/// Fixes shed for a newer one from the same link: a handle registered once,
+/// since every fix of a contractor behind on its GPS counts here.
+static GPS_SUPERSEDED: std::sync::LazyLock<metrics::Counter> =
+    std::sync::LazyLock::new(|| metrics::counter!("dispatch_gps_dropped_total", "reason" => "superseded"));
+
 /// The newest fix a link has for its contractor and not yet handed over.
 #[derive(Debug, Default)]
 pub struct LatestFix(std::sync::Mutex<Option<GpsFix>>);
@@ -114,7 +119,7 @@ impl ContractorLink {
     /// older fix from this link was still waiting and is shed in its favour.
     pub fn gps(&self, fix: GpsFix) -> Result<bool> {
         if self.latest.slot().replace(fix).is_some() {
-            metrics::counter!("dispatch_gps_dropped_total", "reason" => "superseded").increment(1);
+            GPS_SUPERSEDED.increment(1);
             return Ok(true);
         }
         // The slot was empty: nothing is on its way for it, so tell the actor.

@@ -37,7 +37,7 @@ use crate::config::{Matching, ServeConfig};
 
 /// The running gateway: its cities, auth and settings.
 pub struct Gateway {
-    pub(crate) cities: HashMap<String, City>,
+    pub(crate) cities: HashMap<String, Arc<City>>,
     pub(crate) auth: Auth,
     pub(crate) config: ServeConfig,
     pub(crate) metrics: PrometheusHandle,
@@ -127,7 +127,7 @@ impl Gateway {
             let cells = crate::cities::covering_cells(&area, config.h3_resolution).map_err(anyhow::Error::msg)?;
             tracing::info!(city = %city.name, cells = cells.len(), "city area covered");
             let router = crate::router::Router::start(dispatch.subscribe());
-            cities.insert(city.name.clone(), City { config: city.clone(), area, cells, dispatch, router });
+            cities.insert(city.name.clone(), Arc::new(City { config: city.clone(), area, cells, dispatch, router }));
         }
         let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
         let (shutdown_tx, shutdown) = watch::channel(false);

@@ -58,7 +58,7 @@ pub async fn run(config: LoadConfig, target: Target) -> anyhow::Result<Report> {
         // The server's CPU time over the window, divided by each kind of work
         // (each figure carries all of it: an upper bound per unit).
         let cpu_ms = cpu.as_secs_f64() * 1e3;
-        if let Some(fixes) = server.get("gps_applied_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
+        if let Some(fixes) = server.get("gps_ingested_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
             server.insert("cpu_ms_per_1000_fixes".to_owned(), cpu_ms / (fixes / 1e3));
         }
         if let Some(jobs) = server.get("jobs_posted_per_sec").map(|r| r * secs).filter(|n| *n > 0.0) {
@@ -110,6 +110,7 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
     for (name, label) in [
         ("dispatch_gps_ingested_total", "gps_ingested_per_sec"),
         ("dispatch_gps_dropped_total", "gps_dropped_per_sec"),
+        ("dispatch_gps_dropped_total{reason=\"superseded\"}", "gps_superseded_per_sec"),
         ("dispatch_ws_messages_in_total", "messages_in_per_sec"),
         ("dispatch_ws_messages_out_total", "messages_out_per_sec"),
         ("dispatch_jobs_posted_total", "jobs_posted_per_sec"),
@@ -142,7 +143,7 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
     // Fixes a contractor actor applied: taken, less those shed because a
     // newer fix of the same contractor came while they waited.
     if let Some(ingested) = out.get("gps_ingested_per_sec").copied() {
-        let shed = out.get("gps_dropped_per_sec").copied().unwrap_or(0.0);
+        let shed = out.get("gps_superseded_per_sec").copied().unwrap_or(0.0);
         out.insert("gps_applied_per_sec".to_owned(), (ingested - shed).max(0.0));
     }
     if let Some(rss) = after.get("dispatch_process_resident_bytes") {
@@ -165,14 +166,22 @@ fn ratios(
     let rate = |s: &stats::Summary, name: &str| s.counters.get(name).map(|c| c.per_sec);
     match scenario {
         Scenario::Gps => {
-            // Ours is what the server applied (shed fixes not counted); theirs is what Redis acknowledged.
-            let ours_rate = server.get("gps_applied_per_sec").copied().or_else(|| rate(ours, "gps_sent"));
-            if let (Some(a), Some(b)) = (ours_rate, rate(peer, "gps_sent")) {
+            // Ours is what the server took in (parsed, authorized, validated and
+            // handed to the contractor, where a newer fix of the same phone may
+            // supersede it); theirs is what Redis acknowledged. What the
+            // contractors applied is compared too: with bursts of fixes per phone
+            // most are superseded, by design, so that figure is far lower.
+            let peer_per_cpu = per_cpu(rate(peer, "gps_sent"), peer_run.cpu_cores_busy);
+            let taken = server.get("gps_ingested_per_sec").copied().or_else(|| rate(ours, "gps_sent"));
+            if let (Some(a), Some(b)) = (taken, rate(peer, "gps_sent")) {
                 out.insert("gps_ingest_rate".to_owned(), a / b.max(1e-9));
             }
-            let ours_per_cpu = per_cpu(ours_rate, server.get("cpu_cores_busy").copied());
-            if let (Some(a), Some(b)) = (ours_per_cpu, per_cpu(rate(peer, "gps_sent"), peer_run.cpu_cores_busy)) {
+            let busy = server.get("cpu_cores_busy").copied();
+            if let (Some(a), Some(b)) = (per_cpu(taken, busy), peer_per_cpu) {
                 out.insert("gps_per_cpu_second".to_owned(), a / b.max(1e-9));
+            }
+            if let (Some(a), Some(b)) = (per_cpu(server.get("gps_applied_per_sec").copied(), busy), peer_per_cpu) {
+                out.insert("gps_applied_per_cpu_second".to_owned(), a / b.max(1e-9));
             }
             if let (Some(a), Some(b)) = (ours.latencies.get("gps_rtt"), peer.latencies.get("gps_rtt")) {
                 out.insert("gps_rtt_p50 (lower is better)".to_owned(), a.p50_ms / b.p50_ms.max(1e-9));

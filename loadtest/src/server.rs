@@ -257,6 +257,10 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
             None => name.to_owned(),
         };
         *out.entry(key).or_insert(0.0) += value;
+        if quantile.is_none() && !labels.is_empty() {
+            // Each labelled series also stays apart, as written.
+            *out.entry(series.to_owned()).or_insert(0.0) += value;
+        }
     }
     out
 }
@@ -270,12 +274,14 @@ mod tests {
         let text = "# TYPE a counter\na{role=\"x\"} 2\na{role=\"y\"} 3\nb 1.5\nbroken line\n";
         let m = parse_metrics(text);
         assert_eq!(m["a"], 5.0);
+        assert_eq!((m["a{role=\"x\"}"], m["a{role=\"y\"}"]), (2.0, 3.0));
         assert_eq!(m["b"], 1.5);
-        assert_eq!(m.len(), 2);
+        assert_eq!(m.len(), 4);
         let summary = "s{store=\"scylla\",quantile=\"0.99\"} 0.02\ns{quantile=\"0.5\",store=\"scylla\"} 0.003\ns_sum{store=\"scylla\"} 4\ns_count 800\n";
         let m = parse_metrics(summary);
         assert_eq!((m["s:0.99"], m["s:0.5"], m["s_sum"], m["s_count"]), (0.02, 0.003, 4.0, 800.0));
         assert!(!m.contains_key("s"), "quantiles are never summed");
+        assert_eq!(m["s_sum{store=\"scylla\"}"], 4.0);
     }
 
     #[test]

@@ -9,9 +9,9 @@ use dispatch_engine::{
     Urgency,
 };
 
-use super::Session;
 use super::feed::{event_frame, map_cells};
 use super::policy::{self, Refusal, refuse};
+use super::{Session, counters};
 use crate::protocol::{
     AckResult, BadFrame, ChatAcked, ClientMsg, ErrorCode, JobProgress, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered,
     Resumed, ServerMsg, StatusReply, Subscribed, UrgencyWire, parse_client, parse_client_binary,
@@ -52,7 +52,7 @@ impl Session {
             Ok(parsed) => parsed,
             Err(bad) => return self.error(bad.id, ErrorCode::BadRequest, bad.message),
         };
-        metrics::counter!("dispatch_ws_messages_in_total", "type" => msg.kind()).increment(1);
+        counters::MESSAGES_IN.increment(msg.kind());
         match self.handle(msg).await {
             Ok(Some(result)) => self.send(&ServerMsg::Ack { id, result }),
             Ok(None) => {}
@@ -110,8 +110,8 @@ impl Session {
                 Ok(Some(StatusReply { status }.into()))
             }
             ClientMsg::Gps { lat, lng, heading, speed, accuracy, ts } => {
-                if !self.gps.take() {
-                    metrics::counter!("dispatch_gps_dropped_total", "reason" => "rate_limit").increment(1);
+                if !self.gps.take(self.heard_at) {
+                    counters::GPS_RATE_LIMITED.increment(1);
                     return Ok(None);
                 }
                 let at = self.point_in_city(lat, lng)?;
@@ -140,7 +140,7 @@ impl Session {
                 };
                 match link.gps(fix) {
                     // Taken; if an older fix still waited, it was shed for this one (and counted).
-                    Ok(_) => metrics::counter!("dispatch_gps_ingested_total").increment(1),
+                    Ok(_) => counters::GPS_INGESTED.increment(1),
                     Err(_) => {
                         self.link = None;
                         return Err(refuse(ErrorCode::Conflict, "you went offline; send online again"));
@@ -201,7 +201,7 @@ impl Session {
                 if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
                     return Err(refuse(ErrorCode::BadRequest, format!("chat text must have 1 to {MAX_CHAT_CHARS} characters")));
                 }
-                if !self.chat.take() {
+                if !self.chat.take(self.heard_at) {
                     return Err(refuse(ErrorCode::RateLimited, "too many chat messages; slow down"));
                 }
                 let event = self.dispatch().chat(JobId(job), party, me, text).await?;

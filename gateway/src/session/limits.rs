@@ -15,9 +15,8 @@ impl Bucket {
         Self { rate, tokens: rate * 2.0, at: Instant::now() }
     }
 
-    /// Takes a token if one is left.
-    pub(super) fn take(&mut self) -> bool {
-        let now = Instant::now();
+    /// Takes a token if one is left at `now`.
+    pub(super) fn take(&mut self, now: Instant) -> bool {
         self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate * 2.0);
         self.at = now;
         if self.tokens >= 1.0 {
@@ -36,7 +35,8 @@ mod tests {
     #[test]
     fn a_bucket_allows_a_burst_of_twice_its_rate_then_refuses() {
         let mut bucket = Bucket::new(5);
-        let taken = (0..20).filter(|_| bucket.take()).count();
+        let now = Instant::now();
+        let taken = (0..20).filter(|_| bucket.take(now)).count();
         assert_eq!(taken, 10);
     }
 }

@@ -8,10 +8,12 @@
 //! | `feed` | what is pushed unasked: job events each role may see, the dispatcher's map feed |
 //! | `outbound` | the bounded queue, the writer task, 1008 for slow readers |
 //! | `limits` | GPS and chat rate limits |
+//! | `counters` | handles of the metrics every frame touches, registered once |
 //!
 //! Violations get `error {code: "forbidden"}`; the connection stays open.
 
 mod commands;
+mod counters;
 mod feed;
 mod limits;
 mod outbound;
@@ -43,7 +45,8 @@ use outbound::{Outbound, spawn_writer};
 /// One connection's state.
 struct Session {
     claims: Claims,
-    gw: Arc<Gateway>,
+    /// The token's city (looked up once: every frame needs it).
+    city: Arc<crate::cities::City>,
     /// Frames for the writer task, each with the posting time of the job it
     /// offers (if it is an offer), so match latency is measured at the socket.
     out: mpsc::Sender<Outbound>,
@@ -65,6 +68,9 @@ struct Session {
     stats_sent: dispatch_actors::map::MatchStats,
     gps: Bucket,
     chat: Bucket,
+    /// When the last frame arrived (read once per frame: the idle timeout
+    /// and the rate limits share it).
+    heard_at: Instant,
     /// The client sends binary frames, so it gets binary frames back.
     binary: bool,
     closing: bool,
@@ -72,8 +78,7 @@ struct Session {
 
 impl Session {
     fn city(&self) -> &crate::cities::City {
-        // The upgrade checked the token's city exists.
-        &self.gw.cities[&self.claims.city]
+        &self.city
     }
 
     fn dispatch(&self) -> &dispatch_actors::Dispatch {
@@ -100,12 +105,13 @@ where
     let idle = Duration::from_secs(gw.config.idle_timeout_secs.max(1));
     let mut keepalive = tokio::time::interval(idle / 2);
     keepalive.tick().await;
-    let mut last_heard = Instant::now();
     let mut session = Session {
+        heard_at: Instant::now(),
+        // The upgrade checked the token's city exists.
+        city: Arc::clone(&gw.cities[&claims.city]),
         gps: Bucket::new(gw.config.gps_per_sec),
         chat: Bucket::new(gw.config.chat_per_sec),
         claims,
-        gw,
         out,
         abort: Some(abort),
         jobs: HashSet::new(),
@@ -139,16 +145,16 @@ where
                 // Frame handling is boxed: inlined, its actor calls would make every
                 // idle connection's task several KiB larger.
                 Some(Ok(Message::Text(text))) => {
-                    last_heard = Instant::now();
+                    session.heard_at = Instant::now();
                     Box::pin(session.on_text(text.as_str())).await;
                     start_map_feed(&session, &mut map_tick);
                 }
                 Some(Ok(Message::Binary(bytes))) => {
-                    last_heard = Instant::now();
+                    session.heard_at = Instant::now();
                     Box::pin(session.on_binary(&bytes)).await;
                     start_map_feed(&session, &mut map_tick);
                 }
-                Some(Ok(_)) => last_heard = Instant::now(), // ping / pong
+                Some(Ok(_)) => session.heard_at = Instant::now(), // ping / pong
             },
             event = inbox.events.recv() => match event {
                 Some(event) => {
@@ -170,7 +176,7 @@ where
                 session.close(CloseCode::Away, "server shutting down");
             }
             _ = keepalive.tick() => {
-                if last_heard.elapsed() > idle {
+                if session.heard_at.elapsed() > idle {
                     session.close(CloseCode::Normal, "idle timeout");
                 } else if session.out.try_send(Box::new((Message::Ping(Vec::new().into()), None))).is_err() {
                     session.close(CloseCode::Policy, "outbound queue full: reading too slowly");

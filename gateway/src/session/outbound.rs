@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use dispatch_actors::Clock;
 use dispatch_engine::Timestamp;
 
-use super::Session;
+use super::{Session, counters};
 use crate::protocol::{ErrorCode, ServerMsg, encode_server, encode_server_binary};
 
 /// A frame on its way to the socket; offers carry their job's posting time.
@@ -90,7 +90,7 @@ impl Session {
             metrics::counter!("dispatch_ws_closed_slow_reader_total").increment(1);
             self.close(CloseCode::Policy, "outbound queue full: reading too slowly");
         } else {
-            metrics::counter!("dispatch_ws_messages_out_total", "type" => msg.kind()).increment(1);
+            counters::MESSAGES_OUT.increment(msg.kind());
         }
     }
 
@@ -109,9 +109,9 @@ impl Session {
         let Some(frame) = self.frame(msg) else { return };
         match self.out.try_send(Box::new((frame, posted_at))) {
             Ok(()) => {
-                metrics::counter!("dispatch_ws_messages_out_total", "type" => kind).increment(1);
+                counters::MESSAGES_OUT.increment(kind);
                 let depth = self.out.max_capacity() - self.out.capacity();
-                metrics::gauge!("dispatch_ws_outbound_queue_depth").set(depth as f64);
+                counters::OUTBOUND_DEPTH.set(depth as f64);
             }
             Err(_) => {
                 metrics::counter!("dispatch_ws_closed_slow_reader_total").increment(1);
