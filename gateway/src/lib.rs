@@ -3,6 +3,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`server`] | [`Gateway`] (cities, auth, settings) and [`run`]: HTTP routes and the WebSocket upgrade on one port |
+//! | `overload` | overload detection (timers run late, posts acknowledged slowly); while it lasts, each connection's GPS is thinned before it costs more than a parse |
 //! | `router` | one task per city hands each event to the sessions it concerns (not every connection) |
 //! | `session` | one WebSocket connection: role checks, actor calls, event filtering, map feed, bounded outbound queue (one file each) |
 //! | `finished` | finished jobs remembered for a while by the router and the sessions, then forgotten |
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 mod finished;
+mod overload;
 mod router;
 pub mod server;
 mod session;

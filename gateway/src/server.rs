@@ -43,6 +43,8 @@ pub struct Gateway {
     pub(crate) metrics: PrometheusHandle,
     pub(crate) shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
+    /// Whether the runtime is behind (connections then thin their GPS).
+    pub(crate) overload: Arc<crate::overload::Overload>,
 }
 
 /// How often histogram samples are folded into their summaries.
@@ -131,7 +133,8 @@ impl Gateway {
         }
         let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
         let (shutdown_tx, shutdown) = watch::channel(false);
-        Ok(Arc::new(Gateway { cities, auth: Auth::new(secret.as_bytes()), config, metrics, shutdown, shutdown_tx }))
+        let overload = crate::overload::Overload::start();
+        Ok(Arc::new(Gateway { cities, auth: Auth::new(secret.as_bytes()), config, metrics, shutdown, shutdown_tx, overload }))
     }
 
     /// The token service, for tests and the demo.

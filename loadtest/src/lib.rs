@@ -111,6 +111,9 @@ fn server_rates(ctx: &scenarios::Ctx, secs: f64) -> BTreeMap<String, f64> {
         ("dispatch_gps_ingested_total", "gps_ingested_per_sec"),
         ("dispatch_gps_dropped_total", "gps_dropped_per_sec"),
         ("dispatch_gps_dropped_total{reason=\"superseded\"}", "gps_superseded_per_sec"),
+        // Shed by the session while the server's runtime lagged.
+        ("dispatch_gps_dropped_total{reason=\"overload\"}", "gps_shed_overload_per_sec"),
+        ("dispatch_overload_episodes_total", "overload_episodes_per_sec"),
         ("dispatch_ws_messages_in_total", "messages_in_per_sec"),
         ("dispatch_ws_messages_out_total", "messages_out_per_sec"),
         ("dispatch_jobs_posted_total", "jobs_posted_per_sec"),

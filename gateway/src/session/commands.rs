@@ -114,6 +114,11 @@ impl Session {
                     counters::GPS_RATE_LIMITED.increment(1);
                     return Ok(None);
                 }
+                // While the gateway is overloaded, a fix past the connection's one per interval costs no more than its parse.
+                if !self.gps_thinning.admit(self.heard_at, self.overload.lagging(self.heard_at)) {
+                    counters::GPS_SHED_OVERLOAD.increment(1);
+                    return Ok(None);
+                }
                 let at = self.point_in_city(lat, lng)?;
                 let now = self.dispatch().clock().now();
                 if ts > now.0.saturating_add(MAX_GPS_SKEW_MS) {
@@ -177,7 +182,11 @@ impl Session {
                     return Err(refuse(ErrorCode::BadRequest, format!("description longer than {MAX_CHAT_CHARS} characters")));
                 }
                 let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget: budget.map(Money) };
-                let (job, quote) = self.dispatch().post_job(request).await?;
+                let asked = std::time::Instant::now();
+                let posted = self.dispatch().post_job(request).await;
+                let took = asked.elapsed();
+                self.overload.observe_post(took, asked + took);
+                let (job, quote) = posted?;
                 self.jobs.insert(job);
                 Ok(Some(Posted { job: job.0, quote }.into()))
             }

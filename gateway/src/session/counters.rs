@@ -49,6 +49,9 @@ pub(super) static GPS_INGESTED: LazyLock<Counter> = LazyLock::new(|| metrics::co
 /// Fixes over the connection's rate limit.
 pub(super) static GPS_RATE_LIMITED: LazyLock<Counter> =
     LazyLock::new(|| metrics::counter!("dispatch_gps_dropped_total", "reason" => "rate_limit"));
+/// Fixes shed right after their parse while the runtime lagged (see `crate::overload`).
+pub(super) static GPS_SHED_OVERLOAD: LazyLock<Counter> =
+    LazyLock::new(|| metrics::counter!("dispatch_gps_dropped_total", "reason" => "overload"));
 /// The last outbound queue depth seen.
 pub(super) static OUTBOUND_DEPTH: LazyLock<Gauge> = LazyLock::new(|| metrics::gauge!("dispatch_ws_outbound_queue_depth"));
 

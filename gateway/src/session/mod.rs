@@ -36,6 +36,7 @@ use dispatch_engine::JobId;
 
 use crate::auth::Claims;
 use crate::finished::FinishedJobs;
+use crate::overload::{GpsThinning, Overload};
 use crate::protocol::{ErrorCode, ServerMsg};
 use crate::server::Gateway;
 use feed::{CellLoadRow, start_map_feed};
@@ -68,6 +69,9 @@ struct Session {
     stats_sent: dispatch_actors::map::MatchStats,
     gps: Bucket,
     chat: Bucket,
+    /// While the gateway is overloaded: at most one fix per `overload::THIN_TO` taken from this connection.
+    gps_thinning: GpsThinning,
+    overload: Arc<Overload>,
     /// When the last frame arrived (read once per frame: the idle timeout
     /// and the rate limits share it).
     heard_at: Instant,
@@ -110,6 +114,8 @@ where
         // The upgrade checked the token's city exists.
         city: Arc::clone(&gw.cities[&claims.city]),
         gps: Bucket::new(gw.config.gps_per_sec),
+        gps_thinning: GpsThinning::default(),
+        overload: Arc::clone(&gw.overload),
         chat: Bucket::new(gw.config.chat_per_sec),
         claims,
         out,
@@ -209,6 +215,69 @@ mod tests {
     use crate::auth::{Claims, Role};
     use crate::config::{ServeConfig, StorageKind};
     use crate::server::Gateway;
+
+    fn city_clock(gw: &Gateway) -> dispatch_actors::Clock {
+        gw.cities["des-moines"].dispatch.clock()
+    }
+
+    /// The overload policy end to end through a session: while the gateway
+    /// lags, a contractor's fixes past the first in each interval are shed
+    /// right after parsing, so the contractor keeps the first one.
+    #[tokio::test]
+    async fn a_lagging_gateway_thins_a_phones_fixes() {
+        use dispatch_protocol::{ClientMsg, ServerMsg, TradeYears, decode_server, encode_client};
+        use futures_util::SinkExt;
+
+        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "s".into(), ..ServeConfig::default() };
+        let gw = Gateway::start(config).await.unwrap();
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let ws = WebSocketStream::from_raw_socket(server_io, WsRole::Server, None).await;
+        let claims = Claims { role: Role::Contractor, sub: 7, city: "des-moines".into(), exp: u64::MAX };
+        tokio::spawn(super::run(ws, claims, Arc::clone(&gw)));
+        let mut phone = WebSocketStream::from_raw_socket(client_io, WsRole::Client, None).await;
+        let mut send = async |msg: ClientMsg| phone.send(Message::text(encode_client(Some("1"), &msg))).await.unwrap();
+        send(ClientMsg::Register {
+            name: "Pat".into(),
+            trades: vec![TradeYears { trade: Trade::Plumbing, years: 3 }],
+            hourly_rate: 5_000,
+            service_radius_m: 10_000.0,
+        })
+        .await;
+        send(ClientMsg::Online { lat: 41.5868, lng: -93.625 }).await;
+        let now = city_clock(&gw).now().0;
+        let fix = |i: u32| ClientMsg::Gps {
+            lat: 41.5868 + f64::from(i) * 1e-4,
+            lng: -93.625,
+            heading: None,
+            speed: None,
+            accuracy: Some(5.0),
+            ts: now + i64::from(i) * 100,
+        };
+        // The runtime was late by twice the bound, tick after tick, just now: lagging.
+        let due = std::time::Instant::now();
+        for _ in 0..crate::overload::SUSTAINED {
+            gw.overload.observe_tick(due, due + crate::overload::LATE * 2);
+        }
+        for i in 1..=5 {
+            send(fix(i)).await;
+        }
+        send(ClientMsg::Ping {}).await;
+        // Frames are answered in order: hello, the two acks, then the pong.
+        let mut pongs = 0;
+        while pongs == 0 {
+            let frame = tokio::time::timeout(Duration::from_secs(5), phone.next()).await.expect("a frame").unwrap().unwrap();
+            let Message::Text(text) = frame else { continue };
+            match decode_server(text.as_str()).unwrap() {
+                ServerMsg::Pong {} => pongs += 1,
+                ServerMsg::Error { message, .. } => panic!("refused: {message}"),
+                _ => {}
+            }
+        }
+        let city = &gw.cities["des-moines"].dispatch;
+        let me = dispatch_engine::ContractorId(7);
+        let held = city.contractor(me).await.unwrap().position.unwrap();
+        assert!((held.lat() - (41.5868 + 1e-4)).abs() < 1e-9, "the first fix was taken and the four after it shed, got {held:?}");
+    }
 
     /// A dispatcher whose socket (a 512-byte pipe nobody reads) backs up while
     /// the city's events keep coming: once the queue of 4 is full the session
