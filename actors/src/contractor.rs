@@ -421,145 +421,155 @@ impl Actor for ContractorActor {
         msg: ContractorMsg,
         state: &mut ContractorState,
     ) -> Result<(), ActorProcessingErr> {
-        // GPS fixes are the hot path: only the other messages are timed.
-        let started = (!matches!(msg, ContractorMsg::Gps(..))).then(std::time::Instant::now);
-        match msg {
-            ContractorMsg::Gps(latest) => {
-                // The newest fix the link has by now (newer ones replaced older ones while this waited).
-                if let Some(fix) = latest.take() {
-                    state.on_gps(fix).await;
-                    state.shared.counters.gps_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            ContractorMsg::SetPresence { presence, at, reply } => {
-                state.last_activity = tokio::time::Instant::now();
-                let answer = if let Some(job) = state.holds_job() {
-                    Err(ActorError::ContractorState(state.id(), format!("holds job {job}; finish or hand it back first")))
-                } else {
-                    if let Some(point) = at {
-                        state.snap.position = Some(point);
-                    }
-                    match presence {
-                        Presence::Offline => state.hibernate(&myself).await.map(|()| ContractorStatus::Offline),
-                        Presence::OnBreak => {
-                            state.set_status(ContractorStatus::OnBreak, Some(None)).await.map(|()| ContractorStatus::OnBreak)
-                        }
-                        Presence::Available => {
-                            state.set_status(ContractorStatus::Available, Some(None)).await.map(|()| ContractorStatus::Available)
-                        }
-                    }
-                };
-                let _ = reply.send(answer);
-            }
-            ContractorMsg::HoldForOffer { job, site, window, reply } => {
-                let service_secs = state.shared.config.expected_job_secs;
-                let fits = window.is_none_or(|w| {
-                    state.snap.profile.covers(&w) && state.route_takes(Stop { job, location: site, window: Some(w), service_secs })
-                });
-                let held = fits
-                    && state.snap.status == ContractorStatus::Available
-                    && state.set_status(ContractorStatus::Offered(job), Some(Some(site))).await.is_ok();
-                let _ = reply.send(held);
-            }
-            ContractorMsg::Book { stop, reply } => {
-                let answer = if state.snap.status == ContractorStatus::Offered(stop.job) {
-                    state.snap.agenda.push(stop);
-                    let booked = state.set_status(ContractorStatus::Available, Some(None)).await;
-                    if booked.is_err() {
-                        state.snap.agenda.pop();
-                    }
-                    booked
-                } else {
-                    Err(ActorError::ContractorState(state.id(), format!("does not hold an offer of job {}", stop.job)))
-                };
-                let _ = reply.send(answer);
-            }
-            ContractorMsg::JobUpdate { job, status, site, reply } => {
-                let booked = state.snap.agenda.iter().position(|s| s.job == job);
-                let answer = match (state.holds_job() == Some(job), booked, status) {
-                    // Released from a booked job it was not working on yet: just unbook.
-                    (false, Some(at), ContractorStatus::Available) => {
-                        let stop = state.snap.agenda.remove(at);
-                        let stored = state.persist().await;
-                        if stored.is_err() {
-                            state.snap.agenda.insert(at, stop);
-                        }
-                        stored
-                    }
-                    (true, _, _) | (false, Some(_), _) => {
-                        // Finished, cancelled, or setting off: either way no longer booked.
-                        let old_agenda = state.snap.agenda.clone();
-                        state.snap.agenda.retain(|s| s.job != job);
-                        let site = if status == ContractorStatus::Available { None } else { Some(site) };
-                        let moved = state.set_status(status, Some(site)).await;
-                        if moved.is_err() {
-                            state.snap.agenda = old_agenda;
-                        }
-                        moved
-                    }
-                    _ => Ok(()), // a stale update from a job this contractor no longer holds
-                };
-                let _ = reply.send(answer);
-            }
-            ContractorMsg::Describe { trade, window, reply } => {
-                let p = &state.snap.profile;
-                let _ = reply.send(CandidateFacts {
-                    status: state.snap.status.kind(),
-                    rating: p.rating,
-                    years_experience: p.years_in(trade).unwrap_or(0),
-                    hourly_rate: p.hourly_rate,
-                    shift_remaining_secs: p.shift_remaining_secs(state.shared.clock.now()),
-                    service_radius_m: p.service_radius_m,
-                    covers_window: window.is_none_or(|w| p.covers(&w)),
-                });
-            }
-            ContractorMsg::Rate { job, stars, reply } => {
-                let before = state.snap.ratings.clone();
-                let answer = match state.snap.ratings.add(job, stars) {
-                    Err(e) => Err(ActorError::Engine(e)),
-                    Ok(false) => Ok(state.snap.profile.rating),
-                    Ok(true) => {
-                        let old = std::mem::replace(&mut state.snap.profile.rating, state.snap.ratings.rating());
-                        match state.persist().await {
-                            Ok(()) => {
-                                state.reindex().await;
-                                Ok(state.snap.profile.rating)
-                            }
-                            Err(e) => {
-                                state.snap.profile.rating = old;
-                                state.snap.ratings = before;
-                                Err(e)
-                            }
-                        }
-                    }
-                };
-                let _ = reply.send(answer);
-            }
-            ContractorMsg::Get(reply) => {
-                let _ = reply.send(state.snap.clone());
-            }
-            ContractorMsg::Flush(reply) => {
-                let _ = reply.send(());
-            }
-            ContractorMsg::Reannounce => {
-                state.cell_actor = None;
-                state.reindex().await;
-            }
-            ContractorMsg::IdleCheck => {
-                let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
-                if idle
-                    && state.holds_job().is_none()
-                    && let Err(e) = state.hibernate(&myself).await
-                {
-                    tracing::warn!(contractor = %state.id(), %e, "could not hibernate; staying live");
-                }
-            }
-            #[cfg(feature = "testsuite")]
-            ContractorMsg::Panic => panic!("test hook: contractor {} panics", state.id()),
-        }
-        if let Some(started) = started {
-            metrics::histogram!("dispatch_message_seconds", "kind" => "contractor").record(started.elapsed().as_secs_f64());
-        }
-        Ok(())
+        // Boxed: ractor keeps this future inside the actor's task for the
+        // actor's whole life, so inlined, the largest message's state machine
+        // (store writes, cell calls) would cost every idle contractor ~3 KiB.
+        Box::pin(handle_message(myself, msg, state)).await
     }
+}
+
+/// One message carried out (see [`ContractorActor::handle`]).
+async fn handle_message(
+    myself: ActorRef<ContractorMsg>,
+    msg: ContractorMsg,
+    state: &mut ContractorState,
+) -> Result<(), ActorProcessingErr> {
+    // GPS fixes are the hot path: only the other messages are timed.
+    let started = (!matches!(msg, ContractorMsg::Gps(..))).then(std::time::Instant::now);
+    match msg {
+        ContractorMsg::Gps(latest) => {
+            // The newest fix the link has by now (newer ones replaced older ones while this waited).
+            if let Some(fix) = latest.take() {
+                state.on_gps(fix).await;
+                state.shared.counters.gps_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        ContractorMsg::SetPresence { presence, at, reply } => {
+            state.last_activity = tokio::time::Instant::now();
+            let answer = if let Some(job) = state.holds_job() {
+                Err(ActorError::ContractorState(state.id(), format!("holds job {job}; finish or hand it back first")))
+            } else {
+                if let Some(point) = at {
+                    state.snap.position = Some(point);
+                }
+                match presence {
+                    Presence::Offline => state.hibernate(&myself).await.map(|()| ContractorStatus::Offline),
+                    Presence::OnBreak => state.set_status(ContractorStatus::OnBreak, Some(None)).await.map(|()| ContractorStatus::OnBreak),
+                    Presence::Available => {
+                        state.set_status(ContractorStatus::Available, Some(None)).await.map(|()| ContractorStatus::Available)
+                    }
+                }
+            };
+            let _ = reply.send(answer);
+        }
+        ContractorMsg::HoldForOffer { job, site, window, reply } => {
+            let service_secs = state.shared.config.expected_job_secs;
+            let fits = window.is_none_or(|w| {
+                state.snap.profile.covers(&w) && state.route_takes(Stop { job, location: site, window: Some(w), service_secs })
+            });
+            let held = fits
+                && state.snap.status == ContractorStatus::Available
+                && state.set_status(ContractorStatus::Offered(job), Some(Some(site))).await.is_ok();
+            let _ = reply.send(held);
+        }
+        ContractorMsg::Book { stop, reply } => {
+            let answer = if state.snap.status == ContractorStatus::Offered(stop.job) {
+                state.snap.agenda.push(stop);
+                let booked = state.set_status(ContractorStatus::Available, Some(None)).await;
+                if booked.is_err() {
+                    state.snap.agenda.pop();
+                }
+                booked
+            } else {
+                Err(ActorError::ContractorState(state.id(), format!("does not hold an offer of job {}", stop.job)))
+            };
+            let _ = reply.send(answer);
+        }
+        ContractorMsg::JobUpdate { job, status, site, reply } => {
+            let booked = state.snap.agenda.iter().position(|s| s.job == job);
+            let answer = match (state.holds_job() == Some(job), booked, status) {
+                // Released from a booked job it was not working on yet: just unbook.
+                (false, Some(at), ContractorStatus::Available) => {
+                    let stop = state.snap.agenda.remove(at);
+                    let stored = state.persist().await;
+                    if stored.is_err() {
+                        state.snap.agenda.insert(at, stop);
+                    }
+                    stored
+                }
+                (true, _, _) | (false, Some(_), _) => {
+                    // Finished, cancelled, or setting off: either way no longer booked.
+                    let old_agenda = state.snap.agenda.clone();
+                    state.snap.agenda.retain(|s| s.job != job);
+                    let site = if status == ContractorStatus::Available { None } else { Some(site) };
+                    let moved = state.set_status(status, Some(site)).await;
+                    if moved.is_err() {
+                        state.snap.agenda = old_agenda;
+                    }
+                    moved
+                }
+                _ => Ok(()), // a stale update from a job this contractor no longer holds
+            };
+            let _ = reply.send(answer);
+        }
+        ContractorMsg::Describe { trade, window, reply } => {
+            let p = &state.snap.profile;
+            let _ = reply.send(CandidateFacts {
+                status: state.snap.status.kind(),
+                rating: p.rating,
+                years_experience: p.years_in(trade).unwrap_or(0),
+                hourly_rate: p.hourly_rate,
+                shift_remaining_secs: p.shift_remaining_secs(state.shared.clock.now()),
+                service_radius_m: p.service_radius_m,
+                covers_window: window.is_none_or(|w| p.covers(&w)),
+            });
+        }
+        ContractorMsg::Rate { job, stars, reply } => {
+            let before = state.snap.ratings.clone();
+            let answer = match state.snap.ratings.add(job, stars) {
+                Err(e) => Err(ActorError::Engine(e)),
+                Ok(false) => Ok(state.snap.profile.rating),
+                Ok(true) => {
+                    let old = std::mem::replace(&mut state.snap.profile.rating, state.snap.ratings.rating());
+                    match state.persist().await {
+                        Ok(()) => {
+                            state.reindex().await;
+                            Ok(state.snap.profile.rating)
+                        }
+                        Err(e) => {
+                            state.snap.profile.rating = old;
+                            state.snap.ratings = before;
+                            Err(e)
+                        }
+                    }
+                }
+            };
+            let _ = reply.send(answer);
+        }
+        ContractorMsg::Get(reply) => {
+            let _ = reply.send(state.snap.clone());
+        }
+        ContractorMsg::Flush(reply) => {
+            let _ = reply.send(());
+        }
+        ContractorMsg::Reannounce => {
+            state.cell_actor = None;
+            state.reindex().await;
+        }
+        ContractorMsg::IdleCheck => {
+            let idle = state.last_activity.elapsed() >= state.shared.config.idle_hibernate_after;
+            if idle
+                && state.holds_job().is_none()
+                && let Err(e) = state.hibernate(&myself).await
+            {
+                tracing::warn!(contractor = %state.id(), %e, "could not hibernate; staying live");
+            }
+        }
+        #[cfg(feature = "testsuite")]
+        ContractorMsg::Panic => panic!("test hook: contractor {} panics", state.id()),
+    }
+    if let Some(started) = started {
+        metrics::histogram!("dispatch_message_seconds", "kind" => "contractor").record(started.elapsed().as_secs_f64());
+    }
+    Ok(())
 }

@@ -108,8 +108,9 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
     let (mut tx, mut rx) = ws.split();
     let posted = ctx.recorder.counter("jobs_posted");
     let notified = ctx.recorder.series("accept_notified");
+    let post_sent = ctx.recorder.series("post_sent");
     let reader = {
-        let ctx = Arc::clone(&ctx);
+        let (ctx, ledger) = (Arc::clone(&ctx), Arc::clone(&ledger));
         tokio::spawn(async move {
             while let Ok(Some(msg)) = next_msg(&mut rx).await {
                 match msg {
@@ -151,6 +152,10 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
         if tx.send(frame).await.is_err() {
             ctx.recorder.error("customer: socket closed");
             break;
+        }
+        // The harness's own delay: from the job's due time to its frame on the socket.
+        if let Some(due) = locked(&ledger.due).get(&seq).copied() {
+            post_sent.since(due);
         }
     }
     // Let the last acceptances arrive.
