@@ -132,16 +132,14 @@ impl Session {
                     ));
                 }
                 let fix = GpsFix::new(at, heading, speed, accuracy, Timestamp(ts))?;
-                let link = match self.link.clone() {
+                let link = match &mut self.link {
                     Some(link) => link,
-                    None => {
-                        let link = self
-                            .dispatch()
+                    none => none.insert(
+                        self.city
+                            .dispatch
                             .link(ContractorId(me))
-                            .map_err(|_| refuse(ErrorCode::Conflict, "go online before sending GPS"))?;
-                        self.link = Some(link.clone());
-                        link
-                    }
+                            .map_err(|_| refuse(ErrorCode::Conflict, "go online before sending GPS"))?,
+                    ),
                 };
                 match link.gps(fix) {
                     // Taken; if an older fix still waited, it was shed for this one (and counted).

@@ -90,6 +90,48 @@ impl Session {
     }
 }
 
+/// What the socket yields.
+type SocketItem = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+
+/// Frames handled in one go before the session looks at its other inputs.
+const BURST: usize = 64;
+
+impl Session {
+    /// Handles `first` and every frame already read behind it (up to
+    /// [`BURST`]): a client's frames often come together (fixes, then a
+    /// ping), and each pass through the session's `select!` re-arms its
+    /// timer, inbox and shutdown watch. `false`: the connection is over.
+    async fn on_burst<S>(&mut self, first: SocketItem, stream: &mut futures_util::stream::SplitStream<WebSocketStream<S>>) -> bool
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut frame = first;
+        for _ in 0..BURST {
+            match frame {
+                None | Some(Ok(Message::Close(_))) => return false,
+                Some(Err(e)) => {
+                    if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
+                        metrics::counter!("dispatch_ws_errors_total", "code" => "too_big").increment(1);
+                        self.close(CloseCode::Size, "frame too large");
+                    }
+                    return false;
+                }
+                Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
+                Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).await,
+                Some(Ok(_)) => {} // ping / pong
+            }
+            if self.closing {
+                return true;
+            }
+            match futures_util::FutureExt::now_or_never(stream.next()) {
+                Some(next) => frame = next,
+                None => break,
+            }
+        }
+        true
+    }
+}
+
 /// Runs one connection until the client leaves, the server shuts down, the
 /// client idles past the timeout, or it reads too slowly.
 pub(crate) async fn run<S>(ws: WebSocketStream<S>, claims: Claims, gw: Arc<Gateway>)
@@ -139,29 +181,15 @@ where
 
     while !session.closing {
         tokio::select! {
-            frame = stream.next() => match frame {
-                None | Some(Ok(Message::Close(_))) => break,
-                Some(Err(e)) => {
-                    if matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)) {
-                        metrics::counter!("dispatch_ws_errors_total", "code" => "too_big").increment(1);
-                        session.close(CloseCode::Size, "frame too large");
-                    }
-                    break;
-                }
+            frame = stream.next() => {
+                session.heard_at = Instant::now();
                 // Frame handling is boxed: inlined, its actor calls would make every
                 // idle connection's task several KiB larger.
-                Some(Ok(Message::Text(text))) => {
-                    session.heard_at = Instant::now();
-                    Box::pin(session.on_text(text.as_str())).await;
-                    start_map_feed(&session, &mut map_tick);
+                if !Box::pin(session.on_burst(frame, &mut stream)).await {
+                    break;
                 }
-                Some(Ok(Message::Binary(bytes))) => {
-                    session.heard_at = Instant::now();
-                    Box::pin(session.on_binary(&bytes)).await;
-                    start_map_feed(&session, &mut map_tick);
-                }
-                Some(Ok(_)) => session.heard_at = Instant::now(), // ping / pong
-            },
+                start_map_feed(&session, &mut map_tick);
+            }
             event = inbox.events.recv() => match event {
                 Some(event) => {
                     let missed = inbox.missed.swap(0, std::sync::atomic::Ordering::Relaxed);

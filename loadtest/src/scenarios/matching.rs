@@ -5,8 +5,13 @@
 //! trades no job asks for: they fill the index the searches walk, as a city
 //! of that size would, without needing a socket each.
 //!
-//! - `offer` latency: from a job's due time (its slot in the schedule) to the
-//!   offer reaching a contractor (matched by the job's description).
+//! - `offer` latency: from the customer handing the job's `post_job` frame to
+//!   its socket to the offer reaching a contractor (matched by the job's
+//!   description).
+//! - `offer_from_due`: the same from the job's due time (its slot in the
+//!   schedule), so a harness or server that falls behind the schedule still
+//!   shows (open loop); `post_sent` is the difference, the harness's own delay
+//!   (its timers fire on whole milliseconds, about 1 ms late on average).
 //! - `accept_notified` latency: from a contractor sending `accept` to the
 //!   customer receiving the `accepted` event.
 
@@ -26,10 +31,11 @@ use dispatch_protocol::{AckResult, ClientMsg, Event, JobProgress, ServerMsg, Urg
 use super::{Ctx, Rng, TRADES};
 use crate::net::{Ws, error_kind, frame, next_msg, text};
 
-/// What the bots share: when each job was due, when each accept was sent.
+/// What the bots share: when each job was due and posted, when each accept was sent.
 #[derive(Default)]
 pub(crate) struct Ledger {
     due: StdMutex<HashMap<u64, Instant>>,
+    posted: StdMutex<HashMap<u64, Instant>>,
     accepted: StdMutex<HashMap<u64, Instant>>,
 }
 
@@ -149,13 +155,15 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
             budget: None,
         };
         let Ok(frame) = text(Some(&format!("p{seq}")), &msg) else { continue };
+        // Stamped before the write, so an offer can never come back before its stamp.
+        let posted_at = Instant::now();
+        locked(&ledger.posted).insert(seq, posted_at);
+        if let Some(due) = locked(&ledger.due).get(&seq).copied() {
+            post_sent.record(posted_at.saturating_duration_since(due));
+        }
         if tx.send(frame).await.is_err() {
             ctx.recorder.error("customer: socket closed");
             break;
-        }
-        // The harness's own delay: from the job's due time to its frame on the socket.
-        if let Some(due) = locked(&ledger.due).get(&seq).copied() {
-            post_sent.since(due);
         }
     }
     // Let the last acceptances arrive.
@@ -184,6 +192,7 @@ fn status_step(id: &str) -> Option<(u64, u64)> {
 async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatch_engine::GeoPoint, ws: Ws) {
     let (mut tx, mut rx) = ws.split();
     let offers = ctx.recorder.series("offer");
+    let offers_from_due = ctx.recorder.series("offer_from_due");
     let offered = ctx.recorder.counter("offers_received");
     let completed = ctx.recorder.counter("jobs_completed");
     let gps_sent = ctx.recorder.counter("gps_sent");
@@ -208,8 +217,11 @@ async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatc
                 let Ok(Some(msg)) = msg else { break };
                 if let Some((job, seq)) = offered_seq(&msg) {
                     offered.fetch_add(1, Ordering::Relaxed);
+                    if let Some(posted_at) = locked(&ledger.posted).remove(&seq) {
+                        offers.since(posted_at);
+                    }
                     if let Some(due) = locked(&ledger.due).remove(&seq) {
-                        offers.since(due);
+                        offers_from_due.since(due);
                     }
                     locked(&ledger.accepted).insert(job, Instant::now());
                     let Ok(f) = text(Some(&format!("a{job}")), &ClientMsg::Accept { job }) else { continue };
