@@ -87,13 +87,22 @@ async fn shutdown_signal() {
     }
 }
 
+/// How often (in task polls) a worker takes a task from the runtime's shared
+/// queue before its own. A worker's own queue holds 256 tasks; past that,
+/// woken tasks overflow to the shared one, which tokio's self-tuned interval
+/// (about 200 µs of polls) serves one task at a time while the worker stays
+/// busy. With thousands of connections ready at once, the overflowed ones
+/// then waited: a saturated GPS run answered 1 % of its pings after
+/// ~390 ms while the median took 1.4 ms. Every 4th poll keeps them moving.
+const GLOBAL_QUEUE_INTERVAL: u32 = 4;
+
 /// Runs the command line.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     // One descriptor per connection: lift the soft limit to the hard one.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("warning: could not raise the open-file limit: {e}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().global_queue_interval(GLOBAL_QUEUE_INTERVAL).build()?;
     match cli.command {
         Command::Demo(args) => {
             let (serve, sim) = args.resolve()?;
