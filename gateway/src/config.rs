@@ -98,6 +98,10 @@ pub struct ServeConfig {
     pub max_frame_bytes: usize,
     /// GPS fixes per second accepted per connection (the rest are dropped and counted).
     pub gps_per_sec: u32,
+    /// While the gateway is overloaded, each connection's GPS is taken at most
+    /// once per this many seconds (the rest shed right after parsing); 0 turns
+    /// the thinning off. See `overload.rs`.
+    pub overload_gps_every_secs: u64,
     /// Chat messages per second accepted per connection.
     pub chat_per_sec: u32,
     /// Frames queued for a slow reader before the connection is closed with 1008.
@@ -135,6 +139,7 @@ impl Default for ServeConfig {
             offer_timeout_secs: 20,
             max_frame_bytes: 64 * 1024,
             gps_per_sec: 10,
+            overload_gps_every_secs: crate::overload::THIN_TO.as_secs(),
             chat_per_sec: 5,
             outbound_queue: 1024,
             idle_timeout_secs: 60,
@@ -170,6 +175,11 @@ impl ServeConfig {
         anyhow::ensure!(self.offer_timeout_secs > 0, "offer_timeout_secs must be positive");
         anyhow::ensure!(self.max_frame_bytes >= 1024, "max_frame_bytes must be at least 1024");
         anyhow::ensure!(self.outbound_queue > 0, "outbound_queue must be positive");
+        anyhow::ensure!(
+            self.overload_gps_every_secs <= 3_600,
+            "overload_gps_every_secs must be 0 (off) to 3600, not {}",
+            self.overload_gps_every_secs
+        );
         anyhow::ensure!((1..=60_000).contains(&self.batch_window_ms), "batch_window_ms must be 1 to 60000, not {}", self.batch_window_ms);
         anyhow::ensure!(!self.cities.is_empty(), "at least one city must be configured");
         anyhow::ensure!(
@@ -249,9 +259,9 @@ mod tests {
         assert_eq!(c.scylla.local_dc.as_deref(), Some("dc1"));
         assert_eq!(c.store_buffer.buffer_limit, 5000);
         c.validate().unwrap();
-        std::fs::write(&path, "jwt_secret = \"s\"\nmatching = \"batched\"\nbatch_window_ms = 500\n").unwrap();
+        std::fs::write(&path, "jwt_secret = \"s\"\nmatching = \"batched\"\nbatch_window_ms = 500\noverload_gps_every_secs = 0\n").unwrap();
         let c = ServeConfig::from_toml_file(&path).unwrap();
-        assert_eq!((c.matching, c.batch_window_ms), (Matching::Batched, 500));
+        assert_eq!((c.matching, c.batch_window_ms, c.overload_gps_every_secs), (Matching::Batched, 500, 0));
         std::fs::write(&path, "matching = \"hungarian\"\n").unwrap();
         assert!(ServeConfig::from_toml_file(&path).unwrap_err().to_string().contains("hungarian"));
         std::fs::write(&path, "offer_timeot_secs = 5\n").unwrap();
@@ -278,6 +288,9 @@ mod tests {
             ..ServeConfig::default()
         };
         assert!(slow_store.validate().unwrap_err().to_string().contains("call timeout"));
+        let thin = ServeConfig { jwt_secret: "s".into(), overload_gps_every_secs: 7_200, ..ServeConfig::default() };
+        assert!(thin.validate().unwrap_err().to_string().contains("overload_gps_every_secs"));
+        ServeConfig { jwt_secret: "s".into(), overload_gps_every_secs: 0, ..ServeConfig::default() }.validate().unwrap();
         let zero_window = ServeConfig { jwt_secret: "s".into(), batch_window_ms: 0, ..ServeConfig::default() };
         assert!(zero_window.validate().unwrap_err().to_string().contains("batch_window_ms"));
         let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };

@@ -8,11 +8,12 @@
 //!
 //! [`SUSTAINED`] such signs in a row (one stall, a slow disk or a busy
 //! neighbour, is not overload) make the gateway *lagging* for [`HOLD`], and each
-//! connection takes at most one GPS fix per [`THIN_TO`] ([`GpsThinning`]),
+//! connection takes at most one GPS fix per `overload_gps_every_secs`
+//! (default [`THIN_TO`]; 0 turns it off) ([`GpsThinning`]),
 //! shedding the rest right after parsing: no validation, no link, no actor,
 //! no cell. Dispatch frames are never shed, so jobs stop queueing behind
-//! fixes. A thinned stream costs positions up to [`THIN_TO`] (plus the phone's own
-//! period) old: at 15 m/s, under 100 m.
+//! fixes. A thinned stream costs positions up to that interval plus the
+//! phone's own period old: 5 s + 4 s, about 135 m at 15 m/s.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -30,8 +31,9 @@ pub(crate) const SLOW_POST: Duration = Duration::from_millis(50);
 pub(crate) const SUSTAINED: u32 = 5;
 /// How long the last of them keeps the gateway lagging.
 pub(crate) const HOLD: Duration = Duration::from_secs(1);
-/// While lagging, a connection's fixes are taken at most this often: a phone
-/// sends one every few seconds, so a shorter bound would shed almost nothing.
+/// The default of `overload_gps_every_secs`: while lagging, a connection's
+/// fixes are taken at most this often. A phone sends one every few seconds,
+/// so a shorter bound would shed almost nothing.
 pub(crate) const THIN_TO: Duration = Duration::from_secs(5);
 
 /// Whether the gateway is behind: set by [`SUSTAINED`] late ticks or slow
@@ -109,16 +111,26 @@ impl Overload {
 }
 
 /// One connection's GPS admission while the gateway lags.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct GpsThinning {
+    /// At most one fix per this while lagging; `None`: never thinned.
+    every: Option<Duration>,
     last_taken: Option<Instant>,
 }
 
 impl GpsThinning {
+    /// Thinning to one fix per `every` while lagging (`Duration::ZERO`: off).
+    pub(crate) fn new(every: Duration) -> Self {
+        Self { every: (!every.is_zero()).then_some(every), last_taken: None }
+    }
+
     /// Whether to take a fix arriving at `now`: always when the runtime keeps
-    /// up, else only the first in each [`THIN_TO`].
+    /// up (or thinning is off), else only the first in each interval.
     pub(crate) fn admit(&mut self, now: Instant, lagging: bool) -> bool {
-        let due = !lagging || self.last_taken.is_none_or(|last| now.saturating_duration_since(last) >= THIN_TO);
+        let due = match self.every {
+            Some(every) if lagging => self.last_taken.is_none_or(|last| now.saturating_duration_since(last) >= every),
+            _ => true,
+        };
         if due {
             self.last_taken = Some(now);
         }
@@ -174,7 +186,7 @@ mod tests {
 
     #[test]
     fn while_lagging_a_connection_takes_one_fix_per_interval_and_sheds_the_rest() {
-        let mut thin = GpsThinning::default();
+        let mut thin = GpsThinning::new(THIN_TO);
         let t0 = Instant::now();
         // 30 fixes, 10 to each interval, lagging throughout: the first of each interval taken.
         let step = THIN_TO / 10;
@@ -183,5 +195,12 @@ mod tests {
         // Keeping up again: every fix is taken.
         let later = t0 + Duration::from_secs(10);
         assert!((0..5).all(|i| thin.admit(later + Duration::from_millis(100) * i, false)));
+    }
+
+    #[test]
+    fn thinning_set_to_zero_takes_every_fix_even_while_lagging() {
+        let mut thin = GpsThinning::new(Duration::ZERO);
+        let t0 = Instant::now();
+        assert!((0..10).all(|i| thin.admit(t0 + Duration::from_millis(10) * i, true)));
     }
 }

@@ -69,7 +69,7 @@ struct Session {
     stats_sent: dispatch_actors::map::MatchStats,
     gps: Bucket,
     chat: Bucket,
-    /// While the gateway is overloaded: at most one fix per `overload::THIN_TO` taken from this connection.
+    /// While the gateway is overloaded: at most one fix per `overload_gps_every_secs` taken from this connection.
     gps_thinning: GpsThinning,
     overload: Arc<Overload>,
     /// When the last frame arrived (read once per frame: the idle timeout
@@ -156,7 +156,7 @@ where
         // The upgrade checked the token's city exists.
         city: Arc::clone(&gw.cities[&claims.city]),
         gps: Bucket::new(gw.config.gps_per_sec),
-        gps_thinning: GpsThinning::default(),
+        gps_thinning: GpsThinning::new(Duration::from_secs(gw.config.overload_gps_every_secs)),
         overload: Arc::clone(&gw.overload),
         chat: Bucket::new(gw.config.chat_per_sec),
         claims,
