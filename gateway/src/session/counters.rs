@@ -30,13 +30,16 @@ impl LabeledCounters {
             counter.increment(1);
             return;
         }
+        // First sight of `value` (another thread may have registered it meanwhile).
         let mut handles = self.handles.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !handles.iter().any(|(v, _)| same(v)) {
-            handles.push((value, metrics::counter!(self.name, self.label => value)));
-        }
-        if let Some((_, counter)) = handles.iter().find(|(v, _)| same(v)) {
-            counter.increment(1);
-        }
+        let at = match handles.iter().position(|(v, _)| same(v)) {
+            Some(at) => at,
+            None => {
+                handles.push((value, metrics::counter!(self.name, self.label => value)));
+                handles.len() - 1
+            }
+        };
+        handles[at].1.increment(1);
     }
 }
 

@@ -72,8 +72,8 @@ struct Session {
     /// While the gateway is overloaded: at most one fix per `overload_gps_every_secs` taken from this connection.
     gps_thinning: GpsThinning,
     overload: Arc<Overload>,
-    /// When the last frame arrived (read once per frame: the idle timeout
-    /// and the rate limits share it).
+    /// When the last frames arrived (read once per burst of frames read
+    /// together: the idle timeout and the rate limits share it).
     heard_at: Instant,
     /// The client sends binary frames, so it gets binary frames back.
     binary: bool,
