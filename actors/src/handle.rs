@@ -445,6 +445,12 @@ impl Dispatch {
     /// Test hook: drops every actor at once, as a crash would (nothing is flushed).
     #[cfg(feature = "testsuite")]
     pub fn crash(self) {
+        self.halt();
+    }
+
+    /// Stops every actor at once, writing nothing more: for an owner that
+    /// lost its lease, whose writes and answers would no longer count.
+    pub fn halt(self) {
         self.root.kill();
         for actor in read(&self.shared.contractors).values() {
             actor.kill();

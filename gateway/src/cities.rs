@@ -63,25 +63,48 @@ pub fn covering_cells(area: &Polygon<f64>, resolution: u8) -> Result<Vec<h3o::Ce
     Ok(cells)
 }
 
-/// A running city.
-pub struct City {
+/// A city's place: its configuration, its area and the H3 cells covering it.
+#[derive(Debug)]
+pub struct Area {
     /// Its configuration.
     pub config: CityConfig,
     /// Its area.
-    pub area: Polygon<f64>,
+    pub polygon: Polygon<f64>,
     /// The H3 cells covering the area.
     pub cells: Vec<h3o::CellIndex>,
-    /// Its actors.
-    pub dispatch: Dispatch,
+}
+
+impl Area {
+    /// The city's area and its covering cells at `resolution`.
+    pub fn new(config: &CityConfig, resolution: u8) -> Result<Self, String> {
+        let polygon = config.area()?;
+        let cells = covering_cells(&polygon, resolution)?;
+        Ok(Self { config: config.clone(), polygon, cells })
+    }
+
+    /// Whether `point` lies in the city's area.
+    #[must_use]
+    pub fn covers(&self, point: GeoPoint) -> bool {
+        self.polygon.contains(&Point::from(point))
+    }
+}
+
+/// A city as the sessions of this process see it: where it is, how to reach
+/// it (its actors here, or its owner over NATS), and its event router.
+pub struct City {
+    /// Where it is.
+    pub area: std::sync::Arc<Area>,
+    /// How sessions reach it.
+    pub(crate) port: crate::port::Port,
     /// Hands its events to the sessions they concern.
     pub(crate) router: std::sync::Arc<crate::router::Router>,
 }
 
 impl City {
-    /// Whether `point` lies in the city's area.
+    /// The city's actors, when they run in this process.
     #[must_use]
-    pub fn covers(&self, point: GeoPoint) -> bool {
-        self.area.contains(&Point::from(point))
+    pub fn local(&self) -> Option<&Dispatch> {
+        self.port.local()
     }
 }
 

@@ -121,6 +121,8 @@ pub struct ServeConfig {
     /// A map tile URL template such as `https://tile.openstreetmap.org/{z}/{x}/{y}.png`;
     /// without one the map draws on a plain canvas.
     pub tile_url: Option<String>,
+    /// More than one process: NATS, leases, placement (`dispatch engine` / `dispatch gateway`).
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 impl Default for ServeConfig {
@@ -149,6 +151,7 @@ impl Default for ServeConfig {
             batch_window_ms: 2_000,
             cities: CityConfig::defaults(),
             tile_url: None,
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }
@@ -219,8 +222,39 @@ impl ServeConfig {
         for city in &self.cities {
             city.area().map_err(anyhow::Error::msg)?;
             anyhow::ensure!(names.insert(city.name.clone()), "city {} is configured twice", city.name);
+            anyhow::ensure!(
+                crate::cluster::wire::is_subject_token(&city.name),
+                "city name {:?} must have no '.', '*', '>' or whitespace (it is part of NATS subjects)",
+                city.name
+            );
         }
+        self.cluster.validate()?;
         Ok(())
+    }
+
+    /// What every city's actors run with.
+    pub fn dispatch_config(&self) -> anyhow::Result<dispatch_actors::DispatchConfig> {
+        let weights = self.weights;
+        let scoring = dispatch_engine::ScoringConfig {
+            weights: dispatch_engine::Weights::new(
+                weights.proximity,
+                weights.rating,
+                weights.availability,
+                weights.experience,
+                weights.price,
+            )?,
+            ..dispatch_engine::ScoringConfig::default()
+        };
+        Ok(dispatch_actors::DispatchConfig {
+            resolution: self.h3_resolution,
+            offer_timeout: std::time::Duration::from_secs(self.offer_timeout_secs),
+            batch_window: match self.matching {
+                Matching::Greedy => None,
+                Matching::Batched => Some(std::time::Duration::from_millis(self.batch_window_ms)),
+            },
+            scoring,
+            ..dispatch_actors::DispatchConfig::default()
+        })
     }
 }
 

@@ -17,11 +17,16 @@
 //! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
 pub mod cities;
+mod city_event;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
+mod execute;
 mod finished;
 mod overload;
+mod port;
+mod refusal;
 mod router;
 pub mod server;
 mod session;

@@ -24,11 +24,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{broadcast, mpsc};
 
-use dispatch_actors::{DispatchEvent, EventKind};
+use dispatch_actors::{Dispatch, DispatchEvent};
 use dispatch_engine::{ContractorId, CustomerId, JobId};
 
 use crate::auth::Role;
+use crate::city_event::CityEvent;
 use crate::finished::FinishedJobs;
+use crate::protocol::Event;
 
 /// Events waiting for one session before it counts as lagging.
 const INBOX: usize = 1024;
@@ -36,6 +38,9 @@ const INBOX: usize = 1024;
 /// One city's event router.
 pub(crate) struct Router {
     routes: Mutex<Routes>,
+    /// The task feeding it from a city in this process (it holds the city's
+    /// `Dispatch`, so it is stopped with the city).
+    feeder: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// A session's registration: its inbox, and how many events it missed.
@@ -44,7 +49,7 @@ pub(crate) struct Inbox {
     id: u64,
     router: Arc<Router>,
     /// Events for this session.
-    pub(crate) events: mpsc::Receiver<Arc<DispatchEvent>>,
+    pub(crate) events: mpsc::Receiver<Arc<CityEvent>>,
     /// Events dropped because the inbox was full.
     pub(crate) missed: Arc<AtomicU64>,
 }
@@ -56,7 +61,7 @@ impl Drop for Inbox {
 }
 
 struct Member {
-    tx: mpsc::Sender<Arc<DispatchEvent>>,
+    tx: mpsc::Sender<Arc<CityEvent>>,
     missed: Arc<AtomicU64>,
     role: Role,
     sub: u64,
@@ -81,23 +86,48 @@ struct Routes {
 }
 
 impl Router {
-    /// Starts the router task for a city's event stream; it ends with the stream.
-    pub(crate) fn start(mut stream: broadcast::Receiver<DispatchEvent>) -> Arc<Router> {
-        let router = Arc::new(Router { routes: Mutex::new(Routes::default()) });
+    /// A router with no sessions yet; events come through [`Router::route`].
+    pub(crate) fn new() -> Arc<Router> {
+        Arc::new(Router { routes: Mutex::new(Routes::default()), feeder: Mutex::new(None) })
+    }
+
+    /// Stops the task feeding the router (the city is shutting down).
+    pub(crate) fn stop(&self) {
+        if let Some(feeder) = self.feeder.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            feeder.abort();
+        }
+    }
+
+    /// A router fed by a city in this process: one task reads the actors'
+    /// broadcast, turns each event into a [`CityEvent`] and routes it; it
+    /// ends with the stream.
+    pub(crate) fn start_local(dispatch: Dispatch) -> Arc<Router> {
+        Self::start(dispatch.subscribe(), Some(dispatch))
+    }
+
+    /// A router over a broadcast; with the city's `Dispatch`, offers are
+    /// completed with their job's terms (`None`: tests without a city).
+    fn start(mut stream: broadcast::Receiver<DispatchEvent>, city: Option<Dispatch>) -> Arc<Router> {
+        let router = Self::new();
         let task = Arc::clone(&router);
-        tokio::spawn(async move {
+        let feeder = tokio::spawn(async move {
             loop {
                 match stream.recv().await {
-                    Ok(event) => task.route(event),
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "the event router fell behind; every session is told it lagged");
-                        metrics::counter!("dispatch_router_lagged_total").increment(missed);
-                        task.all_missed(missed);
+                    Ok(event) => {
+                        let event = match &city {
+                            Some(dispatch) => CityEvent::from_city(dispatch, &event).await,
+                            None => Some(CityEvent::logged(&event)),
+                        };
+                        if let Some(event) = event {
+                            task.route(event);
+                        }
                     }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => task.all_missed(missed),
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }
         });
+        *router.feeder.lock().unwrap_or_else(PoisonError::into_inner) = Some(feeder);
         router
     }
 
@@ -153,21 +183,25 @@ impl Router {
         self.lock().jobs.entry(job).or_default().assigned = Some(contractor);
     }
 
-    fn all_missed(&self, missed: u64) {
+    /// The feed behind the router lost `missed` events: every session is told it lagged.
+    pub(crate) fn all_missed(&self, missed: u64) {
+        tracing::warn!(missed, "the event router fell behind; every session is told it lagged");
+        metrics::counter!("dispatch_router_lagged_total").increment(missed);
         for member in self.lock().members.values() {
             member.missed.fetch_add(missed, Ordering::Relaxed);
         }
     }
 
-    fn route(&self, event: DispatchEvent) {
+    /// Hands `event` to the sessions it concerns.
+    pub(crate) fn route(&self, event: CityEvent) {
         let event = Arc::new(event);
         let mut routes = self.lock();
         routes.learn(&event);
         let r = &*routes;
-        let parties = r.jobs.get(&event.job);
+        let parties = r.jobs.get(&JobId(event.job));
         let customer = parties.and_then(|p| p.customer);
         let assigned = parties.and_then(|p| p.assigned);
-        let named = event.kind.contractor();
+        let named = event.contractor().map(ContractorId);
         let customers = customer.map_or(&[][..], |c| sessions_of(&r.customers, c.0));
         let contractors =
             [named, assigned.filter(|a| Some(*a) != named)].into_iter().flatten().flat_map(|c| sessions_of(&r.contractors, c.0));
@@ -190,20 +224,19 @@ fn sessions_of(list: &HashMap<u64, Vec<u64>>, sub: u64) -> &[u64] {
 
 impl Routes {
     /// Updates who takes part in the event's job.
-    fn learn(&mut self, event: &DispatchEvent) {
-        match &event.kind {
-            EventKind::Posted { customer, .. } => self.jobs.entry(event.job).or_default().customer = Some(*customer),
-            EventKind::Accepted { contractor } => self.jobs.entry(event.job).or_default().assigned = Some(*contractor),
-            EventKind::Withdrawn { contractor } => {
-                if let Some(p) = self.jobs.get_mut(&event.job)
-                    && p.assigned == Some(*contractor)
+    fn learn(&mut self, event: &CityEvent) {
+        let job = JobId(event.job);
+        match &event.event {
+            Event::Posted { customer, .. } => self.jobs.entry(job).or_default().customer = Some(CustomerId(*customer)),
+            Event::Accepted { contractor } => self.jobs.entry(job).or_default().assigned = Some(ContractorId(*contractor)),
+            Event::Withdrawn { contractor } => {
+                if let Some(p) = self.jobs.get_mut(&job)
+                    && p.assigned == Some(ContractorId(*contractor))
                 {
                     p.assigned = None;
                 }
             }
-            EventKind::Completed { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. } => {
-                self.finished.push(event.job);
-            }
+            _ if event.finishes_job() => self.finished.push(job),
             _ => {}
         }
     }
@@ -219,6 +252,7 @@ impl Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dispatch_actors::EventKind;
     use dispatch_engine::pricing::PriceQuote;
     use dispatch_engine::{Money, Party, Timestamp};
     use std::time::Duration;
@@ -236,10 +270,10 @@ mod tests {
         EventKind::Chat { party: Party::Customer, sender: 1, text: "hi".into() }
     }
 
-    fn drain(inbox: &mut Inbox) -> Vec<EventKind> {
+    fn drain(inbox: &mut Inbox) -> Vec<Event> {
         let mut got = Vec::new();
         while let Ok(e) = inbox.events.try_recv() {
-            got.push(e.kind.clone());
+            got.push(e.event.clone());
         }
         got
     }
@@ -247,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn events_reach_only_the_parties_of_their_job() {
         let (tx, rx) = broadcast::channel(64);
-        let router = Router::start(rx);
+        let router = Router::start(rx, None);
         let mut customer = router.join(Role::Customer, 1);
         let mut other_customer = router.join(Role::Customer, 2);
         let mut contractor = router.join(Role::Contractor, 10);
@@ -268,7 +302,7 @@ mod tests {
         // The contractor sees the offer, the acceptance and chat once assigned, not chat before.
         let seen = drain(&mut contractor);
         assert_eq!(seen.len(), 3, "{seen:?}");
-        assert!(matches!(seen[2], EventKind::Chat { .. }));
+        assert!(matches!(seen[2], Event::Chat { .. }));
         assert!(drain(&mut other_customer).is_empty());
         assert!(drain(&mut bystander).is_empty());
         // A withdrawn contractor no longer gets the job's chat.
@@ -281,7 +315,7 @@ mod tests {
     #[tokio::test]
     async fn claims_route_jobs_the_router_never_saw_posted() {
         let (tx, rx) = broadcast::channel(64);
-        let router = Router::start(rx);
+        let router = Router::start(rx, None);
         let mut customer = router.join(Role::Customer, 1);
         let mut contractor = router.join(Role::Contractor, 10);
         tx.send(event(3, chat())).unwrap();
@@ -298,7 +332,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_inbox_counts_what_it_missed_and_leaving_unregisters() {
         let (tx, rx) = broadcast::channel(INBOX * 4);
-        let router = Router::start(rx);
+        let router = Router::start(rx, None);
         let slow = router.join(Role::Dispatcher, 1);
         for _ in 0..INBOX + 10 {
             tx.send(event(1, chat())).unwrap();

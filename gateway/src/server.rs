@@ -28,12 +28,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
 
+use dispatch_actors::Dispatch;
 use dispatch_actors::storage::{Health, SnapshotStore};
-use dispatch_actors::{Dispatch, DispatchConfig};
 
 use crate::auth::{Auth, Claims, Role};
-use crate::cities::City;
-use crate::config::{Matching, ServeConfig};
+use crate::cities::{Area, City};
+use crate::config::ServeConfig;
+use crate::port::Port;
 
 /// The running gateway: its cities, auth and settings.
 pub struct Gateway {
@@ -45,6 +46,10 @@ pub struct Gateway {
     shutdown_tx: watch::Sender<bool>,
     /// Whether the runtime is behind (connections then thin their GPS).
     pub(crate) overload: Arc<crate::overload::Overload>,
+    /// In a cluster: the NATS connection (gateway and engine roles).
+    nats: Option<async_nats::Client>,
+    /// `dispatch engine`: the node whose leases `/readyz` reports.
+    engine: Option<Arc<crate::cluster::EngineNode>>,
 }
 
 /// How often histogram samples are folded into their summaries.
@@ -98,43 +103,61 @@ impl Gateway {
     /// bring their own, such as a failing one).
     pub async fn start_on(config: ServeConfig, mut stores: HashMap<String, Arc<dyn SnapshotStore>>) -> anyhow::Result<Arc<Gateway>> {
         config.validate()?;
-        let metrics = prometheus();
-        let weights = config.weights;
-        let scoring = dispatch_engine::ScoringConfig {
-            weights: dispatch_engine::Weights::new(
-                weights.proximity,
-                weights.rating,
-                weights.availability,
-                weights.experience,
-                weights.price,
-            )?,
-            ..dispatch_engine::ScoringConfig::default()
-        };
-        let dispatch_config = DispatchConfig {
-            resolution: config.h3_resolution,
-            offer_timeout: Duration::from_secs(config.offer_timeout_secs),
-            batch_window: match config.matching {
-                Matching::Greedy => None,
-                Matching::Batched => Some(Duration::from_millis(config.batch_window_ms)),
-            },
-            scoring,
-            ..DispatchConfig::default()
-        };
+        prometheus();
+        let dispatch_config = config.dispatch_config()?;
         let mut cities = HashMap::new();
         for city in &config.cities {
             let store = stores.remove(&city.name).ok_or_else(|| anyhow::anyhow!("no store for city {}", city.name))?;
             let (dispatch, report) = Dispatch::start(dispatch_config.clone(), store).await?;
             tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
-            let area = city.area().map_err(anyhow::Error::msg)?;
-            let cells = crate::cities::covering_cells(&area, config.h3_resolution).map_err(anyhow::Error::msg)?;
-            tracing::info!(city = %city.name, cells = cells.len(), "city area covered");
-            let router = crate::router::Router::start(dispatch.subscribe());
-            cities.insert(city.name.clone(), Arc::new(City { config: city.clone(), area, cells, dispatch, router }));
+            let area = Arc::new(Area::new(city, config.h3_resolution).map_err(anyhow::Error::msg)?);
+            tracing::info!(city = %city.name, cells = area.cells.len(), "city area covered");
+            let router = crate::router::Router::start_local(dispatch.clone());
+            cities.insert(city.name.clone(), Arc::new(City { area, port: Port::Local(dispatch), router }));
         }
+        Ok(Self::assemble(config, cities, None, None))
+    }
+
+    fn assemble(
+        config: ServeConfig,
+        cities: HashMap<String, Arc<City>>,
+        nats: Option<async_nats::Client>,
+        engine: Option<Arc<crate::cluster::EngineNode>>,
+    ) -> Arc<Gateway> {
         let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
         let (shutdown_tx, shutdown) = watch::channel(false);
         let overload = crate::overload::Overload::start();
-        Ok(Arc::new(Gateway { cities, auth: Auth::new(secret.as_bytes()), config, metrics, shutdown, shutdown_tx, overload }))
+        let metrics = prometheus();
+        Arc::new(Gateway { cities, auth: Auth::new(secret.as_bytes()), config, metrics, shutdown, shutdown_tx, overload, nats, engine })
+    }
+
+    /// `dispatch gateway`: every configured city reached through its owner over `nats`.
+    pub async fn start_remote(config: ServeConfig, nats: async_nats::Client) -> anyhow::Result<Arc<Gateway>> {
+        config.validate()?;
+        prometheus();
+        let timeout = Duration::from_millis(config.cluster.request_timeout_ms);
+        let mut cities = HashMap::new();
+        for city in &config.cities {
+            let area = Arc::new(Area::new(city, config.h3_resolution).map_err(anyhow::Error::msg)?);
+            let router = crate::router::Router::new();
+            let remote = crate::cluster::RemoteCity::start(nats.clone(), &city.name, Arc::clone(&router), timeout).await?;
+            cities.insert(city.name.clone(), Arc::new(City { area, port: Port::Remote(remote), router }));
+        }
+        Ok(Self::assemble(config, cities, Some(nats), None))
+    }
+
+    /// `dispatch engine`: no WebSockets, only health, readiness (the cities it
+    /// owns) and metrics, beside an engine node that owns cities.
+    pub async fn start_engine(config: ServeConfig, nats: async_nats::Client) -> anyhow::Result<Arc<Gateway>> {
+        prometheus();
+        let engine = crate::cluster::EngineNode::start(&config, nats.clone()).await?;
+        Ok(Self::assemble(config, HashMap::new(), Some(nats), Some(engine)))
+    }
+
+    /// The engine node, in `dispatch engine`.
+    #[must_use]
+    pub fn engine(&self) -> Option<&Arc<crate::cluster::EngineNode>> {
+        self.engine.as_ref()
     }
 
     /// The token service, for tests and the demo.
@@ -202,7 +225,16 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for city in gateway.cities.values() {
-        city.dispatch.clone().shutdown().await;
+        if let Some(dispatch) = city.local() {
+            dispatch.clone().shutdown().await;
+        }
+        city.router.stop();
+    }
+    if let Some(engine) = &gateway.engine {
+        engine.shutdown().await;
+    }
+    if let Some(nats) = &gateway.nats {
+        let _ = nats.flush().await;
     }
     Ok(())
 }
@@ -242,10 +274,27 @@ fn resident_bytes() -> Option<u64> {
 const READYZ_PING: Duration = Duration::from_millis(800);
 
 async fn readyz(gw: &Gateway) -> Response<Body> {
+    if let Some(nats) = &gw.nats
+        && nats.connection_state() != async_nats::connection::State::Connected
+    {
+        return json(StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!({"ready": false, "error": "not connected to NATS"}));
+    }
+    if let Some(engine) = &gw.engine {
+        let owned = engine.owned().borrow().clone();
+        return json(StatusCode::OK, &serde_json::json!({"ready": true, "role": "engine", "node": engine.name(), "owned": owned}));
+    }
     let mut cities = serde_json::Map::new();
     let mut degraded = false;
     for (name, city) in &gw.cities {
-        if !city.dispatch.is_running() {
+        let Some(dispatch) = city.local() else {
+            let owner = city.port.owner();
+            cities.insert(
+                name.clone(),
+                serde_json::json!({"owner": owner.map(|(node, epoch)| serde_json::json!({"node": node, "epoch": epoch}))}),
+            );
+            continue;
+        };
+        if !dispatch.is_running() {
             return json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &serde_json::json!({"ready": false, "city": name, "error": "actors not running"}),
@@ -256,7 +305,7 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
         // A store already known degraded is not pinged again; a healthy one
         // must answer within READYZ_PING, so a hanging store cannot stall
         // the probe past its own timeout.
-        let store = city.dispatch.store();
+        let store = dispatch.store();
         let health = match store.health() {
             Health::Degraded { buffered, reason } => serde_json::json!({"status": "degraded", "buffered": buffered, "error": reason}),
             Health::Healthy => match tokio::time::timeout(READYZ_PING, store.ping()).await {
@@ -268,7 +317,7 @@ async fn readyz(gw: &Gateway) -> Response<Body> {
             },
         };
         degraded |= health["status"] == "degraded";
-        cities.insert(name.clone(), serde_json::json!({"cells": city.cells.len(), "store": health}));
+        cities.insert(name.clone(), serde_json::json!({"cells": city.area.cells.len(), "store": health}));
     }
     let status = if degraded { "degraded" } else { "ok" };
     json(StatusCode::OK, &serde_json::json!({"ready": true, "status": status, "cities": cities}))

@@ -144,11 +144,18 @@ pub enum ServerMsg {
     },
     /// Answer to `ping`.
     Pong {},
+    /// Your city moved to another engine (a failover or a rebalance): send
+    /// `resume` for each of these jobs with the last `seq` you have. A
+    /// dispatcher's map feed goes on by itself, from a fresh `map_snapshot`.
+    Moved {
+        /// The jobs this connection follows.
+        jobs: Vec<u64>,
+    },
 }
 
 impl ServerMsg {
     /// Every message type the server sends.
-    pub const KINDS: [&'static str; 8] = ["hello", "ack", "error", "offer", "event", "map_snapshot", "map_delta", "pong"];
+    pub const KINDS: [&'static str; 9] = ["hello", "ack", "error", "offer", "event", "map_snapshot", "map_delta", "pong", "moved"];
 
     /// This message's `type` on the wire.
     #[must_use]
@@ -162,6 +169,7 @@ impl ServerMsg {
             ServerMsg::MapSnapshot { .. } => "map_snapshot",
             ServerMsg::MapDelta { .. } => "map_delta",
             ServerMsg::Pong {} => "pong",
+            ServerMsg::Moved { .. } => "moved",
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | [`scylladb`] | [`ScyllaStore`], the production backend: a keyspace per city, migrations, prepared statements, consistency per write class |
 //! | [`resilient`] | [`ResilientStore`]: buffers writes while the backend is unreachable (degraded), drains them when it returns |
 //! | [`journal`] | [`Journal`]: the degraded-mode buffer on local disk, so what was acknowledged during an outage survives a crash |
+//! | [`fenced`] | [`FencedStore`]: a cluster owner's store, writing only while its lease is trusted ([`Fence`]) |
 //! | `group_commit` | one committer thread per redb file: a transaction and one fsync per group of waiting writes |
 //! | [`retry`] | [`RetryPolicy`]: exponential backoff on transient failures |
 //! | `testsuite` | conformance checks every backend runs (feature `testsuite`) |
@@ -26,6 +27,7 @@ pub mod codec;
 pub mod dump;
 pub mod embedded;
 pub mod error;
+pub mod fenced;
 mod group_commit;
 pub mod journal;
 pub mod memory;
@@ -40,6 +42,7 @@ pub use codec::{SCHEMA_VERSION, Versioned, decode, encode};
 pub use dump::{DumpReader, DumpWriter};
 pub use embedded::EmbeddedStore;
 pub use error::StorageError;
+pub use fenced::{Fence, FencedStore};
 pub use journal::Journal;
 pub use memory::MemoryStore;
 pub use resilient::{ResilienceConfig, ResilientStore};

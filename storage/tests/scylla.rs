@@ -74,3 +74,28 @@ async fn an_unreachable_cluster_is_a_clear_transient_error() {
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30), "gave up in {:?}", started.elapsed());
 }
+
+/// Every row records the epoch of the city owner that wrote it (0 outside
+/// a cluster), so what a stale owner wrote can be told apart (`docs/cluster.md`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_record_the_epoch_of_their_writer() -> Result<()> {
+    let Some(config) = config()? else { return Ok(()) };
+    let session = ScyllaStore::connect(&config).await.context("connect")?;
+    let store = ScyllaStore::open_at_epoch(session.clone(), &config, "fence", 7).await.context("open")?;
+    store.put(Kind::Job, 5, b"mine".to_vec()).await?;
+    store.append_event(5, dispatch_storage::LogEntry::new(1, 1, b"posted".to_vec())).await?;
+    let ks = store.keyspace().to_owned();
+    for table in ["snapshots", "events"] {
+        let rows = session.query_unpaged(format!("SELECT epoch FROM {ks}.{table}"), ()).await?.into_rows_result()?;
+        let all: Vec<(Option<i64>,)> = rows.rows()?.collect::<Result<_, _>>()?;
+        assert_eq!(all, [(Some(7),)], "{table}");
+    }
+    // Reopening at the next epoch (the migration adding the column runs once) writes that one.
+    let next = ScyllaStore::open_at_epoch(session.clone(), &config, "fence", 8).await.context("reopen")?;
+    next.put(Kind::Job, 5, b"theirs".to_vec()).await?;
+    let rows = session.query_unpaged(format!("SELECT epoch FROM {ks}.snapshots"), ()).await?.into_rows_result()?;
+    let all: Vec<(Option<i64>,)> = rows.rows()?.collect::<Result<_, _>>()?;
+    assert_eq!(all, [(Some(8),)]);
+    session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), ()).await?;
+    Ok(())
+}

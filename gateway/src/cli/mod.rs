@@ -24,8 +24,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the WebSocket and HTTP API.
+    /// Serve the WebSocket and HTTP API: every role in one process.
     Serve(ServeArgs),
+    /// Cluster: own cities (their actors and store writes) and serve them over NATS.
+    Engine(ServeArgs),
+    /// Cluster: serve the WebSocket and HTTP API, reaching each city's owner over NATS.
+    Gateway(ServeArgs),
     /// Run a simulated city against a fresh server and show it on the live map.
     Demo(DemoArgs),
     /// Export or import every city's snapshots and event logs (server stopped).
@@ -104,6 +108,11 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         eprintln!("warning: could not raise the open-file limit: {e}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().global_queue_interval(GLOBAL_QUEUE_INTERVAL).build()?;
+    let role = match &cli.command {
+        Command::Engine(_) => "engine",
+        Command::Gateway(_) => "gateway",
+        _ => "serve",
+    };
     match cli.command {
         Command::Demo(args) => {
             let (serve, sim) = args.resolve()?;
@@ -160,15 +169,25 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve(args) => {
+        Command::Serve(args) | Command::Engine(args) | Command::Gateway(args) => {
             let config = args.resolve()?;
             init_logging(config.log_format);
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-                tracing::info!(addr = %listener.local_addr()?, dev_auth = config.dev_auth, "dispatch serving");
-                let gateway = crate::server::Gateway::start(config).await?;
+                tracing::info!(addr = %listener.local_addr()?, role, node = %config.node, dev_auth = config.dev_auth, "dispatch serving");
+                let gateway = match role {
+                    "serve" => crate::server::Gateway::start(config).await?,
+                    role => {
+                        let nats = crate::cluster::connect(&config.cluster.nats_url, &format!("{role}-{}", config.node)).await?;
+                        if role == "engine" {
+                            crate::server::Gateway::start_engine(config, nats).await?
+                        } else {
+                            crate::server::Gateway::start_remote(config, nats).await?
+                        }
+                    }
+                };
                 crate::server::run(listener, gateway, shutdown_signal()).await
             })
         }

@@ -58,6 +58,18 @@ pub struct ServeArgs {
     /// Map tile URL template with {z}, {x} and {y} (default: no tiles).
     #[arg(long, env = "DISPATCH_TILE_URL")]
     pub tile_url: Option<String>,
+    /// Cluster: NATS servers, e.g. nats://127.0.0.1:4222 (engine and gateway).
+    #[arg(long, env = "DISPATCH_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Cluster: seconds a city's lease lasts without renewal (engine).
+    #[arg(long, env = "DISPATCH_LEASE_TTL_SECS")]
+    pub lease_ttl_secs: Option<u32>,
+    /// Cluster: ms a gateway waits for a city's owner before `unavailable`.
+    #[arg(long, env = "DISPATCH_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Cluster: place CITY on NODE while NODE is live (repeatable: --pin des-moines=engine-a).
+    #[arg(long = "pin", env = "DISPATCH_PINS", value_delimiter = ',')]
+    pub pins: Vec<String>,
 }
 
 impl ServeArgs {
@@ -121,6 +133,19 @@ impl ServeArgs {
         }
         if let Some(v) = &self.tile_url {
             c.tile_url = Some(v.clone());
+        }
+        if let Some(v) = &self.nats_url {
+            c.cluster.nats_url.clone_from(v);
+        }
+        if let Some(v) = self.lease_ttl_secs {
+            c.cluster.lease_ttl_secs = v;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            c.cluster.request_timeout_ms = v;
+        }
+        for pin in &self.pins {
+            let (city, node) = pin.split_once('=').ok_or_else(|| anyhow::anyhow!("--pin takes CITY=NODE, not {pin:?}"))?;
+            c.cluster.pins.insert(city.trim().to_owned(), node.trim().to_owned());
         }
         Ok(c)
     }

@@ -10,60 +10,61 @@
 
 use std::time::Duration;
 
-use dispatch_actors::{DispatchEvent, EventKind};
-use dispatch_engine::ContractorId;
+use dispatch_engine::{JobId, Timestamp};
 
 use super::Session;
 use crate::auth::Role;
-
-use crate::protocol::{MapCell, ServerMsg};
+use crate::city_event::CityEvent;
+use crate::port::CellRow;
+use crate::protocol::{Event, MapCell, ServerMsg};
 
 impl Session {
     /// Forwards a city event if this connection may see it.
-    pub(super) async fn on_event(&mut self, event: &DispatchEvent) {
+    pub(super) fn on_event(&mut self, event: &CityEvent) {
         self.forget_finished();
-        if event.kind.finishes_job() && (self.jobs.contains(&event.job) || self.assigned.contains(&event.job)) {
-            self.finished.push(event.job);
+        let job = JobId(event.job);
+        if event.finishes_job() && (self.jobs.contains(&job) || self.assigned.contains(&job)) {
+            self.finished.push(job);
         }
         let me = self.claims.sub;
         match self.claims.role {
-            Role::Dispatcher => self.send(&event_frame(event)),
+            Role::Dispatcher => self.send(&event.frame()),
             Role::Contractor => {
-                let about_me = event.kind.contractor() == Some(ContractorId(me));
-                if let EventKind::Offered { contractor, expires_at, eta_secs } = event.kind
-                    && contractor == ContractorId(me)
+                let about_me = event.contractor() == Some(me);
+                if let Event::Offered { contractor, expires_at, eta_secs } = event.event
+                    && contractor == me
                 {
-                    if let Ok(snap) = self.dispatch().job(event.job).await {
+                    if let Some(terms) = &event.offer {
                         let offer = ServerMsg::Offer {
-                            job: event.job.0,
-                            trade: snap.job.trade,
-                            site: snap.job.location,
-                            description: snap.job.description,
-                            expires_at: expires_at.0,
+                            job: event.job,
+                            trade: terms.trade,
+                            site: terms.site,
+                            description: terms.description.clone(),
+                            expires_at,
                             eta_secs,
                         };
-                        self.send_stamped(&offer, Some(snap.job.posted_at));
+                        self.send_stamped(&offer, Some(Timestamp(terms.posted_at)));
                     }
                     return;
                 }
-                if matches!(event.kind, EventKind::ContractorPosition { .. }) {
+                if matches!(event.event, Event::ContractorPosition { .. }) {
                     return; // their own position
                 }
-                if about_me || self.assigned.contains(&event.job) {
-                    if matches!(event.kind, EventKind::Accepted { contractor } if contractor == ContractorId(me)) {
-                        self.assigned.insert(event.job);
+                if about_me || self.assigned.contains(&job) {
+                    if matches!(event.event, Event::Accepted { contractor } if contractor == me) {
+                        self.assigned.insert(job);
                     }
-                    self.send(&event_frame(event));
+                    self.send(&event.frame());
                 }
             }
             Role::Customer => {
-                if !self.jobs.contains(&event.job) {
+                if !self.jobs.contains(&job) {
                     return;
                 }
-                if matches!(event.kind, EventKind::ContractorPosition { .. }) && !self.watching.contains(&event.job) {
+                if matches!(event.event, Event::ContractorPosition { .. }) && !self.watching.contains(&job) {
                     return;
                 }
-                self.send(&event_frame(event));
+                self.send(&event.frame());
             }
         }
     }
@@ -78,69 +79,48 @@ impl Session {
         });
     }
 
-    /// The city's cell loads inside `viewport` (if given): cheap to compare tick to tick.
-    pub(super) fn cell_loads(&self, viewport: Option<[f64; 4]>) -> Vec<CellLoadRow> {
-        self.dispatch()
-            .cells()
-            .into_iter()
-            .filter(|(cell, _, _)| {
-                let centre = h3o::LatLng::from(*cell);
-                viewport.is_none_or(|[s, w, n, e]| (s..=n).contains(&centre.lat()) && (w..=e).contains(&centre.lng()))
-            })
-            .collect()
-    }
-
     /// Dispatcher feed tick: send what changed since the last delta. A queue
     /// already half full skips this tick; the next delta carries both.
-    pub(super) fn map_tick(&mut self) {
+    pub(super) async fn map_tick(&mut self) {
         let Some((version, viewport)) = self.map else { return };
         if self.out.capacity() < self.out.max_capacity() / 2 {
             metrics::counter!("dispatch_map_deltas_coalesced_total").increment(1);
             return;
         }
-        let delta = self.dispatch().map_since(version, viewport);
-        let loads = self.cell_loads(viewport);
-        let cells_changed = loads != self.cells_sent;
-        let stats = self.dispatch().match_stats();
-        if delta.is_empty() && !cells_changed && stats == self.stats_sent {
+        // A city out of reach this tick: the next one asks again for everything since `version`.
+        let Ok(update) = self.city.port.map(version, viewport).await else { return };
+        let cells_changed = update.cells != self.cells_sent;
+        if update.contractors.is_empty() && update.jobs.is_empty() && !cells_changed && update.stats == self.stats_sent {
             return;
         }
-        self.stats_sent = stats;
+        self.stats_sent = update.stats;
         // Hexagon boundaries are only worked out for cells actually sent.
-        let cells = cells_changed.then(|| map_cells(&loads));
+        let cells = cells_changed.then(|| map_cells(&update.cells));
         if cells_changed {
-            self.cells_sent = loads;
+            self.cells_sent = update.cells;
         }
-        self.map = Some((delta.version, viewport));
+        self.map = Some((update.version, viewport));
         self.send(&ServerMsg::MapDelta {
-            version: delta.version,
-            stats: crate::wire::stats(stats),
+            version: update.version,
+            stats: update.stats,
             cells,
-            contractors: crate::wire::contractors(delta.contractors),
-            jobs: crate::wire::jobs(delta.jobs),
+            contractors: update.contractors,
+            jobs: update.jobs,
         });
     }
 }
 
-/// One cell's load on the map: the cell, its demand and supply, its surge.
-pub(super) type CellLoadRow = (h3o::CellIndex, dispatch_engine::pricing::CellLoad, f64);
-
 /// Map cells for the wire, with each hexagon's corners from h3o.
-pub(super) fn map_cells(loads: &[CellLoadRow]) -> Vec<MapCell> {
-    loads
-        .iter()
-        .map(|&(cell, load, surge)| MapCell {
-            cell: cell.to_string(),
-            supply: load.supply,
-            demand: load.demand,
-            surge,
-            boundary: cell.boundary().iter().map(|v| [v.lat(), v.lng()]).collect(),
+pub(super) fn map_cells(rows: &[CellRow]) -> Vec<MapCell> {
+    rows.iter()
+        .map(|row| MapCell {
+            cell: row.cell.to_string(),
+            supply: row.load.supply,
+            demand: row.load.demand,
+            surge: row.surge,
+            boundary: row.cell.boundary().iter().map(|v| [v.lat(), v.lng()]).collect(),
         })
         .collect()
-}
-
-pub(super) fn event_frame(event: &DispatchEvent) -> ServerMsg {
-    ServerMsg::Event { job: event.job.0, seq: event.seq, at: event.at.0, event: crate::wire::event(&event.kind) }
 }
 
 /// Starts the map feed's once-a-second timer when a dispatcher has just subscribed.

@@ -19,6 +19,8 @@ mod limits;
 mod outbound;
 mod policy;
 
+pub(crate) use policy::asker;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +33,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use dispatch_actors::ContractorLink;
 use dispatch_engine::JobId;
 
 use crate::auth::Claims;
@@ -39,7 +40,7 @@ use crate::finished::FinishedJobs;
 use crate::overload::{GpsThinning, Overload};
 use crate::protocol::{ErrorCode, ServerMsg};
 use crate::server::Gateway;
-use feed::{CellLoadRow, start_map_feed};
+use feed::start_map_feed;
 use limits::Bucket;
 use outbound::{Outbound, spawn_writer};
 
@@ -60,13 +61,13 @@ struct Session {
     assigned: HashSet<JobId>,
     /// Jobs of the sets above that finished: forgotten after a while.
     finished: FinishedJobs,
-    link: Option<ContractorLink>,
+    link: Option<crate::port::GpsLink>,
     /// Dispatcher: the map version sent so far and the viewport, once subscribed.
     map: Option<(u64, Option<[f64; 4]>)>,
     /// Dispatcher: the cell loads last sent, to send cells again only when they change.
-    cells_sent: Vec<CellLoadRow>,
+    cells_sent: Vec<crate::port::CellRow>,
     /// Dispatcher: the match figures last sent.
-    stats_sent: dispatch_actors::map::MatchStats,
+    stats_sent: crate::protocol::MatchStats,
     gps: Bucket,
     chat: Bucket,
     /// While the gateway is overloaded: at most one fix per `overload_gps_every_secs` taken from this connection.
@@ -78,16 +79,6 @@ struct Session {
     /// The client sends binary frames, so it gets binary frames back.
     binary: bool,
     closing: bool,
-}
-
-impl Session {
-    fn city(&self) -> &crate::cities::City {
-        &self.city
-    }
-
-    fn dispatch(&self) -> &dispatch_actors::Dispatch {
-        &self.city().dispatch
-    }
 }
 
 /// What the socket yields.
@@ -144,7 +135,7 @@ where
     let (out, out_rx) = mpsc::channel::<Outbound>(gw.config.outbound_queue);
     let (abort, abort_rx) = oneshot::channel::<CloseFrame>();
     // The city's clock stamped the jobs' posting times; measure against the same one.
-    let writer = spawn_writer(sink, out_rx, abort_rx, gw.cities[&claims.city].dispatch.clock());
+    let writer = spawn_writer(sink, out_rx, abort_rx, gw.cities[&claims.city].port.clock());
 
     let mut inbox = gw.cities[&claims.city].router.join(claims.role, claims.sub);
     let mut shutdown = gw.shutdown.clone();
@@ -169,10 +160,18 @@ where
         link: None,
         map: None,
         cells_sent: Vec::new(),
-        stats_sent: dispatch_actors::map::MatchStats::default(),
+        stats_sent: crate::protocol::MatchStats::default(),
         binary: false,
         closing: false,
     };
+    // A city served by another process can move to a new owner: the session then tells its client to resume.
+    let mut moved = match &session.city.port {
+        crate::port::Port::Remote(city) => Some(city.watch_owner()),
+        crate::port::Port::Local(_) => None,
+    };
+    if let Some(owner) = moved.as_mut() {
+        owner.mark_unchanged();
+    }
     // The map feed's timer exists only once a dispatcher subscribes: a timer
     // per idle phone would wake every connection every second.
     let mut map_tick: Option<tokio::time::Interval> = None;
@@ -196,7 +195,7 @@ where
                     if missed > 0 {
                         session.error(None, ErrorCode::Lagged, format!("{missed} events were missed; send resume for your jobs"));
                     }
-                    Box::pin(session.on_event(&event)).await;
+                    session.on_event(&event);
                 }
                 None => break,
             },
@@ -205,7 +204,16 @@ where
                     Some(tick) => tick.tick().await,
                     None => std::future::pending().await,
                 }
-            }, if map_tick.is_some() => session.map_tick(),
+            }, if map_tick.is_some() => Box::pin(session.map_tick()).await,
+            changed = async {
+                match moved.as_mut() {
+                    Some(owner) => owner.changed().await,
+                    None => std::future::pending().await,
+                }
+            }, if moved.is_some() => match changed {
+                Ok(()) => Box::pin(session.on_moved()).await,
+                Err(_) => moved = None,
+            },
             _ = shutdown.changed() => {
                 session.close(CloseCode::Away, "server shutting down");
             }
@@ -245,7 +253,7 @@ mod tests {
     use crate::server::Gateway;
 
     fn city_clock(gw: &Gateway) -> dispatch_actors::Clock {
-        gw.cities["des-moines"].dispatch.clock()
+        gw.cities["des-moines"].port.clock()
     }
 
     /// The overload policy end to end through a session: while the gateway
@@ -301,7 +309,7 @@ mod tests {
                 _ => {}
             }
         }
-        let city = &gw.cities["des-moines"].dispatch;
+        let city = gw.cities["des-moines"].local().unwrap();
         let me = dispatch_engine::ContractorId(7);
         let held = city.contractor(me).await.unwrap().position.unwrap();
         assert!((held.lat() - (41.5868 + 1e-4)).abs() < 1e-9, "the first fix was taken and the four after it shed, got {held:?}");
@@ -319,7 +327,7 @@ mod tests {
         let claims = Claims { role: Role::Dispatcher, sub: 1, city: "des-moines".into(), exp: u64::MAX };
         let session = tokio::spawn(super::run(ws, claims, Arc::clone(&gw)));
 
-        let city = &gw.cities["des-moines"].dispatch;
+        let city = gw.cities["des-moines"].local().unwrap();
         let request = JobRequest {
             customer: CustomerId(1),
             trade: Trade::Plumbing,

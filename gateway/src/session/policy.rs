@@ -1,50 +1,18 @@
 //! Authorization at the gateway: which role may send which message, in one
-//! table ([`may_send`]), and how refusals become error frames ([`Refusal`]).
+//! table ([`may_send`]).
 //!
 //! Whether the sender is a party of the *job* a message names (its
 //! customer, its assigned contractor) is not decided here but in the actors
 //! layer (`dispatch_actors::parties`), beside the job's state; the session
 //! passes the sender along as an [`Asker`].
 
-use dispatch_actors::{ActorError, Asker};
+use dispatch_actors::Asker;
 use dispatch_engine::{ContractorId, CustomerId};
 
-use crate::auth::{Claims, Role};
+use crate::auth::Role;
 use crate::protocol::{ClientMsg, ErrorCode};
 
-/// Why a request was refused: an error frame's code and message.
-#[derive(Debug)]
-pub(super) struct Refusal {
-    pub(super) code: ErrorCode,
-    pub(super) message: String,
-}
-
-pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
-    Refusal { code, message: message.into() }
-}
-
-impl From<ActorError> for Refusal {
-    fn from(e: ActorError) -> Self {
-        use dispatch_engine::Error as E;
-        let code = match &e {
-            ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) => ErrorCode::NotFound,
-            ActorError::NotParty(..) => ErrorCode::Forbidden,
-            ActorError::AlreadyRated(_) | ActorError::NotCompleted(..) => ErrorCode::Conflict,
-            ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => ErrorCode::Forbidden,
-            ActorError::Engine(E::IllegalTransition { .. } | E::OfferNotExpired { .. }) => ErrorCode::Conflict,
-            ActorError::Engine(_) | ActorError::Config(_) => ErrorCode::BadRequest,
-            ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) | ActorError::JobClosed(..) => ErrorCode::Conflict,
-            ActorError::Store(_) | ActorError::Unavailable(_) => ErrorCode::Unavailable,
-        };
-        refuse(code, e.to_string())
-    }
-}
-
-impl From<dispatch_engine::Error> for Refusal {
-    fn from(e: dispatch_engine::Error) -> Self {
-        refuse(ErrorCode::BadRequest, e.to_string())
-    }
-}
+pub(super) use crate::refusal::{Refusal, refuse};
 
 /// The roles that may send `msg`: every role rule of the protocol.
 fn senders(msg: &ClientMsg) -> &'static [Role] {
@@ -80,10 +48,10 @@ pub(super) fn may_send(role: Role, msg: &ClientMsg) -> Result<(), Refusal> {
 }
 
 /// The sender as the actors' party checks see them.
-pub(super) fn asker(claims: &Claims) -> Asker {
-    match claims.role {
-        Role::Customer => Asker::Customer(CustomerId(claims.sub)),
-        Role::Contractor => Asker::Contractor(ContractorId(claims.sub)),
+pub(crate) fn asker(role: Role, sub: u64) -> Asker {
+    match role {
+        Role::Customer => Asker::Customer(CustomerId(sub)),
+        Role::Contractor => Asker::Contractor(ContractorId(sub)),
         Role::Dispatcher => Asker::Dispatcher,
     }
 }

@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod cluster;
+pub mod failover;
 pub mod under_load;
 
 pub const CITY: &str = "des-moines";

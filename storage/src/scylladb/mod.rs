@@ -32,8 +32,8 @@
 //! ScyllaDB cannot be installed on the build machines). What the backend
 //! relies on is common CQL: prepared statements, `IF NOT EXISTS` DDL,
 //! unlogged batches, `USING TTL`, paging, tunable consistency. It uses no
-//! lightweight transactions (appends are idempotent at a caller-given
-//! sequence number) and no counters. Where the two servers differ:
+//! lightweight transactions for data (appends are idempotent at a caller-given
+//! sequence number; only the city leases of a cluster use them, `lease.rs`) and no counters. Where the two servers differ:
 //! - **Shard-aware routing**: on ScyllaDB the driver also routes each
 //!   statement to the owning CPU shard (port 19042); Cassandra has no shards,
 //!   and the driver falls back to token-aware routing alone.
@@ -49,11 +49,13 @@
 //! | `config` | [`ScyllaConfig`], [`Replication`], [`Level`] |
 //! | `cql` | [`Cql`]: the schema's [`Migration`]s and every statement's text |
 //! | `driver_metrics` | the driver's own counters (retries, timeouts, speculative attempts) exported to Prometheus |
+//! | `lease` | [`Leases`]: each city's owner as a lease with a fencing epoch, by lightweight transactions |
 //! | this file | [`ScyllaStore`]: the session, prepared statements, the trait's methods |
 
 mod config;
 mod cql;
 mod driver_metrics;
+mod lease;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,6 +81,7 @@ use crate::store::{Kind, LogEntry, SnapshotPut, SnapshotStore};
 
 pub use config::{Level, Replication, ScyllaConfig};
 pub use cql::{Cql, Migration};
+pub use lease::{LeaseState, LeaseTtl, Leases, Outcome};
 
 /// The driver's session: one per process, shared by every city's store.
 pub use scylla::client::session::Session as ScyllaSession;
@@ -183,8 +186,8 @@ fn backend(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StorageError + '_ {
     move |e| StorageError::Backend(format!("scylla {what}: {e}"))
 }
 
-/// A row of `snapshots` as bound: (kind, shard, id key, blob).
-type SnapshotRow = (i8, i16, i64, Vec<u8>);
+/// A row of `snapshots` as bound: (kind, shard, id key, blob, epoch).
+type SnapshotRow = (i8, i16, i64, Vec<u8>, i64);
 
 /// The prepared statements of one keyspace.
 struct Prepared {
@@ -207,6 +210,8 @@ struct Prepared {
 pub struct ScyllaStore {
     session: Arc<Session>,
     keyspace: String,
+    /// The owner epoch written with every row (0 outside a cluster).
+    epoch: i64,
     statements: Prepared,
     in_flight: Semaphore,
     config: ScyllaConfig,
@@ -239,6 +244,11 @@ impl ScyllaStore {
             .into_handle();
         let mut builder = SessionBuilder::new()
             .known_nodes(&config.nodes)
+            // Timestamps from this process, taken as each request starts: a
+            // city's next owner writes later than its last owner issued
+            // anything, so the next owner's write to a row wins whichever
+            // lands first (`docs/cluster.md`, fencing).
+            .timestamp_generator(Arc::new(scylla::policies::timestamp_generator::MonotonicTimestampGenerator::new()))
             .default_execution_profile_handle(profile)
             .connection_timeout(Duration::from_millis(config.request_timeout_ms.max(1_000)));
         if let (Some(user), Some(password)) = (&config.user, &config.password) {
@@ -255,12 +265,19 @@ impl ScyllaStore {
 
     /// Opens `city`'s keyspace on `session`, running the migrations it lacks.
     pub async fn open(session: Arc<Session>, config: &ScyllaConfig, city: &str) -> Result<Self> {
+        Self::open_at_epoch(session, config, city, 0).await
+    }
+
+    /// [`Self::open`] for the owner of `city` at `epoch` (a cluster's lease):
+    /// every row it writes records the epoch.
+    pub async fn open_at_epoch(session: Arc<Session>, config: &ScyllaConfig, city: &str, epoch: u64) -> Result<Self> {
+        let epoch = i64::try_from(epoch).map_err(|_| StorageError::Encode(format!("epoch {epoch} too large")))?;
         let keyspace = config.keyspace_for(city)?;
         let cql = Cql::new(&keyspace);
         migrate(&session, &cql, &config.replication).await?;
         let statements = prepare(&session, &cql, config).await?;
         tracing::info!(%keyspace, nodes = %config.nodes.join(","), "ScyllaDB store open");
-        Ok(Self { session, keyspace, statements, in_flight: Semaphore::new(config.max_in_flight), config: config.clone() })
+        Ok(Self { session, keyspace, epoch, statements, in_flight: Semaphore::new(config.max_in_flight), config: config.clone() })
     }
 
     /// The keyspace.
@@ -285,9 +302,9 @@ impl ScyllaStore {
         let SnapshotPut { kind, id, blob, last } = snapshot;
         if last {
             let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
-            self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, ttl)).await.map(drop)
+            self.execute(&self.statements.put_ttl, (kind.tag() as i8, shard(id), key(id), blob, self.epoch, ttl)).await.map(drop)
         } else {
-            self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob)).await.map(drop)
+            self.execute(&self.statements.put, (kind.tag() as i8, shard(id), key(id), blob, self.epoch)).await.map(drop)
         }
     }
 
@@ -298,7 +315,7 @@ impl ScyllaStore {
             // Indexed before its first entry exists, so a scan never misses a log.
             self.execute(&self.statements.index_job, (shard(job), key(job))).await?;
         }
-        self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload)).await.map(drop)
+        self.execute(&self.statements.append, (key(job), seq, entry.at_ms, entry.payload, self.epoch)).await.map(drop)
     }
 
     /// Runs `statement` with `values`, under the in-flight limit, with retries.
@@ -336,7 +353,7 @@ impl ScyllaStore {
     async fn write_snapshots(&self, items: Vec<(Kind, u64, Vec<u8>)>, statement: &PreparedStatement, consistency: Level) -> Result<()> {
         let mut partitions: BTreeMap<(i8, i16), Vec<SnapshotRow>> = BTreeMap::new();
         for (kind, id, blob) in items {
-            let row = (kind.tag() as i8, shard(id), key(id), blob);
+            let row = (kind.tag() as i8, shard(id), key(id), blob, self.epoch);
             partitions.entry((row.0, row.1)).or_default().push(row);
         }
         let mut writes = Vec::new();
@@ -417,13 +434,29 @@ async fn migrate(session: &Session, cql: &Cql, replication: &Replication) -> Res
             continue;
         }
         for statement in m.statements {
-            run(statement).await?;
+            match run(statement.clone()).await {
+                Ok(_) => {}
+                // A column a crashed earlier run already added (CQL has no `ADD IF NOT EXISTS` everywhere).
+                Err(e) if is_column_addition(&statement) && is_already_there(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         session.execute_unpaged(&record, (m.version, m.description)).await.map_err(|e| backend("migrations")(&e))?;
         tracing::info!(version = m.version, description = m.description, "ScyllaDB migration applied");
     }
     session.await_schema_agreement().await.map_err(|e| backend("schema agreement")(&e))?;
     Ok(())
+}
+
+/// Whether `statement` adds a column.
+fn is_column_addition(statement: &str) -> bool {
+    statement.starts_with("ALTER TABLE") && statement.contains(" ADD ")
+}
+
+/// Whether a schema change failed because what it adds exists already.
+fn is_already_there(e: &StorageError) -> bool {
+    let text = e.to_string();
+    text.contains("conflicts with an existing column") || text.contains("already exists")
 }
 
 async fn prepare(session: &Session, cql: &Cql, config: &ScyllaConfig) -> Result<Prepared> {
