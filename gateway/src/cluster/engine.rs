@@ -45,6 +45,10 @@ const POLL: Duration = Duration::from_millis(500);
 /// the store, plus clock drift between machines.
 const SAFETY: Duration = Duration::from_secs(1);
 
+/// How long a starting engine listens to heartbeats before it takes a city
+/// (more than one heartbeat interval: every live engine has been heard).
+const SETTLE: Duration = Duration::from_millis(1_500);
+
 /// How often an owner announces itself.
 const ANNOUNCE: Duration = Duration::from_secs(1);
 
@@ -136,7 +140,7 @@ impl EngineNode {
 
     /// Leaves the cluster gracefully: every city handed off, then the keepers end.
     pub async fn shutdown(&self) {
-        self.members.leave();
+        self.members.leave().await;
         let _ = self.leaving.send(true);
         let keepers = std::mem::take(&mut *self.keepers.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for keeper in keepers {
@@ -159,6 +163,9 @@ impl EngineNode {
         let city = area.config.name.clone();
         let mut served: Option<Served> = None;
         let mut leaving = self.leaving.subscribe();
+        // Hear the other engines before placing anything: a node that has
+        // heard nobody yet would think every city is its own.
+        tokio::time::sleep(SETTLE).await;
         loop {
             let jitter = Duration::from_millis(super::nats::random() % (POLL.as_millis() as u64 / 2));
             tokio::select! {

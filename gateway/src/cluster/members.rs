@@ -23,6 +23,7 @@ pub(crate) const SILENCE: Duration = Duration::from_secs(3);
 /// The live engines as this node hears them.
 pub(crate) struct Members {
     me: String,
+    nats: Client,
     heard: Mutex<HashMap<String, Instant>>,
     leaving: std::sync::atomic::AtomicBool,
 }
@@ -30,7 +31,7 @@ pub(crate) struct Members {
 impl Members {
     /// Starts hearing heartbeats and sending this node's own.
     pub(crate) async fn start(nats: Client, me: &str) -> anyhow::Result<Arc<Members>> {
-        let members = Arc::new(Members { me: me.to_owned(), heard: Mutex::new(HashMap::new()), leaving: false.into() });
+        let members = Arc::new(Members { me: me.to_owned(), nats: nats.clone(), heard: Mutex::new(HashMap::new()), leaving: false.into() });
         let mut beats = nats.subscribe(HEARTBEAT).await?;
         let weak = Arc::downgrade(&members);
         tokio::spawn(async move {
@@ -66,9 +67,13 @@ impl Members {
         }
     }
 
-    /// This node is shutting down: it leaves placement at once, and tells the others.
-    pub(crate) fn leave(&self) {
+    /// This node is shutting down: it leaves placement at once, and tells the
+    /// others now (not at the next beat), so they take its cities as it lets them go.
+    pub(crate) async fn leave(&self) {
         self.leaving.store(true, std::sync::atomic::Ordering::Relaxed);
+        let beat = Heartbeat { node: self.me.clone(), leaving: true };
+        let _ = self.nats.publish(HEARTBEAT, wire::encode(&beat)).await;
+        let _ = self.nats.flush().await;
     }
 
     /// The engines heard within [`SILENCE`], this one included unless it is leaving.
@@ -92,7 +97,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn silent_or_leaving_engines_drop_out() {
-        let members = Members { me: "a".into(), heard: Mutex::new(HashMap::new()), leaving: false.into() };
+        let heard = Mutex::new(HashMap::new());
+        let members = Members { me: "a".into(), nats: disconnected().await, heard, leaving: false.into() };
         members.hear(Heartbeat { node: "b".into(), leaving: false }, Instant::now());
         members.hear(Heartbeat { node: "c".into(), leaving: false }, Instant::now());
         assert_eq!(members.live().into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
@@ -100,7 +106,12 @@ mod tests {
         assert_eq!(members.live().into_iter().collect::<Vec<_>>(), ["a", "b"]);
         tokio::time::advance(SILENCE).await;
         assert_eq!(members.live().into_iter().collect::<Vec<_>>(), ["a"]);
-        members.leave();
+        members.leaving.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(members.live().is_empty());
+    }
+
+    /// A client that never connects (nothing listens on port 1): publishing only queues.
+    async fn disconnected() -> Client {
+        async_nats::ConnectOptions::new().retry_on_initial_connect().connect("nats://127.0.0.1:1").await.expect("a client")
     }
 }

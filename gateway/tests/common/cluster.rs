@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -130,7 +131,8 @@ impl Cluster {
             .arg(&self.config)
             .args(["--node", name, "--listen", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "info")
-            .stdout(std::fs::File::create(&log)?)
+            // Appended to across restarts of the same node.
+            .stdout(std::fs::OpenOptions::new().create(true).append(true).open(&log)?)
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("dispatch {role} {name}"))?;
@@ -160,6 +162,11 @@ impl Cluster {
     pub async fn client_at(&self, addr: SocketAddr, role: Role, sub: u64, city: &str) -> Result<Client> {
         let token = self.auth.issue(role, sub, city, 3_600).map_err(|e| anyhow!("{e}"))?;
         Client::connect(addr, &token).await
+    }
+
+    /// A session on the cluster's CQL nodes.
+    pub async fn session(&self) -> Result<Arc<dispatch_gateway::storage::scylladb::ScyllaSession>> {
+        Ok(dispatch_gateway::storage::ScyllaStore::connect(&self.scylla).await?)
     }
 
     /// The NATS server's log (for failures).
