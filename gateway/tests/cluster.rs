@@ -133,7 +133,7 @@ fn des_moines_load(
     let centre = CityConfig::defaults()[0].centre;
     let bot = |i: u64| Bot {
         cluster: Arc::clone(cluster),
-        gateway: gateways[(i % 2) as usize].addr,
+        gateways: vec![gateways[(i % 2) as usize].addr, gateways[((i + 1) % 2) as usize].addr],
         city: "des-moines",
         ledger: Arc::clone(ledger),
         stop: Arc::clone(stop),
@@ -326,5 +326,42 @@ async fn a_rolling_restart_of_every_engine_loses_nothing() -> Result<()> {
     // Handed off and back: Des Moines went to another engine and returned, each time at a new epoch.
     let (epoch, _) = taken_at(&cluster, "des-moines").await?;
     ensure!(epoch >= first + 2, "des-moines went from epoch {first} to {epoch}");
+    Ok(())
+}
+
+/// Test 4 of the cluster issue: a gateway dies under load. Its clients
+/// reconnect to the other one (after jittered pauses) and resume the jobs
+/// they follow: nothing acknowledged is lost, and every follower ends up with
+/// every position of its jobs' logs up to the last it saw, without a hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_gateway_moves_its_clients_and_they_resume_with_nothing_lost() -> Result<()> {
+    let Some(cluster) = Cluster::start("cluster_gateway", &PINS, 3).await? else { return Ok(()) };
+    let cluster = Arc::new(cluster);
+    let (_engines, mut gateways) = three_by_two(&cluster).await?;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let bots = des_moines_load(&cluster, &gateways, &ledger, &stop);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    gateways[0].signal("-9")?;
+    gateways[0].wait()?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    for bot in bots {
+        bot.await??;
+    }
+    let ledger = Arc::try_unwrap(ledger).map_err(|_| anyhow::anyhow!("bots still hold the ledger"))?.into_inner().expect("ledger");
+    eprintln!(
+        "gateway kill: {} reconnects, {} jobs acknowledged, {} retried unavailable",
+        ledger.reconnects,
+        ledger.jobs.len(),
+        ledger.unavailable
+    );
+    ensure!(ledger.errors.is_empty(), "errors other than unavailable: {:?}", ledger.errors);
+    ensure!(ledger.reconnects >= 3, "the killed gateway's bots reconnected: {}", ledger.reconnects);
+    check_nothing_lost(&cluster, &gateways[1], "des-moines", &ledger).await?;
+    for (job, seqs) in &ledger.seen {
+        let highest = seqs.last().copied().unwrap_or(0);
+        ensure!(seqs.len() as u64 == highest, "job {job}: its followers missed positions of its log: {seqs:?}");
+    }
     Ok(())
 }

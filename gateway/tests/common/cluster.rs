@@ -68,6 +68,8 @@ pub struct Cluster {
     pub config: PathBuf,
     pub scylla: dispatch_gateway::storage::ScyllaConfig,
     pub auth: Auth,
+    /// Held while the cluster lives.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// Why the cluster tests cannot run here, if they cannot.
@@ -81,11 +83,17 @@ fn missing() -> Option<String> {
     None
 }
 
+/// One cluster at a time: six processes per cluster on a 2-core machine
+/// already contend; two clusters at once would stretch pauses past the
+/// lease TTL and test the machine rather than the code.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Cluster {
     /// NATS started, the config written and the lease table created;
     /// `None` (saying why on stderr) where the tests cannot run.
     pub async fn start(test: &str, pins: &[(&str, &str)], ttl_secs: u32) -> Result<Option<Cluster>> {
         use std::io::Write;
+        let turn = ONE_AT_A_TIME.lock().await;
         if let Some(why) = missing() {
             let _ = writeln!(std::io::stderr(), "{test}: skipped: {why}");
             return Ok(None);
@@ -119,7 +127,7 @@ impl Cluster {
         );
         let config = dir.path().join("cluster.toml");
         std::fs::write(&config, toml)?;
-        Ok(Some(Cluster { dir, nats_url, nats, config, scylla, auth: Auth::new(SECRET.as_bytes()) }))
+        Ok(Some(Cluster { dir, nats_url, nats, config, scylla, auth: Auth::new(SECRET.as_bytes()), _turn: turn }))
     }
 
     fn spawn(&self, role: &str, name: &str) -> Result<Proc> {

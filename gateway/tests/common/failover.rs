@@ -30,6 +30,10 @@ pub struct Ledger {
     pub errors: Vec<String>,
     /// When each acknowledgement arrived (to find the gap a failover leaves).
     pub acked_at: Vec<Instant>,
+    /// Job → the log positions its followers received (live or replayed).
+    pub seen: BTreeMap<u64, std::collections::BTreeSet<u64>>,
+    /// How often bots had to connect to another gateway.
+    pub reconnects: u64,
 }
 
 /// How long a bot keeps retrying one request.
@@ -56,92 +60,165 @@ async fn call_retrying(c: &mut Client, ledger: &Mutex<Ledger>, msg: Value) -> Re
     }
 }
 
-/// Answers what the server pushed meanwhile: offers are accepted, `moved` is answered with `resume`s.
-async fn handle_pushed(c: &mut Client, ledger: &Mutex<Ledger>, last_seq: &mut BTreeMap<u64, u64>) -> Result<()> {
-    let pushed: Vec<Value> = std::mem::take(&mut c.seen);
-    for frame in pushed {
-        match frame["type"].as_str() {
-            Some("offer") => {
-                let job = frame["job"].as_u64().unwrap_or(0);
-                // An offer can lapse or move on while the city moves: only `unavailable` is retried.
-                let _ = call_retrying(c, ledger, json!({"type": "accept", "job": job})).await?;
-            }
-            Some("event") => {
-                if let (Some(job), Some(seq)) = (frame["job"].as_u64(), frame["seq"].as_u64()) {
-                    let last = last_seq.entry(job).or_default();
-                    *last = (*last).max(seq);
-                }
-            }
-            Some("moved") => {
-                for job in frame["jobs"].as_array().into_iter().flatten().filter_map(Value::as_u64) {
-                    let after = last_seq.get(&job).copied().unwrap_or(0);
-                    call_retrying(c, ledger, json!({"type": "resume", "job": job, "last_seq": after})).await?;
-                }
-            }
-            Some("error") if frame["code"] == "lagged" => {}
-            Some("error") => ledger.lock().expect("ledger").errors.push(frame.to_string()),
-            _ => {}
+/// A bot's connection: which gateway, what it follows, what it has seen.
+struct Link {
+    c: Client,
+    /// Index into the bot's gateways.
+    at: usize,
+    /// Job → the highest `seq` seen.
+    last_seq: BTreeMap<u64, u64>,
+}
+
+impl Link {
+    async fn open(bot: &Bot, role: Role, id: u64) -> Result<Self> {
+        let c = bot.cluster.client_at(bot.gateways[0], role, id, bot.city).await?;
+        Ok(Self { c, at: 0, last_seq: BTreeMap::new() })
+    }
+
+    fn saw(&mut self, ledger: &Mutex<Ledger>, frame: &Value) {
+        if let (Some(job), Some(seq)) = (frame["job"].as_u64(), frame["seq"].as_u64())
+            && seq > 0
+        {
+            let last = self.last_seq.entry(job).or_default();
+            *last = (*last).max(seq);
+            ledger.lock().expect("ledger").seen.entry(job).or_default().insert(seq);
         }
     }
-    Ok(())
+
+    /// The socket failed (its gateway died): connect to the next gateway
+    /// after a jittered pause, and resume every job followed.
+    async fn reconnect(&mut self, bot: &Bot, role: Role, id: u64) -> Result<()> {
+        let started = Instant::now();
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            self.at = (self.at + 1) % bot.gateways.len();
+            let jitter = (id * 7_919 + attempt * 104_729) % 400;
+            tokio::time::sleep(Duration::from_millis(100 + jitter)).await;
+            match bot.cluster.client_at(bot.gateways[self.at], role, id, bot.city).await {
+                Ok(c) => {
+                    self.c = c;
+                    break;
+                }
+                Err(e) if started.elapsed() > RETRY_FOR => bail!("bot {id} could not reconnect: {e}"),
+                Err(_) => {}
+            }
+        }
+        bot.ledger.lock().expect("ledger").reconnects += 1;
+        let followed: Vec<(u64, u64)> = self.last_seq.iter().map(|(j, s)| (*j, *s)).collect();
+        for (job, after) in followed {
+            self.call(&bot.ledger, json!({"type": "resume", "job": job, "last_seq": after})).await?;
+        }
+        Ok(())
+    }
+
+    /// [`call_retrying`], noting the events read on the way.
+    async fn call(&mut self, ledger: &Mutex<Ledger>, msg: Value) -> Result<Option<Value>> {
+        let reply = call_retrying(&mut self.c, ledger, msg).await;
+        let seen: Vec<Value> = self.c.seen.iter().filter(|f| f["type"] == "event").cloned().collect();
+        for frame in &seen {
+            self.saw(ledger, frame);
+        }
+        reply
+    }
+
+    /// Answers what the server pushed meanwhile: offers are accepted, `moved` is answered with `resume`s.
+    async fn handle_pushed(&mut self, ledger: &Mutex<Ledger>) -> Result<()> {
+        let pushed: Vec<Value> = std::mem::take(&mut self.c.seen);
+        for frame in pushed {
+            match frame["type"].as_str() {
+                Some("offer") => {
+                    let job = frame["job"].as_u64().unwrap_or(0);
+                    // An offer can lapse or move on while the city moves: only `unavailable` is retried.
+                    if self.call(ledger, json!({"type": "accept", "job": job})).await?.is_some() {
+                        self.last_seq.entry(job).or_default();
+                    }
+                }
+                Some("event") => self.saw(ledger, &frame),
+                Some("moved") => {
+                    for job in frame["jobs"].as_array().into_iter().flatten().filter_map(Value::as_u64) {
+                        let after = self.last_seq.get(&job).copied().unwrap_or(0);
+                        self.call(ledger, json!({"type": "resume", "job": job, "last_seq": after})).await?;
+                    }
+                }
+                Some("error") if frame["code"] == "lagged" => {}
+                Some("error") => ledger.lock().expect("ledger").errors.push(frame.to_string()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where a bot connects and what it shares with the test.
 #[derive(Clone)]
 pub struct Bot {
     pub cluster: Arc<Cluster>,
-    pub gateway: std::net::SocketAddr,
+    /// The gateway it prefers first, then the others to fall back on.
+    pub gateways: Vec<std::net::SocketAddr>,
     pub city: &'static str,
     pub ledger: Arc<Mutex<Ledger>>,
     pub stop: Arc<AtomicBool>,
 }
 
-/// A contractor at `at` that accepts every offer, until `stop`.
+/// A contractor at `at` that accepts every offer, until `stop`; it moves to
+/// another gateway when its own dies.
 pub async fn contractor(bot: Bot, id: u64, at: (f64, f64)) -> Result<()> {
-    let Bot { cluster, gateway, city, ledger, stop } = bot;
-    let mut c = cluster.client_at(gateway, Role::Contractor, id, city).await?;
+    let mut link = Link::open(&bot, Role::Contractor, id).await?;
     let trades = json!([{"trade": "plumbing", "years": 4}]);
-    call_retrying(
-        &mut c,
-        &ledger,
-        json!({"type": "register", "name": format!("c{id}"), "trades": trades, "hourly_rate": 7000, "service_radius_m": 30000.0}),
-    )
-    .await?;
-    call_retrying(&mut c, &ledger, json!({"type": "online", "lat": at.0, "lng": at.1})).await?;
-    let mut last_seq = BTreeMap::new();
+    let register =
+        json!({"type": "register", "name": format!("c{id}"), "trades": trades, "hourly_rate": 7000, "service_radius_m": 30000.0});
+    link.call(&bot.ledger, register).await?;
+    link.call(&bot.ledger, json!({"type": "online", "lat": at.0, "lng": at.1})).await?;
     let mut ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    while !stop.load(Ordering::Relaxed) {
+    while !bot.stop.load(Ordering::Relaxed) {
         ts += 1_000;
-        c.send(json!({"type": "gps", "lat": at.0, "lng": at.1, "ts": ts})).await?;
-        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(100), c.recv()).await {
-            c.seen.push(frame?);
+        let step = async {
+            link.c.send(json!({"type": "gps", "lat": at.0, "lng": at.1, "ts": ts})).await?;
+            if let Ok(frame) = tokio::time::timeout(Duration::from_millis(100), link.c.recv()).await {
+                link.c.seen.push(frame?);
+            }
+            link.handle_pushed(&bot.ledger).await
+        };
+        if step.await.is_err() && !bot.stop.load(Ordering::Relaxed) {
+            link.reconnect(&bot, Role::Contractor, id).await?;
         }
-        handle_pushed(&mut c, &ledger, &mut last_seq).await?;
     }
     Ok(())
 }
 
-/// A customer at `at` posting a job every `every` and chatting on it, until `stop`.
+/// A customer at `at` posting a job every `every` and chatting on it, until
+/// `stop`; it moves to another gateway when its own dies.
 pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Result<()> {
-    let Bot { cluster, gateway, city, ledger, stop } = bot;
-    let mut c = cluster.client_at(gateway, Role::Customer, id, city).await?;
-    let mut last_seq = BTreeMap::new();
+    let mut link = Link::open(&bot, Role::Customer, id).await?;
+    let ledger = Arc::clone(&bot.ledger);
     let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
+    while !bot.stop.load(Ordering::Relaxed) {
         n += 1;
-        let post = json!({"type": "post_job", "trade": "plumbing", "lat": at.0, "lng": at.1, "urgency": "today", "description": format!("job {n} of {id}")});
-        if let Some(posted) = call_retrying(&mut c, &ledger, post).await? {
-            let job = posted["job"].as_u64().unwrap_or(0);
-            ledger.lock().expect("ledger").jobs.insert(job, id);
-            let text = format!("note {n} from {id}");
-            if let Some(said) = call_retrying(&mut c, &ledger, json!({"type": "chat", "job": job, "text": text})).await? {
-                let seq = said["seq"].as_u64().unwrap_or(0);
-                ledger.lock().expect("ledger").chats.insert((job, seq), text);
+        let step = async {
+            let post = json!({"type": "post_job", "trade": "plumbing", "lat": at.0, "lng": at.1, "urgency": "today", "description": format!("job {n} of {id}")});
+            if let Some(posted) = link.call(&ledger, post).await? {
+                let job = posted["job"].as_u64().unwrap_or(0);
+                ledger.lock().expect("ledger").jobs.insert(job, id);
+                link.last_seq.entry(job).or_default();
+                let text = format!("note {n} from {id}");
+                if let Some(said) = link.call(&ledger, json!({"type": "chat", "job": job, "text": text})).await? {
+                    let seq = said["seq"].as_u64().unwrap_or(0);
+                    ledger.lock().expect("ledger").chats.insert((job, seq), text);
+                }
             }
+            link.handle_pushed(&ledger).await
+        };
+        if step.await.is_err() && !bot.stop.load(Ordering::Relaxed) {
+            link.reconnect(&bot, Role::Customer, id).await?;
         }
-        handle_pushed(&mut c, &ledger, &mut last_seq).await?;
         tokio::time::sleep(every).await;
     }
+    // What is still on the way is read before the bot stops.
+    while let Ok(Ok(frame)) = tokio::time::timeout(Duration::from_millis(300), link.c.recv()).await {
+        link.c.seen.push(frame);
+    }
+    let _ = link.handle_pushed(&ledger).await;
     Ok(())
 }
 
