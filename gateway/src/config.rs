@@ -108,6 +108,10 @@ pub struct ServeConfig {
     pub outbound_queue: usize,
     /// Seconds without any frame from the client before the connection is closed.
     pub idle_timeout_secs: u64,
+    /// On shutdown, connections are closed (1001) spread over this many
+    /// seconds, so their clients reconnect elsewhere a few at a time, not all
+    /// at once; 0 closes them together. At most 300.
+    pub drain_secs: u64,
     /// Log line format.
     pub log_format: LogFormat,
     /// Matching weights.
@@ -145,6 +149,7 @@ impl Default for ServeConfig {
             chat_per_sec: 5,
             outbound_queue: 1024,
             idle_timeout_secs: 60,
+            drain_secs: 0,
             log_format: LogFormat::Text,
             weights: WeightsConfig::default(),
             matching: Matching::Greedy,
@@ -228,6 +233,7 @@ impl ServeConfig {
                 city.name
             );
         }
+        anyhow::ensure!(self.drain_secs <= 300, "drain_secs must be at most 300, not {}", self.drain_secs);
         self.cluster.validate()?;
         Ok(())
     }

@@ -219,8 +219,9 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
     }
     tracing::info!("shutting down: closing sockets");
     let _ = gateway.shutdown_tx.send(true);
-    // Sessions hold a clone of the tracker; wait until they have all gone.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Sessions hold a clone of the tracker; wait until they have all gone
+    // (they leave over the drain period).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10 + gateway.config.drain_secs);
     while Arc::strong_count(&sessions) > 1 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

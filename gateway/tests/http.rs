@@ -86,6 +86,32 @@ async fn shutdown_closes_sockets_with_1001() -> Result<()> {
     Ok(())
 }
 
+/// With a drain period, shutdown closes connections spread over it, not all
+/// at once: their clients reconnect to another gateway a few at a time.
+#[tokio::test]
+async fn a_drain_closes_connections_spread_over_its_period() -> Result<()> {
+    let server = Server::start_with(|c| c.drain_secs = 2).await?;
+    let mut clients = Vec::new();
+    for sub in 0..12 {
+        clients.push(server.connect(Role::Customer, sub).await?);
+    }
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    let closes = futures_util::future::join_all(clients.iter_mut().map(|c| async {
+        let code = c.closed_with_within(std::time::Duration::from_secs(5)).await;
+        (code, started.elapsed())
+    }))
+    .await;
+    stopping.await??;
+    let mut at: Vec<_> = closes.into_iter().map(|(code, at)| (code.map_err(|e| e.to_string()), at)).collect();
+    at.sort_by_key(|(_, t)| *t);
+    assert!(at.iter().all(|(code, _)| code.as_ref().is_ok_and(|c| *c == 1001)), "{at:?}");
+    let (first, last) = (at[0].1, at[at.len() - 1].1);
+    assert!(last - first > std::time::Duration::from_millis(500), "spread over the drain, not at once: {at:?}");
+    assert!(last < std::time::Duration::from_millis(2_500), "within the drain period: {at:?}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() -> Result<()> {
     let server = Server::start_with(|c| c.idle_timeout_secs = 1).await?;

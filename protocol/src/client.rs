@@ -5,7 +5,9 @@
 //! small read buffers) and waits for `hello`; [`frame`] encodes a
 //! [`ClientMsg`] as a JSON text or bincode binary frame; [`decode`] and
 //! [`next_msg`] read [`ServerMsg`]s back from either; [`call`] sends a
-//! request and waits for its typed [`AckResult`] or its error.
+//! request and waits for its typed [`AckResult`] or its error;
+//! [`reconnect_delay`] is the jittered backoff a client waits before
+//! reconnecting (to another gateway) after losing its connection.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,6 +37,16 @@ pub type WsRx = SplitStream<Ws>;
 /// The read buffer of a bot's socket, bytes: small, since a harness holds
 /// up to 100k of them (tungstenite zero-fills the whole buffer per socket).
 pub const READ_BUFFER: usize = 2 * 1024;
+
+/// How long to wait before reconnect attempt `attempt` (1, 2, …) after a
+/// connection was lost: a random share (`random`, any `u64`) of a cap that
+/// doubles from 200 ms up to 15 s. A gateway that dies drops its phones all
+/// at once; without the randomness they would all come back at once too.
+#[must_use]
+pub fn reconnect_delay(attempt: u32, random: u64) -> Duration {
+    let cap_ms = 200u64.saturating_mul(1 << attempt.saturating_sub(1).min(7)).min(15_000);
+    Duration::from_millis(random % (cap_ms + 1))
+}
 
 /// How long connecting, the handshake, `hello` and a [`call`]'s answer may take.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -127,5 +139,21 @@ pub async fn call(ws: &mut Ws, id: &str, msg: &ClientMsg) -> Result<AckResult> {
             Some(ServerMsg::Error { id: Some(got), code, message }) if got == id => return Err(Refused { code, message }.into()),
             Some(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_back_off_with_jitter_under_a_cap() {
+        assert_eq!(reconnect_delay(1, 0), Duration::ZERO);
+        assert!(reconnect_delay(1, u64::MAX) <= Duration::from_millis(200));
+        assert!(reconnect_delay(4, u64::MAX) <= Duration::from_millis(1_600));
+        assert!(reconnect_delay(30, u64::MAX) <= Duration::from_secs(15));
+        // The same attempt waits differently for different clients.
+        let spread: std::collections::HashSet<_> = (0..100u64).map(|r| reconnect_delay(5, r.wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+        assert!(spread.len() > 90);
     }
 }

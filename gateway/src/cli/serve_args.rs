@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// Map tile URL template with {z}, {x} and {y} (default: no tiles).
     #[arg(long, env = "DISPATCH_TILE_URL")]
     pub tile_url: Option<String>,
+    /// On shutdown, close connections spread over this many seconds (0: all at once).
+    #[arg(long, env = "DISPATCH_DRAIN_SECS")]
+    pub drain_secs: Option<u64>,
     /// Cluster: NATS servers, e.g. nats://127.0.0.1:4222 (engine and gateway).
     #[arg(long, env = "DISPATCH_NATS_URL")]
     pub nats_url: Option<String>,
@@ -133,6 +136,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.tile_url {
             c.tile_url = Some(v.clone());
+        }
+        if let Some(v) = self.drain_secs {
+            c.drain_secs = v;
         }
         if let Some(v) = &self.nats_url {
             c.cluster.nats_url.clone_from(v);

@@ -178,6 +178,7 @@ where
     let hello = ServerMsg::Hello { role: session.claims.role, sub: session.claims.sub, city: session.claims.city.clone() };
     session.send(&hello);
 
+    let (mut draining, mut drain_at) = (false, None);
     while !session.closing {
         tokio::select! {
             frame = stream.next() => {
@@ -214,7 +215,18 @@ where
                 Ok(()) => Box::pin(session.on_moved()).await,
                 Err(_) => moved = None,
             },
-            _ = shutdown.changed() => {
+            _ = shutdown.changed(), if !draining => {
+                // Each connection leaves at its own moment of the drain period, so
+                // clients reconnect elsewhere a few at a time.
+                draining = true;
+                drain_at = Some(tokio::time::Instant::now() + drain_delay(&session.claims, gw.config.drain_secs));
+            }
+            () = async {
+                match drain_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            }, if drain_at.is_some() => {
                 session.close(CloseCode::Away, "server shutting down");
             }
             _ = keepalive.tick() => {
@@ -233,6 +245,16 @@ where
     drop(session);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     metrics::gauge!("dispatch_ws_connections", "role" => role).decrement(1.0);
+}
+
+/// When, within a drain of `secs` seconds, this connection is closed: spread
+/// by the connection's subject and role, so a gateway's clients leave evenly.
+fn drain_delay(claims: &Claims, secs: u64) -> Duration {
+    if secs == 0 {
+        return Duration::ZERO;
+    }
+    let spread = claims.sub.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (claims.role as u64);
+    Duration::from_millis(spread % (secs * 1_000))
 }
 
 #[cfg(test)]
@@ -254,6 +276,19 @@ mod tests {
 
     fn city_clock(gw: &Gateway) -> dispatch_actors::Clock {
         gw.cities["des-moines"].port.clock()
+    }
+
+    #[test]
+    fn a_drain_spreads_connections_over_its_period() {
+        let claims = |sub| Claims { role: Role::Contractor, sub, city: "des-moines".into(), exp: u64::MAX };
+        assert_eq!(super::drain_delay(&claims(7), 0), Duration::ZERO);
+        let delays: Vec<Duration> = (0..1_000).map(|sub| super::drain_delay(&claims(sub), 10)).collect();
+        assert!(delays.iter().all(|d| *d < Duration::from_secs(10)));
+        // About a tenth of the connections in each second of the period.
+        for second in 0..10 {
+            let n = delays.iter().filter(|d| d.as_secs() == second).count();
+            assert!((50..=150).contains(&n), "second {second}: {n}");
+        }
     }
 
     /// The overload policy end to end through a session: while the gateway

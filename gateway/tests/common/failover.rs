@@ -93,8 +93,8 @@ impl Link {
         loop {
             attempt += 1;
             self.at = (self.at + 1) % bot.gateways.len();
-            let jitter = (id * 7_919 + attempt * 104_729) % 400;
-            tokio::time::sleep(Duration::from_millis(100 + jitter)).await;
+            let random = (id ^ attempt.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            tokio::time::sleep(dispatch_gateway::protocol::client::reconnect_delay(attempt as u32, random)).await;
             match bot.cluster.client_at(bot.gateways[self.at], role, id, bot.city).await {
                 Ok(c) => {
                     self.c = c;

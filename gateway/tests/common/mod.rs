@@ -253,9 +253,14 @@ impl Client {
 
     /// Waits for the close frame and returns its code.
     pub async fn closed_with(&mut self) -> Result<u16> {
+        self.closed_with_within(Duration::from_secs(5)).await
+    }
+
+    /// The close code the server sends within `limit`.
+    pub async fn closed_with_within(&mut self, limit: Duration) -> Result<u16> {
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await {
-                Err(_) => bail!("not closed within 5 s"),
+            match tokio::time::timeout(limit, self.ws.next()).await {
+                Err(_) => bail!("not closed within {limit:?}"),
                 Ok(Some(Ok(Message::Close(Some(frame))))) => return Ok(frame.code.into()),
                 Ok(Some(Ok(Message::Close(None)))) => bail!("closed without a code"),
                 Ok(Some(Ok(_))) => continue,
