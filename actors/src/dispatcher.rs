@@ -69,6 +69,8 @@ pub enum DispatcherMsg {
     Post {
         /// The job.
         request: JobRequest,
+        /// The client's request id, if it gave one: its record is stored with the job.
+        tag: Option<crate::record::RequestTag>,
         /// Its id and quote, once stored.
         reply: RpcReplyPort<Result<(JobId, PriceQuote)>>,
     },
@@ -124,11 +126,18 @@ async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: J
     Ok(actor)
 }
 
-/// Stores a new job and its `posted` event, then spawns its actor.
-async fn store_and_spawn(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<(JobId, PriceQuote)> {
+/// Stores a new job and its `posted` event (and the request's record, if it
+/// has an id), then spawns its actor.
+async fn store_and_spawn(
+    shared: &Arc<Shared>,
+    root: &ActorRef<DispatcherMsg>,
+    snap: JobSnapshot,
+    tag: Option<crate::record::RequestTag>,
+) -> Result<(JobId, PriceQuote)> {
     let (id, quote, customer) = (snap.job.id, snap.quote, snap.job.customer);
     let stored = SnapshotPut { kind: Kind::Job, id: id.0, blob: codec::encode(&snap)?, last: false };
-    shared.log_first_event(id, LogRecord::Posted { quote, customer }, stored).await?;
+    let request = tag.map(|tag| crate::record::PendingRequest { tag, outcome: crate::record::RequestOutcome::Posted { quote } });
+    shared.log_first_event(id, LogRecord::Posted { quote, customer }, stored, request.as_ref()).await?;
     spawn_job(shared, root, snap).await?;
     metrics::counter!("dispatch_jobs_posted_total").increment(1);
     Ok((id, quote))
@@ -376,13 +385,13 @@ impl Actor for Dispatcher {
             DispatcherMsg::Activate { id, reply } => {
                 let _ = reply.send(state.activate(&myself, id).await);
             }
-            DispatcherMsg::Post { request, reply } => match state.new_job(request) {
+            DispatcherMsg::Post { request, tag, reply } => match state.new_job(request) {
                 // Storing happens outside this actor: posts from every customer of
                 // the city would otherwise wait in line for one store round trip each.
                 Ok(snap) => {
                     let (shared, root) = (Arc::clone(&state.shared), myself.clone());
                     tokio::spawn(async move {
-                        let _ = reply.send(store_and_spawn(&shared, &root, snap).await);
+                        let _ = reply.send(store_and_spawn(&shared, &root, snap, tag).await);
                     });
                 }
                 Err(e) => {

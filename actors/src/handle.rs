@@ -33,34 +33,11 @@ pub struct Rated {
     pub rating: Rating,
 }
 
-/// A job's rating being written: a second rating of the job meanwhile is
-/// refused. Released when dropped.
-struct RatingClaim<'a> {
-    shared: &'a Shared,
-    job: JobId,
-}
-
-impl<'a> RatingClaim<'a> {
-    fn take(shared: &'a Shared, job: JobId) -> Result<Self> {
-        let mut rating = shared.rating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !rating.insert(job) {
-            return Err(ActorError::AlreadyRated(job));
-        }
-        Ok(Self { shared, job })
-    }
-}
-
-impl Drop for RatingClaim<'_> {
-    fn drop(&mut self) {
-        self.shared.rating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.job);
-    }
-}
-
 /// A running city: its dispatcher and everything under it.
 #[derive(Clone)]
 pub struct Dispatch {
-    root: ActorRef<DispatcherMsg>,
-    shared: Arc<Shared>,
+    pub(crate) root: ActorRef<DispatcherMsg>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// A live contractor's mailbox, resolved once: what a phone's connection
@@ -198,7 +175,7 @@ impl Dispatch {
 
     /// Posts a job: its id and price quote once it is stored.
     pub async fn post_job(&self, request: JobRequest) -> Result<(JobId, PriceQuote)> {
-        ask(&self.root, |reply| DispatcherMsg::Post { request, reply }).await?
+        self.post_job_tagged(request, None).await
     }
 
     /// The job's live actor; a finished job (stored, no actor) is `JobClosed`.
@@ -214,7 +191,7 @@ impl Dispatch {
         Err(ActorError::Unavailable(format!("job {job} is {:?} but its actor is not running", state.kind())))
     }
 
-    async fn job_call(&self, job: JobId, msg: impl FnOnce(RpcReplyPort<Result<JobState>>) -> JobMsg) -> Result<JobState> {
+    pub(crate) async fn job_call(&self, job: JobId, msg: impl FnOnce(RpcReplyPort<Result<JobState>>) -> JobMsg) -> Result<JobState> {
         let actor = self.job_actor(job).await?;
         ask(&actor, msg).await?
     }
@@ -258,7 +235,7 @@ impl Dispatch {
     /// status) is the engine's [`LIFECYCLE`](dispatch_engine::LIFECYCLE).
     /// The methods above are this, one action each.
     pub async fn act(&self, job: JobId, action: JobAction, contractor: ContractorId) -> Result<JobState> {
-        self.job_call(job, |reply| JobMsg::Act { action, contractor, reply }).await
+        self.job_call(job, |reply| JobMsg::Act { action, contractor, tag: None, reply }).await
     }
 
     /// Calls a job off: its customer or a dispatcher ([`parties::may_cancel`]).
@@ -280,37 +257,17 @@ impl Dispatch {
     /// [`ActorError::AlreadyRated`].
     ///
     /// The contractor counts the review first (idempotently, by job), then
-    /// the job's snapshot records it and its log gets `Rated`. A failure
-    /// half-way leaves the job unrated, so the customer's retry goes through
-    /// and the contractor does not count it twice.
+    /// the job's snapshot records it and its log gets `Rated`, in one commit.
+    /// A failure half-way leaves the job unrated, so the customer's retry
+    /// goes through and the contractor does not count it twice.
     pub async fn rate(&self, job: JobId, customer: CustomerId, stars: f64) -> Result<Rated> {
-        let _claim = RatingClaim::take(&self.shared, job)?;
-        let mut snap = self.job(job).await?;
-        parties::may_rate(&snap, customer)?;
-        let JobState::Completed { contractor } = *snap.machine.state() else {
-            return Err(ActorError::NotCompleted(job, format!("{:?}", snap.machine.state().kind()).to_lowercase()));
-        };
-        if snap.rated_stars.is_some() {
-            return Err(ActorError::AlreadyRated(job));
-        }
-        dispatch_engine::types::check_stars(stars)?;
-        let actor = activate(&self.shared, contractor).await?;
-        let rating = ask(&actor, |reply| ContractorMsg::Rate { job, stars, reply }).await??;
-        snap.rated_stars = Some(stars);
-        self.shared.store.put_final(Kind::Job, job.0, codec::encode(&snap)?).await?;
-        if let Err(e) = self.shared.log_event(job, LogRecord::Rated { contractor, stars }).await {
-            // The snapshot (the truth) is stored; the log misses one entry.
-            tracing::warn!(%job, %e, "rating not logged");
-            self.shared.broadcast(job, crate::events::EventKind::Rated { contractor, stars });
-        }
-        Ok(Rated { job, contractor, stars, rating })
+        self.rate_tagged(job, customer, stars, None).await
     }
 
     /// Writes a chat message to the job's event log (answering once the store
     /// confirmed, with its sequence number) and broadcasts it.
     pub async fn chat(&self, job: JobId, party: Party, sender: u64, text: String) -> Result<DispatchEvent> {
-        self.job(job).await?; // the job must exist
-        self.shared.log_event(job, crate::record::LogRecord::Chat { party, sender, text }).await
+        self.chat_tagged(job, party, sender, text, None).await
     }
 
     /// The job's logged events with sequence numbers above `after_seq`, in

@@ -63,6 +63,8 @@ pub enum JobMsg {
         action: JobAction,
         /// The contractor acting, or (for `Assign`) the one chosen.
         contractor: ContractorId,
+        /// An accept's request id, if the client gave one: its record is stored with the accept.
+        tag: Option<crate::record::RequestTag>,
         /// The new state, once stored.
         reply: RpcReplyPort<Result<JobState>>,
     },
@@ -249,14 +251,24 @@ impl JobActorState {
     /// Applies `event`, then stores the snapshot and logs `log` in one store
     /// commit; on a store failure the job is left exactly as it was.
     async fn transition(&mut self, event: JobEvent, log: LogRecord) -> Result<JobState> {
+        self.transition_tagged(event, log, None).await
+    }
+
+    /// [`Self::transition`], storing in the same commit the record of the
+    /// request `tag` names (an accept with a client's request id).
+    async fn transition_tagged(&mut self, event: JobEvent, log: LogRecord, tag: Option<crate::record::RequestTag>) -> Result<JobState> {
         let before = self.snap.clone();
         let was_open = is_open(self.state());
         self.snap.machine.apply(event)?;
         if let LogRecord::Expired { reason } = &log {
             self.snap.expired_reason = Some(reason.clone());
         }
+        let request = tag.map(|tag| crate::record::PendingRequest {
+            tag,
+            outcome: crate::record::RequestOutcome::Accepted { state: self.state().clone() },
+        });
         let logged = match self.stored() {
-            Ok(stored) => self.shared.log_event_with(self.id(), log, stored).await.map(drop),
+            Ok(stored) => self.shared.log_event_with(self.id(), log, vec![stored], request.as_ref()).await.map(drop),
             Err(e) => Err(e),
         };
         if let Err(e) = logged {
@@ -273,7 +285,13 @@ impl JobActorState {
     /// Carries out a party's action as the engine's `LIFECYCLE` table says:
     /// the transition (stored, then logged) and, for the actions whose
     /// answer waits on it, the contractor's new status.
-    async fn act(&mut self, myself: &ActorRef<JobMsg>, action: JobAction, contractor: ContractorId) -> Result<JobState> {
+    async fn act(
+        &mut self,
+        myself: &ActorRef<JobMsg>,
+        action: JobAction,
+        contractor: ContractorId,
+        tag: Option<crate::record::RequestTag>,
+    ) -> Result<JobState> {
         let step = action.event(contractor).and_then(|event| LogRecord::of_step(&event).map(|log| (event, log)));
         let Some((event, log)) = step else {
             // An assignment is a release and a new offer, not one step.
@@ -285,7 +303,7 @@ impl JobActorState {
         if action == JobAction::Accept {
             self.snap.accepted_at = Some(now);
         }
-        let state = match self.transition(event, log).await {
+        let state = match self.transition_tagged(event, log, tag).await {
             Ok(state) => state,
             Err(e) => {
                 self.snap.accepted_at = accepted_before;
@@ -622,8 +640,8 @@ async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state: &mut JobAc
                 tracing::warn!(job = %state.id(), %e, "arriving not logged");
             }
         }
-        JobMsg::Act { action, contractor, reply } => {
-            let result = state.act(&myself, action, contractor).await;
+        JobMsg::Act { action, contractor, tag, reply } => {
+            let result = state.act(&myself, action, contractor, tag).await;
             let done = result.is_ok();
             let _ = reply.send(result);
             if done {

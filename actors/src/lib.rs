@@ -17,7 +17,8 @@
 //! | [`map`] | [`CityMap`](map::CityMap): the live map as versioned deltas for dispatchers |
 //! | [`parties`] | who may act on a job: every party check ([`Asker`]), beside the job's state |
 //! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
-//! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], frozen earlier layouts and their upcasters |
+//! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], request records ([`RequestRecord`]), frozen earlier layouts and their upcasters |
+//! | `requests` | requests a retry must not repeat (post, accept, chat, rate): their records stored with the change, found again by [`Dispatch::requested`] |
 //! | [`config`] | [`DispatchConfig`] |
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
@@ -39,6 +40,7 @@ pub mod job;
 pub mod map;
 pub mod parties;
 pub mod record;
+mod requests;
 mod seqs;
 mod shared;
 mod writer;
@@ -54,4 +56,5 @@ pub use events::{DispatchEvent, EventKind};
 pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::CALL_TIMEOUT;
 pub use parties::Asker;
-pub use record::{ContractorSnapshot, JobSnapshot, LogRecord};
+pub use record::{ContractorSnapshot, JobSnapshot, LogRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag};
+pub use requests::RequestClaim;

@@ -20,6 +20,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use dispatch_storage::{LogEntry, SnapshotPut, SnapshotStore};
 
 use crate::error::Result;
+use crate::record::PendingRequest;
 
 /// Slots kept beyond this are dropped (those with nothing in flight).
 const MAX_IDLE_SLOTS: usize = 100_000;
@@ -51,6 +52,15 @@ enum Claim {
     Seq(u64),
     /// No slot: read the store and come back with this eviction count.
     Unknown(u64),
+}
+
+/// What is stored in the same commit as a log entry.
+#[derive(Default)]
+pub(crate) struct Alongside<'a> {
+    /// Snapshots (the job's, when the entry records a transition).
+    pub(crate) snapshots: Vec<SnapshotPut>,
+    /// A request with a client's request id: its record names the entry's number.
+    pub(crate) request: Option<&'a PendingRequest>,
 }
 
 impl EventSeqs {
@@ -91,16 +101,16 @@ impl EventSeqs {
 
     /// Appends `payload` to `job`'s log under the next number; returns it.
     /// `new_job`: the job is being posted, so its log is known to be empty.
-    /// `with`: a snapshot stored together with the entry (one commit).
+    /// `with`: what is stored together with the entry (one commit).
     pub(crate) async fn append(
         &self,
         store: &dyn SnapshotStore,
         job: u64,
         new_job: bool,
-        at_ms: i64,
-        payload: Vec<u8>,
-        with: Option<SnapshotPut>,
+        (at_ms, payload): (i64, Vec<u8>),
+        with: Alongside<'_>,
     ) -> Result<u64> {
+        let Alongside { snapshots: mut with, request } = with;
         let mut read = None;
         if new_job {
             read = Some((0, self.lock().evictions));
@@ -112,10 +122,13 @@ impl EventSeqs {
             }
         };
         let entry = LogEntry::new(seq, at_ms, payload);
-        let result = match with {
-            Some(snapshot) => store.put_and_append(snapshot, job, entry).await,
-            None => store.append_event(job, entry).await,
-        };
+        let result = async {
+            if let Some(request) = request {
+                with.push(request.record(dispatch_engine::JobId(job), seq)?);
+            }
+            if with.is_empty() { store.append_event(job, entry).await } else { store.put_and_append(with, job, entry).await }
+        }
+        .await;
         self.release(job, seq, result.is_ok());
         result?;
         Ok(seq)
@@ -149,12 +162,20 @@ mod tests {
             store.append_event(5, LogEntry::new(seq, 0, vec![])).await.unwrap();
         }
         let seqs = EventSeqs::default();
-        assert_eq!(seqs.append(&store, 5, false, 0, b"a".to_vec(), None).await.unwrap(), 4, "continues after the stored log");
-        assert_eq!(seqs.append(&store, 5, false, 0, b"b".to_vec(), None).await.unwrap(), 5);
-        assert_eq!(seqs.append(&store, 9, true, 0, b"posted".to_vec(), None).await.unwrap(), 1, "a new job starts at 1");
+        assert_eq!(
+            seqs.append(&store, 5, false, (0, b"a".to_vec()), Alongside::default()).await.unwrap(),
+            4,
+            "continues after the stored log"
+        );
+        assert_eq!(seqs.append(&store, 5, false, (0, b"b".to_vec()), Alongside::default()).await.unwrap(), 5);
+        assert_eq!(seqs.append(&store, 9, true, (0, b"posted".to_vec()), Alongside::default()).await.unwrap(), 1, "a new job starts at 1");
         seqs.forget(5);
         assert_eq!(seqs.len(), 1);
-        assert_eq!(seqs.append(&store, 5, false, 0, b"c".to_vec(), None).await.unwrap(), 6, "a forgotten slot is read back");
+        assert_eq!(
+            seqs.append(&store, 5, false, (0, b"c".to_vec()), Alongside::default()).await.unwrap(),
+            6,
+            "a forgotten slot is read back"
+        );
         assert_eq!(store.read_events(5, 0).await.unwrap().len(), 6);
     }
 
@@ -164,22 +185,22 @@ mod tests {
         let seqs = EventSeqs::default();
         let Claim::Unknown(seen) = seqs.claim(4, None) else { panic!("no slot yet") };
         // Meanwhile another append numbers entry 1 and its slot is dropped.
-        assert_eq!(seqs.append(&store, 4, true, 0, vec![], None).await.unwrap(), 1);
+        assert_eq!(seqs.append(&store, 4, true, (0, vec![]), Alongside::default()).await.unwrap(), 1);
         seqs.forget(4);
         // The first reader's answer (0) is stale: it must not be used.
         assert!(matches!(seqs.claim(4, Some((0, seen))), Claim::Unknown(_)));
-        assert_eq!(seqs.append(&store, 4, false, 0, vec![], None).await.unwrap(), 2);
+        assert_eq!(seqs.append(&store, 4, false, (0, vec![]), Alongside::default()).await.unwrap(), 2);
     }
 
     #[tokio::test]
     async fn a_failed_append_gives_its_number_back() {
         let store = MemoryStore::new();
         let seqs = EventSeqs::default();
-        assert_eq!(seqs.append(&store, 1, true, 0, vec![1], None).await.unwrap(), 1);
+        assert_eq!(seqs.append(&store, 1, true, (0, vec![1]), Alongside::default()).await.unwrap(), 1);
         store.set_unavailable(true);
-        assert!(seqs.append(&store, 1, false, 0, vec![2], None).await.is_err());
+        assert!(seqs.append(&store, 1, false, (0, vec![2]), Alongside::default()).await.is_err());
         store.set_unavailable(false);
-        assert_eq!(seqs.append(&store, 1, false, 0, vec![3], None).await.unwrap(), 2, "no gap after a failure");
+        assert_eq!(seqs.append(&store, 1, false, (0, vec![3]), Alongside::default()).await.unwrap(), 2, "no gap after a failure");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +211,7 @@ mod tests {
         let tasks: Vec<_> = (0..200u8)
             .map(|i| {
                 let (store, seqs) = (Arc::clone(&store), Arc::clone(&seqs));
-                tokio::spawn(async move { seqs.append(&*store, 3, false, 0, vec![i], None).await.unwrap() })
+                tokio::spawn(async move { seqs.append(&*store, 3, false, (0, vec![i]), Alongside::default()).await.unwrap() })
             })
             .collect();
         let mut got = Vec::new();

@@ -25,6 +25,7 @@ use crate::error::{ActorError, Result};
 use crate::events::{DispatchEvent, EventKind};
 use crate::job::JobMsg;
 use crate::record::LogRecord;
+use crate::record::PendingRequest;
 use crate::writer::SnapshotWriter;
 
 /// Which child an actor id belongs to, for the supervisor.
@@ -83,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) seqs: crate::seqs::EventSeqs,
     /// Jobs whose rating is being written (a second one at the same time is refused).
     pub(crate) rating: Mutex<std::collections::HashSet<JobId>>,
+    /// Keys of the tagged requests being carried out now (`requests.rs`).
+    pub(crate) requests: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl Shared {
@@ -111,6 +114,7 @@ impl Shared {
             contractor_writer,
             counters: PipelineCounters::default(),
             rating: Mutex::default(),
+            requests: Mutex::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
         })
@@ -170,23 +174,44 @@ impl Shared {
 
     /// Appends a lifecycle event to the job's log (confirmed by the store), then broadcasts it.
     pub(crate) async fn log_event(&self, job: JobId, record: LogRecord) -> Result<DispatchEvent> {
-        self.log(job, false, record, None).await
+        self.log(job, false, record, vec![], None).await
     }
 
-    /// Stores the job's snapshot and logs `record` in one store commit: a
-    /// transition and its record. On an error the record is not logged.
-    pub(crate) async fn log_event_with(&self, job: JobId, record: LogRecord, snapshot: SnapshotPut) -> Result<DispatchEvent> {
-        self.log(job, false, record, Some(snapshot)).await
+    /// Stores `with` (the job's snapshot, and what `request` did, if it has
+    /// an id) and logs `record`, all in one store commit: a transition and
+    /// its record. On an error nothing is logged.
+    pub(crate) async fn log_event_with(
+        &self,
+        job: JobId,
+        record: LogRecord,
+        with: Vec<SnapshotPut>,
+        request: Option<&PendingRequest>,
+    ) -> Result<DispatchEvent> {
+        self.log(job, false, record, with, request).await
     }
 
     /// Stores a job being posted with its first event (its log is known to be empty), in one commit.
-    pub(crate) async fn log_first_event(&self, job: JobId, record: LogRecord, snapshot: SnapshotPut) -> Result<DispatchEvent> {
-        self.log(job, true, record, Some(snapshot)).await
+    pub(crate) async fn log_first_event(
+        &self,
+        job: JobId,
+        record: LogRecord,
+        snapshot: SnapshotPut,
+        request: Option<&PendingRequest>,
+    ) -> Result<DispatchEvent> {
+        self.log(job, true, record, vec![snapshot], request).await
     }
 
-    async fn log(&self, job: JobId, new_job: bool, record: LogRecord, with: Option<SnapshotPut>) -> Result<DispatchEvent> {
+    async fn log(
+        &self,
+        job: JobId,
+        new_job: bool,
+        record: LogRecord,
+        with: Vec<SnapshotPut>,
+        request: Option<&PendingRequest>,
+    ) -> Result<DispatchEvent> {
         let at = self.clock.now();
-        let seq = self.seqs.append(&*self.store, job.0, new_job, at.0, codec::encode(&record)?, with).await?;
+        let alongside = crate::seqs::Alongside { snapshots: with, request };
+        let seq = self.seqs.append(&*self.store, job.0, new_job, (at.0, codec::encode(&record)?), alongside).await?;
         let event = DispatchEvent { job, seq, at, kind: record.into() };
         // Nobody listening is not an error.
         let _ = self.events.send(event.clone());

@@ -24,19 +24,20 @@ use dispatch_actors::engine::{
     RatingTally, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
 };
 use dispatch_actors::storage::codec::{self, Versioned};
-use dispatch_actors::{ContractorSnapshot, JobSnapshot, LogRecord};
+use dispatch_actors::{ContractorSnapshot, JobSnapshot, LogRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag};
 
 /// One stored value and the name of its file.
 enum Golden {
     Contractor(&'static str, ContractorSnapshot),
     Job(&'static str, JobSnapshot),
     Event(&'static str, LogRecord),
+    Request(&'static str, RequestRecord),
 }
 
 impl Golden {
     fn name(&self) -> &'static str {
         match self {
-            Golden::Contractor(name, _) | Golden::Job(name, _) | Golden::Event(name, _) => name,
+            Golden::Contractor(name, _) | Golden::Job(name, _) | Golden::Event(name, _) | Golden::Request(name, _) => name,
         }
     }
 }
@@ -170,6 +171,30 @@ fn version_2() -> Vec<Golden> {
     completed.rated_stars = Some(4.5);
     goldens.push(Golden::Job("job-completed-rated", completed));
     goldens.push(Golden::Event("event-rated", LogRecord::Rated { contractor: ContractorId(42), stars: 4.5 }));
+    // Request records (added while the schema was at version 2): one of each outcome.
+    let tag = |role, sub, id: &str| RequestTag { role, sub, id: id.into() };
+    let quote = PriceQuote { base: Money(12_000), surge: 1.25, urgency: 1.2, total: Money(18_000) };
+    let record = |tag, seq, outcome| RequestRecord { tag, job: JobId(7), seq, outcome };
+    goldens.extend([
+        Golden::Request("request-posted", record(tag(RequestRole::Customer, 3, "post-1"), 1, RequestOutcome::Posted { quote })),
+        Golden::Request(
+            "request-accepted",
+            record(
+                tag(RequestRole::Contractor, 42, "acc-7"),
+                3,
+                RequestOutcome::Accepted { state: dispatch_actors::engine::JobState::Accepted { contractor: ContractorId(42) } },
+            ),
+        ),
+        Golden::Request("request-chat", record(tag(RequestRole::Dispatcher, 1, "m-ü-1"), 4, RequestOutcome::Chat)),
+        Golden::Request(
+            "request-rated",
+            record(
+                tag(RequestRole::Customer, 3, "rate-7"),
+                9,
+                RequestOutcome::Rated { contractor: ContractorId(42), rating: Rating::new(4.5, 20).unwrap() },
+            ),
+        ),
+    ]);
     goldens
 }
 
@@ -199,6 +224,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Contractor(name, value) => check(&dir, name, value, write)?,
             Golden::Job(name, value) => check(&dir, name, value, write)?,
             Golden::Event(name, value) => check(&dir, name, value, write)?,
+            Golden::Request(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -48,6 +48,8 @@ async fn main() -> Result<()> {
         urgency: UrgencyWire::Today,
         description: "dripping tap".into(),
         budget: None,
+        // Sent again after an `unavailable`, the same id posts the job once.
+        request_id: Some("dripping-tap-1".into()),
     };
     ws.send(client::frame(false, Some("p1"), &post)?).await?;
     let until = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -204,7 +204,7 @@ async fn contractor_bot(
                     let free = matches!(phase, Phase::Wander);
                     if free && rng.unit() < config.accept_probability {
                         offered.insert(job, site);
-                        tx.send(frame(Some(&format!("a{job}")), &ClientMsg::Accept { job })?).await?;
+                        tx.send(frame(Some(&format!("a{job}")), &ClientMsg::Accept { job, request_id: Some(format!("accept-{job}")) })?).await?;
                     } else {
                         tx.send(frame(None, &ClientMsg::Decline { job })?).await?;
                     }
@@ -272,6 +272,7 @@ async fn customers(
                     urgency,
                     description: descriptions[trade].into(),
                     budget: None,
+                    request_id: None,
                 };
                 tx.send(frame(None, &post)?).await?;
                 stats.posted.fetch_add(1, Ordering::Relaxed);
@@ -280,7 +281,7 @@ async fn customers(
                 None => break,
                 Some(ServerMsg::Event { job, event: Event::Completed { .. }, .. }) => {
                     let stars = 3 + rng.below(3);
-                    tx.send(frame(None, &ClientMsg::Rate { job, stars: stars as f64 })?).await?;
+                    tx.send(frame(None, &ClientMsg::Rate { job, stars: stars as f64, request_id: None })?).await?;
                     stats.rated.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(_) => {}

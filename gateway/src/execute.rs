@@ -7,17 +7,18 @@
 //! for the commands gateways send over NATS. GPS and pings never come here:
 //! they stay on the session's hot path.
 
-use dispatch_actors::{ActorError, Dispatch, JobRequest, Presence};
+use dispatch_actors::{ActorError, Dispatch, JobRequest, Presence, RequestOutcome, RequestRecord, RequestRole, RequestTag};
 use dispatch_engine::{
     ContractorId, ContractorProfile, CustomerId, JobAction, JobId, Money, Rating, TimeWindow, Timestamp, TradeExperience, Urgency,
 };
 
+use crate::auth::Role;
 use crate::cities::Area;
 use crate::city_event::CityEvent;
 use crate::port::{Caller, Executed, Follow};
 use crate::protocol::{
-    AckResult, ChatAcked, ClientMsg, ErrorCode, JobProgress, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered, Resumed,
-    StatusReply, UrgencyWire,
+    AckResult, ChatAcked, ClientMsg, ErrorCode, JobProgress, JobStateReply, MAX_REQUEST_ID_CHARS, Nearby, NearbyContractor, Posted, Rated,
+    Registered, Resumed, StatusReply, UrgencyWire,
 };
 use crate::refusal::{Refusal, refuse};
 use crate::session::asker;
@@ -42,9 +43,59 @@ fn done(result: impl Into<AckResult>, follow: Follow) -> Result<Executed, Refusa
     Ok(Executed { result: result.into(), replay: Vec::new(), follow })
 }
 
+/// The request's tag, if the client gave it an id; a malformed id is refused.
+fn request_tag(caller: Caller, msg: &ClientMsg) -> Result<Option<RequestTag>, Refusal> {
+    let Some(id) = msg.request_id() else { return Ok(None) };
+    let chars = id.chars().count();
+    if chars == 0 || chars > MAX_REQUEST_ID_CHARS || id.chars().any(char::is_control) {
+        return Err(refuse(ErrorCode::BadRequest, format!("request_id must be 1 to {MAX_REQUEST_ID_CHARS} printable characters")));
+    }
+    let role = match caller.role {
+        Role::Customer => RequestRole::Customer,
+        Role::Contractor => RequestRole::Contractor,
+        Role::Dispatcher => RequestRole::Dispatcher,
+    };
+    Ok(Some(RequestTag { role, sub: caller.sub, id: id.to_owned() }))
+}
+
+/// The first attempt's answer to a request retried under the same id; the
+/// same id on a different request is a conflict.
+fn replayed(msg: &ClientMsg, record: RequestRecord) -> Result<Executed, Refusal> {
+    let job = record.job.0;
+    let executed = match (msg, record.outcome) {
+        (ClientMsg::PostJob { .. }, RequestOutcome::Posted { quote }) => done(Posted { job, quote }, Follow::Posted(job)),
+        (ClientMsg::Accept { job: asked, .. }, RequestOutcome::Accepted { state }) if *asked == job => {
+            done(JobStateReply { job, state }, Follow::Assigned(job))
+        }
+        (ClientMsg::Chat { job: asked, .. }, RequestOutcome::Chat) if *asked == job => {
+            done(ChatAcked { job, seq: record.seq }, Follow::Nothing)
+        }
+        (ClientMsg::Rate { job: asked, .. }, RequestOutcome::Rated { contractor, rating }) if *asked == job => {
+            done(Rated { contractor: contractor.0, rating: rating.average(), reviews: rating.reviews() }, Follow::Nothing)
+        }
+        _ => {
+            return Err(refuse(
+                ErrorCode::Conflict,
+                format!("request_id {:?} was already used for another request (a {} of job {job})", record.tag.id, msg.kind()),
+            ));
+        }
+    };
+    metrics::counter!("dispatch_requests_replayed_total").increment(1);
+    executed
+}
+
 /// Carries out `msg` for `caller` in the city of `area`. The caller's role
-/// was already checked against the message (`session::policy`).
+/// was already checked against the message (`session::policy`). A request
+/// with a request id that was carried out before (here, or by the city's
+/// earlier owner) is answered as it was then, and not carried out again.
 pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, msg: ClientMsg) -> Result<Executed, Refusal> {
+    let tag = request_tag(caller, &msg)?;
+    let _claim = tag.as_ref().map(|tag| dispatch.claim_request(tag)).transpose()?;
+    if let Some(tag) = &tag
+        && let Some(record) = dispatch.requested(tag).await?
+    {
+        return replayed(&msg, record);
+    }
     let me = caller.sub;
     let asker = asker(caller.role, caller.sub);
     match msg {
@@ -79,8 +130,8 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
             let status = dispatch.set_presence(ContractorId(me), presence, None).await?;
             done(StatusReply { status }, Follow::Offline)
         }
-        ClientMsg::Accept { job } => {
-            let state = dispatch.accept(JobId(job), ContractorId(me)).await?;
+        ClientMsg::Accept { job, .. } => {
+            let state = dispatch.accept_tagged(JobId(job), ContractorId(me), tag).await?;
             done(JobStateReply { job, state }, Follow::Assigned(job))
         }
         ClientMsg::Decline { job } => {
@@ -96,7 +147,7 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
             let state = dispatch.act(JobId(job), action, ContractorId(me)).await?;
             done(JobStateReply { job, state }, Follow::Nothing)
         }
-        ClientMsg::PostJob { trade, lat, lng, urgency, description, budget } => {
+        ClientMsg::PostJob { trade, lat, lng, urgency, description, budget, .. } => {
             let location = point_in(area, lat, lng)?;
             let urgency = match urgency {
                 UrgencyWire::Emergency => Urgency::Emergency,
@@ -107,7 +158,7 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
                 return Err(refuse(ErrorCode::BadRequest, format!("description longer than {MAX_CHAT_CHARS} characters")));
             }
             let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget: budget.map(Money) };
-            let (job, quote) = dispatch.post_job(request).await?;
+            let (job, quote) = dispatch.post_job_tagged(request, tag).await?;
             done(Posted { job: job.0, quote }, Follow::Posted(job.0))
         }
         ClientMsg::Cancel { job, reason } => {
@@ -118,16 +169,16 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
             let (_, snap) = dispatch.party_of(JobId(job), asker).await?;
             done(JobStateReply { job, state: snap.machine.state().clone() }, Follow::Watching(job))
         }
-        ClientMsg::Rate { job, stars } => {
-            let rated = dispatch.rate(JobId(job), CustomerId(me), stars).await?;
+        ClientMsg::Rate { job, stars, .. } => {
+            let rated = dispatch.rate_tagged(JobId(job), CustomerId(me), stars, tag).await?;
             done(Rated { contractor: rated.contractor.0, rating: rated.rating.average(), reviews: rated.rating.reviews() }, Follow::Nothing)
         }
-        ClientMsg::Chat { job, text } => {
+        ClientMsg::Chat { job, text, .. } => {
             let (party, _) = dispatch.party_of(JobId(job), asker).await?;
             if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
                 return Err(refuse(ErrorCode::BadRequest, format!("chat text must have 1 to {MAX_CHAT_CHARS} characters")));
             }
-            let event = dispatch.chat(JobId(job), party, me, text).await?;
+            let event = dispatch.chat_tagged(JobId(job), party, me, text, tag).await?;
             done(ChatAcked { job, seq: event.seq }, Follow::Nothing)
         }
         ClientMsg::Resume { job, last_seq } => {

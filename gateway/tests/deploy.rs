@@ -131,8 +131,35 @@ fn the_kubernetes_configmap_is_a_config_the_engine_accepts() -> Result<()> {
     let mut config = dispatch_gateway::ServeConfig::from_toml_file(&path)?;
     assert_eq!(config.storage, dispatch_gateway::config::StorageKind::Scylla);
     assert_eq!(config.scylla.local_dc.as_deref(), Some("dc1"));
+    assert_eq!(config.cluster.nats_url, "nats://nats:4222", "the NATS Service of nats.yaml");
     config.jwt_secret = "from the Secret".into();
     config.validate()?;
+    Ok(())
+}
+
+/// Checks a pod template runs `role` with the probes, port, user, Secret and ConfigMap it needs.
+fn check_pod(workload: &yaml_rust2::Yaml, role: &str) -> Result<()> {
+    let pod = &workload["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["args"][0].as_str(), Some(role));
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
+    assert_eq!(container["ports"][0]["containerPort"].as_i64(), Some(8080));
+    assert_eq!(pod["securityContext"]["runAsUser"].as_i64(), Some(10001), "the Dockerfile's user");
+    let env = container["env"].as_vec().into_iter().flatten();
+    let secret_ref =
+        env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_JWT_SECRET")).map(|e| e["valueFrom"]["secretKeyRef"].clone());
+    let secret = yaml("k8s/secret.yaml")?;
+    let secret_ref = secret_ref.ok_or_else(|| anyhow::anyhow!("the JWT secret is not taken from a Secret"))?;
+    assert_eq!(secret_ref["name"].as_str(), secret["metadata"]["name"].as_str());
+    assert!(!secret["stringData"][secret_ref["key"].as_str().unwrap_or("")].is_badvalue(), "the key exists in the Secret");
+    let node = env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_NODE")).map(|e| e["valueFrom"]["fieldRef"]["fieldPath"].clone());
+    assert_eq!(node.and_then(|n| n.as_str().map(str::to_owned)).as_deref(), Some("metadata.name"), "each pod its own node name");
+    let configmap = yaml("k8s/configmap.yaml")?;
+    let volumes = pod["volumes"].as_vec().into_iter().flatten();
+    assert!(volumes.clone().any(|v| v["configMap"]["name"].as_str() == configmap["metadata"]["name"].as_str()), "the ConfigMap is mounted");
+    let config_path = env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_CONFIG")).and_then(|e| e["value"].as_str()).unwrap_or("");
+    assert_eq!(config_path, "/etc/dispatch/dispatch.toml");
     Ok(())
 }
 
@@ -146,66 +173,71 @@ fn the_kubernetes_manifests_fit_together() -> Result<()> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         assert!(name == "kustomization.yaml" || listed.contains(name), "{name} is not in kustomization.yaml");
     }
-    let kinds: BTreeSet<String> = found
+    let docs: Vec<yaml_rust2::Yaml> = found
         .iter()
-        .filter_map(|p| yaml(&format!("k8s/{}", p.file_name()?.to_str()?)).ok())
-        .filter_map(|d| d["kind"].as_str().map(str::to_owned))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|text| yaml_rust2::YamlLoader::load_from_str(&text).ok())
+        .flatten()
         .collect();
-    for kind in ["Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "PodDisruptionBudget"] {
+    let kinds: BTreeSet<String> = docs.iter().filter_map(|d| d["kind"].as_str().map(str::to_owned)).collect();
+    for kind in ["Deployment", "StatefulSet", "Service", "HorizontalPodAutoscaler", "ConfigMap", "Secret", "PodDisruptionBudget"] {
         assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
     }
+    let named = |kind: &str, name: &str| {
+        docs.iter().find(|d| d["kind"].as_str() == Some(kind) && d["metadata"]["name"].as_str() == Some(name)).cloned()
+    };
+    let gateway = named("Deployment", "dispatch-gateway").ok_or_else(|| anyhow::anyhow!("no gateway Deployment"))?;
+    let engine = named("StatefulSet", "dispatch-engine").ok_or_else(|| anyhow::anyhow!("no engine StatefulSet"))?;
+    check_pod(&gateway, "gateway")?;
+    check_pod(&engine, "engine")?;
+    assert_eq!(engine["spec"]["podManagementPolicy"].as_str(), Some("OrderedReady"), "the first engine creates the lease table alone");
 
-    let deployment = yaml("k8s/deployment.yaml")?;
-    let pod = &deployment["spec"]["template"]["spec"];
-    let container = &pod["containers"][0];
-    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
-    assert_eq!(container["ports"][0]["containerPort"].as_i64(), Some(8080));
-    assert_eq!(pod["securityContext"]["runAsUser"].as_i64(), Some(10001), "the Dockerfile's user");
-    assert_eq!(deployment["spec"]["strategy"]["type"].as_str(), Some("Recreate"), "never two engines on the same cities");
-    let env = container["env"].as_vec().into_iter().flatten();
-    let secret_ref =
-        env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_JWT_SECRET")).map(|e| e["valueFrom"]["secretKeyRef"].clone());
-    let secret = yaml("k8s/secret.yaml")?;
-    let secret_ref = secret_ref.ok_or_else(|| anyhow::anyhow!("the JWT secret is not taken from a Secret"))?;
-    assert_eq!(secret_ref["name"].as_str(), secret["metadata"]["name"].as_str());
-    assert!(!secret["stringData"][secret_ref["key"].as_str().unwrap_or("")].is_badvalue(), "the key exists in the Secret");
-    let configmap = yaml("k8s/configmap.yaml")?;
-    let volumes = pod["volumes"].as_vec().into_iter().flatten();
-    assert!(volumes.clone().any(|v| v["configMap"]["name"].as_str() == configmap["metadata"]["name"].as_str()), "the ConfigMap is mounted");
-    let config_path = env.clone().find(|e| e["name"].as_str() == Some("DISPATCH_CONFIG")).and_then(|e| e["value"].as_str()).unwrap_or("");
-    assert_eq!(config_path, "/etc/dispatch/dispatch.toml");
-
-    let service = yaml("k8s/service.yaml")?;
-    let hpa = yaml("k8s/hpa.yaml")?;
-    let pdb = yaml("k8s/pdb.yaml")?;
-    let app = &deployment["spec"]["selector"]["matchLabels"];
-    assert_eq!(service["spec"]["selector"], *app);
-    assert_eq!(pdb["spec"]["selector"]["matchLabels"], *app);
-    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"].as_str(), deployment["metadata"]["name"].as_str());
+    // Clients reach the gateways; the HPA scales them (never held at one replica); each kind has a PDB.
+    let service = named("Service", "dispatch").ok_or_else(|| anyhow::anyhow!("no dispatch Service"))?;
+    assert_eq!(service["spec"]["selector"], gateway["spec"]["selector"]["matchLabels"]);
+    let hpa = named("HorizontalPodAutoscaler", "dispatch-gateway").ok_or_else(|| anyhow::anyhow!("no HPA"))?;
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"].as_str(), gateway["metadata"]["name"].as_str());
+    assert!(hpa["spec"]["maxReplicas"].as_i64().is_some_and(|n| n > 1));
+    for workload in [&gateway, &engine] {
+        let app = &workload["spec"]["selector"]["matchLabels"];
+        assert!(
+            docs.iter().any(|d| d["kind"].as_str() == Some("PodDisruptionBudget") && d["spec"]["selector"]["matchLabels"] == *app),
+            "{app:?} has a PDB"
+        );
+    }
+    let headless = named("Service", "dispatch-engine").ok_or_else(|| anyhow::anyhow!("no engine Service"))?;
+    assert_eq!(engine["spec"]["serviceName"].as_str(), headless["metadata"]["name"].as_str());
+    assert!(named("Service", "nats").is_some() && named("Deployment", "nats").is_some(), "NATS runs beside them");
     Ok(())
 }
 
 #[test]
-fn the_compose_file_runs_the_engine_on_three_scylla_nodes() -> Result<()> {
+fn the_compose_file_runs_three_engines_and_two_gateways_on_three_scylla_nodes() -> Result<()> {
     let compose = yaml("docker-compose.yml")?;
     let services = &compose["services"];
     let nodes: Vec<String> = (1..=3).map(|i| format!("scylla-{i}")).collect();
-    for node in &nodes {
-        assert!(!services[node.as_str()].is_badvalue(), "no service {node}");
+    for name in nodes.iter().map(String::as_str).chain(["nats", "engine-1", "engine-2", "engine-3", "gateway-1", "gateway-2"]) {
+        assert!(!services[name].is_badvalue(), "no service {name}");
     }
-    let engine = &services["engine"];
+    let engine = &services["engine-1"];
+    assert_eq!(engine["command"][0].as_str(), Some("engine"));
     let env = &engine["environment"];
     assert_eq!(env["DISPATCH_STORAGE"].as_str(), Some("scylla"));
+    assert_eq!(env["DISPATCH_NATS_URL"].as_str(), Some("nats://nats:4222"));
     let contact = dispatch_gateway::storage::ScyllaConfig::nodes_from_uri(env["DISPATCH_SCYLLA_URI"].as_str().unwrap_or(""))?;
     assert_eq!(contact, nodes.iter().map(|n| format!("{n}:9042")).collect::<Vec<_>>(), "the engine knows every node");
     env["DISPATCH_SCYLLA_REPLICATION"].as_str().unwrap_or("").parse::<dispatch_gateway::storage::scylladb::Replication>()?;
     for node in &nodes {
         assert_eq!(engine["depends_on"][node.as_str()]["condition"].as_str(), Some("service_healthy"), "waits for {node}");
     }
-    // Prometheus scrapes the engine service; Grafana gets the data source and the dashboard.
+    assert_eq!(services["gateway-1"]["command"][0].as_str(), Some("gateway"));
+    // Prometheus scrapes every gateway and engine; Grafana gets the data source and the dashboard.
     let prometheus = yaml("prometheus/prometheus.yml")?;
-    assert_eq!(prometheus["scrape_configs"][0]["static_configs"][0]["targets"][0].as_str(), Some("engine:8080"));
+    let targets: Vec<&str> =
+        prometheus["scrape_configs"][0]["static_configs"][0]["targets"].as_vec().into_iter().flatten().filter_map(|t| t.as_str()).collect();
+    for service in ["gateway-1", "gateway-2", "engine-1", "engine-2", "engine-3"] {
+        assert!(targets.contains(&format!("{service}:8080").as_str()), "{service} is not scraped: {targets:?}");
+    }
     let grafana = &services["grafana"]["volumes"];
     let mounts: Vec<&str> = grafana.as_vec().into_iter().flatten().filter_map(|v| v.as_str()).collect();
     assert!(mounts.iter().any(|m| m.starts_with("./grafana/dashboards:")), "{mounts:?}");

@@ -78,9 +78,9 @@ mod tests {
 
     #[test]
     fn text_frames_are_flat_with_type_and_id_and_parse_back() {
-        let msg = ClientMsg::Accept { job: 4 };
+        let msg = ClientMsg::Accept { job: 4, request_id: None };
         let Message::Text(t) = text(Some("a1"), &msg).unwrap() else { panic!("text") };
-        assert_eq!(t.as_str(), r#"{"type":"accept","id":"a1","job":4}"#);
+        assert_eq!(t.as_str(), r#"{"type":"accept","id":"a1","job":4,"request_id":null}"#);
         let (id, back) = dispatch_protocol::parse_client(t.as_str()).unwrap();
         assert_eq!(id.as_deref(), Some("a1"));
         assert_eq!(back, msg);

@@ -116,6 +116,11 @@ pub enum ClientMsg {
     Accept {
         /// The job.
         job: u64,
+        /// Yours to choose (1 to 64 printable characters, unique per sender):
+        /// a retry with the same id returns the first attempt's answer and is
+        /// never carried out twice, even across a failover.
+        #[serde(default)]
+        request_id: Option<String>,
     },
     /// Contractor: I pass on the job offered to me.
     Decline {
@@ -144,6 +149,11 @@ pub enum ClientMsg {
         /// Most I will pay, cents.
         #[serde(default)]
         budget: Option<u64>,
+        /// Yours to choose (1 to 64 printable characters, unique per sender):
+        /// a retry with the same id returns the first attempt's answer and is
+        /// never carried out twice, even across a failover.
+        #[serde(default)]
+        request_id: Option<String>,
     },
     /// Customer (own job) or dispatcher: call a job off.
     Cancel {
@@ -164,6 +174,11 @@ pub enum ClientMsg {
         job: u64,
         /// Stars.
         stars: f64,
+        /// Yours to choose (1 to 64 printable characters, unique per sender):
+        /// a retry with the same id returns the first attempt's answer and is
+        /// never carried out twice, even across a failover.
+        #[serde(default)]
+        request_id: Option<String>,
     },
     /// Any participant: a chat message in the job's conversation.
     Chat {
@@ -171,6 +186,11 @@ pub enum ClientMsg {
         job: u64,
         /// The message.
         text: String,
+        /// Yours to choose (1 to 64 printable characters, unique per sender):
+        /// a retry with the same id returns the first attempt's answer and is
+        /// never carried out twice, even across a failover.
+        #[serde(default)]
+        request_id: Option<String>,
     },
     /// Any participant: everything logged for the job after `last_seq`.
     Resume {
@@ -216,7 +236,22 @@ pub enum ClientMsg {
     Ping {},
 }
 
+/// The longest request id, characters.
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+
 impl ClientMsg {
+    /// The request id, for the messages that take one (`post_job`, `accept`, `chat`, `rate`).
+    #[must_use]
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ClientMsg::PostJob { request_id, .. }
+            | ClientMsg::Accept { request_id, .. }
+            | ClientMsg::Chat { request_id, .. }
+            | ClientMsg::Rate { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Every message type, as `type` names it on the wire.
     pub const KINDS: [&'static str; 18] = [
         "register",

@@ -169,7 +169,7 @@ mod tests {
         assert!(matches!(msg, ClientMsg::Gps { ts: 5, heading: None, .. }));
         let (id, msg) = parse_client(r#"{"type":"accept","id":7,"job":3}"#).unwrap();
         assert_eq!(id.as_deref(), Some("7"));
-        assert_eq!(msg, ClientMsg::Accept { job: 3 });
+        assert_eq!(msg, ClientMsg::Accept { job: 3, request_id: None });
         let (_, msg) = parse_client(r#"{"type":"offline"}"#).unwrap();
         assert_eq!(msg, ClientMsg::Offline {});
         let (_, msg) = parse_client(r#"{"type":"subscribe","viewport":{"south":1,"west":2,"north":3,"east":4}}"#).unwrap();

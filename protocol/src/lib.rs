@@ -29,7 +29,7 @@ pub mod server_msg;
 
 pub use ack::{AckResult, ChatAcked, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered, Resumed, StatusReply, Subscribed};
 pub use auth::{Auth, AuthError, Claims, Role};
-pub use client_msg::{ClientMsg, JobProgress, TradeYears, UrgencyWire, Viewport};
+pub use client_msg::{ClientMsg, JobProgress, MAX_REQUEST_ID_CHARS, TradeYears, UrgencyWire, Viewport};
 pub use event::Event;
 pub use frame::{
     BadFrame, BinaryFrame, decode_server, decode_server_binary, encode_client, encode_client_binary, encode_server, encode_server_binary,

@@ -37,8 +37,8 @@ enum WriteOp {
     Put(Vec<(Kind, u64, Vec<u8>)>),
     Delete(Kind, u64),
     Append(u64, LogEntry),
-    /// A snapshot and a log entry in the same transaction.
-    PutAndAppend((Kind, u64, Vec<u8>), u64, LogEntry),
+    /// Snapshots and a log entry in the same transaction.
+    PutAndAppend(Vec<(Kind, u64, Vec<u8>)>, u64, LogEntry),
 }
 
 /// A [`SnapshotStore`] in a redb file under a data directory.
@@ -141,9 +141,10 @@ impl SnapshotStore for EmbeddedStore {
         self.committer.commit(WriteOp::Append(job, entry)).await
     }
 
-    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
+    async fn put_and_append(&self, snapshots: Vec<SnapshotPut>, job: u64, entry: LogEntry) -> Result<()> {
         // A final snapshot is kept like any other here (no expiry).
-        self.committer.commit(WriteOp::PutAndAppend((snapshot.kind, snapshot.id, snapshot.blob), job, entry)).await
+        let rows = snapshots.into_iter().map(|s| (s.kind, s.id, s.blob)).collect();
+        self.committer.commit(WriteOp::PutAndAppend(rows, job, entry)).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
@@ -223,8 +224,10 @@ fn apply(txn: &WriteTransaction, group: &[WriteOp]) -> Result<()> {
             WriteOp::Append(job, entry) => {
                 events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
             }
-            WriteOp::PutAndAppend((kind, id, blob), job, entry) => {
-                snapshots.insert((kind.tag(), *id), blob.as_slice())?;
+            WriteOp::PutAndAppend(rows, job, entry) => {
+                for (kind, id, blob) in rows {
+                    snapshots.insert((kind.tag(), *id), blob.as_slice())?;
+                }
                 events.insert((*job, entry.seq), (entry.at_ms, entry.payload.as_slice()))?;
             }
         }

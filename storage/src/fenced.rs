@@ -127,8 +127,8 @@ impl SnapshotStore for FencedStore {
         self.write(self.inner.append_event(job, entry)).await
     }
 
-    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
-        self.write(self.inner.put_and_append(snapshot, job, entry)).await
+    async fn put_and_append(&self, snapshots: Vec<SnapshotPut>, job: u64, entry: LogEntry) -> Result<()> {
+        self.write(self.inner.put_and_append(snapshots, job, entry)).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {

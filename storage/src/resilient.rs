@@ -513,10 +513,16 @@ impl SnapshotStore for ResilientStore {
         self.write(vec![Write::Event(job, entry.clone())], self.inner.backend.append_event(job, entry)).await
     }
 
-    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
-        let value = if snapshot.last { SnapshotWrite::Final(snapshot.blob.clone()) } else { SnapshotWrite::Put(snapshot.blob.clone()) };
-        let writes = vec![Write::Snapshot(snapshot.kind, snapshot.id, value), Write::Event(job, entry.clone())];
-        self.write(writes, self.inner.backend.put_and_append(snapshot, job, entry)).await
+    async fn put_and_append(&self, snapshots: Vec<SnapshotPut>, job: u64, entry: LogEntry) -> Result<()> {
+        let mut writes: Vec<Write> = snapshots
+            .iter()
+            .map(|s| {
+                let value = if s.last { SnapshotWrite::Final(s.blob.clone()) } else { SnapshotWrite::Put(s.blob.clone()) };
+                Write::Snapshot(s.kind, s.id, value)
+            })
+            .collect();
+        writes.push(Write::Event(job, entry.clone()));
+        self.write(writes, self.inner.backend.put_and_append(snapshots, job, entry)).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {

@@ -13,6 +13,9 @@ pub enum Kind {
     Contractor = 1,
     /// A job and its state machine.
     Job = 2,
+    /// What a request (named by a client's request id) did, kept so a retry
+    /// gets the same answer.
+    Request = 3,
 }
 
 impl Kind {
@@ -23,7 +26,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 2] = [Kind::Contractor, Kind::Job];
+    pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Request];
 }
 
 /// One entry of a job's event log.
@@ -104,17 +107,19 @@ pub trait SnapshotStore: Send + Sync + 'static {
     /// [`last_event_seq`]: SnapshotStore::last_event_seq
     async fn append_event(&self, job: u64, entry: LogEntry) -> Result<()>;
 
-    /// Stores `snapshot` and writes `entry` into `job`'s log: one state
-    /// change and its record. A backend that can commits both at once (the
-    /// embedded store: one transaction), so a change costs one commit, not
-    /// two in turn. By default, the snapshot, then the entry. On an error
-    /// the entry is not stored; the snapshot may be.
-    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
-        let SnapshotPut { kind, id, blob, last } = snapshot;
-        if last {
-            self.put_final(kind, id, blob).await?;
-        } else {
-            self.put(kind, id, blob).await?;
+    /// Stores `snapshots` and writes `entry` into `job`'s log: one state
+    /// change and its record (and, for a request with an id, what it did).
+    /// Backends commit them together: the embedded store in one
+    /// transaction, ScyllaDB in one logged batch (all or none, eventually).
+    /// By default, the snapshots, then the entry; on an error the entry is
+    /// not stored, the snapshots may be.
+    async fn put_and_append(&self, snapshots: Vec<SnapshotPut>, job: u64, entry: LogEntry) -> Result<()> {
+        for SnapshotPut { kind, id, blob, last } in snapshots {
+            if last {
+                self.put_final(kind, id, blob).await?;
+            } else {
+                self.put(kind, id, blob).await?;
+            }
         }
         self.append_event(job, entry).await
     }

@@ -97,13 +97,21 @@ async fn event_log(store: &dyn SnapshotStore) {
     assert_eq!(seen, vec![(9, 1), (9, 2), (9, 3), (9, 4), (9, 5), (10, 1)]);
     // A state change and its record, stored together.
     let snapshot = crate::SnapshotPut { kind: Kind::Job, id: 10, blob: b"accepted".to_vec(), last: false };
-    store.put_and_append(snapshot, 10, LogEntry::new(2, 200, b"accepted".to_vec())).await.expect("put and append");
+    store.put_and_append(vec![snapshot], 10, LogEntry::new(2, 200, b"accepted".to_vec())).await.expect("put and append");
     assert_eq!(store.get(Kind::Job, 10).await.expect("get").as_deref(), Some(&b"accepted"[..]));
     assert_eq!(store.last_event_seq(10).await.expect("last"), 2);
     let last = crate::SnapshotPut { kind: Kind::Job, id: 10, blob: b"completed".to_vec(), last: true };
-    store.put_and_append(last, 10, LogEntry::new(3, 300, b"completed".to_vec())).await.expect("put final and append");
+    store.put_and_append(vec![last], 10, LogEntry::new(3, 300, b"completed".to_vec())).await.expect("put final and append");
     assert_eq!(store.get(Kind::Job, 10).await.expect("get").as_deref(), Some(&b"completed"[..]));
     assert_eq!(store.read_events(10, 0).await.expect("read").len(), 3);
+    // A change, its record and what the request that made it did: one commit.
+    let change = crate::SnapshotPut { kind: Kind::Job, id: 10, blob: b"rated".to_vec(), last: false };
+    let request = crate::SnapshotPut { kind: Kind::Request, id: 77, blob: b"rated, as asked".to_vec(), last: false };
+    store.put_and_append(vec![change, request], 10, LogEntry::new(4, 400, b"rated".to_vec())).await.expect("put two and append");
+    assert_eq!(store.get(Kind::Job, 10).await.expect("get").as_deref(), Some(&b"rated"[..]));
+    assert_eq!(store.get(Kind::Request, 77).await.expect("get").as_deref(), Some(&b"rated, as asked"[..]));
+    assert_eq!(store.last_event_seq(10).await.expect("last"), 4);
+    store.delete(Kind::Request, 77).await.expect("delete");
     store.delete(Kind::Job, 10).await.expect("delete");
     assert!(store.scan_events(Some((10, u64::MAX)), 4).await.expect("scan past the end").is_empty());
 }

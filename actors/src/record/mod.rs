@@ -1,5 +1,6 @@
 //! What the actors store, apart from what they broadcast and what the wire
-//! carries: job and contractor snapshots and the job event log's records.
+//! carries: job and contractor snapshots, the job event log's records, and
+//! what requests with a client's request id did (`request.rs`).
 //!
 //! Each type implements [`Versioned`]: the schema version that introduced
 //! its layout and an upcaster from the layouts before it. Earlier layouts are
@@ -10,8 +11,11 @@
 //! [`Versioned`]: dispatch_storage::codec::Versioned
 
 mod log;
+mod request;
 mod snapshot;
 mod v1;
 
 pub use log::LogRecord;
+pub(crate) use request::PendingRequest;
+pub use request::{RequestOutcome, RequestRecord, RequestRole, RequestTag};
 pub use snapshot::{ContractorSnapshot, JobSnapshot};

@@ -214,8 +214,10 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_garbage_is_refused() {
-        let request =
-            CommandRequest { caller: Caller { role: Role::Customer, sub: 3 }, msg: ClientMsg::Chat { job: 9, text: "hi".into() } };
+        let request = CommandRequest {
+            caller: Caller { role: Role::Customer, sub: 3 },
+            msg: ClientMsg::Chat { job: 9, text: "hi".into(), request_id: Some("m-1".into()) },
+        };
         assert_eq!(decode::<CommandRequest>(&encode(&request)).unwrap(), request);
         let replay = vec![CityEvent {
             job: 9,

@@ -69,7 +69,7 @@ mod tests {
         let cancel = ClientMsg::Cancel { job: 1, reason: None };
         assert!(may_send(Role::Dispatcher, &cancel).is_ok() && may_send(Role::Customer, &cancel).is_ok());
         assert!(may_send(Role::Contractor, &cancel).unwrap_err().message.contains("decline or hand them back"));
-        let chat = ClientMsg::Chat { job: 1, text: "hi".into() };
+        let chat = ClientMsg::Chat { job: 1, text: "hi".into(), request_id: None };
         assert!([Role::Contractor, Role::Customer, Role::Dispatcher].iter().all(|&r| may_send(r, &chat).is_ok()));
         assert!(may_send(Role::Contractor, &ClientMsg::Subscribe { viewport: None }).is_err());
     }

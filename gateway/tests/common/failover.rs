@@ -130,7 +130,8 @@ impl Link {
                 Some("offer") => {
                     let job = frame["job"].as_u64().unwrap_or(0);
                     // An offer can lapse or move on while the city moves: only `unavailable` is retried.
-                    if self.call(ledger, json!({"type": "accept", "job": job})).await?.is_some() {
+                    let accept = json!({"type": "accept", "job": job, "request_id": format!("accept-{job}")});
+                    if self.call(ledger, accept).await?.is_some() {
                         self.last_seq.entry(job).or_default();
                     }
                 }
@@ -196,13 +197,16 @@ pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Res
     while !bot.stop.load(Ordering::Relaxed) {
         n += 1;
         let step = async {
-            let post = json!({"type": "post_job", "trade": "plumbing", "lat": at.0, "lng": at.1, "urgency": "today", "description": format!("job {n} of {id}")});
+            // Request ids: a post or a chat retried after `unavailable` is done once, even if its first attempt reached the old owner.
+            let post = json!({"type": "post_job", "trade": "plumbing", "lat": at.0, "lng": at.1, "urgency": "today",
+                "description": format!("job {n} of {id}"), "request_id": format!("post-{n}")});
             if let Some(posted) = link.call(&ledger, post).await? {
                 let job = posted["job"].as_u64().unwrap_or(0);
                 ledger.lock().expect("ledger").jobs.insert(job, id);
                 link.last_seq.entry(job).or_default();
                 let text = format!("note {n} from {id}");
-                if let Some(said) = link.call(&ledger, json!({"type": "chat", "job": job, "text": text})).await? {
+                let chat = json!({"type": "chat", "job": job, "text": text, "request_id": format!("chat-{n}")});
+                if let Some(said) = link.call(&ledger, chat).await? {
                     let seq = said["seq"].as_u64().unwrap_or(0);
                     ledger.lock().expect("ledger").chats.insert((job, seq), text);
                 }
@@ -223,8 +227,22 @@ pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Res
 }
 
 /// Every acknowledged job still exists for its customer, and every acknowledged
-/// chat message is in its job's log at its sequence number with its text.
+/// chat message is in its job's log at its sequence number with its text;
+/// and no post was carried out twice: the city's store holds exactly the jobs
+/// acknowledged (every post was retried under its request id until acknowledged).
 pub async fn check_nothing_lost(cluster: &Cluster, gateway: &Proc, city: &str, ledger: &Ledger) -> Result<()> {
+    let session = cluster.session().await?;
+    let ks = cluster.scylla.keyspace_for(city)?;
+    let rows = session.query_unpaged(format!("SELECT kind FROM {ks}.snapshots"), ()).await?.into_rows_result()?;
+    let mut stored_jobs = 0;
+    for row in rows.rows::<(i8,)>()? {
+        if row?.0 == dispatch_gateway::storage::Kind::Job.tag() as i8 {
+            stored_jobs += 1;
+        }
+    }
+    if stored_jobs != ledger.jobs.len() {
+        bail!("{stored_jobs} jobs stored but {} posts acknowledged: a retried post was carried out twice", ledger.jobs.len());
+    }
     let mut by_customer: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (job, customer) in &ledger.jobs {
         by_customer.entry(*customer).or_default().push(*job);

@@ -61,6 +61,7 @@ async fn match_pair(ctx: &Arc<Ctx>, i: usize) -> Result<Pair> {
         urgency: UrgencyWire::Emergency,
         description: format!("chat pair {i}"),
         budget: None,
+        request_id: None,
     };
     let AckResult::Posted(posted) = call(&mut customer, "post", &post).await? else { anyhow::bail!("post_job acked without a job") };
     let job = posted.job;
@@ -75,7 +76,7 @@ async fn match_pair(ctx: &Arc<Ctx>, i: usize) -> Result<Pair> {
             break;
         }
     }
-    call(&mut contractor, "accept", &ClientMsg::Accept { job }).await?;
+    call(&mut contractor, "accept", &ClientMsg::Accept { job, request_id: None }).await?;
     Ok(Pair { job, contractor_id, customer, contractor })
 }
 
@@ -179,7 +180,7 @@ impl Side {
                 m = self.commands.recv() => match m {
                     None => open = false,
                     Some(m) => {
-                        let msg = ClientMsg::Chat { job: self.job, text: format!("m{m}") };
+                        let msg = ClientMsg::Chat { job: self.job, text: format!("m{m}"), request_id: None };
                         let sent_ok = match text(Some(&format!("c{m}")), &msg) {
                             Ok(f) => self.ws.send(f).await.is_ok(),
                             Err(_) => false,

@@ -153,6 +153,7 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
             urgency: UrgencyWire::Emergency,
             description: format!("lt-{seq}"),
             budget: None,
+            request_id: None,
         };
         let Ok(frame) = text(Some(&format!("p{seq}")), &msg) else { continue };
         // Stamped before the write, so an offer can never come back before its stamp.
@@ -224,7 +225,7 @@ async fn contractor(ctx: Arc<Ctx>, ledger: Arc<Ledger>, i: usize, start: dispatc
                         offers_from_due.since(due);
                     }
                     locked(&ledger.accepted).insert(job, Instant::now());
-                    let Ok(f) = text(Some(&format!("a{job}")), &ClientMsg::Accept { job }) else { continue };
+                    let Ok(f) = text(Some(&format!("a{job}")), &ClientMsg::Accept { job, request_id: None }) else { continue };
                     if tx.send(f).await.is_err() { break; }
                     continue;
                 }

@@ -308,6 +308,46 @@ impl ScyllaStore {
         }
     }
 
+    /// `snapshots` and `job`'s log `entry` (with the job's index row for its first) in one logged batch.
+    async fn logged_batch(&self, snapshots: Vec<SnapshotPut>, job: u64, entry: LogEntry) -> Result<()> {
+        use scylla::value::CqlValue as V;
+        let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
+        let mut batch = Batch::new(BatchType::Logged);
+        let mut rows: Vec<Vec<V>> = Vec::new();
+        let ttl = i32::try_from(self.config.terminal_ttl_secs).unwrap_or(i32::MAX);
+        for SnapshotPut { kind, id, blob, last } in snapshots {
+            let mut row =
+                vec![V::TinyInt(kind.tag() as i8), V::SmallInt(shard(id)), V::BigInt(key(id)), V::Blob(blob), V::BigInt(self.epoch)];
+            if last {
+                row.push(V::Int(ttl));
+                batch.append_statement(self.statements.put_ttl.clone());
+            } else {
+                batch.append_statement(self.statements.put.clone());
+            }
+            rows.push(row);
+        }
+        if entry.seq == 1 {
+            batch.append_statement(self.statements.index_job.clone());
+            rows.push(vec![V::SmallInt(shard(job)), V::BigInt(key(job))]);
+        }
+        batch.append_statement(self.statements.append.clone());
+        rows.push(vec![V::BigInt(key(job)), V::BigInt(seq), V::BigInt(entry.at_ms), V::Blob(entry.payload), V::BigInt(self.epoch)]);
+        self.run_batch(batch, &rows, self.config.lifecycle_consistency).await
+    }
+
+    /// Runs `batch` over `rows` (idempotent: retried on transient errors), under the in-flight limit.
+    async fn run_batch<V: SerializeRow>(&self, mut batch: Batch, rows: &[V], consistency: Level) -> Result<()> {
+        batch.set_consistency(consistency.consistency());
+        batch.set_is_idempotent(true);
+        self.config
+            .retry
+            .run(|| async {
+                let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+                self.session.batch(&batch, rows).await.map(drop).map_err(|e| storage_error(&e))
+            })
+            .await
+    }
+
     /// Writes `entry` into `job`'s log (indexing the job with its first entry).
     async fn append(&self, job: u64, entry: LogEntry) -> Result<()> {
         let seq = i64::try_from(entry.seq).map_err(|_| StorageError::Encode(format!("sequence number {} too large", entry.seq)))?;
@@ -338,15 +378,7 @@ impl ScyllaStore {
         for _ in &rows {
             batch.append_statement(statement.clone());
         }
-        batch.set_consistency(consistency.consistency());
-        batch.set_is_idempotent(true);
-        self.config
-            .retry
-            .run(|| async {
-                let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
-                self.session.batch(&batch, &rows).await.map(drop).map_err(|e| storage_error(&e))
-            })
-            .await
+        self.run_batch(batch, &rows, consistency).await
     }
 
     /// Writes snapshots grouped by partition, each group in unlogged batches.
@@ -519,9 +551,12 @@ impl SnapshotStore for ScyllaStore {
         self.commit(1, self.append(job, entry)).await
     }
 
-    async fn put_and_append(&self, snapshot: SnapshotPut, job: u64, entry: LogEntry) -> Result<()> {
-        // Different partitions of different tables: sent together, not in turn.
-        self.commit(2, async { futures_util::future::try_join(self.put_one(snapshot), self.append(job, entry)).await.map(drop) }).await
+    async fn put_and_append(&self, snapshots: Vec<SnapshotPut>, job: u64, entry: LogEntry) -> Result<()> {
+        // Partitions of different tables, in one logged batch: the batch log
+        // makes them all land or none, so a request's record never exists
+        // without the change it records, nor a state without its log entry.
+        let writes = snapshots.len() + 1;
+        self.commit(writes, self.logged_batch(snapshots, job, entry)).await
     }
 
     async fn last_event_seq(&self, job: u64) -> Result<u64> {
