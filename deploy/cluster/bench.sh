@@ -10,7 +10,9 @@
 #               1,000 GPS fixes.
 # Needs: the CQL test node (deploy/cassandra/cassandra.sh start), nats-server,
 # release builds of dispatch and dispatch-loadtest, python3.
-#   deploy/cluster/bench.sh failover [kills]   |   deploy/cluster/bench.sh hop [seconds]
+#   deploy/cluster/bench.sh failover [kills]
+#   deploy/cluster/bench.sh hop [seconds]
+#   deploy/cluster/bench.sh cpu seconds [dispatch-loadtest match flags…]   (the cluster only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/release
@@ -78,14 +80,17 @@ failover)
     sleep 1
   done
   ;;
-hop)
+hop|cpu)
+  mode=$1
   secs=${2:-30}
+  shift $(( $# >= 2 ? 2 : $# ))
   ticks() { printf '%s %s %s %s %s\n' "$(cpu_ticks "$gw_pid")" "$(( $(cpu_ticks "${engine_pid[engine-a]}") + $(cpu_ticks "${engine_pid[engine-b]}") + $(cpu_ticks "${engine_pid[engine-c]}") ))" "$(cpu_ticks "$nats_pid")" "$(cpu_ticks "$(pgrep -f CassandraDaemon | head -1)")"; }
   before=$(ticks)
-  "$bin/dispatch-loadtest" match --target "127.0.0.1:$gw_port" --jwt-secret "$secret" --duration "$secs" > "$work/cluster.txt" 2>&1 || true
+  "$bin/dispatch-loadtest" match --target "127.0.0.1:$gw_port" --jwt-secret "$secret" --duration "$secs" "$@" > "$work/cluster.txt" 2>&1 || true
   after=$(ticks)
   echo "through a gateway:"; grep -E "offer|jobs|gps" "$work/cluster.txt" | head -20
   echo "cpu ticks (gateway engines nats cassandra) before: $before after: $after (100 ticks = 1 CPU-second)"
+  [ "$mode" = cpu ] && exit 0
   serve_port=$(free_port)
   # Its own keyspaces: the cluster's cities are not its to rehydrate.
   sed "s/keyspace_prefix = \"$prefix\"/keyspace_prefix = \"${prefix}s\"/" "$work/cluster.toml" > "$work/serve.toml"

@@ -160,6 +160,10 @@ async fn killing_the_owner_moves_its_city_and_loses_nothing_acknowledged() -> Re
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let bots = des_moines_load(&cluster, &gateways, &ledger, &stop);
+    // A dispatcher watching the map through a gateway.
+    let mut dispatcher = cluster.client(&gateways[1], Role::Dispatcher, 1, "des-moines").await?;
+    dispatcher.call(json!({"type": "subscribe"})).await?;
+    dispatcher.wait("the first map snapshot", |v| v["type"] == "map_snapshot").await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = ledger.lock().expect("ledger").jobs.len();
 
@@ -176,6 +180,10 @@ async fn killing_the_owner_moves_its_city_and_loses_nothing_acknowledged() -> Re
     })
     .await?;
     let moved_after = killed.elapsed();
+    // The dispatcher's feed goes on from a fresh snapshot of the new owner's map, then deltas.
+    let fresh = dispatcher.wait("a fresh map snapshot after the move", |v| v["type"] == "map_snapshot").await?;
+    ensure!(fresh["contractors"].as_array().is_some_and(|c| !c.is_empty()), "the new owner's map has the contractors: {fresh}");
+    dispatcher.wait("a delta after the move", |v| v["type"] == "map_delta").await?;
     // Load goes on through the new owner.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
