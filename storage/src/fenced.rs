@@ -58,7 +58,8 @@ impl Fence {
         !self.revoked.load(Ordering::Acquire) && now < self.until_nanos.load(Ordering::Acquire)
     }
 
-    fn check(&self) -> Result<()> {
+    /// `Unavailable` (counted) once the fence has closed.
+    pub(crate) fn check(&self) -> Result<()> {
         if self.is_open() {
             Ok(())
         } else {

@@ -90,6 +90,15 @@ async fn rows_record_the_epoch_of_their_writer() -> Result<()> {
         let all: Vec<(Option<i64>,)> = rows.rows()?.collect::<Result<_, _>>()?;
         assert_eq!(all, [(Some(7),)], "{table}");
     }
+    // Fenced by a closed fence, the store sends nothing: the write never reaches the node.
+    let fence = dispatch_storage::Fence::new("fence", tokio::time::Instant::now() + Duration::from_secs(60));
+    let fenced = ScyllaStore::open_at_epoch(session.clone(), &config, "fence", 7).await?.fenced_by(std::sync::Arc::clone(&fence));
+    fenced.put(Kind::Job, 6, b"in time".to_vec()).await?;
+    fence.revoke();
+    let refused = fenced.put(Kind::Job, 6, b"too late".to_vec()).await.expect_err("fenced");
+    assert!(refused.to_string().contains("fenced"), "{refused}");
+    assert_eq!(store.get(Kind::Job, 6).await?.as_deref(), Some(&b"in time"[..]));
+    store.delete(Kind::Job, 6).await?;
     // Reopening at the next epoch (the migration adding the column runs once) writes that one.
     let next = ScyllaStore::open_at_epoch(session.clone(), &config, "fence", 8).await.context("reopen")?;
     next.put(Kind::Job, 5, b"theirs".to_vec()).await?;

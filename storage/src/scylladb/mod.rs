@@ -212,6 +212,9 @@ pub struct ScyllaStore {
     keyspace: String,
     /// The owner epoch written with every row (0 outside a cluster).
     epoch: i64,
+    /// A cluster owner's lease fence, checked again as each statement goes to
+    /// the driver (after any wait for an in-flight slot, and before every retry).
+    fence: Option<Arc<crate::Fence>>,
     statements: Prepared,
     in_flight: Semaphore,
     config: ScyllaConfig,
@@ -277,7 +280,32 @@ impl ScyllaStore {
         migrate(&session, &cql, &config.replication).await?;
         let statements = prepare(&session, &cql, config).await?;
         tracing::info!(%keyspace, nodes = %config.nodes.join(","), "ScyllaDB store open");
-        Ok(Self { session, keyspace, epoch, statements, in_flight: Semaphore::new(config.max_in_flight), config: config.clone() })
+        Ok(Self {
+            session,
+            keyspace,
+            epoch,
+            fence: None,
+            statements,
+            in_flight: Semaphore::new(config.max_in_flight),
+            config: config.clone(),
+        })
+    }
+
+    /// This store, sending nothing once `fence` has closed: the last check
+    /// before a statement reaches the driver, after whatever waiting came before.
+    #[must_use]
+    pub fn fenced_by(mut self, fence: Arc<crate::Fence>) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// An in-flight slot, once the fence (if any) still lets statements out.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        let permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+        if let Some(fence) = &self.fence {
+            fence.check()?;
+        }
+        Ok(permit)
     }
 
     /// The keyspace.
@@ -342,7 +370,7 @@ impl ScyllaStore {
         self.config
             .retry
             .run(|| async {
-                let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+                let _permit = self.slot().await?;
                 self.session.batch(&batch, rows).await.map(drop).map_err(|e| storage_error(&e))
             })
             .await
@@ -365,7 +393,7 @@ impl ScyllaStore {
             .run(|| {
                 let values = values.clone();
                 async move {
-                    let _permit = self.in_flight.acquire().await.map_err(|_| StorageError::Backend("store closed".into()))?;
+                    let _permit = self.slot().await?;
                     self.session.execute_unpaged(statement, values).await.map_err(|e| storage_error(&e))
                 }
             })
