@@ -5,7 +5,12 @@
 //! | [`server`] | [`Gateway`] (cities, auth, settings) and [`run`]: HTTP routes and the WebSocket upgrade on one port |
 //! | `overload` | overload detection (timers run late, posts acknowledged slowly); while it lasts, each connection's GPS is thinned before it costs more than a parse |
 //! | `router` | one task per city hands each event to the sessions it concerns (not every connection) |
-//! | `session` | one WebSocket connection: role checks, actor calls, event filtering, map feed, bounded outbound queue (one file each) |
+//! | `session` | one WebSocket connection: role checks, GPS, commands through the city's port, event filtering, map feed, bounded outbound queue (one file each) |
+//! | `port` | what a session needs of its city wherever it runs: its actors here (`dispatch serve`), or its owner over NATS (`dispatch gateway`) |
+//! | `execute` | the one executor of client commands against a city's actors, used in process and by engine nodes; request ids answered from their records |
+//! | `city_event` | a city's job events in the protocol's types, with an offer's terms, as routers route them |
+//! | `refusal` | why a request was refused: error code and message |
+//! | [`cluster`] | more than one process: NATS subjects and payloads, remote cities, engine nodes with leases and fencing, placement (`docs/cluster.md`) |
 //! | `finished` | finished jobs remembered for a while by the router and the sessions, then forgotten |
 //! | [`protocol`] | re-exported `dispatch-protocol`: [`ClientMsg`] / [`ServerMsg`], typed acks, frames, tokens |
 //! | `wire` | the actors' events and map turned into the wire's types |
