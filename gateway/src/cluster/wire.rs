@@ -3,8 +3,8 @@
 //!
 //! Payloads are `bincode` 2 (standard configuration) of the types below,
 //! which are made of the protocol crate's types: a command is the client's
-//! own [`ClientMsg`], a reply the same [`Executed`] or [`Refusal`] a session
-//! gets in process, an event the [`CityEvent`] the router routes.
+//! own [`ClientMsg`], a reply the same `Executed` or `Refusal` a session
+//! gets in process, an event the `CityEvent` the router routes.
 //!
 //! | subject | pattern | payload |
 //! |---|---|---|
