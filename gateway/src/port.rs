@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use dispatch_actors::{ContractorLink, Dispatch, GpsFix};
 use dispatch_engine::pricing::CellLoad;
-use dispatch_engine::{ContractorId, Party, Timestamp};
+use dispatch_engine::{ContractorId, Party};
 
 use crate::auth::Role;
 use crate::cities::Area;
@@ -177,14 +177,6 @@ impl Port {
                 dispatch.link(contractor).map(GpsLink::Local).map_err(|_| refuse(ErrorCode::Conflict, "go online before sending GPS"))
             }
             Port::Remote(city) => Ok(GpsLink::Remote(Arc::clone(city), contractor)),
-        }
-    }
-
-    /// The time now, as the city stamps it.
-    pub(crate) fn now(&self) -> Timestamp {
-        match self {
-            Port::Local(dispatch) => dispatch.clock().now(),
-            Port::Remote(city) => city.clock().now(),
         }
     }
 

@@ -149,6 +149,28 @@ fn des_moines_load(
     bots
 }
 
+/// Waits until an engine other than `engines[gone]` owns `city` (30 s).
+async fn served_elsewhere(engines: &[Proc], gone: usize, city: &str) -> Result<()> {
+    eventually(&format!("{city} served by another engine"), Duration::from_secs(30), || async {
+        for (i, engine) in engines.iter().enumerate() {
+            if i != gone && owned(engine).await?.contains_key(city) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+    .await
+}
+
+/// Stops the bots, waits for each (a bot's error fails the test) and returns what they recorded.
+async fn stop_load(bots: Vec<tokio::task::JoinHandle<Result<()>>>, ledger: Arc<Mutex<Ledger>>, stop: &AtomicBool) -> Result<Ledger> {
+    stop.store(true, Ordering::Relaxed);
+    for bot in bots {
+        bot.await??;
+    }
+    Ok(Arc::try_unwrap(ledger).map_err(|_| anyhow::anyhow!("bots still hold the ledger"))?.into_inner().expect("ledger"))
+}
+
 /// Test 2 of the cluster issue: `kill -9` the owner of Des Moines under load.
 /// Another engine serves it once the lease runs out; every acknowledged job
 /// and chat message is there; the clients saw no error but retried `unavailable`.
@@ -170,15 +192,7 @@ async fn killing_the_owner_moves_its_city_and_loses_nothing_acknowledged() -> Re
     let killed = Instant::now();
     engines[0].signal("-9")?;
     engines[0].wait()?;
-    eventually("Des Moines served by another engine", Duration::from_secs(30), || async {
-        for engine in &engines[1..] {
-            if owned(engine).await?.contains_key("des-moines") {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    })
-    .await?;
+    served_elsewhere(&engines, 0, "des-moines").await?;
     let moved_after = killed.elapsed();
     // The dispatcher's feed goes on from a fresh snapshot of the new owner's map, then deltas.
     let fresh = dispatcher.wait("a fresh map snapshot after the move", |v| v["type"] == "map_snapshot").await?;
@@ -186,11 +200,7 @@ async fn killing_the_owner_moves_its_city_and_loses_nothing_acknowledged() -> Re
     dispatcher.wait("a delta after the move", |v| v["type"] == "map_delta").await?;
     // Load goes on through the new owner.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.store(true, Ordering::Relaxed);
-    for bot in bots {
-        bot.await??;
-    }
-    let ledger = Arc::try_unwrap(ledger).map_err(|_| anyhow::anyhow!("bots still hold the ledger"))?.into_inner().expect("ledger");
+    let ledger = stop_load(bots, ledger, &stop).await?;
     let gap = ledger.acked_at.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
     eprintln!(
         "kill -9: des-moines owned again {moved_after:?} after the kill; longest gap between acknowledgements {gap:?}; \
@@ -247,15 +257,7 @@ async fn a_paused_owner_wakes_fenced_and_its_epoch_writes_nothing_more() -> Resu
 
     let (old, _) = taken_at(&cluster, "des-moines").await?;
     engines[0].signal("-STOP")?;
-    eventually("Des Moines served by another engine", Duration::from_secs(30), || async {
-        for engine in &engines[1..] {
-            if owned(engine).await?.contains_key("des-moines") {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    })
-    .await?;
+    served_elsewhere(&engines, 0, "des-moines").await?;
     let (epoch, took) = taken_at(&cluster, "des-moines").await?;
     let logs = || engines.iter().map(|p| format!("--- {}\n{}", p.name, p.log())).collect::<Vec<_>>().join("\n");
     ensure!(epoch == old + 1, "the takeover is epoch {}, not {epoch}\n{}", old + 1, logs());
@@ -268,11 +270,7 @@ async fn a_paused_owner_wakes_fenced_and_its_epoch_writes_nothing_more() -> Resu
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.store(true, Ordering::Relaxed);
-    for bot in bots {
-        bot.await??;
-    }
-    let ledger = Arc::try_unwrap(ledger).map_err(|_| anyhow::anyhow!("bots still hold the ledger"))?.into_inner().expect("ledger");
+    let ledger = stop_load(bots, ledger, &stop).await?;
     eprintln!(
         "SIGSTOP: epoch {epoch} took over from {old}; {} jobs acknowledged, {} retried unavailable",
         ledger.jobs.len(),
@@ -306,15 +304,7 @@ async fn a_rolling_restart_of_every_engine_loses_nothing() -> Result<()> {
         engines[i].signal("-TERM")?;
         engines[i].wait()?;
         // Handed off: another engine serves the city while this one is down.
-        eventually(&format!("{city} handed to another engine"), Duration::from_secs(30), || async {
-            for (j, engine) in engines.iter().enumerate() {
-                if j != i && owned(engine).await?.contains_key(*city) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?;
+        served_elsewhere(&engines, i, city).await?;
         engines[i] = cluster.engine(node).await?;
         let engine = &engines[i];
         eventually(&format!("{node} owns {city} again"), Duration::from_secs(30), || async {
@@ -323,11 +313,7 @@ async fn a_rolling_restart_of_every_engine_loses_nothing() -> Result<()> {
         .await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    for bot in bots {
-        bot.await??;
-    }
-    let ledger = Arc::try_unwrap(ledger).map_err(|_| anyhow::anyhow!("bots still hold the ledger"))?.into_inner().expect("ledger");
+    let ledger = stop_load(bots, ledger, &stop).await?;
     eprintln!("rolling restart: {} jobs acknowledged, {} retried unavailable", ledger.jobs.len(), ledger.unavailable);
     ensure!(ledger.errors.is_empty(), "errors other than unavailable: {:?}", ledger.errors);
     check_nothing_lost(&cluster, &gateways[1], "des-moines", &ledger).await?;
@@ -353,11 +339,7 @@ async fn killing_a_gateway_moves_its_clients_and_they_resume_with_nothing_lost()
     gateways[0].signal("-9")?;
     gateways[0].wait()?;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::Relaxed);
-    for bot in bots {
-        bot.await??;
-    }
-    let ledger = Arc::try_unwrap(ledger).map_err(|_| anyhow::anyhow!("bots still hold the ledger"))?.into_inner().expect("ledger");
+    let ledger = stop_load(bots, ledger, &stop).await?;
     eprintln!(
         "gateway kill: {} reconnects, {} jobs acknowledged, {} retried unavailable",
         ledger.reconnects,

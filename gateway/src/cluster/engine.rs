@@ -154,8 +154,12 @@ impl EngineNode {
 
     /// Whether placement puts `city` on this node now.
     fn should_own(&self, city: &str, live: &BTreeSet<String>) -> bool {
-        let pins: HashMap<String, String> = self.cluster.pins.iter().map(|(c, n)| (c.clone(), n.clone())).collect();
-        owner_of(city, live, &pins).is_some_and(|owner| *owner == self.node)
+        owner_of(city, live, &self.cluster.pins).is_some_and(|owner| *owner == self.node)
+    }
+
+    /// Until when a lease renewed (or taken) at `sent` is trusted: its TTL less the safety margin.
+    fn trusted_until(&self, sent: Instant) -> Instant {
+        sent + self.ttl().duration().saturating_sub(SAFETY)
     }
 
     /// Keeps one city: takes, renews, fences or hands off its lease.
@@ -221,7 +225,7 @@ impl EngineNode {
             }
         }
         let epoch = lease.epoch + 1;
-        let fence = Fence::new(city, asked + self.ttl().duration().saturating_sub(SAFETY));
+        let fence = Fence::new(city, self.trusted_until(asked));
         tracing::info!(%city, epoch, node = %self.node, "took the city's lease");
         // Opening the store and rehydrating can outlast the lease: it is renewed meanwhile.
         let mut renewed_at = asked;
@@ -281,7 +285,7 @@ impl EngineNode {
         let sent = Instant::now();
         match self.leases.renew(city, &self.node, epoch, self.ttl()).await {
             Ok(Outcome::Applied) => {
-                fence.extend(sent + self.ttl().duration().saturating_sub(SAFETY));
+                fence.extend(self.trusted_until(sent));
                 *renewed_at = sent;
                 true
             }

@@ -4,13 +4,13 @@
 //! placement. A node joining or leaving moves only the cities it wins or held.
 //! A city pinned to a node in the config goes there while that node is live.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use hrw_hash::HrwNodes;
 
 /// The engine that should own `city` among `live` engines, if any is live.
 #[must_use]
-pub fn owner_of<'a>(city: &str, live: &'a BTreeSet<String>, pins: &HashMap<String, String>) -> Option<&'a String> {
+pub fn owner_of<'a>(city: &str, live: &'a BTreeSet<String>, pins: &BTreeMap<String, String>) -> Option<&'a String> {
     if let Some(pinned) = pins.get(city)
         && let Some(node) = live.get(pinned)
     {
@@ -28,8 +28,8 @@ mod tests {
         names.iter().map(|n| (*n).to_owned()).collect()
     }
 
-    fn place(cities: &[String], live: &BTreeSet<String>) -> HashMap<String, String> {
-        cities.iter().map(|c| (c.clone(), owner_of(c, live, &HashMap::new()).unwrap().clone())).collect()
+    fn place(cities: &[String], live: &BTreeSet<String>) -> BTreeMap<String, String> {
+        cities.iter().map(|c| (c.clone(), owner_of(c, live, &BTreeMap::new()).unwrap().clone())).collect()
     }
 
     #[test]
@@ -62,12 +62,12 @@ mod tests {
         // The hash is stable: this table holds on any machine and any release of the crate's v2.
         let live = nodes(&["engine-a", "engine-b", "engine-c"]);
         let fixed: Vec<_> =
-            ["des-moines", "kansas-city", "omaha"].iter().map(|c| owner_of(c, &live, &HashMap::new()).unwrap().clone()).collect();
+            ["des-moines", "kansas-city", "omaha"].iter().map(|c| owner_of(c, &live, &BTreeMap::new()).unwrap().clone()).collect();
         let again: Vec<_> =
-            ["des-moines", "kansas-city", "omaha"].iter().map(|c| owner_of(c, &live, &HashMap::new()).unwrap().clone()).collect();
+            ["des-moines", "kansas-city", "omaha"].iter().map(|c| owner_of(c, &live, &BTreeMap::new()).unwrap().clone()).collect();
         assert_eq!(fixed, again);
         eprintln!("PLACEMENT {fixed:?}");
-        let pins = HashMap::from([("omaha".to_owned(), "engine-b".to_owned())]);
+        let pins = BTreeMap::from([("omaha".to_owned(), "engine-b".to_owned())]);
         assert_eq!(owner_of("omaha", &live, &pins).unwrap(), "engine-b");
         // A pinned node that is down does not hold its city hostage.
         let without_b = nodes(&["engine-a", "engine-c"]);

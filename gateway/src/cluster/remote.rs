@@ -66,8 +66,8 @@ impl RemoteCity {
     /// and the GPS batcher; then asks who owns it.
     pub(crate) async fn start(nats: Client, city: &str, router: Arc<Router>, timeout: Duration) -> anyhow::Result<Arc<RemoteCity>> {
         let subjects = CitySubjects::new(city);
-        let mut announcements = nats.subscribe(subjects.owner()).await?;
-        let mut events = nats.subscribe(subjects.events()).await?;
+        let announcements = nats.subscribe(subjects.owner()).await?;
+        let events = nats.subscribe(subjects.events()).await?;
         let (owner, _) = watch::channel(Known { epoch: 0, node: String::new(), gone: true });
         let remote = Arc::new(RemoteCity {
             name: city.to_owned(),
@@ -80,26 +80,8 @@ impl RemoteCity {
             clock: Clock::system(),
             timeout,
         });
-        let weak = Arc::downgrade(&remote);
-        tokio::spawn(async move {
-            while let Some(msg) = announcements.next().await {
-                let Some(city) = weak.upgrade() else { break };
-                match wire::decode::<Owner>(&msg.payload) {
-                    Ok(owner) => city.learn(owner),
-                    Err(e) => tracing::warn!(%e, "an unreadable owner announcement"),
-                }
-            }
-        });
-        let weak = Arc::downgrade(&remote);
-        tokio::spawn(async move {
-            while let Some(msg) = events.next().await {
-                let Some(city) = weak.upgrade() else { break };
-                match wire::decode::<EventBatch>(&msg.payload) {
-                    Ok(batch) => city.deliver(batch),
-                    Err(e) => tracing::warn!(%e, "an unreadable event batch"),
-                }
-            }
-        });
+        read_into(Arc::downgrade(&remote), announcements, "owner announcement", RemoteCity::learn);
+        read_into(Arc::downgrade(&remote), events, "event batch", RemoteCity::deliver);
         tokio::spawn(gps_batcher(Arc::downgrade(&remote), Arc::clone(&remote.gps_ready)));
         remote.ask_owner().await;
         Ok(remote)
@@ -226,12 +208,8 @@ impl RemoteCity {
         }
     }
 
-    /// Sends the fixes waiting now, without waiting for the window.
+    /// Sends the fixes waiting now (the batcher, at the end of each window; a ping, at once).
     pub(crate) async fn flush_gps(&self) {
-        self.send_gps().await;
-    }
-
-    async fn send_gps(&self) {
         let fixes = std::mem::take(&mut *self.gps.lock().unwrap_or_else(PoisonError::into_inner));
         if fixes.is_empty() {
             return;
@@ -265,6 +243,24 @@ impl RemoteCity {
     }
 }
 
+/// Hands each payload of `subscription`, decoded as `T`, to `handle` while the city lives.
+fn read_into<T: serde::de::DeserializeOwned + Send + 'static>(
+    city: Weak<RemoteCity>,
+    mut subscription: async_nats::Subscriber,
+    what: &'static str,
+    handle: fn(&RemoteCity, T),
+) {
+    tokio::spawn(async move {
+        while let Some(msg) = subscription.next().await {
+            let Some(city) = city.upgrade() else { break };
+            match wire::decode::<T>(&msg.payload) {
+                Ok(value) => handle(&city, value),
+                Err(e) => tracing::warn!(%e, "an unreadable {what}"),
+            }
+        }
+    });
+}
+
 /// Counts a request that came back `unavailable`, by why.
 fn unavailable(reason: &'static str) {
     metrics::counter!("dispatch_cluster_unavailable_total", "reason" => reason).increment(1);
@@ -276,6 +272,6 @@ async fn gps_batcher(city: Weak<RemoteCity>, ready: Arc<Notify>) {
         ready.notified().await;
         tokio::time::sleep(GPS_BATCH_WINDOW).await;
         let Some(city) = city.upgrade() else { break };
-        city.send_gps().await;
+        city.flush_gps().await;
     }
 }

@@ -165,7 +165,7 @@ impl Session {
             return Ok(());
         }
         let at = crate::execute::point_in(&self.city.area, lat, lng)?;
-        let now = self.city.port.now();
+        let now = self.city.port.clock().now();
         if ts > now.0.saturating_add(MAX_GPS_SKEW_MS) {
             return Err(refuse(
                 ErrorCode::BadRequest,
