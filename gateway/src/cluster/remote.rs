@@ -97,19 +97,14 @@ impl RemoteCity {
         self.owner.subscribe()
     }
 
-    /// Takes an announced owner if it is newer than the one known.
+    /// Takes an announcement: a newer owner, or the known one's release.
     fn learn(&self, owner: Owner) {
         self.owner.send_if_modified(|known| {
-            if owner.epoch > known.epoch || (owner.epoch == known.epoch && known.gone) {
-                let moved = owner.epoch != known.epoch;
-                if moved {
-                    tracing::info!(city = %self.name, epoch = owner.epoch, node = %owner.node, "the city has a new owner");
-                }
-                *known = Known { epoch: owner.epoch, node: owner.node, gone: false };
-                moved
-            } else {
-                false
+            let moved = update(known, owner);
+            if moved {
+                tracing::info!(city = %self.name, epoch = known.epoch, node = %known.node, "the city has a new owner");
             }
+            moved
         });
     }
 
@@ -243,6 +238,27 @@ impl RemoteCity {
     }
 }
 
+/// Takes `owner` into what is known of the city's owner; `true` when the
+/// city moved to a new owner (sessions then resume). An announcement with no
+/// node is a release: the owner of that epoch is gone. One older than the
+/// epoch known is stale and changes nothing.
+fn update(known: &mut Known, owner: Owner) -> bool {
+    if owner.node.is_empty() {
+        if owner.epoch >= known.epoch {
+            known.epoch = owner.epoch;
+            known.gone = true;
+        }
+        return false;
+    }
+    if owner.epoch > known.epoch || (owner.epoch == known.epoch && known.gone) {
+        let moved = owner.epoch != known.epoch;
+        *known = Known { epoch: owner.epoch, node: owner.node, gone: false };
+        moved
+    } else {
+        false
+    }
+}
+
 /// Hands each payload of `subscription`, decoded as `T`, to `handle` while the city lives.
 fn read_into<T: serde::de::DeserializeOwned + Send + 'static>(
     city: Weak<RemoteCity>,
@@ -273,5 +289,33 @@ async fn gps_batcher(city: Weak<RemoteCity>, ready: Arc<Notify>) {
         tokio::time::sleep(GPS_BATCH_WINDOW).await;
         let Some(city) = city.upgrade() else { break };
         city.flush_gps().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(epoch: u64, node: &str) -> Owner {
+        Owner { city: "omaha".into(), epoch, node: node.into() }
+    }
+
+    #[test]
+    fn newer_owners_move_the_city_and_releases_and_stale_ones_do_not() {
+        let mut known = Known { epoch: 0, node: String::new(), gone: true };
+        assert!(update(&mut known, owner(1, "engine-a")), "the first owner");
+        assert!(!known.gone);
+        assert!(!update(&mut known, owner(1, "engine-a")), "the same owner again");
+        // Released: gone.
+        assert!(!update(&mut known, owner(1, "")));
+        assert!(known.gone);
+        assert!(!update(&mut known, owner(0, "engine-z")), "an older epoch is stale");
+        assert!(known.gone && known.epoch == 1);
+        assert!(update(&mut known, owner(2, "engine-b")), "the next owner");
+        assert_eq!((known.epoch, known.node.as_str(), known.gone), (2, "engine-b", false));
+        // A whois answer of the known epoch after "no responders" revives it, without a move.
+        known.gone = true;
+        assert!(!update(&mut known, owner(2, "engine-b")));
+        assert!(!known.gone);
     }
 }
