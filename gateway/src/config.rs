@@ -340,5 +340,17 @@ mod tests {
             assert!(bad_node.validate().unwrap_err().to_string().contains("node must be"), "{node:?}");
         }
         assert!(!ServeConfig::default().node.is_empty(), "the host name by default");
+        let ok = ServeConfig { jwt_secret: "s".into(), ..ServeConfig::default() };
+        let short_lease = ServeConfig { cluster: crate::cluster::ClusterConfig { lease_ttl_secs: 1, ..ok.cluster.clone() }, ..ok.clone() };
+        assert!(short_lease.validate().unwrap_err().to_string().contains("lease_ttl_secs"));
+        let hasty = ServeConfig { cluster: crate::cluster::ClusterConfig { request_timeout_ms: 50, ..ok.cluster.clone() }, ..ok.clone() };
+        assert!(hasty.validate().unwrap_err().to_string().contains("request_timeout_ms"));
+        let no_nats = ServeConfig { cluster: crate::cluster::ClusterConfig { nats_url: " ".into(), ..ok.cluster.clone() }, ..ok.clone() };
+        assert!(no_nats.validate().unwrap_err().to_string().contains("nats_url"));
+        let mut dotted = ok.clone();
+        dotted.cities[0].name = "des.moines".into();
+        assert!(dotted.validate().unwrap_err().to_string().contains("NATS subjects"));
+        let long_drain = ServeConfig { drain_secs: 301, ..ok };
+        assert!(long_drain.validate().unwrap_err().to_string().contains("drain_secs"));
     }
 }

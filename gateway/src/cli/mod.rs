@@ -271,6 +271,13 @@ mod tests {
         let c = s.resolve().unwrap();
         assert_eq!((c.matching, c.batch_window_ms), (crate::config::Matching::Batched, 750));
         assert!(Cli::try_parse_from(["dispatch", "serve", "--matching", "fastest"]).is_err());
+        let cli = Cli::try_parse_from(["dispatch", "engine", "--dev-auth", "--pin", "omaha=engine-b", "--lease-ttl-secs", "5"]).unwrap();
+        let Command::Engine(s) = cli.command else { panic!("not engine") };
+        let c = s.resolve().unwrap();
+        assert_eq!((c.cluster.pins["omaha"].as_str(), c.cluster.lease_ttl_secs), ("engine-b", 5));
+        let cli = Cli::try_parse_from(["dispatch", "gateway", "--dev-auth", "--pin", "omaha"]).unwrap();
+        let Command::Gateway(s) = cli.command else { panic!("not gateway") };
+        assert!(s.resolve().unwrap_err().to_string().contains("CITY=NODE"));
         let cli = Cli::try_parse_from(["dispatch", "serve", "--dev-auth", "--weights", "1,1"]).unwrap();
         let Command::Serve(s) = cli.command else { panic!("not serve") };
         assert!(s.resolve().unwrap_err().to_string().contains("five numbers"));
