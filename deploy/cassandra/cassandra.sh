@@ -4,6 +4,9 @@
 # server; the product is Rust.
 #
 #   deploy/cassandra/cassandra.sh start   # fetch the jars once, boot on fresh data, wait for CQL, print the URI
+#
+# The node authenticates and authorizes (cassandra.yaml): log in as the
+# default superuser, cassandra / cassandra, as the printed URI does.
 #   deploy/cassandra/cassandra.sh stop    # stop it cleanly (SIGTERM, Cassandra drains)
 #   deploy/cassandra/cassandra.sh resume  # boot again on the data the last stop left
 #   deploy/cassandra/cassandra.sh status
@@ -67,8 +70,19 @@ start() {
     fi
     sleep 1
   done
+  # CQL opens a moment before the default superuser exists on fresh data.
+  if [ "$data" = fresh ]; then
+    until grep -q "default superuser role" "$run/log/system.log" 2>/dev/null; do
+      if (( SECONDS - began > start_timeout )); then
+        echo "cassandra: no default superuser after ${start_timeout}s" >&2
+        stop
+        exit 1
+      fi
+      sleep 0.2
+    done
+  fi
   echo "cassandra: $version answering CQL on $address:$port after $((SECONDS - began)) s (pid $(cat "$pidfile"))"
-  echo "SCYLLA_URI=scylla://$address:$port"
+  echo "SCYLLA_URI=scylla://cassandra:cassandra@$address:$port"
 }
 
 stop() {

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
+# For `dispatch serve` runs that kill nodes: no logins (lib.sh, launch).
+export DISPATCH_CASSANDRA_AUTH=off
 base="${DISPATCH_CASSANDRA_CLUSTER:-$cache/cluster}"
 
 pid_of() { cat "$base/node$1/cassandra.pid" 2>/dev/null || true; }

@@ -29,6 +29,13 @@ launch() {
       -e "s:^rpc_address\: .*:rpc_address\: $address:" \
       -e "s:seeds\: \"127.0.0.1\::seeds\: \"$seed\::" \
       "$here/cassandra.yaml" > "$dir/cassandra.yaml"
+  # DISPATCH_CASSANDRA_AUTH=off: no logins and no permissions (a cluster for
+  # `dispatch serve`'s measured runs, which kill nodes: with auth, the
+  # system_auth keyspace would need RF 3 before any node could die).
+  if [ "${DISPATCH_CASSANDRA_AUTH:-on}" = off ]; then
+    sed -i -e 's:^authenticator\: .*:authenticator\: AllowAllAuthenticator:' \
+           -e 's:^authorizer\: .*:authorizer\: AllowAllAuthorizer:' "$dir/cassandra.yaml"
+  fi
   local jamm opts=()
   jamm="$(ls "$lib"/jamm-*.jar | head -1)"
   while IFS= read -r line; do
@@ -47,6 +54,7 @@ launch() {
     -Dcassandra.jmx.local.port="$jmx" \
     -Dcassandra.skip_wait_for_gossip_to_settle=0 \
     -Dcassandra.ring_delay_ms=1000 \
+    -Dcassandra.superuser_setup_delay_ms=0 \
     -Dcassandra-foreground=yes \
     -cp "$lib/*" org.apache.cassandra.service.CassandraDaemon \
     > "$dir/log/stdout.log" 2>&1 &

@@ -39,6 +39,9 @@ storage = "scylla"
 [scylla]
 nodes = ["127.0.0.1:9042"]
 keyspace_prefix = "$prefix"
+# The test node's default superuser (deploy/cassandra/cassandra.sh).
+user = "cassandra"
+password = "cassandra"
 [cluster]
 nats_url = "nats://127.0.0.1:$nats_port"
 [cluster.pins]

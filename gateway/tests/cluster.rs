@@ -230,6 +230,21 @@ async fn rows_by_epoch(cluster: &Cluster, city: &str) -> Result<Vec<(&'static st
     Ok(rows)
 }
 
+/// The epochs of `city`'s writer roles that exist, and those logged in to the node now.
+async fn writer_roles(cluster: &Cluster, city: &str) -> Result<(Vec<u64>, Vec<u64>)> {
+    use dispatch_gateway::storage::scylladb::epoch_of;
+    let session = cluster.session().await?;
+    let ks = cluster.scylla.keyspace_for(city)?;
+    let roles = session.query_unpaged("SELECT role FROM system_auth.roles", ()).await?.into_rows_result()?;
+    let mut existing: Vec<u64> = roles.rows::<(String,)>()?.filter_map(|row| epoch_of(&ks, &row.ok()?.0)).collect();
+    let clients = session.query_unpaged("SELECT username FROM system_views.clients", ()).await?.into_rows_result()?;
+    let mut connected: Vec<u64> = clients.rows::<(Option<String>,)>()?.filter_map(|row| epoch_of(&ks, row.ok()?.0.as_deref()?)).collect();
+    existing.sort_unstable();
+    connected.sort_unstable();
+    connected.dedup();
+    Ok((existing, connected))
+}
+
 /// When the lease of `city` was last taken (the write time of its epoch), µs.
 async fn taken_at(cluster: &Cluster, city: &str) -> Result<(u64, i64)> {
     let session = cluster.session().await?;
@@ -283,6 +298,12 @@ async fn a_paused_owner_wakes_fenced_and_its_epoch_writes_nothing_more() -> Resu
     ensure!(rows.iter().any(|(_, e, _)| *e == old) && rows.iter().any(|(_, e, _)| *e == epoch), "both epochs wrote rows");
     let stale: Vec<_> = rows.iter().filter(|(_, e, at)| *e == old && *at > took).collect();
     ensure!(stale.is_empty(), "epoch {old} wrote after epoch {epoch} took over at {took}: {stale:?}");
+    // What the store itself enforces: the paused owner's writer role is gone,
+    // so anything it still had on its way was refused; the owner now writes as its own.
+    let (now, _) = taken_at(&cluster, "des-moines").await?;
+    let (roles, connected) = writer_roles(&cluster, "des-moines").await?;
+    ensure!(roles == [now], "des-moines at epoch {now} has writer roles of epochs {roles:?}");
+    ensure!(connected.contains(&now), "the owner at epoch {now} logs in as its role (connected: {connected:?})");
     Ok(())
 }
 

@@ -27,11 +27,7 @@ async fn acknowledged_work_survives_kill_9_on_scylla() -> Result<()> {
     let Some(scylla) = scylla_config("crash")? else { return Ok(()) };
     let data = tempfile::tempdir()?;
     let config = data.path().join("dispatch.toml");
-    let nodes: Vec<String> = scylla.nodes.iter().map(|n| format!("{n:?}")).collect();
-    std::fs::write(
-        &config,
-        format!("storage = \"scylla\"\n[scylla]\nnodes = [{}]\nkeyspace_prefix = {:?}\n", nodes.join(", "), scylla.keyspace_prefix),
-    )?;
+    std::fs::write(&config, format!("storage = \"scylla\"\n{}", scylla_section(&scylla)?))?;
     kill_9_under_load(data.path(), &["--config".into(), config.display().to_string()], "scylla").await
 }
 

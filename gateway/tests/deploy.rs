@@ -208,6 +208,15 @@ fn the_kubernetes_manifests_fit_together() -> Result<()> {
     let headless = named("Service", "dispatch-engine").ok_or_else(|| anyhow::anyhow!("no engine Service"))?;
     assert_eq!(engine["spec"]["serviceName"].as_str(), headless["metadata"]["name"].as_str());
     assert!(named("Service", "nats").is_some() && named("Deployment", "nats").is_some(), "NATS runs beside them");
+    // The engines' ScyllaDB login comes from a Secret that has both keys.
+    let env: Vec<&yaml_rust2::Yaml> = engine["spec"]["template"]["spec"]["containers"][0]["env"].as_vec().into_iter().flatten().collect();
+    for (var, key) in [("DISPATCH_SCYLLA_USER", "user"), ("DISPATCH_SCYLLA_PASSWORD", "password")] {
+        let from = env.iter().find(|e| e["name"].as_str() == Some(var)).map(|e| &e["valueFrom"]["secretKeyRef"]);
+        let from = from.ok_or_else(|| anyhow::anyhow!("the engine has no {var}"))?;
+        assert_eq!(from["key"].as_str(), Some(key));
+        let secret = named("Secret", from["name"].as_str().unwrap_or("")).ok_or_else(|| anyhow::anyhow!("no Secret for {var}"))?;
+        assert!(!secret["stringData"][key].is_badvalue(), "the Secret has {key}");
+    }
     Ok(())
 }
 
@@ -229,7 +238,13 @@ fn the_compose_file_runs_three_engines_and_two_gateways_on_three_scylla_nodes() 
     env["DISPATCH_SCYLLA_REPLICATION"].as_str().unwrap_or("").parse::<dispatch_gateway::storage::scylladb::Replication>()?;
     for node in &nodes {
         assert_eq!(engine["depends_on"][node.as_str()]["condition"].as_str(), Some("service_healthy"), "waits for {node}");
+        // Writer roles fence a stale owner: every node checks logins and permissions, and the engines log in.
+        let command = services[node.as_str()]["command"].as_str().unwrap_or("");
+        for flag in ["--authenticator=PasswordAuthenticator", "--authorizer=CassandraAuthorizer"] {
+            assert!(command.contains(flag), "{node} runs without {flag}: {command}");
+        }
     }
+    assert!(env["DISPATCH_SCYLLA_USER"].as_str().is_some() && env["DISPATCH_SCYLLA_PASSWORD"].as_str().is_some(), "the engines log in");
     assert_eq!(services["gateway-1"]["command"][0].as_str(), Some("gateway"));
     // Prometheus scrapes every gateway and engine; Grafana gets the data source and the dashboard.
     let prometheus = yaml("prometheus/prometheus.yml")?;

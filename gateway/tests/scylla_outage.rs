@@ -26,6 +26,8 @@ use dispatch_gateway::storage::{Kind, ScyllaConfig, ScyllaStore, SnapshotStore};
 use serde_json::Value;
 
 const ADDRESS: &str = "127.0.0.5";
+/// The node's default superuser (`cassandra`, password `cassandra`).
+const LOGIN: &str = "cassandra";
 const KEYSPACE_PREFIX: &str = "outage";
 
 /// A single Cassandra node of this test's own, stopped when dropped.
@@ -109,6 +111,7 @@ async fn acknowledged_writes_survive_a_store_outage_and_an_engine_crash() -> Res
         &config,
         format!(
             "storage = \"scylla\"\nnode = \"outage-node\"\n[scylla]\nnodes = [\"{ADDRESS}:9042\"]\nkeyspace_prefix = \"{KEYSPACE_PREFIX}\"\n\
+             user = \"{LOGIN}\"\npassword = \"{LOGIN}\"\n\
              [store_buffer]\ntimeout_ms = 1000\nprobe_first_ms = 100\nprobe_max_ms = 1000\n"
         ),
     )?;
@@ -164,8 +167,13 @@ async fn acknowledged_writes_survive_a_store_outage_and_an_engine_crash() -> Res
     drop(server);
 
     // In Cassandra itself, with no server and no journal in between.
-    let scylla =
-        ScyllaConfig { nodes: vec![format!("{ADDRESS}:9042")], keyspace_prefix: KEYSPACE_PREFIX.into(), ..ScyllaConfig::default() };
+    let scylla = ScyllaConfig {
+        nodes: vec![format!("{ADDRESS}:9042")],
+        keyspace_prefix: KEYSPACE_PREFIX.into(),
+        user: Some(LOGIN.into()),
+        password: Some(LOGIN.into()),
+        ..ScyllaConfig::default()
+    };
     let store = ScyllaStore::open(ScyllaStore::connect(&scylla).await?, &scylla, CITY).await?;
     for &job in acked.jobs.keys() {
         assert!(store.get(Kind::Job, job).await?.is_some(), "job {job} is in Cassandra");

@@ -83,11 +83,7 @@ impl StoreAt {
             ServerStorage::Embedded => Arc::new(EmbeddedStore::open(self.data.join(city))?),
             ServerStorage::Scylla => {
                 let uri = self.scylla_uri.as_deref().context("no cluster")?;
-                let config = ScyllaConfig {
-                    nodes: ScyllaConfig::nodes_from_uri(uri)?,
-                    keyspace_prefix: self.keyspace_prefix.clone(),
-                    ..ScyllaConfig::default()
-                };
+                let config = ScyllaConfig { keyspace_prefix: self.keyspace_prefix.clone(), ..ScyllaConfig::default().with_uri(uri)? };
                 Arc::new(ScyllaStore::open(ScyllaStore::connect(&config).await?, &config, city).await?)
             }
             ServerStorage::Memory => anyhow::bail!("a memory store keeps nothing to read back"),

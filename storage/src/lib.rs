@@ -7,7 +7,7 @@
 //! | [`memory`] | [`MemoryStore`], the in-memory backend for tests |
 //! | [`dump`] | the portable dump of stores, city by city: [`DumpWriter`] / [`DumpReader`] |
 //! | [`embedded`] | [`EmbeddedStore`], the default backend: `redb` on a data directory, no setup |
-//! | [`scylladb`] | [`ScyllaStore`], the production backend: a keyspace per city, migrations, prepared statements, consistency per write class |
+//! | [`scylladb`] | [`ScyllaStore`], the production backend: a keyspace per city, migrations, prepared statements, consistency per write class; a cluster's leases and per-epoch writer roles |
 //! | [`resilient`] | [`ResilientStore`]: buffers writes while the backend is unreachable (degraded), drains them when it returns |
 //! | [`journal`] | [`Journal`]: the degraded-mode buffer on local disk, so what was acknowledged during an outage survives a crash |
 //! | [`fenced`] | [`FencedStore`]: a cluster owner's store, writing only while its lease is trusted ([`Fence`]) |

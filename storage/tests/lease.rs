@@ -14,9 +14,9 @@ fn config() -> Result<Option<ScyllaConfig>> {
         let _ = writeln!(std::io::stderr(), "leases: skipped: SCYLLA_URI is not set (no CQL cluster; see deploy/cassandra/cassandra.sh)");
         return Ok(None);
     };
-    let nodes = ScyllaConfig::nodes_from_uri(&uri)?;
+    let base = ScyllaConfig::default().with_uri(&uri)?;
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() % 1_000_000);
-    Ok(Some(ScyllaConfig { nodes, keyspace_prefix: format!("lease_{}_{run}", std::process::id()), ..ScyllaConfig::default() }))
+    Ok(Some(ScyllaConfig { keyspace_prefix: format!("lease_{}_{run}", std::process::id()), ..base }))
 }
 
 fn held(owner: &str, epoch: u64) -> LeaseState {

@@ -18,13 +18,13 @@ fn config() -> Result<Option<ScyllaConfig>> {
         );
         return Ok(None);
     };
-    let nodes = ScyllaConfig::nodes_from_uri(&uri).context("SCYLLA_URI lists host:port contact points")?;
+    let base = ScyllaConfig::default().with_uri(&uri).context("SCYLLA_URI lists [user:password@]host:port contact points")?;
     let run = format!(
         "{}_{}",
         std::process::id(),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() % 1_000_000)
     );
-    Ok(Some(ScyllaConfig { nodes, keyspace_prefix: format!("contract_{run}"), terminal_ttl_secs: 2, ..ScyllaConfig::default() }))
+    Ok(Some(ScyllaConfig { keyspace_prefix: format!("contract_{run}"), terminal_ttl_secs: 2, ..base }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,7 +88,7 @@ impl DemoArgs {
                 .scylla_uri
                 .as_deref()
                 .ok_or_else(|| anyhow::anyhow!("--storage scylla needs --scylla-uri (or DISPATCH_SCYLLA_URI)"))?;
-            scylla.nodes = dispatch_storage::ScyllaConfig::nodes_from_uri(uri)?;
+            scylla = scylla.with_uri(uri)?;
             // Fresh keyspaces per run, as the embedded demo gets a fresh directory.
             let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             scylla.keyspace_prefix = format!("demo{stamp}");

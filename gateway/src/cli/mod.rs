@@ -275,6 +275,21 @@ mod tests {
         let Command::Engine(s) = cli.command else { panic!("not engine") };
         let c = s.resolve().unwrap();
         assert_eq!((c.cluster.pins["omaha"].as_str(), c.cluster.lease_ttl_secs), ("engine-b", 5));
+        // The store's login: from the URI, and the user and password flags over it.
+        let uri = ["dispatch", "engine", "--dev-auth", "--storage", "scylla", "--scylla-uri", "scylla://app:pw@a,b:9043"];
+        let Command::Engine(s) = Cli::try_parse_from(uri).unwrap().command else { panic!("not engine") };
+        let c = s.resolve().unwrap();
+        assert_eq!((c.scylla.nodes.len(), c.scylla.user.as_deref(), c.scylla.password.as_deref()), (2, Some("app"), Some("pw")));
+        let flags = [&uri[..], &["--scylla-user", "ops", "--scylla-password", "secret"]].concat();
+        let Command::Engine(s) = Cli::try_parse_from(flags).unwrap().command else { panic!("not engine") };
+        let c = s.resolve().unwrap();
+        assert_eq!((c.scylla.user.as_deref(), c.scylla.password.as_deref()), (Some("ops"), Some("secret")));
+        let Command::Engine(s) =
+            Cli::try_parse_from(["dispatch", "engine", "--dev-auth", "--storage", "scylla", "--scylla-user", "ops"]).unwrap().command
+        else {
+            panic!("not engine")
+        };
+        assert!(s.resolve().unwrap_err().to_string().contains("user and password go together"));
         let cli = Cli::try_parse_from(["dispatch", "gateway", "--dev-auth", "--pin", "omaha"]).unwrap();
         let Command::Gateway(s) = cli.command else { panic!("not gateway") };
         assert!(s.resolve().unwrap_err().to_string().contains("CITY=NODE"));

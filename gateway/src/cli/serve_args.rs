@@ -22,9 +22,16 @@ pub struct ServeArgs {
     /// Storage backend.
     #[arg(long, env = "DISPATCH_STORAGE", value_enum)]
     pub storage: Option<StorageKind>,
-    /// ScyllaDB contact points for `--storage scylla`, e.g. scylla://a:9042,b:9042.
-    #[arg(long, env = "DISPATCH_SCYLLA_URI")]
+    /// ScyllaDB contact points for `--storage scylla`, e.g. scylla://a:9042,b:9042
+    /// (a login may come first: scylla://user:password@a:9042).
+    #[arg(long, env = "DISPATCH_SCYLLA_URI", hide_env_values = true)]
     pub scylla_uri: Option<String>,
+    /// The ScyllaDB login's user (a cluster engine's must create and drop roles).
+    #[arg(long, env = "DISPATCH_SCYLLA_USER")]
+    pub scylla_user: Option<String>,
+    /// The ScyllaDB login's password.
+    #[arg(long, env = "DISPATCH_SCYLLA_PASSWORD", hide_env_values = true)]
+    pub scylla_password: Option<String>,
     /// Keyspace replication for new keyspaces: simple:N, or DC:N[,DC:N…].
     #[arg(long, env = "DISPATCH_SCYLLA_REPLICATION")]
     pub scylla_replication: Option<String>,
@@ -103,7 +110,13 @@ impl ServeArgs {
             c.storage = v;
         }
         if let Some(uri) = &self.scylla_uri {
-            c.scylla.nodes = dispatch_storage::ScyllaConfig::nodes_from_uri(uri)?;
+            c.scylla = std::mem::take(&mut c.scylla).with_uri(uri)?;
+        }
+        if let Some(user) = &self.scylla_user {
+            c.scylla.user = Some(user.clone());
+        }
+        if let Some(password) = &self.scylla_password {
+            c.scylla.password = Some(password.clone());
         }
         if let Some(r) = &self.scylla_replication {
             c.scylla.replication = r.parse()?;

@@ -4,8 +4,11 @@
 //! jitter), whether this node should own it (placement over the live
 //! engines) and acts on the city's lease:
 //! - not held, should own, the lease is free → take it (epoch + 1), open the
-//!   city's store, start its actors (they rehydrate from the store), then
-//!   serve its subjects for that epoch and announce the new owner;
+//!   city's store as this epoch's writer role (earlier epochs' roles dropped
+//!   and the store's permission caches waited out, so nothing a stale owner
+//!   still sends can land: `WriterRoles`), start its actors (they rehydrate
+//!   from the store), then serve its subjects for that epoch and announce the
+//!   new owner;
 //! - held → renew every sixth of the TTL (each tick, in effect); a renewal refused, or no renewal
 //!   confirmed before the lease would run out (a pause, a store cut off),
 //!   and the city is **fenced**: its subscriptions dropped and its actors
@@ -27,7 +30,7 @@ use tokio::time::Instant;
 
 use dispatch_actors::{ContractorLink, Dispatch, DispatchConfig, GpsFix};
 use dispatch_engine::{ContractorId, GeoPoint, Timestamp};
-use dispatch_storage::scylladb::{LeaseState, LeaseTtl, Leases, Outcome, ScyllaSession};
+use dispatch_storage::scylladb::{LeaseState, LeaseTtl, Leases, Outcome, ScyllaSession, Writer, WriterRoles};
 use dispatch_storage::{Fence, FencedStore, ScyllaConfig, ScyllaStore, SnapshotStore};
 
 use super::ClusterConfig;
@@ -66,7 +69,9 @@ pub struct EngineNode {
     node: String,
     nats: Client,
     leases: Arc<Leases>,
+    /// The engine's own login: leases, schema and writer roles.
     session: Arc<ScyllaSession>,
+    writers: WriterRoles,
     scylla: ScyllaConfig,
     dispatch_config: DispatchConfig,
     cluster: ClusterConfig,
@@ -89,6 +94,8 @@ struct Served {
     /// Until when the lease is trusted: no write goes out after it, and the city is fenced.
     fence: Arc<Fence>,
     renewed_at: Instant,
+    /// The role this epoch writes the city as.
+    writer: Writer,
 }
 
 impl EngineNode {
@@ -101,6 +108,7 @@ impl EngineNode {
         config.validate()?;
         let session = ScyllaStore::connect(&config.scylla).await?;
         let leases = Arc::new(Leases::open(Arc::clone(&session), &config.scylla).await?);
+        let writers = WriterRoles::open(Arc::clone(&session), &config.scylla).await?;
         let members = Members::start(nats.clone(), &config.node).await?;
         let (owned, _) = watch::channel(HashMap::new());
         let (leaving, _) = watch::channel(false);
@@ -109,6 +117,7 @@ impl EngineNode {
             nats,
             leases,
             session,
+            writers,
             scylla: config.scylla.clone(),
             dispatch_config: config.dispatch_config()?,
             cluster: config.cluster.clone(),
@@ -241,13 +250,14 @@ impl EngineNode {
                 }
             }
         };
-        match started.map(|(dispatch, tasks, in_flight)| Served {
+        match started.map(|(dispatch, tasks, in_flight, writer)| Served {
             epoch,
             dispatch,
             tasks,
             in_flight,
             fence: Arc::clone(&fence),
             renewed_at,
+            writer,
         }) {
             Ok(served) => {
                 metrics::histogram!("dispatch_cluster_takeover_seconds").record(asked.elapsed().as_secs_f64());
@@ -320,6 +330,9 @@ impl EngineNode {
         let _ = tokio::time::timeout(DRAIN, served.in_flight.acquire_many(IN_FLIGHT as u32)).await;
         served.dispatch.shutdown().await;
         // Everything the actors held is written; nothing more may be once the lease is given up.
+        if let Err(e) = self.writers.dismiss(&served.writer).await {
+            tracing::warn!(%city, %e, "the writer role stays until the next owner drops it");
+        }
         served.fence.revoke();
         match self.leases.release(city, &self.node, served.epoch).await {
             Ok(Outcome::Applied) => {}
@@ -333,12 +346,30 @@ impl EngineNode {
         let _ = self.nats.publish(CitySubjects::new(city).owner(), wire::encode(&released)).await;
     }
 
+    /// Opens the city's store as this epoch's writer, once no earlier
+    /// writer's statement can land: the schema brought up to date, earlier
+    /// writer roles dropped, this epoch's role made, and the store's
+    /// permission caches waited out (`WriterRoles`).
+    async fn open_store(&self, city: &str, epoch: u64, fence: &Arc<Fence>) -> anyhow::Result<(Arc<dyn SnapshotStore>, Writer)> {
+        ScyllaStore::migrate(&self.session, &self.scylla, city).await?;
+        self.writers.retire(city, epoch, fence).await?;
+        let settled = Instant::now() + self.writers.settle_time();
+        let writer = self.writers.admit(city, epoch, fence).await?;
+        let session = self.writers.connect(&writer).await?;
+        let scylla = ScyllaStore::open_migrated(session, &self.scylla, city, epoch).await?.fenced_by(Arc::clone(fence));
+        tokio::time::sleep_until(settled).await;
+        Ok((Arc::new(FencedStore::new(Arc::new(scylla), Arc::clone(fence))), writer))
+    }
+
     /// Starts the city's actors on its store and serves its subjects for `epoch`.
-    async fn serve(&self, area: &Arc<Area>, epoch: u64, fence: Arc<Fence>) -> anyhow::Result<(Dispatch, JoinSet<()>, Arc<Semaphore>)> {
+    async fn serve(
+        &self,
+        area: &Arc<Area>,
+        epoch: u64,
+        fence: Arc<Fence>,
+    ) -> anyhow::Result<(Dispatch, JoinSet<()>, Arc<Semaphore>, Writer)> {
         let city = area.config.name.clone();
-        let scylla: Arc<dyn SnapshotStore> =
-            Arc::new(ScyllaStore::open_at_epoch(Arc::clone(&self.session), &self.scylla, &city, epoch).await?);
-        let store: Arc<dyn SnapshotStore> = Arc::new(FencedStore::new(scylla, fence));
+        let (store, writer) = self.open_store(&city, epoch, &fence).await?;
         let (dispatch, report) = Dispatch::start(self.dispatch_config.clone(), store).await?;
         tracing::info!(%city, epoch, jobs = report.jobs, contractors = report.contractors, "city rehydrated");
         let subjects = CitySubjects::new(&city);
@@ -356,7 +387,7 @@ impl EngineNode {
         tasks.spawn(publish_events(self.nats.clone(), subjects.events(), epoch, dispatch.clone()));
         tasks.spawn(announce(self.nats.clone(), subjects.owner(), me));
         self.nats.flush().await?;
-        Ok((dispatch, tasks, in_flight))
+        Ok((dispatch, tasks, in_flight, writer))
     }
 }
 

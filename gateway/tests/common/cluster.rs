@@ -116,14 +116,11 @@ impl Cluster {
         let session = dispatch_gateway::storage::ScyllaStore::connect(&scylla).await?;
         dispatch_gateway::storage::scylladb::Leases::open(session, &scylla).await?;
         let pins: String = pins.iter().map(|(city, node)| format!("\"{city}\" = \"{node}\"\n")).collect();
-        let nodes: Vec<String> = scylla.nodes.iter().map(|n| format!("\"{n}\"")).collect();
         let toml = format!(
             "jwt_secret = \"{SECRET}\"\nstorage = \"scylla\"\noffer_timeout_secs = 30\n\
-             [scylla]\nnodes = [{}]\nkeyspace_prefix = \"{}\"\n\
              [cluster]\nnats_url = \"{nats_url}\"\nlease_ttl_secs = {ttl_secs}\nrequest_timeout_ms = 2000\n\
-             [cluster.pins]\n{pins}",
-            nodes.join(", "),
-            scylla.keyspace_prefix
+             [cluster.pins]\n{pins}{}",
+            super::scylla_section(&scylla)?
         );
         let config = dir.path().join("cluster.toml");
         std::fs::write(&config, toml)?;

@@ -29,11 +29,20 @@ pub fn scylla_config(test: &str) -> Result<Option<dispatch_gateway::storage::Scy
         let _ = writeln!(std::io::stderr(), "{test}: skipped: SCYLLA_URI is not set (no CQL cluster; see deploy/cassandra/cassandra.sh)");
         return Ok(None);
     };
-    let nodes = dispatch_gateway::storage::ScyllaConfig::nodes_from_uri(&uri)?;
+    let base = dispatch_gateway::storage::ScyllaConfig::default().with_uri(&uri)?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() % 1_000_000);
     let prefix = format!("t{}_{}_{stamp}", &test[..test.len().min(12)], std::process::id() % 100_000);
-    Ok(Some(dispatch_gateway::storage::ScyllaConfig { nodes, keyspace_prefix: prefix, ..Default::default() }))
+    Ok(Some(dispatch_gateway::storage::ScyllaConfig { keyspace_prefix: prefix, ..base }))
 }
+/// `scylla` as the `[scylla]` table (and its subtables) of a config file: put it last.
+pub fn scylla_section(scylla: &dispatch_gateway::storage::ScyllaConfig) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Section<'a> {
+        scylla: &'a dispatch_gateway::storage::ScyllaConfig,
+    }
+    Ok(toml::to_string(&Section { scylla })?)
+}
+
 pub const DSM: (f64, f64) = (41.5868, -93.6250);
 
 pub struct Server {

@@ -160,6 +160,12 @@ pub struct ScyllaConfig {
     pub user: Option<String>,
     /// Password for `user`.
     pub password: Option<String>,
+    /// How long the cluster's nodes may go on trusting a permission they
+    /// cached (Cassandra's `permissions_validity`, ScyllaDB's
+    /// `permissions_validity_in_ms`), for when a cluster engine cannot read
+    /// it from the server. A city's new owner waits this long (and a margin)
+    /// after dropping the last owner's role before it reads the city.
+    pub permissions_validity_ms: Option<u64>,
 }
 
 impl Default for ScyllaConfig {
@@ -178,15 +184,38 @@ impl Default for ScyllaConfig {
             retry: RetryPolicy::default(),
             user: None,
             password: None,
+            permissions_validity_ms: None,
         }
     }
 }
 
 impl ScyllaConfig {
+    /// This config with the contact points, and the login if it names one,
+    /// of a URI such as `scylla://user:password@a:9042,b` ([`Self::nodes_from_uri`]).
+    pub fn with_uri(mut self, uri: &str) -> Result<Self> {
+        self.nodes = Self::nodes_from_uri(uri)?;
+        if let Some((user, password)) = Self::login_from_uri(uri)? {
+            self.user = Some(user);
+            self.password = Some(password);
+        }
+        Ok(self)
+    }
+
+    /// The `user:password@` of a URI, if it has one.
+    pub fn login_from_uri(uri: &str) -> Result<Option<(String, String)>> {
+        let rest = uri.trim().strip_prefix("scylla://").unwrap_or(uri.trim());
+        let Some((login, _)) = rest.rsplit_once('@') else { return Ok(None) };
+        match login.split_once(':') {
+            Some((user, password)) if !user.is_empty() => Ok(Some((user.to_owned(), password.to_owned()))),
+            _ => Err(StorageError::Backend("a ScyllaDB URI's login is `user:password@`".into())),
+        }
+    }
+
     /// Contact points from a URI such as `scylla://a:9042,b:9042` or `a:9042,b`
-    /// (the port defaults to 9042).
+    /// (the port defaults to 9042; a `user:password@` before them is not a node).
     pub fn nodes_from_uri(uri: &str) -> Result<Vec<String>> {
         let list = uri.trim().strip_prefix("scylla://").unwrap_or(uri.trim()).trim_end_matches('/');
+        let list = list.rsplit_once('@').map_or(list, |(_, nodes)| nodes);
         let nodes: Vec<String> = list
             .split(',')
             .map(str::trim)
@@ -289,5 +318,11 @@ mod tests {
         assert_eq!(ScyllaConfig::nodes_from_uri("scylla://a,b:9043/").unwrap(), vec!["a:9042", "b:9043"]);
         assert_eq!(ScyllaConfig::nodes_from_uri("[::1]:9042").unwrap(), vec!["[::1]:9042"]);
         assert!(ScyllaConfig::nodes_from_uri(" ").is_err());
+        let logged = ScyllaConfig::default().with_uri("scylla://app:s3cr:et@a,b:9043").unwrap();
+        assert_eq!(logged.nodes, vec!["a:9042", "b:9043"]);
+        assert_eq!((logged.user.as_deref(), logged.password.as_deref()), (Some("app"), Some("s3cr:et")));
+        assert_eq!(ScyllaConfig::default().with_uri("scylla://a").unwrap().user, None, "no login, none set");
+        assert!(ScyllaConfig::default().with_uri("scylla://app@a").is_err(), "a login without a password");
+        assert!(ScyllaConfig::default().with_uri("scylla://:pw@a").is_err(), "a login without a user");
     }
 }

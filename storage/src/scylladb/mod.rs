@@ -50,12 +50,14 @@
 //! | `cql` | [`Cql`]: the schema's [`Migration`]s and every statement's text |
 //! | `driver_metrics` | the driver's own counters (retries, timeouts, speculative attempts) exported to Prometheus |
 //! | `lease` | [`Leases`]: each city's owner as a lease with a fencing epoch, by lightweight transactions |
+//! | `writers` | [`WriterRoles`]: each owner epoch writes as its own CQL role, dropped by the next owner, so the store refuses a stale owner's late writes |
 //! | this file | [`ScyllaStore`]: the session, prepared statements, the trait's methods |
 
 mod config;
 mod cql;
 mod driver_metrics;
 mod lease;
+mod writers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -82,6 +84,7 @@ use crate::store::{Kind, LogEntry, SnapshotPut, SnapshotStore};
 pub use config::{Level, Replication, ScyllaConfig};
 pub use cql::{Cql, Migration};
 pub use lease::{LeaseState, LeaseTtl, Leases, Outcome};
+pub use writers::{MARGIN as SETTLE_MARGIN, Writer, WriterRoles, epoch_of, role_name, setting_ms};
 
 /// The driver's session: one per process, shared by every city's store.
 pub use scylla::client::session::Session as ScyllaSession;
@@ -229,6 +232,12 @@ impl std::fmt::Debug for ScyllaStore {
 impl ScyllaStore {
     /// Connects to the cluster (one session for every city).
     pub async fn connect(config: &ScyllaConfig) -> Result<Arc<Session>> {
+        Self::connect_for(config, None).await
+    }
+
+    /// [`Self::connect`], the driver's counters labelled `pool` when given
+    /// (a city writer's own session beside the shared one).
+    pub async fn connect_for(config: &ScyllaConfig, pool: Option<&str>) -> Result<Arc<Session>> {
         config.validate()?;
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(dc) = &config.local_dc {
@@ -262,7 +271,7 @@ impl ScyllaStore {
             .await
             .map_err(|e| StorageError::Unavailable(format!("cannot connect to ScyllaDB at {}: {e}", config.nodes.join(","))))?;
         let session = Arc::new(session);
-        driver_metrics::export(&session);
+        driver_metrics::export(&session, pool.map(str::to_owned));
         Ok(session)
     }
 
@@ -274,10 +283,23 @@ impl ScyllaStore {
     /// [`Self::open`] for the owner of `city` at `epoch` (a cluster's lease):
     /// every row it writes records the epoch.
     pub async fn open_at_epoch(session: Arc<Session>, config: &ScyllaConfig, city: &str, epoch: u64) -> Result<Self> {
+        Self::migrate(&session, config, city).await?;
+        Self::open_migrated(session, config, city, epoch).await
+    }
+
+    /// Creates `city`'s keyspace and runs the migrations it lacks (a login
+    /// allowed to change the schema, which a city's writer role is not).
+    pub async fn migrate(session: &Session, config: &ScyllaConfig, city: &str) -> Result<()> {
+        let keyspace = config.keyspace_for(city)?;
+        migrate(session, &Cql::new(&keyspace), &config.replication).await
+    }
+
+    /// [`Self::open_at_epoch`] on a keyspace already [migrated](Self::migrate):
+    /// `session` needs only to read and write it.
+    pub async fn open_migrated(session: Arc<Session>, config: &ScyllaConfig, city: &str, epoch: u64) -> Result<Self> {
         let epoch = i64::try_from(epoch).map_err(|_| StorageError::Encode(format!("epoch {epoch} too large")))?;
         let keyspace = config.keyspace_for(city)?;
         let cql = Cql::new(&keyspace);
-        migrate(&session, &cql, &config.replication).await?;
         let statements = prepare(&session, &cql, config).await?;
         tracing::info!(%keyspace, nodes = %config.nodes.join(","), "ScyllaDB store open");
         Ok(Self {
@@ -433,7 +455,7 @@ impl ScyllaStore {
     }
 
     /// Reads rows of `T` from a query result.
-    fn rows<T>(result: QueryResult) -> Result<Vec<T>>
+    pub(super) fn rows<T>(result: QueryResult) -> Result<Vec<T>>
     where
         T: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
     {
