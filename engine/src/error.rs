@@ -44,6 +44,20 @@ pub enum Error {
     /// An offer to a contractor who declined or let an earlier offer of this job expire.
     #[error("contractor {0} was excluded from this job after declining or timing out")]
     ContractorExcluded(ContractorId),
+    /// The payment state machine has no transition for this event in this state.
+    #[error("a payment in state {state:?} cannot take event {event:?}")]
+    IllegalPayment {
+        /// The state the payment was in.
+        state: crate::payment::PaymentState,
+        /// The event that was refused.
+        event: crate::payment::PaymentEventKind,
+    },
+    /// An amount that is zero where it must not be, too large, or more than what it draws on.
+    #[error("invalid amount: {0}")]
+    InvalidAmount(String),
+    /// Ledger lines that do not sum to zero.
+    #[error("unbalanced posting: {0}")]
+    Unbalanced(String),
     /// An offer timeout delivered before the offer's deadline.
     #[error("offer does not expire until {expires_at_ms} ms, now is {now_ms} ms")]
     OfferNotExpired {

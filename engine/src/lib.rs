@@ -15,6 +15,7 @@
 //! | [`eta`] | [`SpeedModel`]: per-cell speeds learned from GPS (EWMA) and ETA = distance × detour ÷ speed |
 //! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
 //! | [`matching`] | batched matching: least total ETA by Kuhn–Munkres ([`matching::assign_min_total_eta`]), greedy reference |
+//! | [`payment`] | a job's money: [`payment::PaymentMachine`] beside the job's state machine, [`payment::PaymentTerms`] and their roundings, the double-entry [`payment::Ledger`] |
 //! | [`pricing`] | surge per cell from demand / supply over the cell and its ring, smoothed over time; price quotes |
 //! | [`routing`] | day routing with time windows: exact branch and bound up to 8 stops, insertion + 2-opt / or-opt above |
 //! | [`error`] | [`Error`], the engine's one error type |
@@ -45,6 +46,7 @@ pub mod geo_point;
 pub mod job;
 pub mod lifecycle;
 pub mod matching;
+pub mod payment;
 pub mod pricing;
 pub mod ring_search;
 pub mod routing;

@@ -1,0 +1,367 @@
+//! The payment state machine: one per job, beside the job's own.
+//!
+//! ```text
+//! Quoted ──HoldPlaced──▶ Authorized ──Captured──▶ Captured ──PayoutReleased──▶ PayoutPending ──PayoutSent──▶ PaidOut
+//!  │  ▲                    │  ▲                    │  ▲  │ Refunded (all: ──▶ Refunded)
+//!  │  └─HoldPlaced─┐       │  └ ExtrasProposed / Approved / Rejected, HoldIncreased / HoldIncreaseDeclined
+//!  ▼               │       ▼                       ▼  │
+//! AwaitingAction ──┘     Voided              Disputed ┘ DisputeResolved (refund all: ──▶ Refunded)
+//! Quoted / AwaitingAction ──Declined──▶ Declined;   AwaitingAction ──Voided──▶ Voided
+//! ```
+//!
+//! The machine keeps the job's amounts — held, approved extras, captured,
+//! refunded, released — and each [`PaymentMachine::apply`] returns the
+//! [`Entries`] the step writes into the ledger, or a typed error and no
+//! change. It never calls a processor: the events are what the processor
+//! answered (a hold placed, a capture made), so the same machine replays a
+//! job's log after a restart.
+//!
+//! Rules worth stating:
+//! - The hold is [`PaymentTerms::hold_for`] the quote; extras the customer
+//!   approves beyond it need [`PaymentEvent::HoldIncreased`] before they can
+//!   be captured. If that second authorization is declined, the extras the
+//!   holds do not cover are dropped ([`PaymentEvent::HoldIncreaseDeclined`]).
+//! - A capture is at most what is held; capturing lets the rest of the hold go.
+//! - Refunds (a dispatcher's, a dispute's, a chargeback before release) come
+//!   out of escrow and never exceed what it holds; a refund of everything
+//!   closes the payment as [`PaymentState::Refunded`].
+//! - The release after the dispute window pays the contractor what the job
+//!   finally earned — captured less refunded — less the platform fee on
+//!   that, so payouts never exceed captured − fee − refunds.
+//! - A chargeback after the release is borne by the platform's revenue.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::PaymentEvent;
+use super::ledger::{Account, Entries, Memo, Posting};
+use super::terms::{MAX_AMOUNT, PaymentTerms};
+use crate::error::{Error, Result};
+use crate::types::{ContractorId, JobId, Money};
+
+/// Where a job's payment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// Priced; nothing held yet.
+    Quoted,
+    /// The hold waits for the customer to complete an authentication (3-D Secure).
+    AwaitingAction,
+    /// Held on the customer's card.
+    Authorized,
+    /// Charged; the money is in the job's escrow until its release.
+    Captured,
+    /// Charged, and the customer disputes it: the release waits for a dispatcher.
+    Disputed,
+    /// Released to the contractor; the transfer is on its way.
+    PayoutPending,
+    /// Paid out (closed).
+    PaidOut,
+    /// The hold was let go, nothing charged (closed).
+    Voided,
+    /// The card refused the hold (closed).
+    Declined,
+    /// Everything charged went back (closed).
+    Refunded,
+}
+
+impl PaymentState {
+    /// Every state.
+    pub const ALL: [PaymentState; 10] = [
+        PaymentState::Quoted,
+        PaymentState::AwaitingAction,
+        PaymentState::Authorized,
+        PaymentState::Captured,
+        PaymentState::Disputed,
+        PaymentState::PayoutPending,
+        PaymentState::PaidOut,
+        PaymentState::Voided,
+        PaymentState::Declined,
+        PaymentState::Refunded,
+    ];
+
+    /// Whether nothing more moves but processor fees and chargebacks: the job's escrow is empty.
+    #[must_use]
+    pub const fn is_closed(self) -> bool {
+        matches!(self, PaymentState::PaidOut | PaymentState::Voided | PaymentState::Declined | PaymentState::Refunded)
+    }
+}
+
+/// Extras proposed and not yet answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// How much more.
+    pub amount: Money,
+    /// What for.
+    pub reason: String,
+}
+
+/// A release: who was paid, what the platform kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// The contractor.
+    pub contractor: ContractorId,
+    /// The platform's fee.
+    pub fee: Money,
+    /// What the contractor gets.
+    pub payout: Money,
+}
+
+/// One job's payment: its state and amounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMachine {
+    job: JobId,
+    quote: Money,
+    terms: PaymentTerms,
+    state: PaymentState,
+    held: Money,
+    proposal: Option<Proposal>,
+    approved_extras: Money,
+    captured: Money,
+    refunded: Money,
+    release: Option<Release>,
+    /// Chargebacks after the release, borne by the platform.
+    lost: Money,
+}
+
+impl PaymentMachine {
+    /// A job priced at `quote`, under `terms`.
+    pub fn new(job: JobId, quote: Money, terms: PaymentTerms) -> Result<Self> {
+        terms.validate()?;
+        if quote > MAX_AMOUNT {
+            return Err(Error::InvalidAmount(format!("a quote of {} is over the largest amount", quote.0)));
+        }
+        Ok(Self {
+            job,
+            quote,
+            terms,
+            state: PaymentState::Quoted,
+            held: Money(0),
+            proposal: None,
+            approved_extras: Money(0),
+            captured: Money(0),
+            refunded: Money(0),
+            release: None,
+            lost: Money(0),
+        })
+    }
+
+    /// Where it is.
+    #[must_use]
+    pub fn state(&self) -> PaymentState {
+        self.state
+    }
+
+    /// The quote.
+    #[must_use]
+    pub fn quote(&self) -> Money {
+        self.quote
+    }
+
+    /// The first hold to ask the processor for: the quote and its margin.
+    #[must_use]
+    pub fn hold_due(&self) -> Money {
+        self.terms.hold_for(self.quote)
+    }
+
+    /// What a capture at completion takes: the quote and the approved extras.
+    #[must_use]
+    pub fn capture_due(&self) -> Money {
+        Money(self.quote.0 + self.approved_extras.0)
+    }
+
+    /// How much more must be held before [`Self::capture_due`] can be captured.
+    #[must_use]
+    pub fn hold_short(&self) -> Money {
+        Money(self.capture_due().0.saturating_sub(self.held.0))
+    }
+
+    /// Held on the card now.
+    #[must_use]
+    pub fn held(&self) -> Money {
+        self.held
+    }
+
+    /// Extras waiting for the customer's answer.
+    #[must_use]
+    pub fn proposal(&self) -> Option<&Proposal> {
+        self.proposal.as_ref()
+    }
+
+    /// Charged so far.
+    #[must_use]
+    pub fn captured(&self) -> Money {
+        self.captured
+    }
+
+    /// Given back so far (refunds, resolved disputes, chargebacks before the release).
+    #[must_use]
+    pub fn refunded(&self) -> Money {
+        self.refunded
+    }
+
+    /// In escrow: charged, not refunded, not released.
+    #[must_use]
+    pub fn escrow(&self) -> Money {
+        if self.release.is_some() { Money(0) } else { Money(self.captured.0 - self.refunded.0) }
+    }
+
+    /// The release, once made.
+    #[must_use]
+    pub fn release(&self) -> Option<Release> {
+        self.release
+    }
+
+    /// The terms it runs under.
+    #[must_use]
+    pub fn terms(&self) -> &PaymentTerms {
+        &self.terms
+    }
+
+    /// Applies `event`: the ledger entries it makes, or an error and no change.
+    pub fn apply(&mut self, event: PaymentEvent) -> Result<Entries> {
+        use PaymentEvent as E;
+        use PaymentState as S;
+        let illegal = Err(Error::IllegalPayment { state: self.state, event: event.kind() });
+        let escrow = Account::Escrow(self.job);
+        let mut entries = Entries::default();
+        match (self.state, event) {
+            (S::Quoted | S::AwaitingAction, E::HoldPlaced { amount }) => {
+                if amount < self.quote || amount > self.hold_due() {
+                    return Err(Error::InvalidAmount(format!(
+                        "a hold of {} does not cover the quote {} (due {})",
+                        amount.0,
+                        self.quote.0,
+                        self.hold_due().0
+                    )));
+                }
+                self.held = amount;
+                entries.memo(Memo::HoldPlaced { job: self.job, amount });
+                self.state = S::Authorized;
+            }
+            (S::Quoted, E::ActionRequired) => self.state = S::AwaitingAction,
+            (S::Quoted | S::AwaitingAction, E::Declined { .. }) => self.state = S::Declined,
+            (S::Authorized, E::ExtrasProposed { amount, reason }) => {
+                positive(amount, "extras")?;
+                if self.capture_due().0 + amount.0 > MAX_AMOUNT.0 {
+                    return Err(Error::InvalidAmount(format!("extras of {} bring the job over the largest amount", amount.0)));
+                }
+                self.proposal = Some(Proposal { amount, reason });
+            }
+            (S::Authorized, E::ExtrasApproved | E::ExtrasRejected) if self.proposal.is_none() => {
+                return Err(Error::InvalidAmount("no extras are waiting for an answer".into()));
+            }
+            (S::Authorized, E::ExtrasApproved) => {
+                if let Some(p) = self.proposal.take() {
+                    self.approved_extras = Money(self.approved_extras.0 + p.amount.0);
+                }
+            }
+            (S::Authorized, E::ExtrasRejected) => self.proposal = None,
+            (S::Authorized, E::HoldIncreased { amount }) => {
+                positive(amount, "a further hold")?;
+                self.held = Money(self.held.0.saturating_add(amount.0));
+                entries.memo(Memo::HoldPlaced { job: self.job, amount });
+            }
+            (S::Authorized, E::HoldIncreaseDeclined) => {
+                // The holds cover the quote; extras beyond them are dropped.
+                self.approved_extras = Money(self.approved_extras.0.min(self.held.0.saturating_sub(self.quote.0)));
+            }
+            (S::Authorized, E::Captured { amount }) => {
+                positive(amount, "a capture")?;
+                if amount > self.held {
+                    return Err(Error::InvalidAmount(format!("a capture of {} is over the {} held", amount.0, self.held.0)));
+                }
+                entries.post(Posting::transfer(Account::CustomerFunding, escrow, amount)?);
+                entries.memo(Memo::HoldReleased { job: self.job, amount: self.held });
+                self.captured = amount;
+                self.held = Money(0);
+                self.proposal = None;
+                self.state = S::Captured;
+            }
+            (S::AwaitingAction | S::Authorized, E::Voided) => {
+                entries.memo(Memo::HoldReleased { job: self.job, amount: self.held });
+                self.held = Money(0);
+                self.state = S::Voided;
+            }
+            (S::Captured, E::Refunded { amount }) => {
+                positive(amount, "a refund")?;
+                self.refund(amount, &mut entries)?;
+            }
+            (S::Disputed, E::DisputeResolved { refund }) => {
+                self.refundable(refund)?;
+                self.state = S::Captured;
+                self.refund(refund, &mut entries)?;
+            }
+            (S::Captured, E::DisputeOpened) => self.state = S::Disputed,
+            (S::Captured, E::PayoutReleased { contractor }) => {
+                let earned = self.escrow();
+                let fee = self.terms.platform_fee(earned);
+                let payout = Money(earned.0 - fee.0);
+                entries.post(Posting::transfer(escrow, Account::PlatformRevenue, fee)?);
+                entries.post(Posting::transfer(escrow, Account::ContractorPayable(contractor), payout)?);
+                self.release = Some(Release { contractor, fee, payout });
+                self.state = S::PayoutPending;
+            }
+            (S::PayoutPending, E::PayoutSent) => {
+                if let Some(r) = self.release {
+                    entries.post(Posting::transfer(Account::ContractorPayable(r.contractor), Account::Payouts(r.contractor), r.payout)?);
+                }
+                self.state = S::PaidOut;
+            }
+            (S::PayoutPending, E::PayoutFailed { .. }) => {}
+            (S::Captured | S::Disputed | S::PayoutPending | S::PaidOut | S::Refunded, E::ProcessorFee { amount }) => {
+                positive(amount, "a processor fee")?;
+                entries.post(Posting::transfer(Account::PlatformRevenue, Account::ProcessorFees, amount)?);
+            }
+            (S::Captured | S::Disputed, E::Chargeback { amount }) => {
+                positive(amount, "a chargeback")?;
+                self.refundable(amount)?;
+                // The bank decided: a dispute open here is over.
+                self.state = S::Captured;
+                self.refund(amount, &mut entries)?;
+            }
+            (S::PayoutPending | S::PaidOut, E::Chargeback { amount }) => {
+                positive(amount, "a chargeback")?;
+                let left = self.captured.0 - self.refunded.0 - self.lost.0;
+                if amount.0 > left {
+                    return Err(Error::InvalidAmount(format!("a chargeback of {} is over the {left} charged and kept", amount.0)));
+                }
+                entries.post(Posting::transfer(Account::PlatformRevenue, Account::Refunds, amount)?);
+                self.lost = Money(self.lost.0 + amount.0);
+            }
+            _ => return illegal,
+        }
+        Ok(entries)
+    }
+
+    /// `Ok` when `amount` can come out of escrow.
+    fn refundable(&self, amount: Money) -> Result<()> {
+        let escrow = self.escrow();
+        if amount > escrow {
+            return Err(Error::InvalidAmount(format!("a refund of {} is over the {} in escrow", amount.0, escrow.0)));
+        }
+        Ok(())
+    }
+
+    /// `amount` back out of escrow; everything back closes the payment.
+    fn refund(&mut self, amount: Money, entries: &mut Entries) -> Result<()> {
+        self.refundable(amount)?;
+        entries.post(Posting::transfer(Account::Escrow(self.job), Account::Refunds, amount)?);
+        self.refunded = Money(self.refunded.0 + amount.0);
+        if self.refunded == self.captured {
+            self.state = PaymentState::Refunded;
+        }
+        Ok(())
+    }
+}
+
+/// `Ok` when `amount` is above zero and at most [`MAX_AMOUNT`].
+fn positive(amount: Money, what: &str) -> Result<()> {
+    if amount.0 == 0 || amount > MAX_AMOUNT {
+        return Err(Error::InvalidAmount(format!("{what} of {}: more than zero and at most {}", amount.0, MAX_AMOUNT.0)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,19 @@
+//! A job's money: a payment state machine beside the job's, the terms it
+//! runs under, and the double-entry ledger its steps write.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`terms`] | [`PaymentTerms`] (currency, hold margin, platform fee, cancellation fee, dispute window), [`Currency`], the two roundings |
+//! | [`event`] | [`PaymentEvent`]: what the processor answered or a party decided; [`PaymentEventKind`] |
+//! | [`machine`] | [`PaymentMachine`], [`PaymentState`], [`PaymentEvent`]: every step a typed `Result` and the ledger entries it makes |
+//! | [`ledger`] | [`Account`], [`Posting`] (balanced by construction), [`Memo`] (holds, outside the balances), [`Ledger`] |
+
+pub mod event;
+pub mod ledger;
+pub mod machine;
+pub mod terms;
+
+pub use event::{PaymentEvent, PaymentEventKind};
+pub use ledger::{Account, Entries, Ledger, Line, Memo, Posting};
+pub use machine::{PaymentMachine, PaymentState, Proposal, Release};
+pub use terms::{Cancellation, Currency, MAX_AMOUNT, PaymentTerms};
