@@ -1,0 +1,20 @@
+//! # dispatch-payments — the card processor boundary
+//!
+//! What the engine asks of a card processor, and two processors that answer:
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`provider`] | [`PaymentProvider`] (authorize, capture, void, refund, payout, and `confirm` for the reconciler), [`Call`], [`Outcome`], [`CallKey`]: the idempotency key and metadata of (job, step, attempt); [`reconcile`] |
+//! | [`sandbox`] | [`SandboxProvider`]: the default, in memory, deterministic, told to decline, fail or hang for tests |
+//! | [`stripe`] | [`StripeProvider`]: PaymentIntents with manual capture, Refunds, Transfers to connected accounts, over Stripe's HTTP API |
+//!
+//! The money rules and the ledger are the engine's (`dispatch_engine::payment`):
+//! this crate only moves what they decide.
+
+pub mod provider;
+pub mod sandbox;
+pub mod stripe;
+
+pub use provider::{Call, CallKey, Card, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
+pub use sandbox::{Behaviour, SandboxProvider, Statement};
+pub use stripe::{StripeConfig, StripeProvider};

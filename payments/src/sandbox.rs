@@ -1,0 +1,321 @@
+//! [`SandboxProvider`]: the default processor, in memory and deterministic.
+//!
+//! It keeps its own records — holds, charges, refunds, transfers — each with
+//! its call's metadata, answers a repeated idempotency key with the first
+//! answer, and can be told what to do next ([`Behaviour`]): decline, fail
+//! (unavailable), hang, or ask for authentication. Cards behave by Stripe's
+//! test payment methods: `pm_card_chargeDeclined` declines,
+//! `pm_card_authenticationRequired` asks for authentication, anything else
+//! holds. [`SandboxProvider::forget_keys`] drops the idempotency keys, as a
+//! processor does after a day, so a test can check that the reconciler finds
+//! what a call did by its metadata alone.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use dispatch_engine::{JobId, Money};
+
+use crate::provider::{Call, CallKey, Outcome, PaymentProvider, ProviderError, wrong_call};
+
+/// What the sandbox does with the next call instead of its usual answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// A hold is declined (`card_declined`).
+    Decline,
+    /// The call is not made and answers `Unavailable`.
+    Fail,
+    /// The call is made and its answer never comes (the caller's timeout decides).
+    Hang,
+    /// A hold waits for the customer's authentication.
+    RequireAction,
+}
+
+/// A hold as the sandbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Intent {
+    id: String,
+    key: CallKey,
+    payment_method: String,
+    amount: Money,
+    status: IntentStatus,
+    captured: Money,
+    refunded: Money,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntentStatus {
+    RequiresConfirmation,
+    Declined,
+    RequiresAction,
+    RequiresCapture,
+    Succeeded,
+    Canceled,
+}
+
+/// A refund or a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Movement {
+    id: String,
+    key: CallKey,
+    amount: Money,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    intents: Vec<Intent>,
+    refunds: Vec<Movement>,
+    transfers: Vec<Movement>,
+    /// Idempotency key → the call and its first answer.
+    answered: HashMap<String, (Call, Outcome)>,
+    next: VecDeque<Behaviour>,
+    calls: usize,
+}
+
+/// The in-memory processor.
+#[derive(Debug, Default)]
+pub struct SandboxProvider {
+    records: Mutex<Records>,
+}
+
+/// A job's money as the sandbox sees it (for tests and the demo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Statement {
+    /// Holds placed on the card (confirmed, whatever came after).
+    pub holds: usize,
+    /// Captures made.
+    pub charges: usize,
+    /// Charged in total.
+    pub charged: Money,
+    /// Refunded in total.
+    pub refunded: Money,
+    /// Transferred to contractors in total.
+    pub paid_out: Money,
+}
+
+impl SandboxProvider {
+    /// An empty sandbox.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next call behaves as `behaviour` (queued, one call each).
+    pub fn then(&self, behaviour: Behaviour) {
+        self.lock().next.push_back(behaviour);
+    }
+
+    /// Forgets every idempotency key, as a processor does after a day.
+    pub fn forget_keys(&self) {
+        self.lock().answered.clear();
+    }
+
+    /// Calls received, including repeats and failures.
+    #[must_use]
+    pub fn calls(&self) -> usize {
+        self.lock().calls
+    }
+
+    /// What happened to `job`'s money here.
+    #[must_use]
+    pub fn statement(&self, job: JobId) -> Statement {
+        let r = self.lock();
+        let mine = |key: &CallKey| key.job == job;
+        let intents: Vec<&Intent> = r.intents.iter().filter(|i| mine(&i.key)).collect();
+        Statement {
+            holds: intents.iter().filter(|i| !matches!(i.status, IntentStatus::RequiresConfirmation | IntentStatus::Declined)).count(),
+            charges: intents.iter().filter(|i| i.status == IntentStatus::Succeeded).count(),
+            charged: Money(intents.iter().map(|i| i.captured.0).sum()),
+            refunded: Money(r.refunds.iter().filter(|m| mine(&m.key)).map(|m| m.amount.0).sum()),
+            paid_out: Money(r.transfers.iter().filter(|m| mine(&m.key)).map(|m| m.amount.0).sum()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `call`: the first answer to its key again, or `make` once.
+    async fn run(
+        &self,
+        call: &Call,
+        make: impl FnOnce(&mut Records, Option<Behaviour>) -> Result<Outcome, ProviderError>,
+    ) -> Result<Outcome, ProviderError> {
+        let (outcome, hang) = {
+            let mut r = self.lock();
+            r.calls += 1;
+            let key = call.idempotency_key();
+            if let Some((first, outcome)) = r.answered.get(&key) {
+                if first != call {
+                    return Err(ProviderError::Rejected(format!("idempotency key {key} was used with different parameters")));
+                }
+                return Ok(outcome.clone());
+            }
+            let behaviour = r.next.pop_front();
+            if behaviour == Some(Behaviour::Fail) {
+                return Err(ProviderError::Unavailable("sandbox: told to fail".into()));
+            }
+            let outcome = make(&mut r, behaviour)?;
+            r.answered.insert(key, (call.clone(), outcome.clone()));
+            (outcome, behaviour == Some(Behaviour::Hang))
+        };
+        if hang {
+            // Made, and never answered: what a crash or a lost connection looks like from here.
+            std::future::pending::<()>().await;
+        }
+        Ok(outcome)
+    }
+}
+
+fn intent_mut<'a>(r: &'a mut Records, id: &str) -> Result<&'a mut Intent, ProviderError> {
+    r.intents.iter_mut().find(|i| i.id == id).ok_or_else(|| ProviderError::Rejected(format!("no such hold {id}")))
+}
+
+/// What a hold's status says of it.
+fn outcome_of(hold: &Intent) -> Outcome {
+    let intent = hold.id.clone();
+    match hold.status {
+        IntentStatus::RequiresConfirmation => Outcome::Prepared { intent },
+        IntentStatus::Declined => Outcome::Declined { code: "card_declined".into(), message: "Your card was declined.".into() },
+        IntentStatus::RequiresAction => Outcome::ActionRequired { client_secret: format!("{intent}_secret"), intent },
+        IntentStatus::RequiresCapture | IntentStatus::Succeeded => Outcome::Held { intent, amount: hold.amount },
+        IntentStatus::Canceled => Outcome::Voided { intent },
+    }
+}
+
+fn id(prefix: &str, key: &CallKey) -> String {
+    format!("{prefix}_{}", key.idempotency_key().trim_start_matches("dispatch-"))
+}
+
+#[async_trait]
+impl PaymentProvider for SandboxProvider {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn prepare(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Prepare { key, card, amount, .. } = call else { return Err(wrong_call("prepare", call)) };
+        self.run(call, |r, _| {
+            // Another prepare of the same hold (its key forgotten) makes another object; only one is ever confirmed.
+            let id = format!("{}_{}", id("pi", key), r.intents.iter().filter(|i| i.key == *key).count() + 1);
+            r.intents.push(Intent {
+                id: id.clone(),
+                key: *key,
+                payment_method: card.payment_method.clone(),
+                amount: *amount,
+                status: IntentStatus::RequiresConfirmation,
+                captured: Money(0),
+                refunded: Money(0),
+            });
+            Ok(Outcome::Prepared { intent: id })
+        })
+        .await
+    }
+
+    async fn authorize(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Authorize { intent, .. } = call else { return Err(wrong_call("authorize", call)) };
+        self.run(call, |r, behaviour| {
+            let hold = intent_mut(r, intent)?;
+            if hold.status != IntentStatus::RequiresConfirmation {
+                return Err(ProviderError::Rejected(format!("hold {intent} is already {:?}", hold.status)));
+            }
+            let declined = behaviour == Some(Behaviour::Decline) || hold.payment_method == "pm_card_chargeDeclined";
+            let action = behaviour == Some(Behaviour::RequireAction) || hold.payment_method == "pm_card_authenticationRequired";
+            hold.status = match (declined, action) {
+                (true, _) => IntentStatus::Declined,
+                (false, true) => IntentStatus::RequiresAction,
+                (false, false) => IntentStatus::RequiresCapture,
+            };
+            Ok(outcome_of(hold))
+        })
+        .await
+    }
+
+    async fn capture(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Capture { intent, amount, .. } = call else { return Err(wrong_call("capture", call)) };
+        self.run(call, |r, _| {
+            let held = intent_mut(r, intent)?;
+            if held.status != IntentStatus::RequiresCapture {
+                return Err(ProviderError::Rejected(format!("hold {intent} cannot be captured in status {:?}", held.status)));
+            }
+            if *amount > held.amount {
+                return Err(ProviderError::Rejected(format!("a capture of {} is over the {} held", amount.0, held.amount.0)));
+            }
+            held.status = IntentStatus::Succeeded;
+            held.captured = *amount;
+            Ok(Outcome::Captured { intent: intent.clone(), amount: *amount })
+        })
+        .await
+    }
+
+    async fn void(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Void { intent, .. } = call else { return Err(wrong_call("void", call)) };
+        self.run(call, |r, _| {
+            let held = intent_mut(r, intent)?;
+            if !matches!(held.status, IntentStatus::RequiresCapture | IntentStatus::RequiresAction) {
+                return Err(ProviderError::Rejected(format!("hold {intent} cannot be let go in status {:?}", held.status)));
+            }
+            held.status = IntentStatus::Canceled;
+            Ok(Outcome::Voided { intent: intent.clone() })
+        })
+        .await
+    }
+
+    async fn refund(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Refund { key, intent, amount } = call else { return Err(wrong_call("refund", call)) };
+        self.run(call, |r, _| {
+            let charged = intent_mut(r, intent)?;
+            if charged.status != IntentStatus::Succeeded || charged.refunded.0 + amount.0 > charged.captured.0 {
+                return Err(ProviderError::Rejected(format!("a refund of {} is over what {intent} has left", amount.0)));
+            }
+            charged.refunded = Money(charged.refunded.0 + amount.0);
+            let refund = Movement { id: id("re", key), key: *key, amount: *amount };
+            let outcome = Outcome::Refunded { refund: refund.id.clone(), amount: *amount };
+            r.refunds.push(refund);
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn payout(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Payout { key, amount, .. } = call else { return Err(wrong_call("payout", call)) };
+        self.run(call, |r, _| {
+            let transfer = Movement { id: id("tr", key), key: *key, amount: *amount };
+            let outcome = Outcome::PaidOut { transfer: transfer.id.clone(), amount: *amount };
+            r.transfers.push(transfer);
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
+        let r = self.lock();
+        let key = call.key();
+        Ok(match call {
+            Call::Prepare { .. } => None,
+            Call::Authorize { intent, .. } => {
+                r.intents.iter().find(|i| i.id == *intent && i.status != IntentStatus::RequiresConfirmation).map(outcome_of)
+            }
+            Call::Capture { intent, .. } => r
+                .intents
+                .iter()
+                .find(|i| i.id == *intent && i.status == IntentStatus::Succeeded)
+                .map(|i| Outcome::Captured { intent: i.id.clone(), amount: i.captured }),
+            Call::Void { intent, .. } => r
+                .intents
+                .iter()
+                .find(|i| i.id == *intent && i.status == IntentStatus::Canceled)
+                .map(|i| Outcome::Voided { intent: i.id.clone() }),
+            Call::Refund { .. } => {
+                r.refunds.iter().find(|m| m.key == key).map(|m| Outcome::Refunded { refund: m.id.clone(), amount: m.amount })
+            }
+            Call::Payout { .. } => {
+                r.transfers.iter().find(|m| m.key == key).map(|m| Outcome::PaidOut { transfer: m.id.clone(), amount: m.amount })
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "sandbox_tests.rs"]
+mod tests;

@@ -1,0 +1,323 @@
+//! [`StripeProvider`]: the processor in production, over Stripe's HTTP API
+//! (form-encoded requests, JSON answers) with `reqwest`.
+//!
+//! | call | Stripe |
+//! |---|---|
+//! | prepare | `POST /v1/payment_intents` — `capture_method=manual`, the card on file, unconfirmed: nothing held |
+//! | authorize | `POST /v1/payment_intents/{id}/confirm` — `off_session` for a scheduled job's hold |
+//! | capture | `POST /v1/payment_intents/{id}/capture` — `amount_to_capture` |
+//! | void | `POST /v1/payment_intents/{id}/cancel` |
+//! | refund | `POST /v1/refunds` — `payment_intent`, `amount` |
+//! | payout | `POST /v1/transfers` — `destination` (the contractor's connected account), `transfer_group` |
+//! | confirm | `GET /v1/payment_intents/{id}` (a hold's status), `GET /v1/refunds?payment_intent=…` and `GET /v1/transfers?destination=…` matched on `metadata[dispatch_call]` |
+//!
+//! A hold is made in two requests so its id is known (and recorded) before
+//! the card is asked: a reconciler reads its status, and never searches for
+//! a hold that may exist. Every write sends the call's idempotency key
+//! (`Idempotency-Key`); every object made (a hold, a refund, a transfer)
+//! carries the call's metadata
+//! (`dispatch_job`, `dispatch_step`, `dispatch_call`). Captures and cancels
+//! take none (Stripe refuses it there): the reconciler reads the hold's status. A hold that
+//! needs 3-D Secure comes back `requires_action` with the `client_secret`
+//! the app completes it with; a card error (HTTP 402) is a decline; 409,
+//! 429, 5xx and a lost connection are `Unavailable` (send the same call
+//! again); any other refusal is `Rejected`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dispatch_engine::Money;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::provider::{Call, CallKey, Outcome, PaymentProvider, ProviderError, wrong_call};
+
+/// How to reach Stripe.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The API's base URL (a simulator's in tests).
+    pub api_base: String,
+    /// The secret key, `sk_live_…` or `sk_test_…`.
+    pub secret_key: String,
+    /// How long one request may take, ms.
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig").field("api_base", &self.api_base).field("timeout_ms", &self.timeout_ms).finish_non_exhaustive()
+    }
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self { api_base: "https://api.stripe.com".into(), secret_key: String::new(), timeout_ms: 10_000 }
+    }
+}
+
+/// A PaymentIntent, as far as it is read.
+#[derive(Debug, Deserialize)]
+struct PaymentIntent {
+    id: String,
+    status: String,
+    amount: u64,
+    #[serde(default, deserialize_with = "zero_if_null")]
+    amount_received: u64,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    last_payment_error: Option<ErrorDetail>,
+}
+
+fn zero_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
+}
+
+/// A Refund or a Transfer, as far as it is read.
+#[derive(Debug, Deserialize)]
+struct Movement {
+    id: String,
+    amount: u64,
+    #[serde(default)]
+    metadata: HashMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct List<T> {
+    data: Vec<T>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// A request that did not return the object asked for.
+enum Failure {
+    /// The card refused (HTTP 402).
+    Card(ErrorDetail),
+    /// Anything else.
+    Provider(ProviderError),
+}
+
+impl From<ProviderError> for Failure {
+    fn from(e: ProviderError) -> Self {
+        Failure::Provider(e)
+    }
+}
+
+/// `Declined` of a card error.
+fn declined(e: ErrorDetail) -> Outcome {
+    Outcome::Declined {
+        code: e.decline_code.or(e.code).unwrap_or_else(|| "card_declined".into()),
+        message: e.message.unwrap_or_else(|| "Your card was declined.".into()),
+    }
+}
+
+/// A captured hold: what it received, or (a simulator that does not report
+/// it) what the capture asked for, which a capture takes whole or not at all.
+fn captured(pi: PaymentIntent, asked: Money) -> Outcome {
+    Outcome::Captured { amount: Money(if pi.amount_received > 0 { pi.amount_received } else { asked.0 }), intent: pi.id }
+}
+
+/// The outcome a hold's status stands for.
+fn hold_outcome(pi: PaymentIntent) -> Result<Outcome, ProviderError> {
+    match pi.status.as_str() {
+        "requires_capture" | "succeeded" | "processing" => Ok(Outcome::Held { intent: pi.id, amount: Money(pi.amount) }),
+        "requires_action" => Ok(Outcome::ActionRequired { client_secret: pi.client_secret.unwrap_or_default(), intent: pi.id }),
+        "requires_payment_method" => Ok(declined(pi.last_payment_error.unwrap_or_default())),
+        "canceled" => Ok(Outcome::Voided { intent: pi.id }),
+        other => Err(ProviderError::Rejected(format!("hold {} is {other}", pi.id))),
+    }
+}
+
+/// The processor over Stripe's API.
+pub struct StripeProvider {
+    config: StripeConfig,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for StripeProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeProvider").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl StripeProvider {
+    /// A client for `config`.
+    pub fn new(config: StripeConfig) -> Result<Self, ProviderError> {
+        if config.secret_key.is_empty() {
+            return Err(ProviderError::Rejected("stripe: no secret key configured".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms.max(1)))
+            .build()
+            .map_err(|e| ProviderError::Rejected(format!("stripe: cannot build the HTTP client: {e}")))?;
+        Ok(Self { config, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.api_base.trim_end_matches('/'))
+    }
+
+    /// A write that makes an object (a refund, a transfer): the call's metadata goes on it.
+    async fn create<T: DeserializeOwned>(&self, path: &str, key: &CallKey, mut form: Vec<(String, String)>) -> Result<T, Failure> {
+        form.extend(key.metadata().into_iter().map(|(k, v)| (format!("metadata[{k}]"), v)));
+        self.post(path, &key.idempotency_key(), form).await
+    }
+
+    /// A write under `idempotency_key`.
+    async fn post<T: DeserializeOwned>(&self, path: &str, idempotency_key: &str, form: Vec<(String, String)>) -> Result<T, Failure> {
+        let request =
+            self.http.post(self.url(path)).bearer_auth(&self.config.secret_key).header("Idempotency-Key", idempotency_key).form(&form);
+        self.send(request).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, ProviderError> {
+        let request = self.http.get(self.url(path)).bearer_auth(&self.config.secret_key).query(query);
+        match self.send(request).await {
+            Ok(t) => Ok(t),
+            Err(Failure::Provider(e)) => Err(e),
+            Err(Failure::Card(e)) => Err(ProviderError::Rejected(e.message.unwrap_or_default())),
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Failure> {
+        let response = request.send().await.map_err(|e| ProviderError::Unavailable(format!("stripe: {e}")))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| ProviderError::Unavailable(format!("stripe: reading the answer: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|e| ProviderError::Rejected(format!("stripe: an answer not understood: {e}")).into());
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&body).map(|b| b.error).unwrap_or_default();
+        let message = detail.message.clone().unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+        Err(match status.as_u16() {
+            402 => Failure::Card(detail),
+            409 | 429 | 500..=599 => ProviderError::Unavailable(format!("stripe {status}: {message}")).into(),
+            _ => ProviderError::Rejected(format!("stripe {status}: {message}")).into(),
+        })
+    }
+}
+
+/// `Err` of a failure where a card error cannot be.
+fn no_card_error(f: Failure) -> ProviderError {
+    match f {
+        Failure::Provider(e) => e,
+        Failure::Card(e) => ProviderError::Rejected(e.message.unwrap_or_else(|| "card error".into())),
+    }
+}
+
+fn amount(m: Money) -> (String, String) {
+    ("amount".into(), m.0.to_string())
+}
+
+fn by_call<T>(items: Vec<T>, key: &CallKey, metadata: impl Fn(&T) -> &HashMap<String, String>) -> Option<T> {
+    let call = key.idempotency_key();
+    items.into_iter().find(|item| metadata(item).get("dispatch_call") == Some(&call))
+}
+
+#[async_trait]
+impl PaymentProvider for StripeProvider {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    async fn prepare(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Prepare { key, card, amount: held, currency } = call else { return Err(wrong_call("prepare", call)) };
+        let mut form = vec![
+            amount(*held),
+            ("currency".into(), currency.code().to_ascii_lowercase()),
+            ("customer".into(), card.customer.clone()),
+            ("payment_method".into(), card.payment_method.clone()),
+            ("payment_method_types[]".into(), "card".into()),
+            ("capture_method".into(), "manual".into()),
+        ];
+        form.extend(key.metadata().into_iter().map(|(k, v)| (format!("metadata[{k}]"), v)));
+        let pi: PaymentIntent = self.post("/v1/payment_intents", &call.idempotency_key(), form).await.map_err(no_card_error)?;
+        Ok(Outcome::Prepared { intent: pi.id })
+    }
+
+    async fn authorize(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Authorize { key, intent, off_session } = call else { return Err(wrong_call("authorize", call)) };
+        let form = if *off_session { vec![("off_session".into(), "true".into())] } else { Vec::new() };
+        match self.post::<PaymentIntent>(&format!("/v1/payment_intents/{intent}/confirm"), &key.idempotency_key(), form).await {
+            Ok(pi) => hold_outcome(pi),
+            Err(Failure::Card(e)) => Ok(declined(e)),
+            Err(Failure::Provider(e)) => Err(e),
+        }
+    }
+
+    async fn capture(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Capture { key, intent, amount: charged } = call else { return Err(wrong_call("capture", call)) };
+        let form = vec![("amount_to_capture".into(), charged.0.to_string())];
+        let pi: PaymentIntent =
+            self.post(&format!("/v1/payment_intents/{intent}/capture"), &key.idempotency_key(), form).await.map_err(no_card_error)?;
+        Ok(captured(pi, *charged))
+    }
+
+    async fn void(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Void { key, intent } = call else { return Err(wrong_call("void", call)) };
+        let pi: PaymentIntent =
+            self.post(&format!("/v1/payment_intents/{intent}/cancel"), &key.idempotency_key(), Vec::new()).await.map_err(no_card_error)?;
+        Ok(Outcome::Voided { intent: pi.id })
+    }
+
+    async fn refund(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Refund { key, intent, amount: back } = call else { return Err(wrong_call("refund", call)) };
+        let form = vec![("payment_intent".into(), intent.clone()), amount(*back)];
+        let refund: Movement = self.create("/v1/refunds", key, form).await.map_err(no_card_error)?;
+        Ok(Outcome::Refunded { refund: refund.id, amount: Money(refund.amount) })
+    }
+
+    async fn payout(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        let Call::Payout { key, destination, amount: paid, currency } = call else { return Err(wrong_call("payout", call)) };
+        let form = vec![
+            amount(*paid),
+            ("currency".into(), currency.code().to_ascii_lowercase()),
+            ("destination".into(), destination.clone()),
+            ("transfer_group".into(), format!("dispatch-job-{}", key.job.0)),
+        ];
+        let transfer: Movement = self.create("/v1/transfers", key, form).await.map_err(no_card_error)?;
+        Ok(Outcome::PaidOut { transfer: transfer.id, amount: Money(transfer.amount) })
+    }
+
+    async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
+        let key = call.key();
+        match call {
+            Call::Prepare { .. } => Ok(None),
+            Call::Authorize { intent, .. } => {
+                let pi: PaymentIntent = self.get(&format!("/v1/payment_intents/{intent}"), &[]).await?;
+                if pi.status == "requires_confirmation" { Ok(None) } else { hold_outcome(pi).map(Some) }
+            }
+            Call::Capture { intent, amount: asked, .. } => {
+                let pi: PaymentIntent = self.get(&format!("/v1/payment_intents/{intent}"), &[]).await?;
+                Ok((pi.status == "succeeded").then(|| captured(pi, *asked)))
+            }
+            Call::Void { intent, .. } => {
+                let pi: PaymentIntent = self.get(&format!("/v1/payment_intents/{intent}"), &[]).await?;
+                Ok((pi.status == "canceled").then_some(Outcome::Voided { intent: pi.id }))
+            }
+            Call::Refund { intent, .. } => {
+                let list: List<Movement> = self.get("/v1/refunds", &[("payment_intent", intent), ("limit", "100")]).await?;
+                Ok(by_call(list.data, &key, |m| &m.metadata).map(|m| Outcome::Refunded { refund: m.id, amount: Money(m.amount) }))
+            }
+            Call::Payout { destination, .. } => {
+                let list: List<Movement> = self.get("/v1/transfers", &[("destination", destination), ("limit", "100")]).await?;
+                Ok(by_call(list.data, &key, |m| &m.metadata).map(|m| Outcome::PaidOut { transfer: m.id, amount: Money(m.amount) }))
+            }
+        }
+    }
+}

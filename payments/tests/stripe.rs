@@ -1,0 +1,206 @@
+//! The Stripe adapter against two simulators, each started here on a free
+//! port (skipped, saying why, where one is not installed; `.ci/run`
+//! installs both):
+//! - **localstripe** (PyPI), stateful: the whole flow — a hold, a capture, two
+//!   partial refunds, a void, 3-D Secure, a decline — and the crash cases: a
+//!   call whose answer was lost is reconciled to the processor's object,
+//!   found by its metadata, and never made twice. It has no Transfers.
+//! - **stripe-mock** (Stripe's own, Go), stateless: every request the
+//!   adapter sends, Transfers included, has the shape Stripe's OpenAPI
+//!   specification accepts.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use dispatch_engine::payment::Currency;
+use dispatch_engine::{JobId, Money};
+use dispatch_payments::{Call, CallKey, Card, Outcome, PaymentProvider, Step, StripeConfig, StripeProvider, execute, reconcile};
+
+/// A simulator process, killed when dropped.
+struct Simulator {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The command `name` from `$env`, the PATH, or `~/go/bin`.
+fn find(name: &str, env: &str) -> Option<String> {
+    if let Ok(path) = std::env::var(env) {
+        return Some(path);
+    }
+    let home_go = std::env::var("HOME").ok().map(|h| format!("{h}/go/bin/{name}"));
+    let on_path = std::env::var("PATH").ok()?.split(':').map(|dir| format!("{dir}/{name}")).find(|p| std::path::Path::new(p).is_file());
+    on_path.or(home_go.filter(|p| std::path::Path::new(p).is_file()))
+}
+
+async fn start(name: &str, env: &str, args: impl Fn(u16) -> Vec<String>) -> Result<Option<Simulator>> {
+    let Some(command) = find(name, env) else {
+        eprintln!("{name}: skipped: not installed (set {env}, or run .ci/run, which installs it)");
+        return Ok(None);
+    };
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child =
+        Command::new(&command).args(args(port)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().with_context(|| command.clone())?;
+    let sim = Simulator { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(sim.addr).await.is_ok() {
+            return Ok(Some(sim));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{name} did not listen on {} within 10 s", sim.addr)
+}
+
+fn stripe_at(sim: &Simulator) -> Result<StripeProvider> {
+    let config = StripeConfig { api_base: format!("http://{}", sim.addr), secret_key: "sk_test_dispatch".into(), timeout_ms: 5_000 };
+    Ok(StripeProvider::new(config)?)
+}
+
+/// A customer with a card of `number` on file, made through the simulator's API directly.
+async fn card_on_file(sim: &Simulator, number: &str) -> Result<Card> {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", sim.addr);
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let request = http.post(format!("{base}{path}")).bearer_auth("sk_test_dispatch").form(&form);
+        async move {
+            let body: serde_json::Value = request.send().await?.json().await?;
+            body["id"].as_str().map(str::to_owned).with_context(|| format!("no id in {body}"))
+        }
+    };
+    let customer = post("/v1/customers".into(), vec![("email", "customer@example.com".into())]).await?;
+    let method = post(
+        "/v1/payment_methods".into(),
+        vec![
+            ("type", "card".into()),
+            ("card[number]", number.into()),
+            ("card[exp_month]", "12".into()),
+            ("card[exp_year]", "2034".into()),
+            ("card[cvc]", "123".into()),
+        ],
+    )
+    .await?;
+    post(format!("/v1/payment_methods/{method}/attach"), vec![("customer", customer.clone())]).await?;
+    Ok(Card { customer, payment_method: method })
+}
+
+fn prepare(job: u64, card: &Card, amount: u64) -> Call {
+    Call::Prepare { key: CallKey::new(JobId(job), Step::Authorize), card: card.clone(), amount: Money(amount), currency: Currency::USD }
+}
+
+fn authorize(job: u64, intent: &str) -> Call {
+    Call::Authorize { key: CallKey::new(JobId(job), Step::Authorize), intent: intent.into(), off_session: false }
+}
+
+/// A hold for `job`: prepared (its id recorded, in the engine), then authorized.
+async fn hold(stripe: &StripeProvider, job: u64, card: &Card, amount: u64) -> Result<(String, Outcome)> {
+    let Outcome::Prepared { intent } = execute(stripe, &prepare(job, card, amount)).await? else { bail!("not prepared") };
+    let outcome = execute(stripe, &authorize(job, &intent)).await?;
+    Ok((intent, outcome))
+}
+
+/// How many captured charges the simulator holds of each of `intents`.
+async fn charges(sim: &Simulator, card: &Card, intents: &[&str]) -> Result<Vec<usize>> {
+    let url = format!("http://{}/v1/charges?customer={}&limit=100", sim.addr, card.customer);
+    let list: serde_json::Value = reqwest::Client::new().get(url).bearer_auth("sk_test_dispatch").send().await?.json().await?;
+    let all = list["data"].as_array().context("a list of charges")?;
+    Ok(intents.iter().map(|intent| all.iter().filter(|c| c["payment_intent"] == **intent && c["captured"] == true).count()).collect())
+}
+
+/// How many refunds the simulator holds of `intent`.
+async fn refunds_of(sim: &Simulator, intent: &str) -> Result<usize> {
+    let url = format!("http://{}/v1/refunds?payment_intent={intent}&limit=100", sim.addr);
+    let list: serde_json::Value = reqwest::Client::new().get(url).bearer_auth("sk_test_dispatch").send().await?.json().await?;
+    Ok(list["data"].as_array().context("a list")?.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_flow_on_localstripe_charges_once_whatever_is_lost() -> Result<()> {
+    let Some(sim) = start("localstripe", "LOCALSTRIPE", |port| vec!["--port".into(), port.to_string()]).await? else { return Ok(()) };
+    let stripe = stripe_at(&sim)?;
+    let card = card_on_file(&sim, "4242424242424242").await?;
+
+    // Hold, capture less than held, two partial refunds (two steps, two keys).
+    let (intent, held) = hold(&stripe, 1, &card, 12_000).await?;
+    ensure!(held == Outcome::Held { intent: intent.clone(), amount: Money(12_000) }, "{held:?}");
+    let capture = Call::Capture { key: CallKey::new(JobId(1), Step::Capture), intent: intent.clone(), amount: Money(11_000) };
+    ensure!(execute(&stripe, &capture).await? == Outcome::Captured { intent: intent.clone(), amount: Money(11_000) });
+    for n in 1..=2 {
+        let refund = Call::Refund { key: CallKey::new(JobId(1), Step::Refund(n)), intent: intent.clone(), amount: Money(1_500) };
+        let made = execute(&stripe, &refund).await?;
+        ensure!(matches!(made, Outcome::Refunded { amount: Money(1_500), .. }), "{made:?}");
+        ensure!(stripe.confirm(&refund).await? == Some(made), "the refund is found by its metadata");
+    }
+    ensure!(charges(&sim, &card, &[&intent]).await? == [1], "charged once");
+
+    // The crash cases, where localstripe (which keeps no idempotency keys) would
+    // charge twice if the call were simply made again: each call was made and
+    // its answer lost; the reconciler reads what it did and does not make it again.
+    let Outcome::Prepared { intent: second } = execute(&stripe, &prepare(2, &card, 5_000)).await? else { bail!("not prepared") };
+    let lost_hold = authorize(2, &second);
+    let first = execute(&stripe, &lost_hold).await?;
+    ensure!(reconcile(&stripe, &lost_hold).await? == first, "the same hold, read back");
+    let lost_capture = Call::Capture { key: CallKey::new(JobId(2), Step::Capture), intent: second.clone(), amount: Money(5_000) };
+    execute(&stripe, &lost_capture).await?;
+    ensure!(reconcile(&stripe, &lost_capture).await? == Outcome::Captured { intent: second.clone(), amount: Money(5_000) });
+    let lost_refund = Call::Refund { key: CallKey::new(JobId(2), Step::Refund(1)), intent: second.clone(), amount: Money(700) };
+    let refunded = execute(&stripe, &lost_refund).await?;
+    ensure!(reconcile(&stripe, &lost_refund).await? == refunded, "the refund, found by its metadata");
+    ensure!(charges(&sim, &card, &[&intent, &second]).await? == [1, 1], "two jobs, one charge each");
+    ensure!(refunds_of(&sim, &second).await? == 1, "one refund");
+    // A hold never asked of the card is not there, and the reconciler asks once.
+    let Outcome::Prepared { intent: third } = execute(&stripe, &prepare(3, &card, 2_000)).await? else { bail!("not prepared") };
+    ensure!(stripe.confirm(&authorize(3, &third)).await?.is_none());
+    ensure!(matches!(reconcile(&stripe, &authorize(3, &third)).await?, Outcome::Held { .. }));
+
+    // A hold let go; one that needs 3-D Secure; one the card refuses.
+    let void = Call::Void { key: CallKey::new(JobId(3), Step::Void), intent: third };
+    ensure!(matches!(execute(&stripe, &void).await?, Outcome::Voided { .. }));
+    ensure!(matches!(stripe.confirm(&void).await?, Some(Outcome::Voided { .. })));
+    let secure = card_on_file(&sim, "4000000000003220").await?;
+    let (_, action) = hold(&stripe, 4, &secure, 3_000).await?;
+    ensure!(matches!(&action, Outcome::ActionRequired { client_secret, .. } if client_secret.contains("_secret")), "{action:?}");
+    let refused = card_on_file(&sim, "4000000000000341").await?;
+    let (_, declined) = hold(&stripe, 5, &refused, 3_000).await?;
+    ensure!(matches!(declined, Outcome::Declined { .. }), "{declined:?}");
+
+    // A capture of a hold that does not exist is refused, and not worth retrying.
+    let over = Call::Capture { key: CallKey::new(JobId(4), Step::Capture), intent: "pi_missing".into(), amount: Money(1) };
+    let err = execute(&stripe, &over).await.err().context("refused")?;
+    ensure!(!err.is_retryable(), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_has_a_shape_stripes_specification_accepts() -> Result<()> {
+    let Some(sim) = start("stripe-mock", "STRIPE_MOCK", |port| vec!["-http-addr".into(), format!("127.0.0.1:{port}")]).await? else {
+        return Ok(());
+    };
+    let stripe = stripe_at(&sim)?;
+    let card = Card { customer: "cus_123".into(), payment_method: "pm_123".into() };
+    let key = |step| CallKey::new(JobId(9), step);
+    let calls = [
+        prepare(9, &card, 12_000),
+        authorize(9, "pi_123"),
+        Call::Authorize { key: key(Step::ExtraHold(1)), intent: "pi_123".into(), off_session: true },
+        Call::Capture { key: key(Step::Capture), intent: "pi_123".into(), amount: Money(11_000) },
+        Call::Void { key: key(Step::Void), intent: "pi_123".into() },
+        Call::Refund { key: key(Step::Refund(1)), intent: "pi_123".into(), amount: Money(500) },
+        Call::Payout { key: key(Step::Payout), destination: "acct_123".into(), amount: Money(9_000), currency: Currency::USD },
+    ];
+    for call in &calls {
+        // stripe-mock answers fixtures, so only refusals of the request itself matter here.
+        let made = execute(&stripe, call).await;
+        ensure!(made.is_ok(), "{:?}: {made:?}", call.key().step);
+        let looked = stripe.confirm(call).await;
+        ensure!(looked.is_ok(), "confirm {:?}: {looked:?}", call.key().step);
+    }
+    Ok(())
+}
