@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`provider`] | [`PaymentProvider`] (authorize, capture, void, refund, payout, and `confirm` for the reconciler), [`Call`], [`Outcome`], [`CallKey`]: the idempotency key and metadata of (job, step, attempt); [`reconcile`] |
 //! | [`sandbox`] | [`SandboxProvider`]: the default, in memory, deterministic, told to decline, fail or hang for tests |
+//! | [`webhook`] | inbound processor webhooks: [`webhook::verify`] (HMAC-SHA256 over `t.body`, constant time, two secrets, a tolerance), [`webhook::notice`] (chargebacks, reversed transfers) |
 //! | [`stripe`] | [`StripeProvider`]: PaymentIntents with manual capture, Refunds, Transfers to connected accounts, over Stripe's HTTP API |
 //!
 //! The money rules and the ledger are the engine's (`dispatch_engine::payment`):
@@ -14,6 +15,7 @@
 pub mod provider;
 pub mod sandbox;
 pub mod stripe;
+pub mod webhook;
 
 pub use provider::{Call, CallKey, Card, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
 pub use sandbox::{Behaviour, SandboxProvider, Statement};

@@ -204,3 +204,66 @@ async fn every_request_has_a_shape_stripes_specification_accepts() -> Result<()>
     }
     Ok(())
 }
+
+/// Reads one HTTP request from `listener`, answers 200: its headers (lower-cased names) and body.
+async fn one_request(listener: &tokio::net::TcpListener) -> Result<(Vec<(String, String)>, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut socket, _) = listener.accept().await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head_len, length) = loop {
+        let n = socket.read(&mut chunk).await?;
+        ensure!(n > 0, "the connection closed mid-request");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>()))
+                .transpose()?
+                .unwrap_or(0);
+            break (end + 4, length);
+        }
+    };
+    while buf.len() < head_len + length {
+        let n = socket.read(&mut chunk).await?;
+        ensure!(n > 0, "the connection closed mid-body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await?;
+    let head = String::from_utf8_lossy(&buf[..head_len]).to_string();
+    let headers =
+        head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    Ok((headers, buf[head_len..head_len + length].to_vec()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localstripes_signed_webhooks_verify_and_a_wrong_secret_does_not() -> Result<()> {
+    use dispatch_payments::webhook::{Notice, TOLERANCE_SECS, WebhookError, notice, verify};
+    let Some(sim) = start("localstripe", "LOCALSTRIPE", |port| vec!["--port".into(), port.to_string()]).await? else { return Ok(()) };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let secret = "whsec_dispatch_test";
+    let form = [
+        ("url", format!("http://{}/webhooks/stripe", listener.local_addr()?)),
+        ("secret", secret.to_owned()),
+        ("events[]", "payment_intent.succeeded".to_owned()),
+    ];
+    let registered = reqwest::Client::new().post(format!("http://{}/_config/webhooks/dispatch", sim.addr)).form(&form).send().await?;
+    ensure!(registered.status().is_success(), "{}", registered.status());
+    let stripe = stripe_at(&sim)?;
+    let card = card_on_file(&sim, "4242424242424242").await?;
+    let (intent, _) = hold(&stripe, 7, &card, 4_000).await?;
+    execute(&stripe, &Call::Capture { key: CallKey::new(JobId(7), Step::Capture), intent, amount: Money(4_000) }).await?;
+
+    let (headers, body) =
+        tokio::time::timeout(Duration::from_secs(20), one_request(&listener)).await.context("no webhook within 20 s")??;
+    let signature = headers.iter().find(|(k, _)| k == "stripe-signature").map(|(_, v)| v.clone()).context("no Stripe-Signature")?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    ensure!(verify(&signature, &body, &["whsec_old", secret], now, TOLERANCE_SECS).is_ok(), "signed under the endpoint's secret");
+    ensure!(verify(&signature, &body, &["whsec_old"], now, TOLERANCE_SECS) == Err(WebhookError::BadSignature));
+    let mut tampered = body.clone();
+    tampered.push(b' ');
+    ensure!(verify(&signature, &tampered, &[secret], now, TOLERANCE_SECS) == Err(WebhookError::BadSignature));
+    ensure!(matches!(notice(&body), Ok(Notice::Ignored { kind, .. }) if kind == "payment_intent.succeeded"));
+    Ok(())
+}
