@@ -5,6 +5,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`provider`] | [`PaymentProvider`] (authorize, capture, void, refund, payout, and `confirm` for the reconciler), [`Call`], [`Outcome`], [`CallKey`]: the idempotency key and metadata of (job, step, attempt); [`reconcile`] |
+//! | [`journal`] | durable calls: the intent written before a call, the outcome after; [`journal::in_flight`], [`journal::recover`] after a crash; [`journal::payment_event`] for the job's payment machine |
 //! | [`sandbox`] | [`SandboxProvider`]: the default, in memory, deterministic, told to decline, fail or hang for tests |
 //! | [`webhook`] | inbound processor webhooks: [`webhook::verify`] (HMAC-SHA256 over `t.body`, constant time, two secrets, a tolerance), [`webhook::notice`] (chargebacks, reversed transfers) |
 //! | [`stripe`] | [`StripeProvider`]: PaymentIntents with manual capture, Refunds, Transfers to connected accounts, over Stripe's HTTP API |
@@ -12,6 +13,7 @@
 //! The money rules and the ledger are the engine's (`dispatch_engine::payment`):
 //! this crate only moves what they decide.
 
+pub mod journal;
 pub mod provider;
 pub mod sandbox;
 pub mod stripe;
