@@ -109,10 +109,14 @@ pub async fn recover(
 /// prepared hold (nothing is held yet).
 #[must_use]
 pub fn payment_event(call: &Call, outcome: &Outcome) -> Option<PaymentEvent> {
-    let further = matches!(call.key().step, Step::ExtraHold(_));
+    let key = call.key();
+    let further = matches!(key.step, Step::ExtraHold(_));
+    // A later attempt of the first hold is its renewal before it expires.
+    let renewal = key.step == Step::Authorize && key.attempt > 1;
     Some(match outcome {
         Outcome::Prepared { .. } => return None,
         Outcome::Held { amount, .. } if further => PaymentEvent::HoldIncreased { amount: *amount },
+        Outcome::Held { amount, .. } if renewal => PaymentEvent::HoldRenewed { amount: *amount },
         Outcome::Held { amount, .. } => PaymentEvent::HoldPlaced { amount: *amount },
         Outcome::ActionRequired { .. } => PaymentEvent::ActionRequired,
         Outcome::Declined { .. } if further => PaymentEvent::HoldIncreaseDeclined,

@@ -167,4 +167,8 @@ fn a_further_holds_outcomes_are_the_further_holds_events() {
     assert_eq!(payment_event(&call, &declined), Some(PaymentEvent::HoldIncreaseDeclined));
     assert_eq!(payment_event(&hold_calls("pi_1"), &declined), Some(PaymentEvent::Declined { reason: "no".into() }));
     assert_eq!(payment_event(&call, &Outcome::Prepared { intent: "pi_2".into() }), None);
+    let renewal =
+        Call::Authorize { key: CallKey { attempt: 2, ..CallKey::new(JOB, Step::Authorize) }, intent: "pi_3".into(), off_session: true };
+    let held = Outcome::Held { intent: "pi_3".into(), amount: Money(12_000) };
+    assert_eq!(payment_event(&renewal, &held), Some(PaymentEvent::HoldRenewed { amount: Money(12_000) }));
 }

@@ -40,6 +40,11 @@ pub enum PaymentEvent {
     },
     /// The further hold was refused: the extras the holds do not cover are dropped.
     HoldIncreaseDeclined,
+    /// The holds were about to expire: a fresh one of `amount` replaced them.
+    HoldRenewed {
+        /// How much the fresh hold holds (at least what a capture would take).
+        amount: Money,
+    },
     /// The processor charged the card.
     Captured {
         /// How much (at most what is held).
@@ -96,6 +101,7 @@ pub enum PaymentEventKind {
     ExtrasRejected,
     HoldIncreased,
     HoldIncreaseDeclined,
+    HoldRenewed,
     Captured,
     Voided,
     Refunded,
@@ -110,7 +116,7 @@ pub enum PaymentEventKind {
 
 impl PaymentEventKind {
     /// Every event kind.
-    pub const ALL: [PaymentEventKind; 18] = [
+    pub const ALL: [PaymentEventKind; 19] = [
         PaymentEventKind::HoldPlaced,
         PaymentEventKind::ActionRequired,
         PaymentEventKind::Declined,
@@ -119,6 +125,7 @@ impl PaymentEventKind {
         PaymentEventKind::ExtrasRejected,
         PaymentEventKind::HoldIncreased,
         PaymentEventKind::HoldIncreaseDeclined,
+        PaymentEventKind::HoldRenewed,
         PaymentEventKind::Captured,
         PaymentEventKind::Voided,
         PaymentEventKind::Refunded,
@@ -145,6 +152,7 @@ impl PaymentEvent {
             PaymentEvent::ExtrasRejected => PaymentEventKind::ExtrasRejected,
             PaymentEvent::HoldIncreased { .. } => PaymentEventKind::HoldIncreased,
             PaymentEvent::HoldIncreaseDeclined => PaymentEventKind::HoldIncreaseDeclined,
+            PaymentEvent::HoldRenewed { .. } => PaymentEventKind::HoldRenewed,
             PaymentEvent::Captured { .. } => PaymentEventKind::Captured,
             PaymentEvent::Voided => PaymentEventKind::Voided,
             PaymentEvent::Refunded { .. } => PaymentEventKind::Refunded,

@@ -3,7 +3,7 @@
 //! ```text
 //! Quoted ──HoldPlaced──▶ Authorized ──Captured──▶ Captured ──PayoutReleased──▶ PayoutPending ──PayoutSent──▶ PaidOut
 //!  │  ▲                    │  ▲                    │  ▲  │ Refunded (all: ──▶ Refunded)
-//!  │  └─HoldPlaced─┐       │  └ ExtrasProposed / Approved / Rejected, HoldIncreased / HoldIncreaseDeclined
+//!  │  └─HoldPlaced─┐       │  └ ExtrasProposed / Approved / Rejected, HoldIncreased / HoldIncreaseDeclined, HoldRenewed
 //!  ▼               │       ▼                       ▼  │
 //! AwaitingAction ──┘     Voided              Disputed ┘ DisputeResolved (refund all: ──▶ Refunded)
 //! Quoted / AwaitingAction ──Declined──▶ Declined;   AwaitingAction ──Voided──▶ Voided
@@ -264,6 +264,19 @@ impl PaymentMachine {
             (S::Authorized, E::HoldIncreaseDeclined) => {
                 // The holds cover the quote; extras beyond them are dropped.
                 self.approved_extras = Money(self.approved_extras.0.min(self.held.0.saturating_sub(self.quote.0)));
+            }
+            (S::Authorized, E::HoldRenewed { amount }) => {
+                positive(amount, "a renewed hold")?;
+                if amount < self.capture_due() {
+                    return Err(Error::InvalidAmount(format!(
+                        "a renewed hold of {} does not cover the {} a capture would take",
+                        amount.0,
+                        self.capture_due().0
+                    )));
+                }
+                entries.memo(Memo::HoldReleased { job: self.job, amount: self.held });
+                entries.memo(Memo::HoldPlaced { job: self.job, amount });
+                self.held = amount;
             }
             (S::Authorized, E::Captured { amount }) => {
                 positive(amount, "a capture")?;

@@ -49,6 +49,7 @@ fn sample(kind: K, m: &PaymentMachine) -> PaymentEvent {
         K::ExtrasRejected => PaymentEvent::ExtrasRejected,
         K::HoldIncreased => PaymentEvent::HoldIncreased { amount: Money(500) },
         K::HoldIncreaseDeclined => PaymentEvent::HoldIncreaseDeclined,
+        K::HoldRenewed => PaymentEvent::HoldRenewed { amount: m.hold_due() },
         K::Captured => PaymentEvent::Captured { amount: QUOTE },
         K::Voided => PaymentEvent::Voided,
         K::Refunded => PaymentEvent::Refunded { amount: Money(100) },
@@ -75,6 +76,7 @@ const LEGAL: &[(S, K, S)] = &[
     (S::Authorized, K::ExtrasRejected, S::Authorized),
     (S::Authorized, K::HoldIncreased, S::Authorized),
     (S::Authorized, K::HoldIncreaseDeclined, S::Authorized),
+    (S::Authorized, K::HoldRenewed, S::Authorized),
     (S::Authorized, K::Captured, S::Captured),
     (S::Authorized, K::Voided, S::Voided),
     (S::Captured, K::Refunded, S::Captured),
@@ -173,25 +175,42 @@ fn a_job_with_extras_a_partial_refund_and_a_dispute_settles_exactly() {
     assert_eq!(ledger.total(), 0);
 }
 
-#[test]
-fn a_refused_further_hold_drops_the_extras_it_would_have_covered() {
-    let mut m = machine();
-    let mut ledger = Ledger::new();
+/// A machine holding 12 000 for the quote of 10 000, with `extras` approved: and its ledger.
+fn with_extras(extras: u64) -> (PaymentMachine, Ledger) {
+    let (mut m, mut ledger) = (machine(), Ledger::new());
     run(
         &mut m,
         &mut ledger,
         [
             PaymentEvent::HoldPlaced { amount: Money(12_000) },
-            PaymentEvent::ExtrasProposed { amount: Money(5_000), reason: "materials".into() },
+            PaymentEvent::ExtrasProposed { amount: Money(extras), reason: "materials".into() },
             PaymentEvent::ExtrasApproved,
-            PaymentEvent::HoldIncreaseDeclined,
         ],
     );
+    (m, ledger)
+}
+
+#[test]
+fn a_refused_further_hold_drops_the_extras_it_would_have_covered() {
+    let (mut m, mut ledger) = with_extras(5_000);
+    run(&mut m, &mut ledger, [PaymentEvent::HoldIncreaseDeclined]);
     assert_eq!((m.capture_due(), m.hold_short()), (Money(12_000), Money(0)), "the extras the hold covers stay");
     // A proposal turned down changes nothing owed; an answer with nothing proposed is an error.
     run(&mut m, &mut ledger, [PaymentEvent::ExtrasProposed { amount: Money(100), reason: "x".into() }, PaymentEvent::ExtrasRejected]);
     assert_eq!(m.capture_due(), Money(12_000));
     assert!(matches!(m.apply(PaymentEvent::ExtrasApproved), Err(Error::InvalidAmount(_))));
+}
+
+#[test]
+fn a_renewed_hold_replaces_the_old_ones_and_must_cover_what_is_owed() {
+    let (mut m, mut ledger) = with_extras(1_000);
+    assert!(
+        matches!(m.apply(PaymentEvent::HoldRenewed { amount: Money(10_999) }), Err(Error::InvalidAmount(_))),
+        "short of the 11 000 owed"
+    );
+    run(&mut m, &mut ledger, [PaymentEvent::HoldRenewed { amount: Money(12_000) }]);
+    assert_eq!((m.held(), ledger.held(JOB)), (Money(12_000), Money(12_000)), "the old hold let go, the fresh one counted once");
+    assert_eq!(ledger.postings(), 0, "no money moved");
 }
 
 #[test]
@@ -290,6 +309,7 @@ fn events_of(step: Step, m: &PaymentMachine) -> Vec<PaymentEvent> {
                 PaymentEvent::HoldPlaced { amount } => *amount = Money(m.quote().0 + part(Money(m.hold_due().0 - m.quote().0)).0),
                 PaymentEvent::ExtrasProposed { amount, .. } => *amount = part(Money(5_000)),
                 PaymentEvent::HoldIncreased { amount } => *amount = part(m.hold_short().max(Money(1_000))),
+                PaymentEvent::HoldRenewed { amount } => *amount = part(m.held().max(m.capture_due())),
                 PaymentEvent::Captured { amount } => *amount = part(m.held()),
                 PaymentEvent::Refunded { amount }
                 | PaymentEvent::DisputeResolved { refund: amount }

@@ -4,14 +4,18 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`terms`] | [`PaymentTerms`] (currency, hold margin, platform fee, cancellation fee, dispute window), [`Currency`], the two roundings |
+//! | [`earnings`] | a contractor's statement per UTC day: jobs, gross, fee, net, pending, paid ([`earnings::statement`]) |
 //! | [`event`] | [`PaymentEvent`]: what the processor answered or a party decided; [`PaymentEventKind`] |
 //! | [`machine`] | [`PaymentMachine`], [`PaymentState`], [`PaymentEvent`]: every step a typed `Result` and the ledger entries it makes |
+//! | [`timing`] | when money moves: the hold (at posting, or a day before a scheduled window), its renewal before it expires, the release after the dispute window |
 //! | [`ledger`] | [`Account`], [`Posting`] (balanced by construction), [`Memo`] (holds, outside the balances), [`Ledger`] |
 
+pub mod earnings;
 pub mod event;
 pub mod ledger;
 pub mod machine;
 pub mod terms;
+pub mod timing;
 
 pub use event::{PaymentEvent, PaymentEventKind};
 pub use ledger::{Account, Entries, Ledger, Line, Memo, Posting};
