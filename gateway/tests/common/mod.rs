@@ -50,6 +50,8 @@ pub struct Server {
     pub gateway: Arc<Gateway>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<()>>>,
+    /// The data directory (degraded-mode journals), when the server has one of its own.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -58,10 +60,19 @@ impl Server {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
-        let mut config =
-            ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
+        // Its data directory (the degraded-mode journals) its own, not the crate's.
+        let data = tempfile::tempdir()?;
+        let mut config = ServeConfig {
+            storage: StorageKind::Memory,
+            jwt_secret: "test-secret".into(),
+            dev_auth: true,
+            data_dir: data.path().to_owned(),
+            ..ServeConfig::default()
+        };
         tweak(&mut config);
-        Self::serve(Gateway::start(config).await?).await
+        let mut server = Self::serve(Gateway::start(config).await?).await?;
+        server._data = Some(data);
+        Ok(server)
     }
 
     /// A server on the CQL cluster named by `SCYLLA_URI`, each city in a
@@ -96,7 +107,7 @@ impl Server {
         let task = tokio::spawn(dispatch_gateway::run(listener, Arc::clone(&gateway), async move {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, gateway, stop: Some(stop), task: Some(task) })
+        Ok(Self { addr, gateway, stop: Some(stop), task: Some(task), _data: None })
     }
 
     pub fn token(&self, role: Role, sub: u64) -> String {
