@@ -106,17 +106,18 @@ pub async fn recover(
 }
 
 /// What `call`'s `outcome` means to the job's payment machine; `None` for a
-/// prepared hold (nothing is held yet).
+/// prepared hold (nothing is held yet) and for letting go a hold a fresh one
+/// replaced (the fresh one's `HoldRenewed` already counted it gone).
 #[must_use]
 pub fn payment_event(call: &Call, outcome: &Outcome) -> Option<PaymentEvent> {
     let key = call.key();
     let further = matches!(key.step, Step::ExtraHold(_));
-    // A later attempt of the first hold is its renewal before it expires.
-    let renewal = key.step == Step::Authorize && key.attempt > 1;
+    // A fresh hold that replaces the first: a further hold, or a later attempt of the first (its renewal).
+    let replacing = further || (key.step == Step::Authorize && key.attempt > 1);
     Some(match outcome {
         Outcome::Prepared { .. } => return None,
-        Outcome::Held { amount, .. } if further => PaymentEvent::HoldIncreased { amount: *amount },
-        Outcome::Held { amount, .. } if renewal => PaymentEvent::HoldRenewed { amount: *amount },
+        Outcome::Voided { .. } if matches!(key.step, Step::Replaced(_)) => return None,
+        Outcome::Held { amount, .. } if replacing => PaymentEvent::HoldRenewed { amount: *amount },
         Outcome::Held { amount, .. } => PaymentEvent::HoldPlaced { amount: *amount },
         Outcome::ActionRequired { .. } => PaymentEvent::ActionRequired,
         Outcome::Declined { .. } if further => PaymentEvent::HoldIncreaseDeclined,

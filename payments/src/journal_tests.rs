@@ -160,9 +160,12 @@ fn a_further_holds_outcomes_are_the_further_holds_events() {
     let key = CallKey::new(JOB, Step::ExtraHold(1));
     let call = Call::Authorize { key, intent: "pi_2".into(), off_session: false };
     assert_eq!(
-        payment_event(&call, &Outcome::Held { intent: "pi_2".into(), amount: Money(500) }),
-        Some(PaymentEvent::HoldIncreased { amount: Money(500) })
+        payment_event(&call, &Outcome::Held { intent: "pi_2".into(), amount: Money(13_000) }),
+        Some(PaymentEvent::HoldRenewed { amount: Money(13_000) }),
+        "a further hold replaces the first"
     );
+    let replaced = Call::Void { key: CallKey::new(JOB, Step::Replaced(1)), intent: "pi_1".into() };
+    assert_eq!(payment_event(&replaced, &Outcome::Voided { intent: "pi_1".into() }), None, "not the payment voided");
     let declined = Outcome::Declined { code: "card_declined".into(), message: "no".into() };
     assert_eq!(payment_event(&call, &declined), Some(PaymentEvent::HoldIncreaseDeclined));
     assert_eq!(payment_event(&hold_calls("pi_1"), &declined), Some(PaymentEvent::Declined { reason: "no".into() }));

@@ -5,6 +5,7 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`provider`] | [`PaymentProvider`] (authorize, capture, void, refund, payout, and `confirm` for the reconciler), [`Call`], [`Outcome`], [`CallKey`]: the idempotency key and metadata of (job, step, attempt); [`reconcile`] |
+//! | [`job_payment`] | [`JobPayment`]: one job's money from hold to payout — the engine's machine, the processor's ids, every step a durable call settled by one mapping |
 //! | [`journal`] | durable calls: the intent written before a call, the outcome after; [`journal::in_flight`], [`journal::recover`] after a crash; [`journal::payment_event`] for the job's payment machine |
 //! | [`sandbox`] | [`SandboxProvider`]: the default, in memory, deterministic, told to decline, fail or hang for tests |
 //! | [`webhook`] | inbound processor webhooks: [`webhook::verify`] (HMAC-SHA256 over `t.body`, constant time, two secrets, a tolerance), [`webhook::notice`] (chargebacks, reversed transfers) |
@@ -13,12 +14,14 @@
 //! The money rules and the ledger are the engine's (`dispatch_engine::payment`):
 //! this crate only moves what they decide.
 
+pub mod job_payment;
 pub mod journal;
 pub mod provider;
 pub mod sandbox;
 pub mod stripe;
 pub mod webhook;
 
+pub use job_payment::{Hold, JobPayment, PaymentError, Via};
 pub use provider::{Call, CallKey, Card, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
 pub use sandbox::{Behaviour, SandboxProvider, Statement};
 pub use stripe::{StripeConfig, StripeProvider};

@@ -22,8 +22,12 @@ use serde::{Deserialize, Serialize};
 pub enum Step {
     /// The first hold.
     Authorize,
-    /// A further hold, the n-th (approved extras beyond the first).
+    /// A further hold, the n-th: a fresh hold for the whole of what is now
+    /// owed (approved extras beyond the first hold), which replaces it — a
+    /// capture takes one hold, so the total must be on one.
     ExtraHold(u16),
+    /// Letting go the n-th hold that a fresh one replaced (a further hold, a renewal).
+    Replaced(u16),
     /// The charge at completion, or of a cancellation fee.
     Capture,
     /// Letting the hold go.
@@ -39,6 +43,7 @@ impl std::fmt::Display for Step {
         match self {
             Step::Authorize => f.write_str("authorize"),
             Step::ExtraHold(n) => write!(f, "extra-hold-{n}"),
+            Step::Replaced(n) => write!(f, "replaced-{n}"),
             Step::Capture => f.write_str("capture"),
             Step::Void => f.write_str("void"),
             Step::Refund(n) => write!(f, "refund-{n}"),

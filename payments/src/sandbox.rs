@@ -83,6 +83,8 @@ pub struct SandboxProvider {
 pub struct Statement {
     /// Holds placed on the card (confirmed, whatever came after).
     pub holds: usize,
+    /// Of those, still holding money on the card (neither charged nor let go).
+    pub open_holds: usize,
     /// Captures made.
     pub charges: usize,
     /// Charged in total.
@@ -105,6 +107,17 @@ impl SandboxProvider {
         self.lock().next.push_back(behaviour);
     }
 
+    /// The customer completed the authentication `intent` waited for (in the app): it now holds.
+    pub fn complete_action(&self, intent: &str) -> Result<(), ProviderError> {
+        let mut r = self.lock();
+        let hold = intent_mut(&mut r, intent)?;
+        if hold.status != IntentStatus::RequiresAction {
+            return Err(ProviderError::Rejected(format!("hold {intent} waits for no action")));
+        }
+        hold.status = IntentStatus::RequiresCapture;
+        Ok(())
+    }
+
     /// Forgets every idempotency key, as a processor does after a day.
     pub fn forget_keys(&self) {
         self.lock().answered.clear();
@@ -124,6 +137,7 @@ impl SandboxProvider {
         let intents: Vec<&Intent> = r.intents.iter().filter(|i| mine(&i.key)).collect();
         Statement {
             holds: intents.iter().filter(|i| !matches!(i.status, IntentStatus::RequiresConfirmation | IntentStatus::Declined)).count(),
+            open_holds: intents.iter().filter(|i| matches!(i.status, IntentStatus::RequiresCapture | IntentStatus::RequiresAction)).count(),
             charges: intents.iter().filter(|i| i.status == IntentStatus::Succeeded).count(),
             charged: Money(intents.iter().map(|i| i.captured.0).sum()),
             refunded: Money(r.refunds.iter().filter(|m| mine(&m.key)).map(|m| m.amount.0).sum()),

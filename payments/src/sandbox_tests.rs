@@ -56,7 +56,7 @@ async fn a_hold_capture_two_refunds_and_a_payout_are_each_made_once() {
     execute(&sandbox, &payout).await.unwrap();
     assert_eq!(
         sandbox.statement(JOB),
-        Statement { holds: 1, charges: 1, charged: Money(11_000), refunded: Money(2_000), paid_out: Money(8_767) }
+        Statement { holds: 1, open_holds: 0, charges: 1, charged: Money(11_000), refunded: Money(2_000), paid_out: Money(8_767) }
     );
     // A key reused for a different request is refused, as Stripe does.
     let changed = Call::Capture { key: CallKey::new(JOB, Step::Capture), intent, amount: Money(5) };

@@ -1,0 +1,167 @@
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use dispatch_engine::payment::{Account, Ledger};
+
+use super::*;
+use crate::journal::{JournalError, in_flight};
+use crate::sandbox::{SandboxProvider, Statement};
+
+const JOB: JobId = JobId(42);
+const PRO: ContractorId = ContractorId(7);
+const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Default)]
+struct Memory(Mutex<Vec<JournalEntry>>);
+
+#[async_trait]
+impl PaymentJournal for Memory {
+    async fn write(&self, entry: JournalEntry) -> Result<(), JournalError> {
+        self.0.lock().unwrap().push(entry);
+        Ok(())
+    }
+}
+
+fn payment(payment_method: &str) -> JobPayment {
+    let card = Card { customer: "cus_1".into(), payment_method: payment_method.into() };
+    JobPayment::new(JOB, Money(10_000), PaymentTerms::default(), card).unwrap()
+}
+
+fn at(hours: i64) -> Timestamp {
+    Timestamp(1_800_000_000_000 + hours * HOUR_MS)
+}
+
+/// The city's ledger after every entry `payment` made.
+fn ledger_of(payment: &mut JobPayment, ledger: &mut Ledger) {
+    for entries in payment.take_entries() {
+        ledger.record(&entries).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_job_from_hold_through_extras_a_refund_and_a_dispute_to_its_payout() {
+    let (sandbox, journal, mut ledger) = (SandboxProvider::new(), Memory::default(), Ledger::new());
+    let mut pay = payment("pm_card_visa");
+    assert_eq!(pay.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap(), Hold::Placed);
+    assert_eq!(pay.machine().held(), Money(12_000));
+
+    // Extras beyond the hold: a fresh hold for the whole 13 000, the first let go.
+    pay.propose_extras(Money(3_000), "a new valve".into()).unwrap();
+    assert_eq!(pay.approve_extras(Via { provider: &sandbox, journal: &journal }, at(1)).await.unwrap(), Hold::Placed);
+    assert_eq!((pay.machine().held(), pay.machine().capture_due()), (Money(13_000), Money(13_000)));
+
+    pay.complete(Via { provider: &sandbox, journal: &journal }, at(2)).await.unwrap();
+    pay.refund(Via { provider: &sandbox, journal: &journal }, Money(2_000), at(3)).await.unwrap();
+    pay.open_dispute(at(4)).unwrap();
+    assert!(
+        pay.pay_out(Via { provider: &sandbox, journal: &journal }, PRO, "acct_7", at(100)).await.is_err(),
+        "nothing is paid while disputed"
+    );
+    pay.resolve_dispute(Via { provider: &sandbox, journal: &journal }, Money(1_000), at(5)).await.unwrap();
+    // The window is 72 h from the charge at hour 2.
+    assert_eq!(pay.pay_out(Via { provider: &sandbox, journal: &journal }, PRO, "acct_7", at(73)).await, Err(PaymentError::NotDue(at(74))));
+    pay.pay_out(Via { provider: &sandbox, journal: &journal }, PRO, "acct_7", at(74)).await.unwrap();
+    assert_eq!(pay.machine().state(), PaymentState::PaidOut);
+
+    // Earned 13 000 − 3 000 = 10 000; fee 290; paid 9 710 — at the processor and in the ledger alike.
+    assert_eq!(
+        sandbox.statement(JOB),
+        Statement { holds: 2, open_holds: 0, charges: 1, charged: Money(13_000), refunded: Money(3_000), paid_out: Money(9_710) }
+    );
+    ledger_of(&mut pay, &mut ledger);
+    assert_eq!(ledger.balance(Account::CustomerFunding), -13_000);
+    assert_eq!(ledger.balance(Account::Refunds), 3_000);
+    assert_eq!(ledger.balance(Account::PlatformRevenue), 290);
+    assert_eq!(ledger.balance(Account::Payouts(PRO)), 9_710);
+    assert_eq!((ledger.balance(Account::Escrow(JOB)), ledger.held(JOB), ledger.total()), (0, Money(0), 0));
+    assert!(in_flight(&journal.0.lock().unwrap()).is_empty(), "every call recorded");
+
+    // A dispute after the window is refused.
+    let sandbox = SandboxProvider::new();
+    let mut late = payment("pm_card_visa");
+    late.hold(Via { provider: &sandbox, journal: &Memory::default() }, at(0), false).await.unwrap();
+    late.complete(Via { provider: &sandbox, journal: &Memory::default() }, at(1)).await.unwrap();
+    assert!(matches!(late.open_dispute(at(73)), Err(PaymentError::WindowClosed(_))));
+}
+
+#[tokio::test]
+async fn a_declined_card_an_authentication_and_a_refused_further_hold() {
+    let (sandbox, journal) = (SandboxProvider::new(), Memory::default());
+    let mut declined = payment("pm_card_chargeDeclined");
+    assert!(matches!(declined.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap(), Hold::Declined { .. }));
+    assert_eq!(declined.machine().state(), PaymentState::Declined);
+
+    let sandbox = SandboxProvider::new();
+    let mut secure = payment("pm_card_authenticationRequired");
+    let Hold::ActionRequired { client_secret } = secure.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap()
+    else {
+        panic!("3-D Secure")
+    };
+    assert_eq!(secure.machine().state(), PaymentState::AwaitingAction);
+    assert!(
+        matches!(secure.refresh_hold(Via { provider: &sandbox, journal: &journal }, at(0)).await.unwrap(), Hold::ActionRequired { .. }),
+        "not yet"
+    );
+    sandbox.complete_action(client_secret.trim_end_matches("_secret")).unwrap();
+    assert_eq!(secure.refresh_hold(Via { provider: &sandbox, journal: &journal }, at(1)).await.unwrap(), Hold::Placed);
+    assert_eq!(secure.machine().state(), PaymentState::Authorized);
+
+    // A further hold the card refuses: the extras it would have covered are dropped, the first hold stays.
+    let sandbox = SandboxProvider::new();
+    let mut extras = payment("pm_card_visa");
+    extras.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    extras.propose_extras(Money(5_000), "materials".into()).unwrap();
+    sandbox.then(crate::sandbox::Behaviour::Fail);
+    assert!(
+        matches!(extras.approve_extras(Via { provider: &sandbox, journal: &journal }, at(1)).await, Err(PaymentError::Call(_))),
+        "the processor was down"
+    );
+    let mut extras = payment("pm_card_visa");
+    let sandbox = SandboxProvider::new();
+    extras.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    extras.propose_extras(Money(5_000), "materials".into()).unwrap();
+    sandbox.then(crate::sandbox::Behaviour::Decline);
+    sandbox.then(crate::sandbox::Behaviour::Decline);
+    assert!(matches!(extras.approve_extras(Via { provider: &sandbox, journal: &journal }, at(1)).await.unwrap(), Hold::Declined { .. }));
+    assert_eq!((extras.machine().held(), extras.machine().capture_due()), (Money(12_000), Money(12_000)));
+    extras.complete(Via { provider: &sandbox, journal: &journal }, at(2)).await.unwrap();
+    assert_eq!(sandbox.statement(JOB).charged, Money(12_000));
+}
+
+#[tokio::test]
+async fn cancellations_void_or_charge_the_fee_and_old_holds_are_renewed() {
+    let (sandbox, journal) = (SandboxProvider::new(), Memory::default());
+    let mut early = payment("pm_card_visa");
+    early.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    early.cancel(Via { provider: &sandbox, journal: &journal }, JobStateKind::Accepted, at(1)).await.unwrap();
+    assert_eq!(early.machine().state(), PaymentState::Voided);
+    assert_eq!(sandbox.statement(JOB).charges, 0);
+
+    let sandbox = SandboxProvider::new();
+    let mut late = payment("pm_card_visa");
+    late.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    late.cancel(Via { provider: &sandbox, journal: &journal }, JobStateKind::EnRoute, at(1)).await.unwrap();
+    assert_eq!((late.machine().state(), late.machine().captured()), (PaymentState::Captured, Money(2_500)));
+    assert_eq!(sandbox.statement(JOB).charged, Money(2_500));
+
+    // A hold six days old is renewed off-session: a fresh one, the old let go, the amount unchanged.
+    let sandbox = SandboxProvider::new();
+    let mut long = payment("pm_card_visa");
+    long.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    assert!(!long.renew_if_due(Via { provider: &sandbox, journal: &journal }, at(6 * 24 - 1)).await.unwrap());
+    assert!(long.renew_if_due(Via { provider: &sandbox, journal: &journal }, at(6 * 24)).await.unwrap());
+    assert_eq!(long.machine().held(), Money(12_000));
+    assert!(
+        !long.renew_if_due(Via { provider: &sandbox, journal: &journal }, at(6 * 24 + 1)).await.unwrap(),
+        "not again until the fresh one ages"
+    );
+    long.complete(Via { provider: &sandbox, journal: &journal }, at(6 * 24 + 2)).await.unwrap();
+    assert_eq!(
+        sandbox.statement(JOB),
+        Statement { holds: 2, open_holds: 0, charges: 1, charged: Money(10_000), refunded: Money(0), paid_out: Money(0) }
+    );
+
+    // What a snapshot stores comes back the same.
+    let json = serde_json::to_string(&long).unwrap();
+    assert_eq!(serde_json::from_str::<JobPayment>(&json).unwrap(), long);
+}
