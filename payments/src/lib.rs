@@ -22,6 +22,6 @@ pub mod stripe;
 pub mod webhook;
 
 pub use job_payment::{Hold, JobPayment, PaymentError, Via};
-pub use provider::{Call, CallKey, Card, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
+pub use provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
 pub use sandbox::{Behaviour, SandboxProvider, Statement};
 pub use stripe::{StripeConfig, StripeProvider};

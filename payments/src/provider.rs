@@ -100,6 +100,42 @@ pub struct Card {
     pub payment_method: String,
 }
 
+/// Saving a customer's card for later, off-session holds (a scheduled job's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSetup {
+    /// The processor's customer.
+    pub customer: String,
+    /// The card the app collected (a payment method id).
+    pub payment_method: String,
+    /// The idempotency key of this setup (`dispatch-customer-<id>-card-<n>`); its two requests derive theirs from it.
+    pub key: String,
+}
+
+/// What saving a card did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CardSaved {
+    /// On file, usable off-session.
+    Saved {
+        /// The card.
+        card: Card,
+    },
+    /// The customer must authenticate the card first (3-D Secure).
+    ActionRequired {
+        /// The setup waiting (a SetupIntent at Stripe).
+        setup: String,
+        /// What the app completes it with.
+        client_secret: String,
+    },
+    /// The card was refused.
+    Declined {
+        /// The processor's code.
+        code: String,
+        /// Its message, for the customer.
+        message: String,
+    },
+}
+
 /// One thing asked of the processor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
@@ -290,6 +326,9 @@ pub trait PaymentProvider: Send + Sync {
 
     /// Pays a contractor ([`Call::Payout`]).
     async fn payout(&self, call: &Call) -> Result<Outcome, ProviderError>;
+
+    /// Saves a customer's card for off-session holds ([`CardSetup`]).
+    async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError>;
 
     /// What `call` did, if the processor shows it (a hold's status, a refund
     /// or transfer found by its metadata — not by the idempotency key, which

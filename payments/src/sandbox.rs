@@ -6,7 +6,7 @@
 //! (unavailable), hang, or ask for authentication. Cards behave by Stripe's
 //! test payment methods: `pm_card_chargeDeclined` declines,
 //! `pm_card_authenticationRequired` asks for authentication, anything else
-//! holds. [`SandboxProvider::forget_keys`] drops the idempotency keys, as a
+//! holds (and saving a card behaves the same way). [`SandboxProvider::forget_keys`] drops the idempotency keys, as a
 //! processor does after a day, so a test can check that the reconciler finds
 //! what a call did by its metadata alone.
 
@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use dispatch_engine::{JobId, Money};
 
-use crate::provider::{Call, CallKey, Outcome, PaymentProvider, ProviderError, wrong_call};
+use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, wrong_call};
 
 /// What the sandbox does with the next call instead of its usual answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,8 @@ struct Records {
     transfers: Vec<Movement>,
     /// Idempotency key → the call and its first answer.
     answered: HashMap<String, (Call, Outcome)>,
+    /// Card setups by idempotency key.
+    setups: HashMap<String, (CardSetup, CardSaved)>,
     next: VecDeque<Behaviour>,
     calls: usize,
 }
@@ -300,6 +302,28 @@ impl PaymentProvider for SandboxProvider {
             Ok(outcome)
         })
         .await
+    }
+
+    async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
+        let mut r = self.lock();
+        r.calls += 1;
+        if let Some((first, saved)) = r.setups.get(&setup.key) {
+            if first != setup {
+                return Err(ProviderError::Rejected(format!("idempotency key {} was used with different parameters", setup.key)));
+            }
+            return Ok(saved.clone());
+        }
+        let saved = match setup.payment_method.as_str() {
+            "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => {
+                CardSaved::Declined { code: "card_declined".into(), message: "Your card was declined.".into() }
+            }
+            "pm_card_authenticationRequired" => {
+                CardSaved::ActionRequired { setup: format!("seti_{}", setup.key), client_secret: format!("seti_{}_secret", setup.key) }
+            }
+            _ => CardSaved::Saved { card: Card { customer: setup.customer.clone(), payment_method: setup.payment_method.clone() } },
+        };
+        r.setups.insert(setup.key.clone(), (setup.clone(), saved.clone()));
+        Ok(saved)
     }
 
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {

@@ -119,3 +119,17 @@ async fn a_call_that_hung_is_reconciled_to_one_charge_even_once_keys_are_forgott
     assert!(matches!(reconcile(&sandbox, &refund).await.unwrap(), Outcome::Refunded { .. }), "found by its metadata");
     assert_eq!(sandbox.statement(JOB).refunded, Money(500));
 }
+
+#[tokio::test]
+async fn cards_are_saved_once_per_key_or_declined_or_sent_to_authenticate() {
+    use crate::provider::{CardSaved, CardSetup};
+    let sandbox = SandboxProvider::new();
+    let setup =
+        |pm: &str, n: u32| CardSetup { customer: "cus_1".into(), payment_method: pm.into(), key: format!("dispatch-customer-1-card-{n}") };
+    let saved = sandbox.save_card(&setup("pm_card_visa", 1)).await.unwrap();
+    assert_eq!(saved, CardSaved::Saved { card: card("pm_card_visa") });
+    assert_eq!(sandbox.save_card(&setup("pm_card_visa", 1)).await.unwrap(), saved, "a retry is answered the same");
+    assert!(matches!(sandbox.save_card(&setup("pm_card_mastercard", 1)).await, Err(ProviderError::Rejected(_))), "a key reused");
+    assert!(matches!(sandbox.save_card(&setup("pm_card_chargeDeclined", 2)).await.unwrap(), CardSaved::Declined { .. }));
+    assert!(matches!(sandbox.save_card(&setup("pm_card_authenticationRequired", 3)).await.unwrap(), CardSaved::ActionRequired { .. }));
+}

@@ -3,6 +3,7 @@
 //!
 //! | call | Stripe |
 //! |---|---|
+//! | save a card | `POST /v1/setup_intents` (`usage=off_session`), then `POST /v1/setup_intents/{id}/confirm` with the card |
 //! | prepare | `POST /v1/payment_intents` — `capture_method=manual`, the card on file, unconfirmed: nothing held |
 //! | authorize | `POST /v1/payment_intents/{id}/confirm` — `off_session` for a scheduled job's hold |
 //! | capture | `POST /v1/payment_intents/{id}/capture` — `amount_to_capture` |
@@ -31,7 +32,7 @@ use dispatch_engine::Money;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{Call, CallKey, Outcome, PaymentProvider, ProviderError, wrong_call};
+use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, wrong_call};
 
 /// How to reach Stripe.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,17 @@ struct PaymentIntent {
 
 fn zero_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
+}
+
+/// A SetupIntent, as far as it is read.
+#[derive(Debug, Deserialize)]
+struct SetupIntent {
+    id: String,
+    status: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    last_setup_error: Option<ErrorDetail>,
 }
 
 /// A Refund or a Transfer, as far as it is read.
@@ -118,12 +130,21 @@ impl From<ProviderError> for Failure {
     }
 }
 
+/// The decline code and the customer's message of a card error.
+fn decline(e: ErrorDetail) -> (String, String) {
+    (e.decline_code.or(e.code).unwrap_or_else(|| "card_declined".into()), e.message.unwrap_or_else(|| "Your card was declined.".into()))
+}
+
 /// `Declined` of a card error.
 fn declined(e: ErrorDetail) -> Outcome {
-    Outcome::Declined {
-        code: e.decline_code.or(e.code).unwrap_or_else(|| "card_declined".into()),
-        message: e.message.unwrap_or_else(|| "Your card was declined.".into()),
-    }
+    let (code, message) = decline(e);
+    Outcome::Declined { code, message }
+}
+
+/// `Declined` of a card error at setup.
+fn card_declined(e: ErrorDetail) -> CardSaved {
+    let (code, message) = decline(e);
+    CardSaved::Declined { code, message }
 }
 
 /// A captured hold: what it received, or (a simulator that does not report
@@ -292,6 +313,32 @@ impl PaymentProvider for StripeProvider {
         ];
         let transfer: Movement = self.create("/v1/transfers", key, form).await.map_err(no_card_error)?;
         Ok(Outcome::PaidOut { transfer: transfer.id, amount: Money(transfer.amount) })
+    }
+
+    async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
+        let form = vec![
+            ("customer".into(), setup.customer.clone()),
+            ("usage".into(), "off_session".into()),
+            ("payment_method_types[]".into(), "card".into()),
+            ("metadata[dispatch_setup]".into(), setup.key.clone()),
+        ];
+        let created: SetupIntent = self.post("/v1/setup_intents", &format!("{}-create", setup.key), form).await.map_err(no_card_error)?;
+        let form = vec![("payment_method".into(), setup.payment_method.clone())];
+        let confirmed = match self.post::<SetupIntent>(&format!("/v1/setup_intents/{}/confirm", created.id), &setup.key, form).await {
+            Ok(si) => si,
+            Err(Failure::Card(e)) => return Ok(card_declined(e)),
+            Err(Failure::Provider(e)) => return Err(e),
+        };
+        match confirmed.status.as_str() {
+            "succeeded" => {
+                Ok(CardSaved::Saved { card: Card { customer: setup.customer.clone(), payment_method: setup.payment_method.clone() } })
+            }
+            "requires_action" => {
+                Ok(CardSaved::ActionRequired { client_secret: confirmed.client_secret.unwrap_or_default(), setup: confirmed.id })
+            }
+            "requires_payment_method" | "canceled" => Ok(card_declined(confirmed.last_setup_error.unwrap_or_default())),
+            other => Err(ProviderError::Rejected(format!("card setup {} is {other}", confirmed.id))),
+        }
     }
 
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {

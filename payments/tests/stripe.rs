@@ -72,31 +72,39 @@ fn stripe_at(sim: &Simulator) -> Result<StripeProvider> {
     Ok(StripeProvider::new(config)?)
 }
 
-/// A customer with a card of `number` on file, made through the simulator's API directly.
+/// Makes an object through the simulator's API directly: its id.
+async fn make_object(sim: &Simulator, path: &str, form: Vec<(&'static str, String)>) -> Result<String> {
+    let request = reqwest::Client::new().post(format!("http://{}{path}", sim.addr)).bearer_auth("sk_test_dispatch").form(&form);
+    let body: serde_json::Value = request.send().await?.json().await?;
+    body["id"].as_str().map(str::to_owned).with_context(|| format!("no id in {body}"))
+}
+
+async fn new_customer(sim: &Simulator) -> Result<String> {
+    make_object(sim, "/v1/customers", vec![("email", "customer@example.com".into())]).await
+}
+
+/// A payment method for a card of `number`, on nobody's file yet.
+async fn new_card(sim: &Simulator, number: &str) -> Result<String> {
+    let form = vec![
+        ("type", "card".into()),
+        ("card[number]", number.into()),
+        ("card[exp_month]", "12".into()),
+        ("card[exp_year]", "2034".into()),
+        ("card[cvc]", "123".into()),
+    ];
+    make_object(sim, "/v1/payment_methods", form).await
+}
+
+/// A customer with a card of `number` on file.
 async fn card_on_file(sim: &Simulator, number: &str) -> Result<Card> {
-    let http = reqwest::Client::new();
-    let base = format!("http://{}", sim.addr);
-    let post = |path: String, form: Vec<(&'static str, String)>| {
-        let request = http.post(format!("{base}{path}")).bearer_auth("sk_test_dispatch").form(&form);
-        async move {
-            let body: serde_json::Value = request.send().await?.json().await?;
-            body["id"].as_str().map(str::to_owned).with_context(|| format!("no id in {body}"))
-        }
-    };
-    let customer = post("/v1/customers".into(), vec![("email", "customer@example.com".into())]).await?;
-    let method = post(
-        "/v1/payment_methods".into(),
-        vec![
-            ("type", "card".into()),
-            ("card[number]", number.into()),
-            ("card[exp_month]", "12".into()),
-            ("card[exp_year]", "2034".into()),
-            ("card[cvc]", "123".into()),
-        ],
-    )
-    .await?;
-    post(format!("/v1/payment_methods/{method}/attach"), vec![("customer", customer.clone())]).await?;
+    let customer = new_customer(sim).await?;
+    let method = new_card(sim, number).await?;
+    make_object(sim, &format!("/v1/payment_methods/{method}/attach"), vec![("customer", customer.clone())]).await?;
     Ok(Card { customer, payment_method: method })
+}
+
+async fn localstripe() -> Result<Option<Simulator>> {
+    start("localstripe", "LOCALSTRIPE", |port| vec!["--port".into(), port.to_string(), "--from-scratch".into()]).await
 }
 
 fn prepare(job: u64, card: &Card, amount: u64) -> Call {
@@ -131,10 +139,7 @@ async fn refunds_of(sim: &Simulator, intent: &str) -> Result<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_flow_on_localstripe_charges_once_whatever_is_lost() -> Result<()> {
-    let Some(sim) = start("localstripe", "LOCALSTRIPE", |port| vec!["--port".into(), port.to_string(), "--from-scratch".into()]).await?
-    else {
-        return Ok(());
-    };
+    let Some(sim) = localstripe().await? else { return Ok(()) };
     let stripe = stripe_at(&sim)?;
     let card = card_on_file(&sim, "4242424242424242").await?;
 
@@ -206,6 +211,14 @@ async fn every_request_has_a_shape_stripes_specification_accepts() -> Result<()>
         Call::Refund { key: key(Step::Refund(1)), intent: "pi_123".into(), amount: Money(500) },
         Call::Payout { key: key(Step::Payout), destination: "acct_123".into(), amount: Money(9_000), currency: Currency::USD },
     ];
+    let saved = stripe
+        .save_card(&dispatch_payments::CardSetup {
+            customer: "cus_123".into(),
+            payment_method: "pm_123".into(),
+            key: "dispatch-customer-1-card-1".into(),
+        })
+        .await;
+    ensure!(saved.is_ok(), "saving a card: {saved:?}");
     for call in &calls {
         // stripe-mock answers fixtures, so only refusals of the request itself matter here.
         let made = execute(&stripe, call).await;
@@ -251,10 +264,7 @@ async fn one_request(listener: &tokio::net::TcpListener) -> Result<(Vec<(String,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localstripes_signed_webhooks_verify_and_a_wrong_secret_does_not() -> Result<()> {
     use dispatch_payments::webhook::{Notice, TOLERANCE_SECS, WebhookError, notice, verify};
-    let Some(sim) = start("localstripe", "LOCALSTRIPE", |port| vec!["--port".into(), port.to_string(), "--from-scratch".into()]).await?
-    else {
-        return Ok(());
-    };
+    let Some(sim) = localstripe().await? else { return Ok(()) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secret = "whsec_dispatch_test";
     let form = [
@@ -299,10 +309,7 @@ async fn a_jobs_payment_on_localstripe_from_hold_through_extras_refund_and_dispu
     use dispatch_engine::payment::{PaymentState, PaymentTerms};
     use dispatch_engine::{ContractorId, Timestamp};
     use dispatch_payments::{Hold, JobPayment, PaymentError, Via};
-    let Some(sim) = start("localstripe", "LOCALSTRIPE", |port| vec!["--port".into(), port.to_string(), "--from-scratch".into()]).await?
-    else {
-        return Ok(());
-    };
+    let Some(sim) = localstripe().await? else { return Ok(()) };
     let stripe = stripe_at(&sim)?;
     let card = card_on_file(&sim, "4242424242424242").await?;
     let journal = Entries::default();
@@ -338,5 +345,35 @@ async fn a_jobs_payment_on_localstripe_from_hold_through_extras_refund_and_dispu
     ensure!(refunds_of(&sim, charged).await? == 2, "two refunds");
     // localstripe has no Transfers: the payout is stripe-mock's to check (shape) and the sandbox's (flow).
     ensure!(matches!(pay.pay_out(via, ContractorId(7), "acct_7", hour(80)).await, Err(PaymentError::Call(_))));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_is_saved_for_off_session_holds_on_localstripe() -> Result<()> {
+    use dispatch_payments::{CardSaved, CardSetup};
+    let Some(sim) = localstripe().await? else { return Ok(()) };
+    let stripe = stripe_at(&sim)?;
+    let customer = new_customer(&sim).await?;
+    let setup = |payment_method: String, n: u32| CardSetup {
+        customer: customer.clone(),
+        payment_method,
+        key: format!("dispatch-customer-9-card-{n}"),
+    };
+
+    let visa = new_card(&sim, "4242424242424242").await?;
+    let saved = stripe.save_card(&setup(visa.clone(), 1)).await?;
+    let CardSaved::Saved { card: on_file } = saved else { bail!("not saved: {saved:?}") };
+    ensure!(on_file == Card { customer: customer.clone(), payment_method: visa });
+    // The saved card takes a hold. (localstripe's confirm takes no `off_session`;
+    // stripe-mock checks that request's shape.)
+    let Outcome::Prepared { intent } = execute(&stripe, &prepare(30, &on_file, 8_000)).await? else { bail!("not prepared") };
+    ensure!(matches!(execute(&stripe, &authorize(30, &intent)).await?, Outcome::Held { .. }));
+
+    let secure = new_card(&sim, "4000000000003220").await?;
+    ensure!(
+        matches!(stripe.save_card(&setup(secure, 2)).await?, CardSaved::ActionRequired { client_secret, .. } if !client_secret.is_empty())
+    );
+    let refused = new_card(&sim, "4000000000000002").await?;
+    ensure!(matches!(stripe.save_card(&setup(refused, 3)).await?, CardSaved::Declined { .. }));
     Ok(())
 }
