@@ -250,6 +250,17 @@ impl JobPayment {
         self.step(via, call, now).await.map(drop)
     }
 
+    /// After a restart: finishes the calls `entries` (this job's, in order)
+    /// left in flight and settles their outcomes on this payment, as last
+    /// stored. How many were finished.
+    pub async fn recover(&mut self, via: Via<'_>, entries: &[JournalEntry], now: Timestamp) -> Result<usize, PaymentError> {
+        let finished = crate::journal::recover(via.provider, via.journal, entries).await?;
+        for (call, outcome) in &finished {
+            self.settle(call, outcome, now)?;
+        }
+        Ok(finished.len())
+    }
+
     /// Applies a recorded outcome of `call` to the machine (and the
     /// processor-side ids): the one mapping, for calls made now and for calls
     /// a restart finished.
