@@ -81,6 +81,9 @@ pub struct JobPayment {
     further_holds: u16,
     replaced: u16,
     refunds: u16,
+    /// The outcomes settled, as `<idempotency key>:<outcome>`: settling is
+    /// idempotent, and a restart settles what was recorded after the last store.
+    settled: std::collections::BTreeSet<String>,
     /// Ledger entries made since the last [`Self::take_entries`].
     entries: Vec<Entries>,
 }
@@ -101,6 +104,7 @@ impl JobPayment {
             further_holds: 0,
             replaced: 0,
             refunds: 0,
+            settled: std::collections::BTreeSet::new(),
             entries: Vec::new(),
         })
     }
@@ -250,21 +254,41 @@ impl JobPayment {
         self.step(via, call, now).await.map(drop)
     }
 
-    /// After a restart: finishes the calls `entries` (this job's, in order)
-    /// left in flight and settles their outcomes on this payment, as last
-    /// stored. How many were finished.
+    /// After a restart, from this payment as last stored and the job's
+    /// `entries` in order: settles the outcomes recorded after it was stored,
+    /// then finishes the calls left in flight and settles theirs. How many
+    /// outcomes it settled.
     pub async fn recover(&mut self, via: Via<'_>, entries: &[JournalEntry], now: Timestamp) -> Result<usize, PaymentError> {
-        let finished = crate::journal::recover(via.provider, via.journal, entries).await?;
-        for (call, outcome) in &finished {
-            self.settle(call, outcome, now)?;
+        let mut settled = 0;
+        for entry in entries {
+            let JournalEntry::Outcome { call: key, outcome } = entry else { continue };
+            if self.settled.contains(&format!("{key}:{}", outcome.kind())) {
+                continue;
+            }
+            let intended = entries.iter().find_map(|e| match e {
+                JournalEntry::Intent { call } if call.idempotency_key() == *key => Some(call),
+                _ => None,
+            });
+            if let Some(call) = intended {
+                self.settle(call, outcome, now)?;
+                settled += 1;
+            }
         }
-        Ok(finished.len())
+        for (call, outcome) in crate::journal::recover(via.provider, via.journal, entries).await? {
+            self.settle(&call, &outcome, now)?;
+            settled += 1;
+        }
+        Ok(settled)
     }
 
     /// Applies a recorded outcome of `call` to the machine (and the
     /// processor-side ids): the one mapping, for calls made now and for calls
-    /// a restart finished.
+    /// a restart finished. Settling the same call again does nothing.
     pub fn settle(&mut self, call: &Call, outcome: &Outcome, now: Timestamp) -> Result<(), PaymentError> {
+        // One call may have two outcomes in turn (a hold that waited for 3-D Secure, then held).
+        if !self.settled.insert(format!("{}:{}", call.idempotency_key(), outcome.kind())) {
+            return Ok(());
+        }
         // In a dispute, money given back is the dispute's resolution.
         let event = match (self.machine.state(), outcome) {
             (PaymentState::Disputed, Outcome::Refunded { amount, .. }) => Some(PaymentEvent::DisputeResolved { refund: *amount }),

@@ -243,3 +243,28 @@ async fn killed_between_the_charge_and_its_record_the_restart_settles_one_charge
     let entries = restarted.entries();
     assert_eq!(pay.recover(Via { provider: &sandbox, journal: &restarted }, &entries, at(3)).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_outcome_recorded_after_the_last_store_is_settled_on_restart_without_a_call() {
+    let (sandbox, journal) = (SandboxProvider::new(), Memory::default());
+    let via = Via { provider: &sandbox, journal: &journal };
+    let mut pay = payment("pm_card_visa");
+    pay.hold(via, at(0), false).await.unwrap();
+    let stored = pay.clone();
+    // The capture is made and recorded; the process dies before the job's snapshot is stored.
+    pay.complete(via, at(1)).await.unwrap();
+    let mut restarted = stored;
+    let calls = sandbox.calls();
+    assert_eq!(restarted.recover(via, &journal.entries(), at(2)).await.unwrap(), 1);
+    assert_eq!(sandbox.calls(), calls, "read from the record, not asked again");
+    assert_eq!(restarted.machine(), pay.machine(), "the same payment as if nothing had happened");
+    // Settling is idempotent: a second recovery, or the same outcome again, changes nothing.
+    assert_eq!(restarted.recover(via, &journal.entries(), at(3)).await.unwrap(), 0);
+    let before = restarted.clone();
+    let JournalEntry::Intent { call } = journal.entries().into_iter().rev().find(|e| matches!(e, JournalEntry::Intent { .. })).unwrap()
+    else {
+        unreachable!()
+    };
+    restarted.settle(&call, &Outcome::Captured { intent: "x".into(), amount: Money(10_000) }, at(4)).unwrap();
+    assert_eq!(restarted, before);
+}

@@ -283,6 +283,23 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Its name, as in its JSON `outcome` tag.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Prepared { .. } => "prepared",
+            Outcome::Held { .. } => "held",
+            Outcome::ActionRequired { .. } => "action_required",
+            Outcome::Declined { .. } => "declined",
+            Outcome::Captured { .. } => "captured",
+            Outcome::Voided { .. } => "voided",
+            Outcome::Refunded { .. } => "refunded",
+            Outcome::PaidOut { .. } => "paid_out",
+        }
+    }
+}
+
 /// A call that did not get an outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
