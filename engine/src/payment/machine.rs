@@ -299,11 +299,7 @@ impl PaymentMachine {
                 positive(amount, "a refund")?;
                 self.refund(amount, &mut entries)?;
             }
-            (S::Disputed, E::DisputeResolved { refund }) => {
-                self.refundable(refund)?;
-                self.state = S::Captured;
-                self.refund(refund, &mut entries)?;
-            }
+            (S::Disputed, E::DisputeResolved { refund }) => self.refund(refund, &mut entries)?,
             (S::Captured, E::DisputeOpened) => self.state = S::Disputed,
             (S::Captured, E::PayoutReleased { contractor }) => {
                 let earned = self.escrow();
@@ -327,9 +323,7 @@ impl PaymentMachine {
             }
             (S::Captured | S::Disputed, E::Chargeback { amount }) => {
                 positive(amount, "a chargeback")?;
-                self.refundable(amount)?;
                 // The bank decided: a dispute open here is over.
-                self.state = S::Captured;
                 self.refund(amount, &mut entries)?;
             }
             (S::PayoutPending | S::PaidOut, E::Chargeback { amount }) => {
@@ -346,23 +340,17 @@ impl PaymentMachine {
         Ok(entries)
     }
 
-    /// `Ok` when `amount` can come out of escrow.
-    fn refundable(&self, amount: Money) -> Result<()> {
+    /// `amount` back out of escrow (checked before anything changes); the
+    /// payment is `Captured` after it — a dispute it settles is over — or
+    /// `Refunded` once everything charged is back.
+    fn refund(&mut self, amount: Money, entries: &mut Entries) -> Result<()> {
         let escrow = self.escrow();
         if amount > escrow {
             return Err(Error::InvalidAmount(format!("a refund of {} is over the {} in escrow", amount.0, escrow.0)));
         }
-        Ok(())
-    }
-
-    /// `amount` back out of escrow; everything back closes the payment.
-    fn refund(&mut self, amount: Money, entries: &mut Entries) -> Result<()> {
-        self.refundable(amount)?;
         entries.post(Posting::transfer(Account::Escrow(self.job), Account::Refunds, amount)?);
         self.refunded = Money(self.refunded.0 + amount.0);
-        if self.refunded == self.captured {
-            self.state = PaymentState::Refunded;
-        }
+        self.state = if self.refunded == self.captured { PaymentState::Refunded } else { PaymentState::Captured };
         Ok(())
     }
 }
