@@ -127,8 +127,7 @@ impl JobPayment {
         let (Some(intent), PaymentState::AwaitingAction) = (self.hold.clone(), self.machine.state()) else {
             return Err(self.illegal(PaymentEvent::HoldPlaced { amount: self.machine.hold_due() }));
         };
-        let key = CallKey { attempt: self.hold_attempts, ..CallKey::new(self.job, Step::Authorize) };
-        let call = Call::Authorize { key, intent, off_session: false };
+        let call = Call::Authorize { key: self.hold_key(), intent, off_session: false };
         match via.provider.confirm(&call).await.map_err(CallError::from)? {
             Some(outcome @ (Outcome::Held { .. } | Outcome::Declined { .. } | Outcome::Voided { .. })) => {
                 via.journal
@@ -148,8 +147,7 @@ impl JobPayment {
     /// Places the first hold ([`PaymentMachine::hold_due`]): `off_session` for a scheduled job's, placed without the customer.
     pub async fn hold(&mut self, via: Via<'_>, now: Timestamp, off_session: bool) -> Result<Hold, PaymentError> {
         self.hold_attempts += 1;
-        let key = CallKey { attempt: self.hold_attempts, ..CallKey::new(self.job, Step::Authorize) };
-        self.place(via, key, self.machine.hold_due(), now, off_session).await
+        self.place(via, self.hold_key(), self.machine.hold_due(), now, off_session).await
     }
 
     /// The contractor asks for `amount` more, for `reason`.
@@ -181,9 +179,8 @@ impl JobPayment {
             return Ok(false);
         }
         self.hold_attempts += 1;
-        let key = CallKey { attempt: self.hold_attempts, ..CallKey::new(self.job, Step::Authorize) };
         let amount = self.machine.held();
-        self.place(via, key, amount, now, true).await.map(|h| h == Hold::Placed)
+        self.place(via, self.hold_key(), amount, now, true).await.map(|h| h == Hold::Placed)
     }
 
     /// The work is done: the approved total is charged.
@@ -260,16 +257,8 @@ impl JobPayment {
     /// outcomes it settled.
     pub async fn recover(&mut self, via: Via<'_>, entries: &[JournalEntry], now: Timestamp) -> Result<usize, PaymentError> {
         let mut settled = 0;
-        for entry in entries {
-            let JournalEntry::Outcome { call: key, outcome } = entry else { continue };
-            if self.settled.contains(&format!("{key}:{}", outcome.kind())) {
-                continue;
-            }
-            let intended = entries.iter().find_map(|e| match e {
-                JournalEntry::Intent { call } if call.idempotency_key() == *key => Some(call),
-                _ => None,
-            });
-            if let Some(call) = intended {
+        for (call, outcome) in crate::journal::recorded(entries) {
+            if !self.settled.contains(&settled_key(call, outcome)) {
                 self.settle(call, outcome, now)?;
                 settled += 1;
             }
@@ -285,8 +274,7 @@ impl JobPayment {
     /// processor-side ids): the one mapping, for calls made now and for calls
     /// a restart finished. Settling the same call again does nothing.
     pub fn settle(&mut self, call: &Call, outcome: &Outcome, now: Timestamp) -> Result<(), PaymentError> {
-        // One call may have two outcomes in turn (a hold that waited for 3-D Secure, then held).
-        if !self.settled.insert(format!("{}:{}", call.idempotency_key(), outcome.kind())) {
+        if !self.settled.insert(settled_key(call, outcome)) {
             return Ok(());
         }
         // In a dispute, money given back is the dispute's resolution.
@@ -346,6 +334,11 @@ impl JobPayment {
         self.step(via, call, now).await.map(drop)
     }
 
+    /// The key of the first hold's latest attempt (later ones are its renewals).
+    fn hold_key(&self) -> CallKey {
+        CallKey { attempt: self.hold_attempts, ..CallKey::new(self.job, Step::Authorize) }
+    }
+
     /// One durable call, settled.
     async fn step(&mut self, via: Via<'_>, call: Call, now: Timestamp) -> Result<Outcome, PaymentError> {
         let outcome = make(via.provider, via.journal, call.clone()).await?;
@@ -362,6 +355,12 @@ impl JobPayment {
     fn illegal(&self, event: PaymentEvent) -> PaymentError {
         PaymentError::Refused(EngineError::IllegalPayment { state: self.machine.state(), event: event.kind() })
     }
+}
+
+/// How a settled outcome is remembered: one call may have two outcomes in
+/// turn (a hold that waited for 3-D Secure, then held).
+fn settled_key(call: &Call, outcome: &Outcome) -> String {
+    format!("{}:{}", call.idempotency_key(), outcome.kind())
 }
 
 #[cfg(test)]

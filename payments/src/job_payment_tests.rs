@@ -1,36 +1,13 @@
-use std::sync::Mutex;
-
-use async_trait::async_trait;
 use dispatch_engine::payment::{Account, Ledger};
 
 use super::*;
-use crate::journal::{JournalError, in_flight};
+use crate::journal::in_flight;
+use crate::journal::tests::Memory;
 use crate::sandbox::{SandboxProvider, Statement};
 
 const JOB: JobId = JobId(42);
 const PRO: ContractorId = ContractorId(7);
 const HOUR_MS: i64 = 3_600_000;
-
-/// Entries in memory; once `dead`, every write fails, as a killed process's would.
-#[derive(Default)]
-struct Memory(Mutex<Vec<JournalEntry>>, std::sync::atomic::AtomicBool);
-
-impl Memory {
-    fn entries(&self) -> Vec<JournalEntry> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl PaymentJournal for Memory {
-    async fn write(&self, entry: JournalEntry) -> Result<(), JournalError> {
-        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(JournalError("the process is gone".into()));
-        }
-        self.0.lock().unwrap().push(entry);
-        Ok(())
-    }
-}
 
 fn payment(payment_method: &str) -> JobPayment {
     let card = Card { customer: "cus_1".into(), payment_method: payment_method.into() };
@@ -84,7 +61,7 @@ async fn a_job_from_hold_through_extras_a_refund_and_a_dispute_to_its_payout() {
     assert_eq!(ledger.balance(Account::PlatformRevenue), 290);
     assert_eq!(ledger.balance(Account::Payouts(PRO)), 9_710);
     assert_eq!((ledger.balance(Account::Escrow(JOB)), ledger.held(JOB), ledger.total()), (0, Money(0), 0));
-    assert!(in_flight(&journal.0.lock().unwrap()).is_empty(), "every call recorded");
+    assert!(in_flight(&journal.entries()).is_empty(), "every call recorded");
 
     // A dispute after the window is refused.
     let sandbox = SandboxProvider::new();
@@ -176,60 +153,20 @@ async fn cancellations_void_or_charge_the_fee_and_old_holds_are_renewed() {
     assert_eq!(serde_json::from_str::<JobPayment>(&json).unwrap(), long);
 }
 
-/// A provider that stops answering after the call it was given: the call is
-/// made, and the process is killed before it hears back.
-struct DiesOnAnswer<'a> {
-    inner: &'a SandboxProvider,
-    journal: &'a Memory,
-}
-
-#[async_trait]
-impl crate::provider::PaymentProvider for DiesOnAnswer<'_> {
-    fn name(&self) -> &'static str {
-        "dies-on-answer"
-    }
-    async fn prepare(&self, call: &Call) -> Result<Outcome, crate::ProviderError> {
-        self.inner.prepare(call).await
-    }
-    async fn authorize(&self, call: &Call) -> Result<Outcome, crate::ProviderError> {
-        self.inner.authorize(call).await
-    }
-    async fn capture(&self, call: &Call) -> Result<Outcome, crate::ProviderError> {
-        let made = self.inner.capture(call).await;
-        // Killed between the processor's answer and its record.
-        self.journal.1.store(true, std::sync::atomic::Ordering::SeqCst);
-        made
-    }
-    async fn void(&self, call: &Call) -> Result<Outcome, crate::ProviderError> {
-        self.inner.void(call).await
-    }
-    async fn refund(&self, call: &Call) -> Result<Outcome, crate::ProviderError> {
-        self.inner.refund(call).await
-    }
-    async fn payout(&self, call: &Call) -> Result<Outcome, crate::ProviderError> {
-        self.inner.payout(call).await
-    }
-    async fn save_card(&self, setup: &crate::CardSetup) -> Result<crate::CardSaved, crate::ProviderError> {
-        self.inner.save_card(setup).await
-    }
-    async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, crate::ProviderError> {
-        self.inner.confirm(call).await
-    }
-}
-
 #[tokio::test]
 async fn killed_between_the_charge_and_its_record_the_restart_settles_one_charge() {
-    let (sandbox, journal) = (SandboxProvider::new(), Memory::default());
+    let (sandbox, setup) = (SandboxProvider::new(), Memory::default());
     let mut pay = payment("pm_card_visa");
-    pay.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    pay.hold(Via { provider: &sandbox, journal: &setup }, at(0), false).await.unwrap();
     // What the snapshot holds: the payment as of its last completed step.
     let stored = pay.clone();
-    let dying = DiesOnAnswer { inner: &sandbox, journal: &journal };
-    assert!(matches!(pay.complete(Via { provider: &dying, journal: &journal }, at(1)).await, Err(PaymentError::Call(_))));
+    // The capture's intent is written and the call made; the process dies before its outcome is.
+    let journal = setup.dying_after(1);
+    assert!(matches!(pay.complete(Via { provider: &sandbox, journal: &journal }, at(1)).await, Err(PaymentError::Call(_))));
     assert_eq!(sandbox.statement(JOB).charges, 1, "the charge was made");
 
     // The restart: the stored payment, the job's entries, a journal that writes again.
-    let restarted = Memory(Mutex::new(journal.entries()), std::sync::atomic::AtomicBool::new(false));
+    let restarted = journal.restarted();
     let mut pay = stored;
     sandbox.forget_keys();
     let entries = restarted.entries();

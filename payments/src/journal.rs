@@ -6,7 +6,7 @@
 //!   that did not get an answer (the processor unavailable, or a hang cut
 //!   short by the caller) leaves its intent in place.
 //! - [`in_flight`] reads, from a job's entries in order, the calls intended
-//!   and never recorded.
+//!   and never recorded; [`recorded`], the outcomes with their calls.
 //! - [`recover`] finishes each: [`reconcile`] finds what the processor did
 //!   (or makes the call again under the same key), and the outcome is
 //!   recorded. One charge, one record, however the first attempt ended.
@@ -89,6 +89,22 @@ pub fn in_flight(entries: &[JournalEntry]) -> Vec<Call> {
     open
 }
 
+/// The outcomes `entries` recorded, in order, each with the call it was intended as.
+#[must_use]
+pub fn recorded(entries: &[JournalEntry]) -> Vec<(&Call, &Outcome)> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let JournalEntry::Outcome { call: key, outcome } = entry else { return None };
+            let call = entries.iter().find_map(|e| match e {
+                JournalEntry::Intent { call } if call.idempotency_key() == *key => Some(call),
+                _ => None,
+            })?;
+            Some((call, outcome))
+        })
+        .collect()
+}
+
 /// Finishes every call `entries` left in flight: its outcome found (or the
 /// call made again under its key) and recorded. The outcomes, in order.
 pub async fn recover(
@@ -131,4 +147,4 @@ pub fn payment_event(call: &Call, outcome: &Outcome) -> Option<PaymentEvent> {
 
 #[cfg(test)]
 #[path = "journal_tests.rs"]
-mod tests;
+pub(crate) mod tests;

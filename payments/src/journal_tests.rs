@@ -12,25 +12,25 @@ const JOB: JobId = JobId(42);
 
 /// Entries in memory; after `dies_after` writes every write fails, as a dead process's would.
 #[derive(Default)]
-struct Memory {
+pub(crate) struct Memory {
     entries: Mutex<Vec<JournalEntry>>,
     dies_after: Option<usize>,
 }
 
 impl Memory {
     /// This journal, as a process that dies after `more` writes.
-    fn dying_after(&self, more: usize) -> Self {
+    pub(crate) fn dying_after(&self, more: usize) -> Self {
         let entries = self.entries();
         let dies_after = Some(entries.len() + more);
         Self { entries: Mutex::new(entries), dies_after }
     }
 
     /// A restarted process's journal: what the dead one wrote.
-    fn restarted(&self) -> Self {
+    pub(crate) fn restarted(&self) -> Self {
         Self { entries: Mutex::new(self.entries()), dies_after: None }
     }
 
-    fn entries(&self) -> Vec<JournalEntry> {
+    pub(crate) fn entries(&self) -> Vec<JournalEntry> {
         self.entries.lock().unwrap().clone()
     }
 
@@ -140,13 +140,9 @@ async fn recorded_outcomes_drive_the_jobs_payment_machine() {
     let mut machine = PaymentMachine::new(JOB, Money(10_000), PaymentTerms::default()).unwrap();
     let mut ledger = Ledger::new();
     let entries = journal.entries();
-    for entry in &entries {
-        let JournalEntry::Outcome { call, outcome } = entry else { continue };
-        let intended = entries.iter().find_map(|e| match e {
-            JournalEntry::Intent { call: c } if c.idempotency_key() == *call => Some(c.clone()),
-            _ => None,
-        });
-        if let Some(event) = payment_event(&intended.unwrap(), outcome) {
+    assert_eq!(recorded(&entries).len(), 4, "prepare, authorize, capture, refund");
+    for (call, outcome) in recorded(&entries) {
+        if let Some(event) = payment_event(call, outcome) {
             ledger.record(&machine.apply(event).unwrap()).unwrap();
         }
     }

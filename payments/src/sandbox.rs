@@ -161,11 +161,8 @@ impl SandboxProvider {
             let mut r = self.lock();
             r.calls += 1;
             let key = call.idempotency_key();
-            if let Some((first, outcome)) = r.answered.get(&key) {
-                if first != call {
-                    return Err(ProviderError::Rejected(format!("idempotency key {key} was used with different parameters")));
-                }
-                return Ok(outcome.clone());
+            if let Some(answer) = first_answer(&r.answered, &key, call) {
+                return answer;
             }
             let behaviour = r.next.pop_front();
             if behaviour == Some(Behaviour::Fail) {
@@ -181,6 +178,17 @@ impl SandboxProvider {
         }
         Ok(outcome)
     }
+}
+
+/// The first answer to idempotency `key`, if it was used before: again for
+/// the same request, refused for another (as Stripe does).
+fn first_answer<R: PartialEq, A: Clone>(answered: &HashMap<String, (R, A)>, key: &str, request: &R) -> Option<Result<A, ProviderError>> {
+    let (first, answer) = answered.get(key)?;
+    Some(if first == request {
+        Ok(answer.clone())
+    } else {
+        Err(ProviderError::Rejected(format!("idempotency key {key} was used with different parameters")))
+    })
 }
 
 fn intent_mut<'a>(r: &'a mut Records, id: &str) -> Result<&'a mut Intent, ProviderError> {
@@ -307,11 +315,8 @@ impl PaymentProvider for SandboxProvider {
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
         let mut r = self.lock();
         r.calls += 1;
-        if let Some((first, saved)) = r.setups.get(&setup.key) {
-            if first != setup {
-                return Err(ProviderError::Rejected(format!("idempotency key {} was used with different parameters", setup.key)));
-            }
-            return Ok(saved.clone());
+        if let Some(answer) = first_answer(&r.setups, &setup.key, setup) {
+            return answer;
         }
         let saved = match setup.payment_method.as_str() {
             "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => {

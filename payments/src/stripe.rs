@@ -193,10 +193,11 @@ impl StripeProvider {
         format!("{}{path}", self.config.api_base.trim_end_matches('/'))
     }
 
-    /// A write that makes an object (a refund, a transfer): the call's metadata goes on it.
-    async fn create<T: DeserializeOwned>(&self, path: &str, key: &CallKey, mut form: Vec<(String, String)>) -> Result<T, Failure> {
-        form.extend(key.metadata().into_iter().map(|(k, v)| (format!("metadata[{k}]"), v)));
-        self.post(path, &key.idempotency_key(), form).await
+    /// A write that makes an object (a hold, a refund, a transfer) for `call`:
+    /// under its idempotency key, with its metadata on the object.
+    async fn create<T: DeserializeOwned>(&self, path: &str, call: &Call, mut form: Vec<(String, String)>) -> Result<T, Failure> {
+        form.extend(call.key().metadata().into_iter().map(|(k, v)| (format!("metadata[{k}]"), v)));
+        self.post(path, &call.idempotency_key(), form).await
     }
 
     /// A write under `idempotency_key`.
@@ -257,8 +258,8 @@ impl PaymentProvider for StripeProvider {
     }
 
     async fn prepare(&self, call: &Call) -> Result<Outcome, ProviderError> {
-        let Call::Prepare { key, card, amount: held, currency } = call else { return Err(wrong_call("prepare", call)) };
-        let mut form = vec![
+        let Call::Prepare { card, amount: held, currency, .. } = call else { return Err(wrong_call("prepare", call)) };
+        let form = vec![
             amount(*held),
             ("currency".into(), currency.code().to_ascii_lowercase()),
             ("customer".into(), card.customer.clone()),
@@ -266,8 +267,7 @@ impl PaymentProvider for StripeProvider {
             ("payment_method_types[]".into(), "card".into()),
             ("capture_method".into(), "manual".into()),
         ];
-        form.extend(key.metadata().into_iter().map(|(k, v)| (format!("metadata[{k}]"), v)));
-        let pi: PaymentIntent = self.post("/v1/payment_intents", &call.idempotency_key(), form).await.map_err(no_card_error)?;
+        let pi: PaymentIntent = self.create("/v1/payment_intents", call, form).await.map_err(no_card_error)?;
         Ok(Outcome::Prepared { intent: pi.id })
     }
 
@@ -297,9 +297,9 @@ impl PaymentProvider for StripeProvider {
     }
 
     async fn refund(&self, call: &Call) -> Result<Outcome, ProviderError> {
-        let Call::Refund { key, intent, amount: back } = call else { return Err(wrong_call("refund", call)) };
+        let Call::Refund { intent, amount: back, .. } = call else { return Err(wrong_call("refund", call)) };
         let form = vec![("payment_intent".into(), intent.clone()), amount(*back)];
-        let refund: Movement = self.create("/v1/refunds", key, form).await.map_err(no_card_error)?;
+        let refund: Movement = self.create("/v1/refunds", call, form).await.map_err(no_card_error)?;
         Ok(Outcome::Refunded { refund: refund.id, amount: Money(refund.amount) })
     }
 
@@ -311,7 +311,7 @@ impl PaymentProvider for StripeProvider {
             ("destination".into(), destination.clone()),
             ("transfer_group".into(), format!("dispatch-job-{}", key.job.0)),
         ];
-        let transfer: Movement = self.create("/v1/transfers", key, form).await.map_err(no_card_error)?;
+        let transfer: Movement = self.create("/v1/transfers", call, form).await.map_err(no_card_error)?;
         Ok(Outcome::PaidOut { transfer: transfer.id, amount: Money(transfer.amount) })
     }
 

@@ -202,7 +202,7 @@ impl ScyllaConfig {
     }
 
     /// The `user:password@` of a URI, if it has one.
-    pub fn login_from_uri(uri: &str) -> Result<Option<(String, String)>> {
+    fn login_from_uri(uri: &str) -> Result<Option<(String, String)>> {
         let rest = uri.trim().strip_prefix("scylla://").unwrap_or(uri.trim());
         let Some((login, _)) = rest.rsplit_once('@') else { return Ok(None) };
         match login.split_once(':') {
