@@ -22,23 +22,21 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, Message, Subscriber};
-use futures_util::StreamExt;
+use async_nats::Client;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use dispatch_actors::{ContractorLink, Dispatch, DispatchConfig, GpsFix};
-use dispatch_engine::{ContractorId, GeoPoint, Timestamp};
+use dispatch_actors::{Dispatch, DispatchConfig};
 use dispatch_storage::scylladb::{LeaseState, LeaseTtl, Leases, Outcome, ScyllaSession, Writer, WriterRoles};
 use dispatch_storage::{Fence, FencedStore, ScyllaConfig, ScyllaStore, SnapshotStore};
 
 use super::ClusterConfig;
 use super::members::Members;
+use super::owner::{announce, answer_whois, publish_events, serve_commands, serve_maps, take_gps};
 use super::placement::owner_of;
-use super::wire::{self, CitySubjects, CommandReply, CommandRequest, EventBatch, GpsBatch, MapReply, MapRequest, Owner};
+use super::wire::{self, CitySubjects, Owner};
 use crate::cities::Area;
-use crate::city_event::CityEvent;
 
 /// How often a keeper looks at its city (plus up to half again of jitter).
 const POLL: Duration = Duration::from_millis(500);
@@ -52,17 +50,11 @@ const SAFETY: Duration = Duration::from_secs(1);
 /// (more than one heartbeat interval: every live engine has been heard).
 const SETTLE: Duration = Duration::from_millis(1_500);
 
-/// How often an owner announces itself.
-const ANNOUNCE: Duration = Duration::from_secs(1);
-
 /// How long a handoff waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Commands one city serves at once (more wait in NATS).
 const IN_FLIGHT: usize = 512;
-
-/// Most events in one batch on the city's event subject.
-const EVENT_BATCH: usize = 256;
 
 /// A running engine node.
 pub struct EngineNode {
@@ -388,116 +380,5 @@ impl EngineNode {
         tasks.spawn(announce(self.nats.clone(), subjects.owner(), me));
         self.nats.flush().await?;
         Ok((dispatch, tasks, in_flight, writer))
-    }
-}
-
-/// Answers `request` on its reply subject, if it has one.
-async fn reply(nats: &Client, request: &Message, payload: bytes::Bytes) {
-    if let Some(to) = &request.reply {
-        let _ = nats.publish(to.clone(), payload).await;
-    }
-}
-
-async fn serve_commands(nats: Client, mut commands: Subscriber, area: Arc<Area>, dispatch: Dispatch, in_flight: Arc<Semaphore>) {
-    while let Some(msg) = commands.next().await {
-        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else { break };
-        let (nats, area, dispatch) = (nats.clone(), Arc::clone(&area), dispatch.clone());
-        tokio::spawn(async move {
-            let answer: CommandReply = match wire::decode::<CommandRequest>(&msg.payload) {
-                Ok(request) => crate::execute::execute(&area, &dispatch, request.caller, request.msg).await,
-                Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
-            };
-            reply(&nats, &msg, wire::encode(&answer)).await;
-            drop(permit);
-        });
-    }
-}
-
-async fn serve_maps(nats: Client, mut maps: Subscriber, dispatch: Dispatch) {
-    while let Some(msg) = maps.next().await {
-        let answer: MapReply = match wire::decode::<MapRequest>(&msg.payload) {
-            Ok(request) => Ok(crate::port::map_update(&dispatch, request.version, request.viewport)),
-            Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
-        };
-        reply(&nats, &msg, wire::encode(&answer)).await;
-    }
-}
-
-/// Applies GPS batches: each fix through the contractor's link (newest wins, as in one process).
-async fn take_gps(mut batches: Subscriber, dispatch: Dispatch) {
-    let mut links: HashMap<u64, ContractorLink> = HashMap::new();
-    while let Some(msg) = batches.next().await {
-        let Ok(batch) = wire::decode::<GpsBatch>(&msg.payload) else {
-            metrics::counter!("dispatch_cluster_bad_payloads_total").increment(1);
-            continue;
-        };
-        for f in batch.fixes {
-            let Ok(point) = GeoPoint::new(f.lat, f.lng) else { continue };
-            let Ok(fix) = GpsFix::new(point, f.heading, f.speed, f.accuracy, Timestamp(f.ts)) else { continue };
-            let link = match links.get(&f.contractor) {
-                Some(link) => link,
-                None => match dispatch.link(ContractorId(f.contractor)) {
-                    Ok(link) => links.entry(f.contractor).or_insert(link),
-                    Err(_) => continue,
-                },
-            };
-            if link.gps(fix).is_err() {
-                // Offline by now: a fresh link next time they stream.
-                links.remove(&f.contractor);
-            }
-        }
-    }
-}
-
-async fn answer_whois(nats: Client, mut asks: Subscriber, me: Owner) {
-    while let Some(msg) = asks.next().await {
-        reply(&nats, &msg, wire::encode(&me)).await;
-    }
-}
-
-async fn announce(nats: Client, subject: String, me: Owner) {
-    let mut tick = tokio::time::interval(ANNOUNCE);
-    loop {
-        tick.tick().await;
-        let _ = nats.publish(subject.clone(), wire::encode(&me)).await;
-    }
-}
-
-/// Publishes the city's events in batches: whatever the broadcast holds, up to [`EVENT_BATCH`].
-async fn publish_events(nats: Client, subject: String, epoch: u64, dispatch: Dispatch) {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    let mut stream = dispatch.subscribe();
-    let mut missed = 0;
-    loop {
-        let first = match stream.recv().await {
-            Ok(event) => event,
-            Err(RecvError::Lagged(n)) => {
-                missed += n;
-                continue;
-            }
-            Err(RecvError::Closed) => break,
-        };
-        let mut events = Vec::new();
-        let mut next = Some(first);
-        while let Some(event) = next.take() {
-            if let Some(event) = CityEvent::from_city(&dispatch, &event).await {
-                events.push(event);
-            }
-            if events.len() >= EVENT_BATCH {
-                break;
-            }
-            next = match stream.try_recv() {
-                Ok(event) => Some(event),
-                Err(TryRecvError::Lagged(n)) => {
-                    missed += n;
-                    None
-                }
-                Err(_) => None,
-            };
-        }
-        if !events.is_empty() || missed > 0 {
-            let batch = EventBatch { epoch, missed: std::mem::take(&mut missed), events };
-            let _ = nats.publish(subject.clone(), wire::encode(&batch)).await;
-        }
     }
 }

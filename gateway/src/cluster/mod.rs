@@ -13,6 +13,7 @@
 //! | `wire` | every NATS subject and payload between gateways and engines |
 //! | `remote` | [`RemoteCity`]: a city as a gateway reaches it through its owner |
 //! | `engine` | [`EngineNode`]: keepers that take, renew, fence and hand off cities' leases, and serve the cities held |
+//! | `owner` | what an owner serves on its city's subjects: commands, maps, GPS, `whois`, announcements, events |
 //! | `members` | the live engines, from heartbeats |
 //! | `placement` | which live engine should own a city: rendezvous hashing, pins first |
 //! | `nats` | connecting with jittered reconnects |
@@ -21,6 +22,7 @@ mod config;
 mod engine;
 mod members;
 mod nats;
+mod owner;
 pub mod placement;
 mod remote;
 pub mod wire;
