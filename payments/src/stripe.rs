@@ -368,3 +368,17 @@ impl PaymentProvider for StripeProvider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_key_is_refused_and_never_shown() {
+        let err = StripeProvider::new(StripeConfig::default()).unwrap_err();
+        assert!(matches!(&err, ProviderError::Rejected(m) if m.contains("no secret key")), "{err}");
+        let config = StripeConfig { secret_key: "sk_live_do_not_print".into(), ..StripeConfig::default() };
+        assert!(!format!("{config:?}").contains("sk_live"), "Debug hides the key");
+        assert!(StripeProvider::new(config).is_ok());
+    }
+}
