@@ -194,8 +194,14 @@ pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Res
     let mut link = Link::open(&bot, Role::Customer, id).await?;
     let ledger = Arc::clone(&bot.ledger);
     let mut n = 0;
-    while !bot.stop.load(Ordering::Relaxed) {
-        n += 1;
+    // How many times in a row the step broke off with its connection: it is
+    // sent again, under the same request ids, on the next gateway, even once
+    // stopping (its post may have been carried out, and only its answer lost).
+    let mut broke_off = 0;
+    while broke_off > 0 || !bot.stop.load(Ordering::Relaxed) {
+        if broke_off == 0 {
+            n += 1;
+        }
         let step = async {
             // Request ids: a post or a chat retried after `unavailable` is done once, even if its first attempt reached the old owner.
             let post = json!({"type": "post_job", "trade": "plumbing", "lat": at.0, "lng": at.1, "urgency": "today",
@@ -213,8 +219,13 @@ pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Res
             }
             link.handle_pushed(&ledger).await
         };
-        if step.await.is_err() && !bot.stop.load(Ordering::Relaxed) {
-            link.reconnect(&bot, Role::Customer, id).await?;
+        match step.await {
+            Ok(()) => broke_off = 0,
+            Err(e) if broke_off >= 3 => bail!("customer {id}: step {n} broke off {broke_off} times: {e}"),
+            Err(_) => {
+                broke_off += 1;
+                link.reconnect(&bot, Role::Customer, id).await?;
+            }
         }
         tokio::time::sleep(every).await;
     }
