@@ -202,6 +202,7 @@ pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Res
         if broke_off == 0 {
             n += 1;
         }
+        let retried = broke_off > 0;
         let step = async {
             // Request ids: a post or a chat retried after `unavailable` is done once, even if its first attempt reached the old owner.
             let post = json!({"type": "post_job", "trade": "plumbing", "lat": at.0, "lng": at.1, "urgency": "today",
@@ -210,6 +211,10 @@ pub async fn customer(bot: Bot, id: u64, at: (f64, f64), every: Duration) -> Res
                 let job = posted["job"].as_u64().unwrap_or(0);
                 ledger.lock().expect("ledger").jobs.insert(job, id);
                 link.last_seq.entry(job).or_default();
+                if retried {
+                    // A post whose first answer may have been lost: its events so far may have gone to the broken connection.
+                    link.call(&ledger, json!({"type": "resume", "job": job, "last_seq": 0})).await?;
+                }
                 let text = format!("note {n} from {id}");
                 let chat = json!({"type": "chat", "job": job, "text": text, "request_id": format!("chat-{n}")});
                 if let Some(said) = link.call(&ledger, chat).await? {
