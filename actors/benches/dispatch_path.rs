@@ -64,6 +64,7 @@ async fn scenario(size: &Size) -> Vec<f64> {
             urgency: Urgency::Emergency,
             description: format!("job {job}"),
             budget: None,
+            payment_method: None,
         };
         let posted = Instant::now();
         let (id, _) = city.post_job(request).await.expect("post");

@@ -1,8 +1,11 @@
 //! [`DispatchConfig`]: every knob of a city's actors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use dispatch_engine::payment::PaymentTerms;
 use dispatch_engine::{PricingConfig, ScoringConfig, SpeedConfig, SurgeConfig};
+use dispatch_payments::{PaymentProvider, SandboxProvider};
 
 /// How a city's actors behave. `Default` gives production values.
 #[derive(Debug, Clone)]
@@ -62,6 +65,49 @@ pub struct DispatchConfig {
     /// Batched mode: gather open jobs for this long and assign them together
     /// with the least total ETA (`None`, the default: each job offers at once).
     pub batch_window: Option<Duration>,
+    /// Card payments: every job posted holds, charges and pays out through
+    /// this processor (default: the in-memory sandbox); `None` posts jobs
+    /// without money.
+    pub payments: Option<PaymentsConfig>,
+}
+
+/// How a city takes payments.
+#[derive(Clone)]
+pub struct PaymentsConfig {
+    /// The city's money rules: currency, hold margin, fee, cancellation fee, dispute window.
+    pub terms: PaymentTerms,
+    /// The card processor.
+    pub provider: Arc<dyn PaymentProvider>,
+    /// A processor call with no answer after this long is left to the
+    /// reconciler, which finishes it under the same key (default 4 s: a job waits on its calls, and a request to it gives up after 5).
+    pub call_timeout: Duration,
+    /// How often a job whose processor call did not finish tries again (default 30 s).
+    pub retry_after: Duration,
+}
+
+impl PaymentsConfig {
+    /// The sandbox processor with these terms.
+    #[must_use]
+    pub fn sandbox(terms: PaymentTerms) -> Self {
+        Self::with_provider(terms, Arc::new(SandboxProvider::new()))
+    }
+
+    /// `provider` with these terms.
+    #[must_use]
+    pub fn with_provider(terms: PaymentTerms, provider: Arc<dyn PaymentProvider>) -> Self {
+        Self { terms, provider, call_timeout: Duration::from_secs(4), retry_after: Duration::from_secs(30) }
+    }
+}
+
+impl std::fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentsConfig")
+            .field("terms", &self.terms)
+            .field("provider", &self.provider.name())
+            .field("call_timeout", &self.call_timeout)
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
 }
 
 impl Default for DispatchConfig {
@@ -90,6 +136,7 @@ impl Default for DispatchConfig {
             expected_job_secs: 3_600,
             scheduled_lead_time: Duration::from_secs(2 * 3_600),
             batch_window: None,
+            payments: Some(PaymentsConfig::sandbox(PaymentTerms::default())),
         }
     }
 }
@@ -122,6 +169,12 @@ impl DispatchConfig {
         self.speed.validate().map_err(|e| crate::ActorError::Config(e.to_string()))?;
         self.surge.validate().map_err(|e| crate::ActorError::Config(e.to_string()))?;
         self.pricing.validate().map_err(|e| crate::ActorError::Config(e.to_string()))?;
+        if let Some(payments) = &self.payments {
+            payments.terms.validate().map_err(|e| crate::ActorError::Config(e.to_string()))?;
+            if payments.call_timeout.is_zero() || payments.retry_after.is_zero() {
+                return bad("payments: call_timeout and retry_after must be positive".into());
+            }
+        }
         Ok(())
     }
 }

@@ -172,6 +172,9 @@ pub enum ContractorMsg {
         /// Answer.
         reply: RpcReplyPort<Result<Rating>>,
     },
+    /// What a job charged earned them (sent again as it is refunded or paid
+    /// out): their statement keeps the newest line per job.
+    Earned(dispatch_engine::payment::EarningLine),
     /// Answers once every message sent before it has been handled (a barrier:
     /// the mailbox is first in, first out).
     Flush(RpcReplyPort<()>),
@@ -545,6 +548,15 @@ async fn handle_message(
                 }
             };
             let _ = reply.send(answer);
+        }
+        ContractorMsg::Earned(line) => {
+            let earnings = &mut state.snap.earnings;
+            earnings.retain(|l| l.job != line.job && l.day > line.day - crate::record::EARNINGS_KEPT_DAYS);
+            earnings.push(line);
+            if let Err(e) = state.persist().await {
+                // The job's snapshot and log keep the money; only the statement misses it until the next line.
+                tracing::warn!(contractor = %state.snap.profile.id, job = %line.job, %e, "earnings not stored");
+            }
         }
         ContractorMsg::Get(reply) => {
             let _ = reply.send(state.snap.clone());

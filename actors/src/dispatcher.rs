@@ -44,7 +44,15 @@ pub struct JobRequest {
     pub description: String,
     /// The most they want to pay.
     pub budget: Option<dispatch_engine::Money>,
+    /// The card to hold and charge (a payment method id at the processor);
+    /// `None`: [`DEFAULT_PAYMENT_METHOD`].
+    pub payment_method: Option<String>,
 }
+
+/// The payment method of a post that names none: Stripe's test Visa card,
+/// which the sandbox and Stripe's test mode accept. A live deployment has
+/// the app send the customer's saved card.
+pub const DEFAULT_PAYMENT_METHOD: &str = "pm_card_visa";
 
 /// Messages to the dispatcher.
 #[derive(Debug)]
@@ -118,12 +126,32 @@ async fn scan_all(shared: &Shared, kind: Kind) -> Result<Vec<(u64, Vec<u8>)>> {
     }
 }
 
-async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot) -> Result<ActorRef<JobMsg>> {
+/// Spawns a job's actor: `fresh` for a job just posted, else restarted from the store.
+async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot, fresh: bool) -> Result<ActorRef<JobMsg>> {
     let id = snap.job.id;
-    let (actor, _) = Actor::spawn_linked(None, JobActor, (snap, Arc::clone(shared)), root.get_cell()).await?;
+    let (actor, _) = Actor::spawn_linked(None, JobActor, (snap, Arc::clone(shared), fresh), root.get_cell()).await?;
     shared.register_child(actor.get_id(), Child::Job(id));
     write(&shared.jobs).insert(id, actor.clone());
     Ok(actor)
+}
+
+/// A posted job whose actor did not answer on its hold: refused if its
+/// stored payment was declined, else `Unavailable` (it stays posted, and its
+/// hold goes on).
+async fn declined_or_posted(shared: &Shared, id: JobId) -> Result<()> {
+    let stored = shared.store.get(Kind::Job, id.0).await?.map(|blob| codec::decode::<JobSnapshot>(&blob)).transpose()?;
+    let declined = stored.as_ref().and_then(|snap| match snap.machine.state() {
+        dispatch_engine::JobState::Cancelled { reason, .. }
+            if snap.payment.as_ref().is_some_and(|p| p.machine().state() == dispatch_engine::payment::PaymentState::Declined) =>
+        {
+            Some(reason.clone())
+        }
+        _ => None,
+    });
+    match declined {
+        Some(reason) => Err(crate::ActorError::PaymentDeclined(id, reason)),
+        None => Err(crate::ActorError::Unavailable(format!("job {id}: no answer on its payment in time; it stays posted"))),
+    }
 }
 
 /// Stores a new job and its `posted` event (and the request's record, if it
@@ -138,8 +166,18 @@ async fn store_and_spawn(
     let stored = SnapshotPut { kind: Kind::Job, id: id.0, blob: codec::encode(&snap)?, last: false };
     let request = tag.map(|tag| crate::record::PendingRequest { tag, outcome: crate::record::RequestOutcome::Posted { quote } });
     shared.log_first_event(id, LogRecord::Posted { quote, customer }, stored, request.as_ref()).await?;
-    spawn_job(shared, root, snap).await?;
+    let holds = snap.payment.is_some();
+    let actor = spawn_job(shared, root, snap, true).await?;
     metrics::counter!("dispatch_jobs_posted_total").increment(1);
+    if holds {
+        // The post is answered once the card holds (or refused if it declines): two processor calls, each bounded.
+        let limit = shared.config.payments.as_ref().map_or(crate::job::CALL_TIMEOUT, |p| 2 * p.call_timeout + crate::job::CALL_TIMEOUT);
+        match actor.call(JobMsg::Hold, Some(limit)).await {
+            Ok(ractor::rpc::CallResult::Success(answer)) => answer?,
+            // A declined job's actor stops at once; what it stored answers.
+            _ => return declined_or_posted(shared, id).await.map(|()| (id, quote)),
+        }
+    }
     Ok((id, quote))
 }
 
@@ -225,8 +263,8 @@ impl DispatcherState {
         for (id, blob) in scan_all(&self.shared, Kind::Job).await? {
             max_job = max_job.max(id);
             let snap: JobSnapshot = codec::decode(&blob)?;
-            if !snap.machine.state().is_terminal() && self.shared.job(snap.job.id).is_none() {
-                spawn_job(&self.shared, myself, snap).await?;
+            if !snap.is_final() && self.shared.job(snap.job.id).is_none() {
+                spawn_job(&self.shared, myself, snap, false).await?;
                 report.jobs += 1;
             }
         }
@@ -259,6 +297,16 @@ impl DispatcherState {
         let surge = read(&self.shared.surge).multiplier(cell);
         let quote = self.shared.config.pricing.quote(request.trade, &request.urgency, surge);
         let posted_at: Timestamp = self.shared.clock.now();
+        let payment = match &self.shared.config.payments {
+            Some(payments) => {
+                let card = dispatch_payments::Card {
+                    customer: format!("cus_dispatch_{}", request.customer.0),
+                    payment_method: request.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.into()),
+                };
+                Some(dispatch_payments::JobPayment::new(id, quote.total, payments.terms.clone(), card)?)
+            }
+            None => None,
+        };
         let snap = JobSnapshot {
             job: Job {
                 id,
@@ -277,6 +325,8 @@ impl DispatcherState {
             expired_reason: None,
             accepted_at: None,
             rated_stars: None,
+            payment,
+            payee: None,
         };
         Ok(snap)
     }
@@ -288,8 +338,8 @@ impl DispatcherState {
                 write(&self.shared.jobs).remove(&id);
                 let Some(blob) = self.shared.store.get(Kind::Job, id.0).await? else { return Ok(()) };
                 let snap: JobSnapshot = codec::decode(&blob)?;
-                if !snap.machine.state().is_terminal() {
-                    spawn_job(&self.shared, myself, snap).await?;
+                if !snap.is_final() {
+                    spawn_job(&self.shared, myself, snap, false).await?;
                 }
             }
             Child::Contractor(id) => {
@@ -375,6 +425,7 @@ impl Actor for Dispatcher {
                         job_site: None,
                         arriving_sent: false,
                         agenda: Vec::new(),
+                        earnings: Vec::new(),
                     };
                     state.shared.store.put(Kind::Contractor, id.0, codec::encode(&snap)?).await?;
                     Ok(())

@@ -38,6 +38,15 @@ pub enum ActorError {
     /// The configuration is not usable.
     #[error("invalid dispatch configuration: {0}")]
     Config(String),
+    /// The customer's card refused the job's hold: the post is refused and the job cancelled.
+    #[error("job {0}: the card was declined: {1}")]
+    PaymentDeclined(JobId, String),
+    /// A payment step that cannot be taken now (the engine's reason), or whose processor call did not finish.
+    #[error("job {0}: payment: {1}")]
+    Payment(JobId, dispatch_payments::PaymentError),
+    /// The job has no payment (posted before payments, or with them off).
+    #[error("job {0} has no payment")]
+    NoPayment(JobId),
     /// An actor could not be reached or did not answer (stopping, or overloaded).
     #[error("actor unavailable: {0}")]
     Unavailable(String),

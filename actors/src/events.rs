@@ -4,8 +4,13 @@
 //! with a sequence number, before they are broadcast; a reconnecting client
 //! reads what it missed from the log.
 
+use dispatch_engine::payment::PaymentNotice;
 use dispatch_engine::pricing::PriceQuote;
 use dispatch_engine::{ContractorId, CustomerId, GeoPoint, JobId, Party, Timestamp};
+use dispatch_payments::journal::JournalEntry;
+use dispatch_payments::{Outcome, Step};
+
+use crate::record::PaymentRecord;
 use serde::{Deserialize, Serialize};
 
 /// One thing that happened to a job.
@@ -111,6 +116,8 @@ pub enum EventKind {
         /// What they wrote.
         text: String,
     },
+    /// The job's money moved (or is moving).
+    Payment(PaymentNotice),
     /// The assigned contractor's position (not logged: sent while the job is active).
     ContractorPosition {
         /// Who.
@@ -138,7 +145,11 @@ impl EventKind {
             | EventKind::Withdrawn { contractor }
             | EventKind::Rated { contractor, .. }
             | EventKind::ContractorPosition { contractor, .. } => Some(*contractor),
-            EventKind::Posted { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. } | EventKind::Chat { .. } => None,
+            EventKind::Posted { .. }
+            | EventKind::Cancelled { .. }
+            | EventKind::Expired { .. }
+            | EventKind::Chat { .. }
+            | EventKind::Payment(_) => None,
         }
     }
 
@@ -147,4 +158,54 @@ impl EventKind {
     pub const fn finishes_job(&self) -> bool {
         matches!(self, EventKind::Completed { .. } | EventKind::Cancelled { .. } | EventKind::Expired { .. })
     }
+}
+
+/// What a journal entry tells the parties: an intent is the step being
+/// processed; an outcome, what it did (a hold object made is still processing).
+#[must_use]
+pub fn notice_of_call(entry: &JournalEntry) -> PaymentNotice {
+    match entry {
+        JournalEntry::Intent { call } => PaymentNotice::Processing { step: step_name(call.key().step).into() },
+        JournalEntry::Outcome { call: key, outcome } => match outcome {
+            Outcome::Prepared { .. } => PaymentNotice::Processing { step: step_of_key(key).into() },
+            Outcome::Held { amount, .. } => PaymentNotice::Authorized { amount: *amount },
+            Outcome::ActionRequired { client_secret, .. } => PaymentNotice::ActionRequired { client_secret: client_secret.clone() },
+            Outcome::Declined { message, .. } => PaymentNotice::Declined { reason: message.clone() },
+            Outcome::Captured { amount, .. } => PaymentNotice::Captured { amount: *amount },
+            Outcome::Voided { .. } => PaymentNotice::Voided,
+            Outcome::Refunded { amount, .. } => PaymentNotice::Refunded { amount: *amount },
+            Outcome::PaidOut { amount, .. } => PaymentNotice::PaidOut { amount: *amount },
+        },
+    }
+}
+
+impl From<PaymentRecord> for PaymentNotice {
+    fn from(record: PaymentRecord) -> Self {
+        match record {
+            PaymentRecord::ExtrasProposed { amount, reason } => PaymentNotice::ExtrasProposed { amount, reason },
+            PaymentRecord::ExtrasApproved { total } => PaymentNotice::ExtrasApproved { total },
+            PaymentRecord::ExtrasRejected => PaymentNotice::ExtrasRejected,
+            PaymentRecord::DisputeOpened { reason } => PaymentNotice::DisputeOpened { reason },
+            PaymentRecord::DisputeResolved { refund } => PaymentNotice::DisputeResolved { refund },
+            PaymentRecord::PayoutScheduled { at } => PaymentNotice::PayoutScheduled { at },
+        }
+    }
+}
+
+/// A processor step's name for the parties.
+const fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Authorize => "hold",
+        Step::ExtraHold(_) => "extra_hold",
+        Step::Replaced(_) => "release_old_hold",
+        Step::Capture => "capture",
+        Step::Void => "void",
+        Step::Refund(_) => "refund",
+        Step::Payout => "payout",
+    }
+}
+
+/// The step named in an idempotency key (`dispatch-job-42-authorize-a1-prepare`).
+fn step_of_key(key: &str) -> &'static str {
+    if key.contains("-extra-hold-") { step_name(Step::ExtraHold(0)) } else { step_name(Step::Authorize) }
 }

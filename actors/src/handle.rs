@@ -185,7 +185,7 @@ impl Dispatch {
         }
         let snap = self.job(job).await?;
         let state = snap.machine.state();
-        if state.is_terminal() {
+        if snap.is_final() {
             return Err(ActorError::JobClosed(job, format!("{:?}", state.kind()).to_lowercase()));
         }
         Err(ActorError::Unavailable(format!("job {job} is {:?} but its actor is not running", state.kind())))
@@ -262,6 +262,32 @@ impl Dispatch {
     /// goes through and the contractor does not count it twice.
     pub async fn rate(&self, job: JobId, customer: CustomerId, stars: f64) -> Result<Rated> {
         self.rate_tagged(job, customer, stars, None).await
+    }
+
+    /// A party's request on a job's money (`Asker` decides who may ask
+    /// what); the payment as it then stands.
+    pub async fn pay(&self, job: JobId, asker: Asker, act: crate::job::PaymentAct) -> Result<dispatch_engine::payment::Receipt> {
+        let actor = self.job_actor(job).await?;
+        ask(&actor, |reply| JobMsg::Pay { asker, act, reply }).await?
+    }
+
+    /// A job's payment as it stands — its receipt once charged — for any of its parties.
+    pub async fn payment(&self, job: JobId, asker: Asker) -> Result<dispatch_engine::payment::Receipt> {
+        let snap = self.job(job).await?;
+        crate::parties::party_in(&snap, asker)?;
+        if let Some(actor) = self.shared.job(job)
+            && let Ok(view) = ask(&actor, JobMsg::Payment).await
+        {
+            return view;
+        }
+        snap.payment.as_ref().map(crate::job::receipt).ok_or(ActorError::NoPayment(job))
+    }
+
+    /// A contractor's earnings statement: a row per day (UTC) of the jobs
+    /// charged in the last [`EARNINGS_KEPT_DAYS`](crate::record::EARNINGS_KEPT_DAYS) days, oldest first.
+    pub async fn earnings(&self, contractor: ContractorId) -> Result<Vec<dispatch_engine::payment::DayEarnings>> {
+        let snap = self.contractor(contractor).await?;
+        Ok(dispatch_engine::payment::statement(&snap.earnings))
     }
 
     /// Writes a chat message to the job's event log (answering once the store

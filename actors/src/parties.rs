@@ -102,6 +102,8 @@ mod tests {
             expired_reason: None,
             accepted_at: None,
             rated_stars: None,
+            payment: None,
+            payee: None,
         }
     }
 

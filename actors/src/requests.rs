@@ -23,7 +23,7 @@ use crate::events::DispatchEvent;
 use crate::handle::{Dispatch, Rated};
 use crate::job::{JobMsg, ask};
 use crate::parties;
-use crate::record::{LogRecord, PendingRequest, RequestOutcome, RequestRecord, RequestTag};
+use crate::record::{JobSnapshot, LogRecord, PendingRequest, RequestOutcome, RequestRecord, RequestTag};
 use crate::shared::Shared;
 
 /// An attempt of a request under way; dropping it lets the next attempt in.
@@ -79,6 +79,20 @@ impl Dispatch {
         Ok(RequestClaim { running, key: tag.key() })
     }
 
+    /// `PaymentDeclined` if the card refused job `job`'s hold: a retried
+    /// post answers as its first attempt did.
+    pub async fn hold_refused(&self, job: JobId) -> Result<()> {
+        let snap = self.job(job).await?;
+        if snap.payment.as_ref().is_some_and(|p| p.machine().state() == dispatch_engine::payment::PaymentState::Declined) {
+            let reason = match snap.machine.state() {
+                JobState::Cancelled { reason, .. } => reason.clone(),
+                _ => "the card was declined".into(),
+            };
+            return Err(ActorError::PaymentDeclined(job, reason));
+        }
+        Ok(())
+    }
+
     /// [`Dispatch::post_job`], storing the record of `tag` with the job.
     pub async fn post_job_tagged(&self, request: JobRequest, tag: Option<RequestTag>) -> Result<(JobId, PriceQuote)> {
         ask(&self.root, |reply| DispatcherMsg::Post { request, tag, reply }).await?
@@ -99,21 +113,41 @@ impl Dispatch {
     /// [`Dispatch::rate`], storing the record of `tag` with the rating.
     pub async fn rate_tagged(&self, job: JobId, customer: CustomerId, stars: f64, tag: Option<RequestTag>) -> Result<Rated> {
         let _claim = RatingClaim::take(&self.shared, job)?;
-        let mut snap = self.job(job).await?;
-        parties::may_rate(&snap, customer)?;
-        let JobState::Completed { contractor } = *snap.machine.state() else {
-            return Err(ActorError::NotCompleted(job, format!("{:?}", snap.machine.state().kind()).to_lowercase()));
-        };
-        if snap.rated_stars.is_some() {
-            return Err(ActorError::AlreadyRated(job));
+        // A job whose actor lives (its money is under way) is rated by it: one writer of its snapshot.
+        if let Some(actor) = self.shared.job(job) {
+            return ask(&actor, |reply| JobMsg::Rate { customer, stars, tag, reply }).await?;
         }
-        dispatch_engine::types::check_stars(stars)?;
-        let actor = activate(&self.shared, contractor).await?;
-        let rating = ask(&actor, |reply| ContractorMsg::Rate { job, stars, reply }).await??;
-        snap.rated_stars = Some(stars);
-        let stored = SnapshotPut { kind: Kind::Job, id: job.0, blob: codec::encode(&snap)?, last: true };
-        let request = tag.map(|tag| PendingRequest { tag, outcome: RequestOutcome::Rated { contractor, rating } });
-        self.shared.log_event_with(job, LogRecord::Rated { contractor, stars }, vec![stored], request.as_ref()).await?;
-        Ok(Rated { job, contractor, stars, rating })
+        let mut snap = self.job(job).await?;
+        rate_snapshot(&self.shared, &mut snap, customer, stars, tag).await
     }
+}
+
+/// Rates the completed job `snap` for its customer: the contractor counts
+/// it, then the snapshot and the `rated` record are stored in one commit.
+pub(crate) async fn rate_snapshot(
+    shared: &Shared,
+    snap: &mut JobSnapshot,
+    customer: CustomerId,
+    stars: f64,
+    tag: Option<RequestTag>,
+) -> Result<Rated> {
+    let job = snap.job.id;
+    parties::may_rate(snap, customer)?;
+    let JobState::Completed { contractor } = *snap.machine.state() else {
+        return Err(ActorError::NotCompleted(job, format!("{:?}", snap.machine.state().kind()).to_lowercase()));
+    };
+    if snap.rated_stars.is_some() {
+        return Err(ActorError::AlreadyRated(job));
+    }
+    dispatch_engine::types::check_stars(stars)?;
+    let actor = activate(shared, contractor).await?;
+    let rating = ask(&actor, |reply| ContractorMsg::Rate { job, stars, reply }).await??;
+    snap.rated_stars = Some(stars);
+    let stored = SnapshotPut { kind: Kind::Job, id: job.0, blob: codec::encode(&*snap)?, last: snap.is_final() };
+    let request = tag.map(|tag| PendingRequest { tag, outcome: RequestOutcome::Rated { contractor, rating } });
+    if let Err(e) = shared.log_event_with(job, LogRecord::Rated { contractor, stars }, vec![stored], request.as_ref()).await {
+        snap.rated_stars = None;
+        return Err(e);
+    }
+    Ok(Rated { job, contractor, stars, rating })
 }

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) map: crate::map::CityMap,
     /// Numbers each job's event log.
     pub(crate) seqs: crate::seqs::EventSeqs,
+    /// The card processor, each call under the configured time limit (`None`: payments off).
+    pub(crate) processor: Option<Arc<dyn dispatch_payments::PaymentProvider>>,
     /// Jobs whose rating is being written (a second one at the same time is refused).
     pub(crate) rating: Mutex<std::collections::HashSet<JobId>>,
     /// Keys of the tagged requests being carried out now (`requests.rs`).
@@ -95,6 +97,10 @@ impl Shared {
             Resolution::try_from(config.resolution).map_err(|_| ActorError::Config(format!("resolution {}", config.resolution)))?;
         let surge = SurgeBook::new(config.surge).map_err(|e| ActorError::Config(e.to_string()))?;
         let (events, _) = broadcast::channel(4096);
+        let processor = config.payments.as_ref().map(|p| {
+            Arc::new(dispatch_payments::Bounded::new(Arc::clone(&p.provider), p.call_timeout))
+                as Arc<dyn dispatch_payments::PaymentProvider>
+        });
         let (contractor_writer, _task) =
             SnapshotWriter::start(Arc::clone(&store), dispatch_storage::Kind::Contractor, config.snapshot_interval);
         Ok(Self {
@@ -117,6 +123,7 @@ impl Shared {
             requests: Mutex::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
+            processor,
         })
     }
 

@@ -4,7 +4,8 @@ mod common;
 
 use anyhow::Result;
 use common::*;
-use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobId, JobState, Party, Trade};
+use dispatch_actors::engine::payment::{PaymentState, PaymentTerms};
+use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobId, JobState, Money, Party, Trade};
 use dispatch_actors::{ActorError, Asker, Dispatch, EventKind};
 
 /// Posts a job and drives it to `target` with contractor 1.
@@ -46,11 +47,22 @@ async fn a_customer_can_cancel_in_every_non_terminal_state() -> Result<()> {
         if target != "posted" {
             assert_eq!(city.contractor(ContractorId(1)).await?.status, ContractorStatus::Available, "{target}: released");
         }
-        // A cancelled job cannot be cancelled again, nor accepted.
-        eventually(|| async { city.live_counts().jobs == 0 }).await?;
-        assert!(
-            matches!(city.cancel(job, Asker::Customer(CustomerId(1)), "again").await, Err(ActorError::JobClosed(_, ref s)) if s == "cancelled")
-        );
+        // Its money: the hold let go until the contractor set off; after, the cancellation fee charged for them.
+        let paid = city.payment(job, Asker::Customer(CustomerId(1))).await?;
+        let fee = PaymentTerms::default().cancellation_fee;
+        if matches!(target, "en_route" | "on_site") {
+            assert_eq!((paid.state, paid.charged), (PaymentState::Captured, fee), "{target}");
+            assert!(paid.payout_at.is_some(), "{target}: the fee is paid out after the dispute window");
+            // The actor stays for the payout; the job itself takes no more steps.
+            assert!(matches!(city.cancel(job, Asker::Customer(CustomerId(1)), "again").await, Err(ActorError::Engine(_))), "{target}");
+        } else {
+            assert_eq!((paid.state, paid.charged), (PaymentState::Voided, Money(0)), "{target}");
+            // A cancelled job cannot be cancelled again, nor accepted.
+            eventually(|| async { city.live_counts().jobs == 0 }).await?;
+            assert!(
+                matches!(city.cancel(job, Asker::Customer(CustomerId(1)), "again").await, Err(ActorError::JobClosed(_, ref s)) if s == "cancelled")
+            );
+        }
         city.shutdown().await;
     }
     Ok(())

@@ -17,16 +17,20 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use dispatch_actors::engine::payment::{EarningLine, PaymentTerms};
 use dispatch_actors::engine::pricing::PriceQuote;
 use dispatch_actors::engine::routing::Stop;
 use dispatch_actors::engine::{
     ContractorId, ContractorProfile, ContractorStatus, CustomerId, GeoPoint, Job, JobEvent, JobId, JobMachine, Money, Party, Rating,
     RatingTally, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
 };
+use dispatch_actors::payments::journal::{JournalEntry, JournalError, PaymentJournal};
+use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, SandboxProvider, Via};
 use dispatch_actors::storage::codec::{self, Versioned};
-use dispatch_actors::{ContractorSnapshot, JobSnapshot, LogRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag};
+use dispatch_actors::{ContractorSnapshot, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag};
 
 /// One stored value and the name of its file.
+#[allow(clippy::large_enum_variant, reason = "test values, a few dozen made once")]
 enum Golden {
     Contractor(&'static str, ContractorSnapshot),
     Job(&'static str, JobSnapshot),
@@ -73,6 +77,7 @@ fn contractor(status: ContractorStatus) -> ContractorSnapshot {
         }],
         // Version 1 kept only the profile's average and count.
         ratings: RatingTally::from_rating(rating),
+        earnings: Vec::new(),
     }
 }
 
@@ -100,6 +105,8 @@ fn job(urgency: Urgency, events: Vec<JobEvent>) -> JobSnapshot {
         expired_reason: None,
         accepted_at: accepted.then_some(Timestamp(1_795_420_030_000)),
         rated_stars: None,
+        payment: None,
+        payee: None,
     }
 }
 
@@ -198,6 +205,72 @@ fn version_2() -> Vec<Golden> {
     goldens
 }
 
+/// A journal in memory, for making payments to store.
+#[derive(Default)]
+struct Entries(std::sync::Mutex<Vec<JournalEntry>>);
+
+#[dispatch_actors::payments::journal::async_trait]
+impl PaymentJournal for Entries {
+    async fn write(&self, entry: JournalEntry) -> Result<(), JournalError> {
+        self.0.lock().unwrap().push(entry);
+        Ok(())
+    }
+}
+
+/// Schema version 3: payments. Everything version 2 stored, plus a job's
+/// payment at each stage, a contractor's earnings, and both payment records.
+async fn version_3() -> Vec<Golden> {
+    let mut goldens = version_2();
+    let c = ContractorId(42);
+    let mut earning = contractor(ContractorStatus::Available);
+    earning.earnings = vec![
+        EarningLine { job: JobId(7), day: 20_780, earned: Money(22_500), fee: Money(653), paid: false },
+        EarningLine { job: JobId(5), day: 20_779, earned: Money(10_000), fee: Money(290), paid: true },
+    ];
+    goldens.push(Golden::Contractor("contractor-earning", earning));
+    let (sandbox, journal) = (SandboxProvider::new(), Entries::default());
+    let via = Via { provider: &sandbox, journal: &journal };
+    let card = Card { customer: "cus_dispatch_3".into(), payment_method: "pm_card_visa".into() };
+    let quoted = JobPayment::new(JobId(7), Money(22_500), PaymentTerms::default(), card).unwrap();
+    let mut posted = job(Urgency::Emergency, vec![]);
+    posted.payment = Some(quoted.clone());
+    goldens.push(Golden::Job("job-posted-quoted", posted));
+    let mut held = quoted;
+    held.hold(via, Timestamp(1_795_420_001_000), false).await.unwrap();
+    let offer = JobEvent::Offered { contractor: c, expires_at: Timestamp(1_795_420_020_000) };
+    let mut offering = job(Urgency::Today, vec![offer.clone()]);
+    offering.payment = Some(held.clone());
+    goldens.push(Golden::Job("job-offering-authorized", offering));
+    let mut charged = held;
+    charged.propose_extras(Money(1_500), "a new trap".into()).unwrap();
+    charged.approve_extras(via, Timestamp(1_795_423_000_000)).await.unwrap();
+    charged.complete(via, Timestamp(1_795_423_600_000)).await.unwrap();
+    let completed = [
+        offer,
+        JobEvent::Accepted { contractor: c },
+        JobEvent::EnRoute { contractor: c },
+        JobEvent::OnSite { contractor: c },
+        JobEvent::Completed { contractor: c },
+    ];
+    let mut done = job(Urgency::Today, completed.to_vec());
+    done.payment = Some(charged);
+    done.payee = Some(c);
+    goldens.push(Golden::Job("job-completed-charged", done));
+    let entries = journal.0.lock().unwrap().clone();
+    let intent = entries.iter().find(|e| matches!(e, JournalEntry::Intent { call: Call::Capture { .. } })).unwrap().clone();
+    let outcome = entries.iter().find(|e| matches!(e, JournalEntry::Outcome { outcome: Outcome::Held { .. }, .. })).unwrap().clone();
+    goldens.extend([
+        Golden::Event("event-payment-call-intent", LogRecord::PaymentCall(intent)),
+        Golden::Event("event-payment-call-outcome", LogRecord::PaymentCall(outcome)),
+        Golden::Event(
+            "event-payment-extras",
+            LogRecord::Payment(PaymentRecord::ExtrasProposed { amount: Money(1_500), reason: "a new trap".into() }),
+        ),
+        Golden::Event("event-payment-payout", LogRecord::Payment(PaymentRecord::PayoutScheduled { at: Timestamp(1_795_682_800_000) })),
+    ]);
+    goldens
+}
+
 fn dir(version: u16) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("v{version}"))
 }
@@ -244,9 +317,14 @@ fn schema_version_1_still_decodes() -> Result<()> {
 }
 
 #[test]
-fn schema_version_2_decodes() -> Result<()> {
-    assert_eq!(codec::SCHEMA_VERSION, 2, "a new schema version needs its golden files and a test here");
+fn schema_version_2_still_decodes() -> Result<()> {
     check_version(2, &version_2())
+}
+
+#[tokio::test]
+async fn schema_version_3_decodes() -> Result<()> {
+    assert_eq!(codec::SCHEMA_VERSION, 3, "a new schema version needs its golden files and a test here");
+    check_version(3, &version_3().await)
 }
 
 /// The golden file of each log record kind; the match is exhaustive, so a
@@ -267,18 +345,26 @@ fn golden_name(record: &LogRecord) -> &'static str {
         LogRecord::Expired { .. } => "event-expired",
         LogRecord::Chat { .. } => "event-chat",
         LogRecord::Rated { .. } => "event-rated",
+        LogRecord::PaymentCall(_) => "event-payment-call",
+        LogRecord::Payment(_) => "event-payment",
     }
 }
 
-#[test]
-fn every_log_record_kind_has_a_golden_record() {
-    for (version, goldens, kinds) in [(1, version_1(), 13), (2, version_2(), 14)] {
+#[tokio::test]
+async fn every_log_record_kind_has_a_golden_record() {
+    for (version, goldens, kinds) in [(1, version_1(), 13), (2, version_2(), 14), (3, version_3().await, 16)] {
+        let mut named = std::collections::BTreeSet::new();
         for golden in &goldens {
             if let Golden::Event(name, record) = golden {
-                assert_eq!(golden_name(record), *name, "v{version}: {name} holds another kind");
+                let kind = golden_name(record);
+                // A kind's file is its name, or its name and what it holds.
+                assert!(
+                    *name == kind || name.strip_prefix(kind).is_some_and(|rest| rest.starts_with('-')),
+                    "v{version}: {name} holds {kind}"
+                );
+                named.insert(kind);
             }
         }
-        let logged: Vec<&str> = goldens.iter().map(Golden::name).filter(|n| n.starts_with("event-")).collect();
-        assert_eq!(logged.len(), kinds, "v{version}: one record per kind: {logged:?}");
+        assert_eq!(named.len(), kinds, "v{version}: a record of every kind: {named:?}");
     }
 }

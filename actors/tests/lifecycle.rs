@@ -7,7 +7,7 @@ use anyhow::Result;
 use common::*;
 use dispatch_actors::engine::{ContractorId, ContractorStatus, CustomerId, JobState, Trade};
 use dispatch_actors::storage::codec;
-use dispatch_actors::{ActorError, EventKind, LogRecord, Presence};
+use dispatch_actors::{ActorError, EventKind, LogRecord, PaymentNotice, Presence};
 
 #[tokio::test]
 async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
@@ -58,20 +58,33 @@ async fn post_decline_reoffer_accept_drive_arrive_complete() -> Result<()> {
     assert!((contractor.ratings.stars_sum() - (4.5 * 20.0 + 5.0)).abs() < 1e-9);
     assert_eq!(city.job(job).await?.rated_stars, Some(5.0));
 
-    // The job's log holds every lifecycle step, in order, with gapless sequence numbers.
+    // The job's log holds every lifecycle step, in order, with gapless sequence numbers,
+    // and its money beside them: the hold (made, then confirmed) before the first offer,
+    // the charge after completion, and when it is paid out.
     let log = store_events(&store, job.0).await?;
     let names: Vec<&str> = log.iter().map(|k| kind_name(k)).collect();
-    assert_eq!(names, ["posted", "offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed", "rated"]);
+    let hold = ["pay:processing", "pay:processing", "pay:processing", "pay:authorized"];
+    let charge = ["pay:processing", "pay:captured", "pay:payout_scheduled"];
+    let steps = ["offered", "declined", "offered", "accepted", "en_route", "arriving", "on_site", "completed"];
+    assert_eq!(names, [&["posted"][..], &hold, &steps, &charge, &["rated"]].concat());
+    let held = quote.total.0 + quote.total.0.div_ceil(5); // the quote and the 20 % margin, rounded up
+    assert!(matches!(log[4], EventKind::Payment(PaymentNotice::Authorized { amount }) if amount.0 == held), "{:?}", log[4]);
+    assert!(matches!(log[14], EventKind::Payment(PaymentNotice::Captured { amount }) if amount == quote.total), "{:?}", log[14]);
     // Chat joins the same log, and a reconnecting client replays what it missed.
     let said = city.chat(job, dispatch_actors::engine::Party::Customer, 1, "thanks!".into()).await?;
-    assert_eq!(said.seq, 11);
-    let missed = city.events_since(job, 9).await?;
-    assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![10, 11]);
+    assert_eq!(said.seq, 18);
+    let missed = city.events_since(job, 16).await?;
+    assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![17, 18]);
     assert!(matches!(missed[1].kind, EventKind::Chat { ref text, .. } if text == "thanks!"));
     assert!(city.chat(dispatch_actors::engine::JobId(999), dispatch_actors::engine::Party::Customer, 1, "?".into()).await.is_err());
-    // The finished job's actor is gone; its snapshot stays.
-    common::eventually(|| async { city.live_counts().jobs == 0 }).await?;
+    // The completed job's actor stays for its payout; the contractor's statement shows the charge pending.
+    assert_eq!(city.live_counts().jobs, 1);
     assert!(matches!(city.job(job).await?.machine.state(), JobState::Completed { .. }));
+    let statement = city.earnings(ContractorId(2)).await?;
+    assert_eq!(statement.len(), 1);
+    let fee = dispatch_actors::engine::payment::PaymentTerms::default().platform_fee(quote.total);
+    assert_eq!((statement[0].jobs, statement[0].gross, statement[0].fee), (1, quote.total, fee));
+    assert_eq!((statement[0].pending.0, statement[0].paid.0), (quote.total.0 - fee.0, 0));
     city.set_presence(ContractorId(3), Presence::Offline, None).await?;
     city.shutdown().await;
     Ok(())
@@ -103,6 +116,22 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Chat { .. } => "chat",
         EventKind::Rated { .. } => "rated",
         EventKind::ContractorPosition { .. } => "position",
+        EventKind::Payment(notice) => match notice {
+            PaymentNotice::Processing { .. } => "pay:processing",
+            PaymentNotice::Authorized { .. } => "pay:authorized",
+            PaymentNotice::ActionRequired { .. } => "pay:action_required",
+            PaymentNotice::Declined { .. } => "pay:declined",
+            PaymentNotice::Captured { .. } => "pay:captured",
+            PaymentNotice::Voided => "pay:voided",
+            PaymentNotice::Refunded { .. } => "pay:refunded",
+            PaymentNotice::PaidOut { .. } => "pay:paid_out",
+            PaymentNotice::ExtrasProposed { .. } => "pay:extras_proposed",
+            PaymentNotice::ExtrasApproved { .. } => "pay:extras_approved",
+            PaymentNotice::ExtrasRejected => "pay:extras_rejected",
+            PaymentNotice::DisputeOpened { .. } => "pay:dispute_opened",
+            PaymentNotice::DisputeResolved { .. } => "pay:dispute_resolved",
+            PaymentNotice::PayoutScheduled { .. } => "pay:payout_scheduled",
+        },
     }
 }
 

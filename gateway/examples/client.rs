@@ -50,6 +50,8 @@ async fn main() -> Result<()> {
         budget: None,
         // Sent again after an `unavailable`, the same id posts the job once.
         request_id: Some("dripping-tap-1".into()),
+        // The customer's saved card; none: the sandbox's test Visa.
+        payment_method: None,
     };
     ws.send(client::frame(false, Some("p1"), &post)?).await?;
     let until = tokio::time::Instant::now() + Duration::from_secs(10);

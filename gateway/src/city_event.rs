@@ -85,7 +85,7 @@ impl CityEvent {
             | Event::Withdrawn { contractor }
             | Event::Rated { contractor, .. }
             | Event::ContractorPosition { contractor, .. } => Some(*contractor),
-            Event::Posted { .. } | Event::Cancelled { .. } | Event::Expired { .. } | Event::Chat { .. } => None,
+            Event::Posted { .. } | Event::Cancelled { .. } | Event::Expired { .. } | Event::Chat { .. } | Event::Payment(_) => None,
         }
     }
 

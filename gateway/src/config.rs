@@ -127,6 +127,8 @@ pub struct ServeConfig {
     pub tile_url: Option<String>,
     /// More than one process: NATS, leases, placement (`dispatch engine` / `dispatch gateway`).
     pub cluster: crate::cluster::ClusterConfig,
+    /// Card payments: the processor and the money rules.
+    pub payments: crate::payments_config::PaymentsSection,
 }
 
 impl Default for ServeConfig {
@@ -157,6 +159,7 @@ impl Default for ServeConfig {
             cities: CityConfig::defaults(),
             tile_url: None,
             cluster: crate::cluster::ClusterConfig::default(),
+            payments: crate::payments_config::PaymentsSection::default(),
         }
     }
 }
@@ -235,11 +238,12 @@ impl ServeConfig {
         }
         anyhow::ensure!(self.drain_secs <= 300, "drain_secs must be at most 300, not {}", self.drain_secs);
         self.cluster.validate()?;
+        self.payments.validate()?;
         Ok(())
     }
 
-    /// What every city's actors run with.
-    pub fn dispatch_config(&self) -> anyhow::Result<dispatch_actors::DispatchConfig> {
+    /// What city `city`'s actors run with.
+    pub fn dispatch_config(&self, city: &str) -> anyhow::Result<dispatch_actors::DispatchConfig> {
         let weights = self.weights;
         let scoring = dispatch_engine::ScoringConfig {
             weights: dispatch_engine::Weights::new(
@@ -259,6 +263,7 @@ impl ServeConfig {
                 Matching::Batched => Some(std::time::Duration::from_millis(self.batch_window_ms)),
             },
             scoring,
+            payments: self.payments.for_city(city)?,
             ..dispatch_actors::DispatchConfig::default()
         })
     }

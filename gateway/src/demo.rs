@@ -273,6 +273,7 @@ async fn customers(
                     description: descriptions[trade].into(),
                     budget: None,
                     request_id: None,
+                    payment_method: None,
                 };
                 tx.send(frame(None, &post)?).await?;
                 stats.posted.fetch_add(1, Ordering::Relaxed);

@@ -94,10 +94,15 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
     if let Some(tag) = &tag
         && let Some(record) = dispatch.requested(tag).await?
     {
+        if let RequestOutcome::Posted { .. } = record.outcome {
+            // A post whose card declined stays refused, however often it is retried.
+            dispatch.hold_refused(record.job).await?;
+        }
         return replayed(&msg, record);
     }
     let me = caller.sub;
     let asker = asker(caller.role, caller.sub);
+
     match msg {
         ClientMsg::Register { name, trades, hourly_rate, service_radius_m } => {
             if trades.is_empty() {
@@ -147,7 +152,7 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
             let state = dispatch.act(JobId(job), action, ContractorId(me)).await?;
             done(JobStateReply { job, state }, Follow::Nothing)
         }
-        ClientMsg::PostJob { trade, lat, lng, urgency, description, budget, .. } => {
+        ClientMsg::PostJob { trade, lat, lng, urgency, description, budget, payment_method, .. } => {
             let location = point_in(area, lat, lng)?;
             let urgency = match urgency {
                 UrgencyWire::Emergency => Urgency::Emergency,
@@ -157,7 +162,11 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
             if description.chars().count() > MAX_CHAT_CHARS {
                 return Err(refuse(ErrorCode::BadRequest, format!("description longer than {MAX_CHAT_CHARS} characters")));
             }
-            let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget: budget.map(Money) };
+            if payment_method.as_ref().is_some_and(|pm| pm.is_empty() || pm.len() > 255 || pm.chars().any(char::is_control)) {
+                return Err(refuse(ErrorCode::BadRequest, "payment_method must be 1 to 255 printable characters"));
+            }
+            let budget = budget.map(Money);
+            let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget, payment_method };
             let (job, quote) = dispatch.post_job_tagged(request, tag).await?;
             done(Posted { job: job.0, quote }, Follow::Posted(job.0))
         }
@@ -217,6 +226,18 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
         ClientMsg::Assign { job, contractor } => {
             let state = dispatch.assign(JobId(job), ContractorId(contractor)).await?;
             done(JobStateReply { job, state }, Follow::Nothing)
+        }
+        msg @ (ClientMsg::ConfirmPayment { .. }
+        | ClientMsg::ProposeExtras { .. }
+        | ClientMsg::ApproveExtras { .. }
+        | ClientMsg::RejectExtras { .. }
+        | ClientMsg::OpenDispute { .. }
+        | ClientMsg::Refund { .. }
+        | ClientMsg::ResolveDispute { .. }
+        | ClientMsg::Payment { .. }
+        | ClientMsg::Earnings {}) => {
+            let result = crate::money::execute(dispatch, asker, me, msg).await?;
+            done(result, Follow::Nothing)
         }
         ClientMsg::Ping {} | ClientMsg::Gps { .. } | ClientMsg::Subscribe { .. } => {
             Err(refuse(ErrorCode::BadRequest, format!("{} is handled by the connection, not the city", msg.kind())))

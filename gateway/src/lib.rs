@@ -8,6 +8,7 @@
 //! | `session` | one WebSocket connection: role checks, GPS, commands through the city's port, event filtering, map feed, bounded outbound queue (one file each) |
 //! | `port` | what a session needs of its city wherever it runs: its actors here (`dispatch serve`), or its owner over NATS (`dispatch gateway`) |
 //! | `execute` | the one executor of client commands against a city's actors, used in process and by engine nodes; request ids answered from their records |
+//! | `money` | the money commands (confirm a hold, extras, disputes, refunds, receipts, earnings) and payment events on the wire |
 //! | `city_event` | a city's job events in the protocol's types, with an offer's terms, as routers route them |
 //! | `refusal` | why a request was refused: error code and message |
 //! | [`cluster`] | more than one process: NATS subjects and payloads, remote cities, engine nodes with leases and fencing, placement (`docs/cluster.md`) |
@@ -16,6 +17,7 @@
 //! | `wire` | the actors' events and map turned into the wire's types |
 //! | [`cities`] | configured cities and their areas |
 //! | [`config`] | [`ServeConfig`]: TOML, environment and flags |
+//! | [`payments_config`] | `[payments]`: the card processor of each city and the money rules |
 //! | [`demo`] | the simulated city behind `dispatch demo`: contractor and customer bots on real WebSockets |
 //! | [`stores`] | [`StoreOpener`](stores::StoreOpener): each city's store as configured (embedded, memory, ScyllaDB), wrapped for serving in a `ResilientStore` |
 //! | [`snapshot`] | `dispatch snapshot export` / `import`: every city's store to a portable dump file and back |
@@ -29,7 +31,9 @@ pub mod config;
 pub mod demo;
 mod execute;
 mod finished;
+mod money;
 mod overload;
+pub mod payments_config;
 mod port;
 mod refusal;
 mod router;

@@ -104,11 +104,10 @@ impl Gateway {
     pub async fn start_on(config: ServeConfig, mut stores: HashMap<String, Arc<dyn SnapshotStore>>) -> anyhow::Result<Arc<Gateway>> {
         config.validate()?;
         prometheus();
-        let dispatch_config = config.dispatch_config()?;
         let mut cities = HashMap::new();
         for city in &config.cities {
             let store = stores.remove(&city.name).ok_or_else(|| anyhow::anyhow!("no store for city {}", city.name))?;
-            let (dispatch, report) = Dispatch::start(dispatch_config.clone(), store).await?;
+            let (dispatch, report) = Dispatch::start(config.dispatch_config(&city.name)?, store).await?;
             tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
             let area = Arc::new(Area::new(city, config.h3_resolution).map_err(anyhow::Error::msg)?);
             tracing::info!(city = %city.name, cells = area.cells.len(), "city area covered");

@@ -25,6 +25,7 @@ pub(crate) fn event(kind: &EventKind) -> Event {
         EventKind::Expired { reason } => Event::Expired { reason },
         EventKind::Rated { contractor, stars } => Event::Rated { contractor: contractor.0, stars },
         EventKind::Chat { party, sender, text } => Event::Chat { party, sender, text },
+        EventKind::Payment(notice) => Event::Payment(notice),
         EventKind::ContractorPosition { contractor, point, eta_secs } => {
             Event::ContractorPosition { contractor: contractor.0, point, eta_secs }
         }

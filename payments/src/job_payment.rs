@@ -115,6 +115,18 @@ impl JobPayment {
         &self.machine
     }
 
+    /// When the current hold was placed, if one is.
+    #[must_use]
+    pub fn held_at(&self) -> Option<Timestamp> {
+        self.held_at
+    }
+
+    /// When it was charged, if it was.
+    #[must_use]
+    pub fn captured_at(&self) -> Option<Timestamp> {
+        self.captured_at
+    }
+
     /// The ledger entries made since the last call, for the city's ledger.
     pub fn take_entries(&mut self) -> Vec<Entries> {
         std::mem::take(&mut self.entries)

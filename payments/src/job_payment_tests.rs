@@ -148,7 +148,10 @@ async fn cancellations_void_or_charge_the_fee_and_old_holds_are_renewed() {
         Statement { holds: 2, open_holds: 0, charges: 1, charged: Money(10_000), refunded: Money(0), paid_out: Money(0) }
     );
 
-    // What a snapshot stores comes back the same.
+    // What a snapshot stores (bincode, as the store's codec) comes back the same, as does its JSON.
+    let config = bincode::config::standard();
+    let blob = bincode::serde::encode_to_vec(&long, config).unwrap();
+    assert_eq!(bincode::serde::decode_from_slice::<JobPayment, _>(&blob, config).unwrap().0, long);
     let json = serde_json::to_string(&long).unwrap();
     assert_eq!(serde_json::from_str::<JobPayment>(&json).unwrap(), long);
 }

@@ -16,7 +16,7 @@
 //! Where the entries live is the caller's ([`PaymentJournal`]): a job's
 //! event log in the engine, memory in tests.
 
-use async_trait::async_trait;
+pub use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use dispatch_engine::payment::PaymentEvent;
@@ -25,7 +25,7 @@ use crate::provider::{Call, Outcome, PaymentProvider, ProviderError, Step, execu
 
 /// One written entry of a job's payment calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "entry", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum JournalEntry {
     /// About to make `call`.
     Intent {

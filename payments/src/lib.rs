@@ -4,6 +4,7 @@
 //!
 //! | module | what lives there |
 //! |---|---|
+//! | [`bounded`] | [`Bounded`]: every call of a processor under a time limit, a hang cut short as unavailable |
 //! | [`provider`] | [`PaymentProvider`] (authorize, capture, void, refund, payout, and `confirm` for the reconciler), [`Call`], [`Outcome`], [`CallKey`]: the idempotency key and metadata of (job, step, attempt); [`reconcile`] |
 //! | [`job_payment`] | [`JobPayment`]: one job's money from hold to payout — the engine's machine, the processor's ids, every step a durable call settled by one mapping |
 //! | [`journal`] | durable calls: the intent written before a call, the outcome after; [`journal::in_flight`], [`journal::recover`] after a crash; [`journal::payment_event`] for the job's payment machine |
@@ -14,6 +15,7 @@
 //! The money rules and the ledger are the engine's (`dispatch_engine::payment`):
 //! this crate only moves what they decide.
 
+pub mod bounded;
 pub mod job_payment;
 pub mod journal;
 pub mod provider;
@@ -21,6 +23,7 @@ pub mod sandbox;
 pub mod stripe;
 pub mod webhook;
 
+pub use bounded::Bounded;
 pub use job_payment::{Hold, JobPayment, PaymentError, Via};
 pub use provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
 pub use sandbox::{Behaviour, SandboxProvider, Statement};

@@ -113,7 +113,7 @@ pub struct CardSetup {
 
 /// What saving a card did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CardSaved {
     /// On file, usable off-session.
     Saved {
@@ -138,7 +138,7 @@ pub enum CardSaved {
 
 /// One thing asked of the processor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "call", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Call {
     /// Make the hold object for `amount` on `card`, unconfirmed: nothing is
     /// held yet, so a repeat is harmless. Its id is recorded before
@@ -227,7 +227,7 @@ impl Call {
 
 /// What the processor did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The hold object exists, unconfirmed.
     Prepared {

@@ -44,17 +44,26 @@ pub struct StripeConfig {
     pub secret_key: String,
     /// How long one request may take, ms.
     pub timeout_ms: u64,
+    /// Whose calls these are, when several share one Stripe account (a
+    /// city: job ids, and so the keys made of them, are per city). It
+    /// prefixes every idempotency key and is `dispatch_scope` in every
+    /// object's metadata, which the reconciler matches as well as the call.
+    pub scope: String,
 }
 
 impl std::fmt::Debug for StripeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StripeConfig").field("api_base", &self.api_base).field("timeout_ms", &self.timeout_ms).finish_non_exhaustive()
+        f.debug_struct("StripeConfig")
+            .field("api_base", &self.api_base)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
 impl Default for StripeConfig {
     fn default() -> Self {
-        Self { api_base: "https://api.stripe.com".into(), secret_key: String::new(), timeout_ms: 10_000 }
+        Self { api_base: "https://api.stripe.com".into(), secret_key: String::new(), timeout_ms: 10_000, scope: String::new() }
     }
 }
 
@@ -197,13 +206,17 @@ impl StripeProvider {
     /// under its idempotency key, with its metadata on the object.
     async fn create<T: DeserializeOwned>(&self, path: &str, call: &Call, mut form: Vec<(String, String)>) -> Result<T, Failure> {
         form.extend(call.key().metadata().into_iter().map(|(k, v)| (format!("metadata[{k}]"), v)));
+        if !self.config.scope.is_empty() {
+            form.push(("metadata[dispatch_scope]".into(), self.config.scope.clone()));
+        }
         self.post(path, &call.idempotency_key(), form).await
     }
 
     /// A write under `idempotency_key`.
     async fn post<T: DeserializeOwned>(&self, path: &str, idempotency_key: &str, form: Vec<(String, String)>) -> Result<T, Failure> {
-        let request =
-            self.http.post(self.url(path)).bearer_auth(&self.config.secret_key).header("Idempotency-Key", idempotency_key).form(&form);
+        let key =
+            if self.config.scope.is_empty() { idempotency_key.to_owned() } else { format!("{}/{idempotency_key}", self.config.scope) };
+        let request = self.http.post(self.url(path)).bearer_auth(&self.config.secret_key).header("Idempotency-Key", key).form(&form);
         self.send(request).await
     }
 
@@ -246,9 +259,13 @@ fn amount(m: Money) -> (String, String) {
     ("amount".into(), m.0.to_string())
 }
 
-fn by_call<T>(items: Vec<T>, key: &CallKey, metadata: impl Fn(&T) -> &HashMap<String, String>) -> Option<T> {
+/// The object `key`'s call made, of this `scope`, among `items`.
+fn by_call<T>(items: Vec<T>, key: &CallKey, scope: &str, metadata: impl Fn(&T) -> &HashMap<String, String>) -> Option<T> {
     let call = key.idempotency_key();
-    items.into_iter().find(|item| metadata(item).get("dispatch_call") == Some(&call))
+    items.into_iter().find(|item| {
+        let meta = metadata(item);
+        meta.get("dispatch_call") == Some(&call) && meta.get("dispatch_scope").map_or("", String::as_str) == scope
+    })
 }
 
 #[async_trait]
@@ -359,11 +376,13 @@ impl PaymentProvider for StripeProvider {
             }
             Call::Refund { intent, .. } => {
                 let list: List<Movement> = self.get("/v1/refunds", &[("payment_intent", intent), ("limit", "100")]).await?;
-                Ok(by_call(list.data, &key, |m| &m.metadata).map(|m| Outcome::Refunded { refund: m.id, amount: Money(m.amount) }))
+                Ok(by_call(list.data, &key, &self.config.scope, |m| &m.metadata)
+                    .map(|m| Outcome::Refunded { refund: m.id, amount: Money(m.amount) }))
             }
             Call::Payout { destination, .. } => {
                 let list: List<Movement> = self.get("/v1/transfers", &[("destination", destination), ("limit", "100")]).await?;
-                Ok(by_call(list.data, &key, |m| &m.metadata).map(|m| Outcome::PaidOut { transfer: m.id, amount: Money(m.amount) }))
+                Ok(by_call(list.data, &key, &self.config.scope, |m| &m.metadata)
+                    .map(|m| Outcome::PaidOut { transfer: m.id, amount: Money(m.amount) }))
             }
         }
     }
@@ -372,6 +391,25 @@ impl PaymentProvider for StripeProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reconciler_finds_a_call_s_object_only_in_its_own_scope() {
+        let key = CallKey::new(dispatch_engine::JobId(7), crate::provider::Step::Refund(1));
+        let object = |scope: Option<&str>| {
+            let mut meta: HashMap<String, String> = key.metadata().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            if let Some(scope) = scope {
+                meta.insert("dispatch_scope".into(), scope.into());
+            }
+            meta
+        };
+        // Job 7 of two cities on one account: each city finds its own refund.
+        let found = |scope: &str| by_call(vec![object(Some("ames")), object(Some("des-moines"))], &key, scope, |m| m);
+        assert_eq!(found("des-moines").and_then(|m| m.get("dispatch_scope").cloned()).as_deref(), Some("des-moines"));
+        assert_eq!(found("ames").and_then(|m| m.get("dispatch_scope").cloned()).as_deref(), Some("ames"));
+        assert!(found("omaha").is_none());
+        assert!(by_call(vec![object(None)], &key, "", |m| m).is_some(), "unscoped finds unscoped");
+        assert!(by_call(vec![object(None)], &key, "ames", |m| m).is_none());
+    }
 
     #[test]
     fn a_missing_key_is_refused_and_never_shown() {

@@ -68,7 +68,13 @@ async fn start(name: &str, env: &str, args: impl Fn(u16) -> Vec<String>) -> Resu
 }
 
 fn stripe_at(sim: &Simulator) -> Result<StripeProvider> {
-    let config = StripeConfig { api_base: format!("http://{}", sim.addr), secret_key: "sk_test_dispatch".into(), timeout_ms: 5_000 };
+    // Scoped as a city's: every key and object carries the scope, and the reconciler finds objects by it.
+    let config = StripeConfig {
+        api_base: format!("http://{}", sim.addr),
+        secret_key: "sk_test_dispatch".into(),
+        timeout_ms: 5_000,
+        scope: "des-moines".into(),
+    };
     Ok(StripeProvider::new(config)?)
 }
 

@@ -185,4 +185,6 @@ ack_results!(
     Resumed(Resumed),
     Subscribed(Subscribed),
     Nearby(Nearby),
+    Payment(crate::payment::PaymentReply),
+    Earnings(crate::payment::EarningsReply),
 );

@@ -154,6 +154,11 @@ pub enum ClientMsg {
         /// never carried out twice, even across a failover.
         #[serde(default)]
         request_id: Option<String>,
+        /// The card to hold and charge: a payment method id at the card
+        /// processor (the app's saved card); absent, Stripe's test Visa
+        /// (`pm_card_visa`), which the sandbox and Stripe's test mode take.
+        #[serde(default)]
+        payment_method: Option<String>,
     },
     /// Customer (own job) or dispatcher: call a job off.
     Cancel {
@@ -234,6 +239,58 @@ pub enum ClientMsg {
     },
     /// Anyone: liveness; answered with `pong`.
     Ping {},
+    /// Customer: I completed the hold's authentication (3-D Secure) in the app.
+    ConfirmPayment {
+        /// The job.
+        job: u64,
+    },
+    /// Contractor: the job needs more than quoted (materials, extra hours), before it is completed.
+    ProposeExtras {
+        /// The job.
+        job: u64,
+        /// How much more, cents.
+        amount: u64,
+        /// What for, for the customer.
+        reason: String,
+    },
+    /// Customer: I approve the extras proposed.
+    ApproveExtras {
+        /// The job.
+        job: u64,
+    },
+    /// Customer: I turn the extras down.
+    RejectExtras {
+        /// The job.
+        job: u64,
+    },
+    /// Customer: I dispute the charge (within the dispute window after it).
+    OpenDispute {
+        /// The job.
+        job: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Dispatcher: give the customer `amount` back.
+    Refund {
+        /// The job.
+        job: u64,
+        /// How much, cents.
+        amount: u64,
+    },
+    /// Dispatcher: settle the job's dispute, giving `refund` back and paying out the rest.
+    ResolveDispute {
+        /// The job.
+        job: u64,
+        /// How much goes back, cents (0: none).
+        refund: u64,
+    },
+    /// Any participant: the job's payment as it stands (its receipt once charged).
+    Payment {
+        /// The job.
+        job: u64,
+    },
+    /// Contractor: my earnings statement, a row per day.
+    Earnings {},
 }
 
 /// The longest request id, characters.
@@ -253,7 +310,7 @@ impl ClientMsg {
     }
 
     /// Every message type, as `type` names it on the wire.
-    pub const KINDS: [&'static str; 18] = [
+    pub const KINDS: [&'static str; 27] = [
         "register",
         "online",
         "offline",
@@ -272,6 +329,15 @@ impl ClientMsg {
         "assign",
         "nearby",
         "ping",
+        "confirm_payment",
+        "propose_extras",
+        "approve_extras",
+        "reject_extras",
+        "open_dispute",
+        "refund",
+        "resolve_dispute",
+        "payment",
+        "earnings",
     ];
 
     /// This message's `type` on the wire.
@@ -296,6 +362,15 @@ impl ClientMsg {
             ClientMsg::Assign { .. } => "assign",
             ClientMsg::Nearby { .. } => "nearby",
             ClientMsg::Ping {} => "ping",
+            ClientMsg::ConfirmPayment { .. } => "confirm_payment",
+            ClientMsg::ProposeExtras { .. } => "propose_extras",
+            ClientMsg::ApproveExtras { .. } => "approve_extras",
+            ClientMsg::RejectExtras { .. } => "reject_extras",
+            ClientMsg::OpenDispute { .. } => "open_dispute",
+            ClientMsg::Refund { .. } => "refund",
+            ClientMsg::ResolveDispute { .. } => "resolve_dispute",
+            ClientMsg::Payment { .. } => "payment",
+            ClientMsg::Earnings {} => "earnings",
         }
     }
 }

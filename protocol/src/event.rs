@@ -97,6 +97,8 @@ pub enum Event {
         /// What they wrote.
         text: String,
     },
+    /// The job's money moved (or is moving).
+    Payment(dispatch_engine::payment::PaymentNotice),
     /// The assigned contractor's position (not logged; `seq` 0).
     ContractorPosition {
         /// Who.

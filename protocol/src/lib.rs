@@ -9,6 +9,7 @@
 //! | [`server_msg`] | [`ServerMsg`]: what apps receive, and the [`ErrorCode`]s |
 //! | [`ack`] | typed replies: [`AckResult`] and one type per kind of request ([`Posted`], [`JobStateReply`], [`ChatAcked`], …) |
 //! | [`event`] | [`Event`]: what happened to a job, as `event` frames carry it |
+//! | [`payment`] | a job's money on the wire: [`PaymentReply`] (the ack of money requests: the engine's `Receipt`), [`EarningsReply`]; `payment` events carry the engine's `PaymentNotice` |
 //! | [`map`] | the dispatcher's map on the wire: [`MapCell`], [`MapContractor`], [`MapJob`], [`MatchStats`] |
 //! | [`frame`] | JSON text and bincode binary frames, both ways; [`BadFrame`] |
 //! | [`auth`] | HS256 tokens: [`Claims`], [`Role`], [`Auth`] |
@@ -25,6 +26,7 @@ pub mod client_msg;
 pub mod event;
 pub mod frame;
 pub mod map;
+pub mod payment;
 pub mod server_msg;
 
 pub use ack::{AckResult, ChatAcked, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered, Resumed, StatusReply, Subscribed};
@@ -36,4 +38,5 @@ pub use frame::{
     parse_client, parse_client_binary,
 };
 pub use map::{MapCell, MapContractor, MapJob, MatchStats};
+pub use payment::{EarningsReply, PaymentReply};
 pub use server_msg::{ErrorCode, ServerMsg};

@@ -28,11 +28,13 @@ pub enum ErrorCode {
     Unavailable,
     /// Your connection fell behind the event stream; send `resume`.
     Lagged,
+    /// The card refused the job's hold: the job was not posted (it is kept, cancelled, with the reason).
+    PaymentDeclined,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::BadRequest,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -41,6 +43,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
         ErrorCode::Lagged,
+        ErrorCode::PaymentDeclined,
     ];
 
     /// The code as the wire and metrics name it.
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Lagged => "lagged",
+            ErrorCode::PaymentDeclined => "payment_declined",
         }
     }
 }

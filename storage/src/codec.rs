@@ -4,9 +4,13 @@
 //! offset 0   4 bytes  magic "DSPS"
 //!        4   u16 LE   schema version (SCHEMA_VERSION)
 //!        6   u32 LE   payload length
-//!       10   u32 LE   CRC-32 of the payload
+//!       10   u32 LE   CRC-32 of the version and the payload (of the payload
+//!                     alone before schema version 3)
 //!       14   …        payload: bincode, standard config
 //! ```
+//!
+//! The version is under the checksum since version 3: a flipped version bit
+//! could otherwise turn a blob into another valid version, read as the wrong layout.
 //!
 //! Every stored type implements [`Versioned`]: it names the schema version
 //! that introduced its current layout, and reads payloads of earlier versions
@@ -36,7 +40,8 @@ pub const MAGIC: [u8; 4] = *b"DSPS";
 /// |---|---|
 /// | 1 | first layout |
 /// | 2 | ratings: a job records its rating, a contractor keeps a rating tally; the log gains `Rated` and is its own record type |
-pub const SCHEMA_VERSION: u16 = 2;
+/// | 3 | payments: a job keeps its payment and payee, a contractor their earnings; the log gains `PaymentCall` and `Payment` |
+pub const SCHEMA_VERSION: u16 = 3;
 /// Envelope header length in bytes.
 pub const HEADER_LEN: usize = 14;
 /// The largest payload accepted, bytes.
@@ -69,7 +74,7 @@ pub fn encode<T: Versioned>(value: &T) -> Result<Vec<u8>> {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&checksum(SCHEMA_VERSION, &payload).to_le_bytes());
     out.extend_from_slice(&payload);
     Ok(out)
 }
@@ -97,11 +102,21 @@ pub fn decode<T: Versioned>(blob: &[u8]) -> Result<T> {
     if payload.len() > len {
         return Err(StorageError::Decode(format!("{} bytes after the payload", payload.len() - len)));
     }
-    let computed = crc32fast::hash(payload);
+    let computed = checksum(version, payload);
     if computed != stored {
         return Err(StorageError::Checksum { stored, computed });
     }
     if version < T::LAYOUT_SINCE { T::upcast(version, payload) } else { decode_payload(payload) }
+}
+
+/// The envelope's checksum of a blob of schema `version`.
+fn checksum(version: u16, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    if version >= 3 {
+        hasher.update(&version.to_le_bytes());
+    }
+    hasher.update(payload);
+    hasher.finalize()
 }
 
 /// Decodes a bare payload (no envelope) as `T`, all of it: for upcasters,
@@ -171,8 +186,11 @@ mod tests {
     }
 
     /// `blob` with its envelope's version set to `version`.
+    /// `blob` as a build writing schema `version` would have written it.
     fn with_version(mut blob: Vec<u8>, version: u16) -> Vec<u8> {
         blob[4..6].copy_from_slice(&version.to_le_bytes());
+        let sum = checksum(version, &blob[HEADER_LEN..]);
+        blob[10..14].copy_from_slice(&sum.to_le_bytes());
         blob
     }
 
@@ -257,7 +275,7 @@ mod tests {
         blob.extend_from_slice(&MAGIC);
         blob.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
         blob.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        blob.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        blob.extend_from_slice(&checksum(SCHEMA_VERSION, &payload).to_le_bytes());
         blob.extend_from_slice(&payload);
         assert!(decode::<Sample>(&blob).is_err());
     }
@@ -270,7 +288,7 @@ mod tests {
             let mut blob = MAGIC.to_vec();
             blob.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
             blob.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            blob.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+            blob.extend_from_slice(&checksum(SCHEMA_VERSION, &bytes).to_le_bytes());
             blob.extend_from_slice(&bytes);
             let _ = decode::<Sample>(&blob);
         }

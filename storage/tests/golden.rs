@@ -57,7 +57,13 @@ fn check_version(version: u16, goldens: &[(&str, JournalRecord)]) -> Result<()> 
 }
 
 #[test]
-fn journal_entries_of_schema_version_2_decode() -> Result<()> {
-    assert_eq!(codec::SCHEMA_VERSION, 2, "a new schema version needs journal golden files and a test here");
+fn journal_entries_of_schema_version_2_still_decode() -> Result<()> {
     check_version(2, &version_2())
+}
+
+/// Version 3 (payments) left the journal's layout as it was: the same records.
+#[test]
+fn journal_entries_of_schema_version_3_decode() -> Result<()> {
+    assert_eq!(codec::SCHEMA_VERSION, 3, "a new schema version needs journal golden files and a test here");
+    check_version(3, &version_2())
 }

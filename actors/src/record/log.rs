@@ -2,11 +2,19 @@
 //!
 //! The log is the system's record of a job. Its record type is its own, not
 //! the broadcast [`EventKind`] nor the wire's event: renaming or reordering
-//! those changes nothing stored. New variants go at the end, with a schema
-//! version bump and an upcaster ([`Versioned`]).
+//! those changes nothing stored. New variants go at the end (bincode stores
+//! a variant's index, so the earlier ones keep theirs and older blobs read
+//! as they are); a changed variant needs a schema version bump and an
+//! upcaster ([`Versioned`]).
+//!
+//! A job's payment writes two kinds of record (since schema version 3):
+//! [`LogRecord::PaymentCall`], the journal of its processor calls — each
+//! call's intent before it is made, its outcome after (`dispatch_payments::journal`) —
+//! and [`LogRecord::Payment`], its steps the processor has no part in.
 
 use dispatch_engine::pricing::PriceQuote;
-use dispatch_engine::{ContractorId, CustomerId, JobEvent, Party, Timestamp};
+use dispatch_engine::{ContractorId, CustomerId, JobEvent, Money, Party, Timestamp};
+use dispatch_payments::journal::JournalEntry;
 use dispatch_storage::StorageError;
 use dispatch_storage::codec::{Versioned, decode_payload};
 use serde::{Deserialize, Serialize};
@@ -69,6 +77,28 @@ pub enum LogRecord {
         contractor: ContractorId,
         stars: f64,
     },
+    /// A processor call's intent or outcome (since schema version 3).
+    PaymentCall(JournalEntry),
+    /// A payment step without a processor call (since schema version 3).
+    Payment(PaymentRecord),
+}
+
+/// A payment step the processor has no part in, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs, reason = "each field mirrors the PaymentNotice variant of the same name")]
+pub enum PaymentRecord {
+    /// The contractor asked for `amount` more, for `reason`.
+    ExtrasProposed { amount: Money, reason: String },
+    /// The customer approved the extras; the job now owes `total`.
+    ExtrasApproved { total: Money },
+    /// The customer turned the extras down.
+    ExtrasRejected,
+    /// The customer disputes the charge.
+    DisputeOpened { reason: String },
+    /// A dispatcher settled the dispute, giving `refund` back.
+    DisputeResolved { refund: Money },
+    /// The charge goes to the contractor at `at`, when the dispute window closes.
+    PayoutScheduled { at: Timestamp },
 }
 
 impl Versioned for LogRecord {
@@ -118,6 +148,8 @@ impl From<LogRecord> for EventKind {
             R::Expired { reason } => EventKind::Expired { reason },
             R::Chat { party, sender, text } => EventKind::Chat { party, sender, text },
             R::Rated { contractor, stars } => EventKind::Rated { contractor, stars },
+            R::PaymentCall(entry) => EventKind::Payment(crate::events::notice_of_call(&entry)),
+            R::Payment(record) => EventKind::Payment(record.into()),
         }
     }
 }

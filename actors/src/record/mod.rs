@@ -4,7 +4,7 @@
 //!
 //! Each type implements [`Versioned`]: the schema version that introduced
 //! its layout and an upcaster from the layouts before it. Earlier layouts are
-//! kept, frozen, in `v1.rs` (one file per schema version that changed a
+//! kept, frozen, in `v1.rs` and `v2.rs` (one file per schema version that changed a
 //! layout); `actors/tests/golden/` holds blobs of every version and a test
 //! decodes them all.
 //!
@@ -14,8 +14,10 @@ mod log;
 mod request;
 mod snapshot;
 mod v1;
+mod v2;
 
 pub use log::LogRecord;
+pub use log::PaymentRecord;
 pub(crate) use request::PendingRequest;
 pub use request::{RequestOutcome, RequestRecord, RequestRole, RequestTag};
-pub use snapshot::{ContractorSnapshot, JobSnapshot};
+pub use snapshot::{ContractorSnapshot, EARNINGS_KEPT_DAYS, JobSnapshot};

@@ -34,6 +34,7 @@ impl From<ContractorSnapshotV1> for ContractorSnapshot {
             job_site: v1.job_site,
             arriving_sent: v1.arriving_sent,
             agenda: v1.agenda,
+            earnings: Vec::new(),
         }
     }
 }
@@ -61,6 +62,8 @@ impl From<JobSnapshotV1> for JobSnapshot {
             expired_reason: v1.expired_reason,
             accepted_at: v1.accepted_at,
             rated_stars: None,
+            payment: None,
+            payee: None,
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn request(at: GeoPoint, trade: Trade) -> JobRequest {
         urgency: Urgency::Today,
         description: "leaking pipe under the sink".into(),
         budget: None,
+        payment_method: None,
     }
 }
 

@@ -7,6 +7,8 @@
 //! | [`earnings`] | a contractor's statement per UTC day: jobs, gross, fee, net, pending, paid ([`earnings::statement`]) |
 //! | [`event`] | [`PaymentEvent`]: what the processor answered or a party decided; [`PaymentEventKind`] |
 //! | [`machine`] | [`PaymentMachine`], [`PaymentState`], [`PaymentEvent`]: every step a typed `Result` and the ledger entries it makes |
+//! | [`notice`] | [`PaymentNotice`]: what a job's parties are told of its money, in `payment` events |
+//! | [`receipt`] | [`Receipt`]: a job's payment as its parties see it, from the machine |
 //! | [`timing`] | when money moves: the hold (at posting, or a day before a scheduled window), its renewal before it expires, the release after the dispute window |
 //! | [`ledger`] | [`Account`], [`Posting`] (balanced by construction), [`Memo`] (holds, outside the balances), [`Ledger`] |
 
@@ -14,10 +16,15 @@ pub mod earnings;
 pub mod event;
 pub mod ledger;
 pub mod machine;
+pub mod notice;
+pub mod receipt;
 pub mod terms;
 pub mod timing;
 
+pub use earnings::{DayEarnings, EarningLine, statement};
 pub use event::{PaymentEvent, PaymentEventKind};
 pub use ledger::{Account, Entries, Ledger, Line, Memo, Posting};
 pub use machine::{PaymentMachine, PaymentState, Proposal, Release};
+pub use notice::PaymentNotice;
+pub use receipt::Receipt;
 pub use terms::{Cancellation, Currency, MAX_AMOUNT, PaymentTerms};

@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use dispatch_actors::{Dispatch, DispatchConfig};
+use dispatch_actors::Dispatch;
 use dispatch_storage::scylladb::{LeaseState, LeaseTtl, Leases, Outcome, ScyllaSession, Writer, WriterRoles};
 use dispatch_storage::{Fence, FencedStore, ScyllaConfig, ScyllaStore, SnapshotStore};
 
@@ -65,7 +65,8 @@ pub struct EngineNode {
     session: Arc<ScyllaSession>,
     writers: WriterRoles,
     scylla: ScyllaConfig,
-    dispatch_config: DispatchConfig,
+    /// What each city's actors are configured from (per city: its payment processor).
+    serve_config: crate::ServeConfig,
     cluster: ClusterConfig,
     ttl: LeaseTtl,
     members: Arc<Members>,
@@ -111,7 +112,7 @@ impl EngineNode {
             session,
             writers,
             scylla: config.scylla.clone(),
-            dispatch_config: config.dispatch_config()?,
+            serve_config: config.clone(),
             cluster: config.cluster.clone(),
             ttl: LeaseTtl::secs(config.cluster.lease_ttl_secs)?,
             members,
@@ -362,7 +363,7 @@ impl EngineNode {
     ) -> anyhow::Result<(Dispatch, JoinSet<()>, Arc<Semaphore>, Writer)> {
         let city = area.config.name.clone();
         let (store, writer) = self.open_store(&city, epoch, &fence).await?;
-        let (dispatch, report) = Dispatch::start(self.dispatch_config.clone(), store).await?;
+        let (dispatch, report) = Dispatch::start(self.serve_config.dispatch_config(&city)?, store).await?;
         tracing::info!(%city, epoch, jobs = report.jobs, contractors = report.contractors, "city rehydrated");
         let subjects = CitySubjects::new(&city);
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));

@@ -370,6 +370,7 @@ mod tests {
             urgency: Urgency::Today,
             description: "x".into(),
             budget: None,
+            payment_method: None,
         };
         let (job, _) = city.post_job(request).await.unwrap();
         for _ in 0..40 {

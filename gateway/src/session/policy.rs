@@ -25,12 +25,26 @@ fn senders(msg: &ClientMsg) -> &'static [Role] {
         | ClientMsg::Gps { .. }
         | ClientMsg::Accept { .. }
         | ClientMsg::Decline { .. }
-        | ClientMsg::JobStatus { .. } => &[Contractor],
-        ClientMsg::PostJob { .. } | ClientMsg::Watch { .. } | ClientMsg::Rate { .. } => &[Customer],
-        ClientMsg::Subscribe { .. } | ClientMsg::Assign { .. } | ClientMsg::Nearby { .. } => &[Dispatcher],
+        | ClientMsg::JobStatus { .. }
+        | ClientMsg::ProposeExtras { .. }
+        | ClientMsg::Earnings {} => &[Contractor],
+        ClientMsg::PostJob { .. }
+        | ClientMsg::Watch { .. }
+        | ClientMsg::Rate { .. }
+        | ClientMsg::ConfirmPayment { .. }
+        | ClientMsg::ApproveExtras { .. }
+        | ClientMsg::RejectExtras { .. }
+        | ClientMsg::OpenDispute { .. } => &[Customer],
+        ClientMsg::Subscribe { .. }
+        | ClientMsg::Assign { .. }
+        | ClientMsg::Nearby { .. }
+        | ClientMsg::Refund { .. }
+        | ClientMsg::ResolveDispute { .. } => &[Dispatcher],
         ClientMsg::Cancel { .. } => &[Customer, Dispatcher],
         // Parties only: the actors check which job's party the sender is.
-        ClientMsg::Chat { .. } | ClientMsg::Resume { .. } | ClientMsg::Ping {} => &[Contractor, Customer, Dispatcher],
+        ClientMsg::Chat { .. } | ClientMsg::Resume { .. } | ClientMsg::Payment { .. } | ClientMsg::Ping {} => {
+            &[Contractor, Customer, Dispatcher]
+        }
     }
 }
 

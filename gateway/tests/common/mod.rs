@@ -167,9 +167,16 @@ impl Client {
     /// Connects over a socket with a small receive buffer, so a client that
     /// stops reading pushes back on the server within kilobytes.
     pub async fn connect_small_window(addr: SocketAddr, token: &str, recv_buffer: u32) -> Result<Self> {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.set_recv_buffer_size(recv_buffer)?;
-        let stream = socket.connect(addr).await?;
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        socket.set_recv_buffer_size(recv_buffer as usize)?;
+        // Segments smaller than the window: with loopback's 64 KiB segments a
+        // window this small never reopens by a whole segment, so once it is
+        // read again the server would only send on its zero-window probes,
+        // which back off to minutes (seen: a 294 s drain).
+        socket.set_tcp_mss(recv_buffer / 4)?;
+        socket.connect(&addr.into())?;
+        socket.set_nonblocking(true)?;
+        let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
         let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/v1/ws?token={token}"), MaybeTlsStream::Plain(stream)).await?;
         Self::greeted(ws).await
     }
@@ -222,7 +229,8 @@ impl Client {
         if let Some(at) = self.seen.iter().position(&mut want) {
             return Ok(self.seen.remove(at));
         }
-        for _ in 0..200 {
+        // A dispatcher sees every job's events, each job's money among them.
+        for _ in 0..1_000 {
             let v = self.recv().await.map_err(|e| anyhow!("waiting for {what}: {e}"))?;
             if want(&v) {
                 return Ok(v);

@@ -62,6 +62,7 @@ async fn match_pair(ctx: &Arc<Ctx>, i: usize) -> Result<Pair> {
         description: format!("chat pair {i}"),
         budget: None,
         request_id: None,
+        payment_method: None,
     };
     let AckResult::Posted(posted) = call(&mut customer, "post", &post).await? else { anyhow::bail!("post_job acked without a job") };
     let job = posted.job;

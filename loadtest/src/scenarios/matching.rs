@@ -154,6 +154,7 @@ async fn customer(ctx: Arc<Ctx>, ledger: Arc<Ledger>, mut jobs: mpsc::UnboundedR
             description: format!("lt-{seq}"),
             budget: None,
             request_id: None,
+            payment_method: None,
         };
         let Ok(frame) = text(Some(&format!("p{seq}")), &msg) else { continue };
         // Stamped before the write, so an offer can never come back before its stamp.

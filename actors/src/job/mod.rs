@@ -15,6 +15,10 @@
 //! before it is acknowledged; if the store refuses, the job stays as it was
 //! and the caller gets the error.
 //!
+//! With payments on, the job's money runs beside it (`money.rs`): a job is
+//! offered once its hold is on, charged when completed, and its actor
+//! lives until the charge is paid out.
+//!
 //! [`DispatchConfig::offers_per_round`]: crate::DispatchConfig::offers_per_round
 //! [`DispatchConfig::max_radius_m`]: crate::DispatchConfig::max_radius_m
 //! [`DispatchConfig::retry_after`]: crate::DispatchConfig::retry_after
@@ -42,6 +46,11 @@ use crate::error::{ActorError, Result};
 use crate::record::JobSnapshot;
 use crate::record::LogRecord;
 use crate::shared::{Shared, forget_if_same, read};
+
+mod money;
+
+pub use money::PaymentAct;
+pub(crate) use money::receipt;
 
 /// How long an actor is given to answer a call (a request from a job, or
 /// from the city's handle). A store call must give up before it, so a slow
@@ -103,6 +112,34 @@ pub enum JobMsg {
     },
     /// The job's snapshot as it stands.
     Get(RpcReplyPort<JobSnapshot>),
+    /// The post waits for the first hold: declined is a refusal (a job without payment, or not due one yet, answers at once).
+    Hold(RpcReplyPort<Result<()>>),
+    /// Take the next money step, if one is due (timers, and after a restart).
+    Advance,
+    /// Finish the payment calls left without an answer, then move on.
+    Reconcile,
+    /// A party's request on the job's money.
+    Pay {
+        /// Who asks.
+        asker: crate::parties::Asker,
+        /// What.
+        act: PaymentAct,
+        /// The payment as it then stands.
+        reply: RpcReplyPort<Result<dispatch_engine::payment::Receipt>>,
+    },
+    /// The payment as it stands (its receipt once charged).
+    Payment(RpcReplyPort<Result<dispatch_engine::payment::Receipt>>),
+    /// The customer rates the completed job (while its actor lives, for its money).
+    Rate {
+        /// Who rates.
+        customer: dispatch_engine::CustomerId,
+        /// Stars.
+        stars: f64,
+        /// The request's id, if it has one.
+        tag: Option<crate::record::RequestTag>,
+        /// The rating, once stored.
+        reply: RpcReplyPort<Result<crate::handle::Rated>>,
+    },
     /// Tell the job's cell again that the job is open (after the cell restarted).
     Reannounce,
     /// Timer: expire the job if nobody has accepted it by its deadline.
@@ -135,6 +172,9 @@ pub(crate) struct JobActorState {
     /// aborted when the actor stops: a soak found finished jobs kept alive
     /// by their expiry timers, ~7 KB each, at 500 jobs a second.
     timers: Vec<ractor::concurrency::JoinHandle<Result<(), ractor::MessagingErr<JobMsg>>>>,
+    /// A payment call may be in flight (no answer, or a restart): no new
+    /// money step until [`Self::reconcile`] has finished it.
+    reconcile_due: bool,
 }
 
 /// The city's live cell actors as the ring walk sees them.
@@ -229,9 +269,9 @@ impl JobActorState {
         self.window().map_or_else(|| self.snap.job.posted_at.plus(self.shared.config.job_ttl), |w| w.end)
     }
 
-    /// The snapshot as stored: a terminal one as final (the store may expire it).
+    /// The snapshot as stored: a finished one (job and money) as final (the store may expire it).
     fn stored(&self) -> Result<SnapshotPut> {
-        Ok(SnapshotPut { kind: Kind::Job, id: self.id().0, blob: codec::encode(&self.snap)?, last: self.state().is_terminal() })
+        Ok(SnapshotPut { kind: Kind::Job, id: self.id().0, blob: codec::encode(&self.snap)?, last: self.snap.is_final() })
     }
 
     /// Writes the job to the city's live map.
@@ -343,7 +383,7 @@ impl JobActorState {
                 self.update_contractor(contractor, action.contractor_status(self.id())).await;
                 self.search(myself).await;
             }
-            JobAction::Complete => myself.stop(Some("completed".into())),
+            JobAction::Complete => self.advance(myself).await,
             JobAction::Accept | JobAction::EnRoute | JobAction::OnSite | JobAction::Assign => {}
         }
     }
@@ -440,6 +480,9 @@ impl JobActorState {
             // Too early for a scheduled job: come back when offers open.
             self.timer(myself, self.shared.clock.until(at), || JobMsg::Search);
             return;
+        }
+        if !money::may_search(self.snap.payment.as_ref()) {
+            return; // offered once the hold is on
         }
         if self.shared.config.batch_window.is_some() {
             // Batched mode: the dispatcher's next batch decides whom to offer.
@@ -557,8 +600,17 @@ impl JobActorState {
         self.timers.push(myself.send_after(after, msg));
     }
 
-    /// Re-arms timers after a (re)start from a snapshot.
-    fn resume(&mut self, myself: &ActorRef<JobMsg>) {
+    /// Re-arms timers after a (re)start from a snapshot; a restarted job
+    /// with money under way reconciles its payment calls first.
+    fn resume(&mut self, myself: &ActorRef<JobMsg>, fresh: bool) {
+        if self.snap.payment.as_ref().is_some_and(|p| !p.machine().state().is_closed()) {
+            if fresh {
+                let _ = myself.cast(JobMsg::Advance);
+            } else {
+                self.reconcile_due = true;
+                let _ = myself.cast(JobMsg::Reconcile);
+            }
+        }
         match self.state() {
             JobState::Posted => {
                 let _ = myself.cast(JobMsg::Search);
@@ -578,18 +630,28 @@ impl JobActorState {
 impl Actor for JobActor {
     type Msg = JobMsg;
     type State = JobActorState;
-    type Arguments = (JobSnapshot, Arc<Shared>);
+    /// The snapshot, the city, and whether the job was just posted (else it is restarted from the store).
+    type Arguments = (JobSnapshot, Arc<Shared>, bool);
 
-    async fn pre_start(&self, _: ActorRef<JobMsg>, (snap, shared): Self::Arguments) -> Result<JobActorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<JobMsg>,
+        (snap, shared, fresh): Self::Arguments,
+    ) -> Result<JobActorState, ActorProcessingErr> {
         metrics::gauge!("dispatch_actors_alive", "kind" => "job").increment(1.0);
         let cell = shared.cell_of(snap.job.location);
-        Ok(JobActorState { snap, shared, cell, ranked: VecDeque::new(), ever_found: false, timers: Vec::new() })
+        let mut state =
+            JobActorState { snap, shared, cell, ranked: VecDeque::new(), ever_found: false, timers: Vec::new(), reconcile_due: false };
+        // Before any message: a post's `Hold` must find the hold's step under way or done.
+        state.resume(&myself, fresh);
+        Ok(state)
     }
 
-    async fn post_start(&self, myself: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
-        state.announce_demand().await;
-        state.map();
-        state.resume(&myself);
+    async fn post_start(&self, _: ActorRef<JobMsg>, state: &mut JobActorState) -> Result<(), ActorProcessingErr> {
+        if !state.state().is_terminal() {
+            state.announce_demand().await;
+            state.map();
+        }
         Ok(())
     }
 
@@ -649,6 +711,7 @@ async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state: &mut JobAc
             }
         }
         JobMsg::Cancel { by, reason, reply } => {
+            let was = state.state().kind();
             let held = state.state().contractor();
             let log = LogRecord::Cancelled { by, reason: reason.clone() };
             let result = state.transition(JobEvent::Cancelled { by, reason }, log).await;
@@ -658,8 +721,28 @@ async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state: &mut JobAc
             let done = result.is_ok();
             let _ = reply.send(result);
             if done {
-                myself.stop(Some("cancelled".into()));
+                state.cancel_money(&myself, was, held).await;
+                state.advance(&myself).await;
             }
+        }
+        JobMsg::Hold(reply) => {
+            let _ = reply.send(state.hold_answer());
+        }
+        JobMsg::Advance => state.advance(&myself).await,
+        JobMsg::Reconcile => state.reconcile(&myself).await,
+        JobMsg::Pay { asker, act, reply } => {
+            let _ = reply.send(state.pay(&myself, asker, act).await);
+        }
+        JobMsg::Payment(reply) => {
+            let _ = reply.send(state.view());
+        }
+        JobMsg::Rate { customer, stars, tag, reply } => {
+            let mut snap = state.snap.clone();
+            let result = crate::requests::rate_snapshot(&state.shared, &mut snap, customer, stars, tag).await;
+            if result.is_ok() {
+                state.snap = snap;
+            }
+            let _ = reply.send(result);
         }
         JobMsg::Candidates(reply) => {
             let mut found = VecDeque::new();
@@ -697,7 +780,7 @@ async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state: &mut JobAc
                         if let Some(contractor) = held {
                             state.update_contractor(contractor, ContractorStatus::Available).await;
                         }
-                        myself.stop(Some("expired".into()));
+                        state.advance(&myself).await;
                     }
                     Err(e) => {
                         tracing::warn!(job = %state.id(), %e, "expiry not stored; retrying");

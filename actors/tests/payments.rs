@@ -1,0 +1,311 @@
+//! A job's money through its actor: the hold before the first offer, a
+//! declined card, a hold waiting for authentication, extras, the charge on
+//! completion, a partial refund, a dispute, the payout after the dispute
+//! window (on paused time), and a crash between a processor call and its record.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::*;
+use dispatch_actors::engine::payment::{PaymentState, PaymentTerms};
+use dispatch_actors::engine::{ContractorId, CustomerId, JobId, JobState, Money, Timestamp, Trade};
+use dispatch_actors::payments::{Call, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, SandboxProvider};
+use dispatch_actors::storage::{MemoryStore, SnapshotStore, codec};
+use dispatch_actors::{
+    ActorError, Asker, Clock, Dispatch, DispatchConfig, EventKind, JobRequest, LogRecord, PaymentAct, PaymentNotice, PaymentsConfig,
+};
+
+const CUSTOMER: Asker = Asker::Customer(CustomerId(1));
+const PRO: ContractorId = ContractorId(1);
+
+/// A city whose processor is `provider`, with hours of paused time in mind.
+fn config(provider: Arc<dyn PaymentProvider>) -> DispatchConfig {
+    DispatchConfig {
+        idle_hibernate_after: Duration::from_secs(30 * 24 * 3_600),
+        surge_interval: Duration::from_secs(60),
+        snapshot_interval: Duration::from_secs(60),
+        job_ttl: Duration::from_secs(30 * 24 * 3_600),
+        payments: Some(PaymentsConfig::with_provider(PaymentTerms::default(), provider)),
+        ..fast_config()
+    }
+}
+
+fn paying(method: &str) -> JobRequest {
+    JobRequest { payment_method: Some(method.into()), ..request(downtown(), Trade::Plumbing) }
+}
+
+/// The job's payment notices in its log, in order.
+async fn notices(store: &MemoryStore, job: JobId) -> Result<Vec<PaymentNotice>> {
+    let mut out = Vec::new();
+    for e in store.read_events(job.0, 1).await? {
+        if let EventKind::Payment(n) = EventKind::from(codec::decode::<LogRecord>(&e.payload)?) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(start_paused = true)]
+async fn journey_from_the_hold_through_extras_a_refund_and_a_dispute_to_the_payout_after_the_window() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    let store = Arc::new(MemoryStore::new());
+    let start = Timestamp(1_795_420_800_000);
+    let (city, _) = Dispatch::start_with_clock(config(sandbox.clone()), store.clone(), Clock::starting_at(start)).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 500.0).await?;
+
+    // Posting holds the quote and the margin before anyone is offered the job.
+    let (job, quote) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    let held = PaymentTerms::default().hold_for(quote.total);
+    let paid = city.payment(job, CUSTOMER).await?;
+    assert_eq!((paid.state, paid.held, paid.quote), (PaymentState::Authorized, held, quote.total));
+    assert_eq!(sandbox.statement(job).open_holds, 1);
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(PRO)).await?;
+    city.accept(job, PRO).await?;
+    city.en_route(job, PRO).await?;
+    city.on_site(job, PRO).await?;
+
+    // Extras: only the contractor proposes, only the customer answers; within the margin, no further hold.
+    let extras = Money(held.0 - quote.total.0 - 100);
+    let propose = PaymentAct::ProposeExtras { amount: extras, reason: "a new trap".into() };
+    assert!(matches!(city.pay(job, CUSTOMER, propose.clone()).await, Err(ActorError::NotParty(..))));
+    let proposed = city.pay(job, Asker::Contractor(PRO), propose).await?;
+    assert_eq!(proposed.extras_proposed.map(|p| p.amount), Some(extras));
+    assert!(matches!(city.pay(job, Asker::Contractor(PRO), PaymentAct::ApproveExtras).await, Err(ActorError::NotParty(..))));
+    // The charge waits for the customer's answer.
+    city.complete(job, PRO).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Authorized);
+    let approved = city.pay(job, CUSTOMER, PaymentAct::ApproveExtras).await?;
+    let total = Money(quote.total.0 + extras.0);
+    assert_eq!((approved.state, approved.charged, approved.extras_approved), (PaymentState::Captured, total, extras));
+    let payout_at = approved.payout_at.expect("the payout is scheduled");
+    assert_eq!(payout_at, Timestamp(city.clock().now().0 + 72 * 3_600_000));
+    assert_eq!(sandbox.statement(job).holds, 1, "the extras fitted in the first hold");
+
+    // A dispatcher's partial refund; the customer's dispute, inside the window; a dispatcher's resolution.
+    assert!(matches!(city.pay(job, CUSTOMER, PaymentAct::Refund { amount: Money(1_000) }).await, Err(ActorError::NotParty(..))));
+    let refunded = city.pay(job, Asker::Dispatcher, PaymentAct::Refund { amount: Money(1_000) }).await?;
+    assert_eq!(refunded.refunded, Money(1_000));
+    let too_much = city.pay(job, Asker::Dispatcher, PaymentAct::Refund { amount: total }).await;
+    assert!(matches!(too_much, Err(ActorError::Payment(..))), "{too_much:?}");
+    tokio::time::sleep(Duration::from_secs(24 * 3_600)).await;
+    let disputed = city.pay(job, CUSTOMER, PaymentAct::OpenDispute { reason: "it leaks again".into() }).await?;
+    assert_eq!(disputed.state, PaymentState::Disputed);
+    // Past the window, the disputed charge is not paid out.
+    tokio::time::sleep(Duration::from_secs(49 * 3_600)).await;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Disputed);
+    assert_eq!(sandbox.statement(job).paid_out, Money(0));
+    let resolved = city.pay(job, Asker::Dispatcher, PaymentAct::ResolveDispute { refund: Money(2_000) }).await?;
+    assert_eq!(resolved.refunded, Money(3_000));
+
+    // Resolved after the window: paid out at once, the fee kept; the job's actor then stops.
+    eventually(|| async { sandbox.statement(job).paid_out.0 > 0 }).await?;
+    let earned = Money(total.0 - 3_000);
+    let fee = PaymentTerms::default().platform_fee(earned);
+    let statement = sandbox.statement(job);
+    assert_eq!(
+        (statement.charges, statement.charged, statement.refunded, statement.paid_out),
+        (1, total, Money(3_000), Money(earned.0 - fee.0))
+    );
+    eventually(|| async { city.live_counts().jobs == 0 }).await?;
+    let receipt = city.payment(job, CUSTOMER).await?;
+    assert_eq!((receipt.state, receipt.platform_fee, receipt.payout), (PaymentState::PaidOut, Some(fee), Some(Money(earned.0 - fee.0))));
+    let days = city.earnings(PRO).await?;
+    assert_eq!(
+        (days.len(), days[0].gross, days[0].fee, days[0].paid, days[0].pending),
+        (1, earned, fee, Money(earned.0 - fee.0), Money(0))
+    );
+
+    // The log tells the story, and the snapshot is final now.
+    let said: Vec<&str> = notices(&store, job)
+        .await?
+        .iter()
+        .map(|n| match n {
+            PaymentNotice::Authorized { .. } => "authorized",
+            PaymentNotice::ExtrasProposed { .. } => "extras_proposed",
+            PaymentNotice::ExtrasApproved { .. } => "extras_approved",
+            PaymentNotice::Captured { .. } => "captured",
+            PaymentNotice::PayoutScheduled { .. } => "payout_scheduled",
+            PaymentNotice::Refunded { .. } => "refunded",
+            PaymentNotice::DisputeOpened { .. } => "dispute_opened",
+            PaymentNotice::DisputeResolved { .. } => "dispute_resolved",
+            PaymentNotice::PaidOut { .. } => "paid_out",
+            _ => "",
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "authorized",
+            "extras_proposed",
+            "extras_approved",
+            "captured",
+            "payout_scheduled",
+            "refunded",
+            "dispute_opened",
+            "refunded",
+            "dispute_resolved",
+            "paid_out"
+        ]
+    );
+    assert!(matches!(city.pay(job, CUSTOMER, PaymentAct::RejectExtras).await, Err(ActorError::JobClosed(..))));
+    city.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_declined_card_refuses_the_post_and_the_job_is_never_offered() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    let (city, store) = {
+        let store = Arc::new(MemoryStore::new());
+        (Dispatch::start(config(sandbox.clone()), store.clone() as Arc<dyn SnapshotStore>).await?.0, store)
+    };
+    online(&city, 1, Trade::Plumbing, 500.0).await?;
+    let refused = city.post_job(paying("pm_card_chargeDeclined")).await;
+    let Err(ActorError::PaymentDeclined(job, reason)) = refused else { anyhow::bail!("{refused:?}") };
+    assert!(reason.contains("declined"), "{reason}");
+    // Kept, cancelled with the reason, nothing held, nobody offered it.
+    let snap = city.job(job).await?;
+    assert!(matches!(snap.machine.state(), JobState::Cancelled { reason: r, .. } if *r == reason));
+    assert_eq!(snap.payment.as_ref().map(|p| p.machine().state()), Some(PaymentState::Declined));
+    assert_eq!(sandbox.statement(job).open_holds, 0);
+    assert!(matches!(city.hold_refused(job).await, Err(ActorError::PaymentDeclined(..))), "a retry is refused alike");
+    assert_eq!(city.contractor(PRO).await?.status, dispatch_actors::engine::ContractorStatus::Available);
+    assert!(notices(&store, job).await?.iter().any(|n| matches!(n, PaymentNotice::Declined { .. })));
+    eventually(|| async { city.live_counts().jobs == 0 }).await?;
+    city.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hold_waiting_for_authentication_is_offered_once_the_customer_confirms() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    let (city, store) = memory_city(config(sandbox.clone())).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 500.0).await?;
+    let (job, _) = city.post_job(paying("pm_card_authenticationRequired")).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::AwaitingAction);
+    let secret = notices(&store, job).await?.into_iter().find_map(|n| match n {
+        PaymentNotice::ActionRequired { client_secret } => Some(client_secret),
+        _ => None,
+    });
+    let intent = secret.as_deref().and_then(|s| s.strip_suffix("_secret")).expect("the app's client secret").to_owned();
+    // Not offered meanwhile; confirming before the app authenticated changes nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(city.job(job).await?.machine.state(), JobState::Posted));
+    assert_eq!(city.pay(job, CUSTOMER, PaymentAct::ConfirmHold).await?.state, PaymentState::AwaitingAction);
+    // The app authenticates; the customer's confirm places the hold and the job is offered.
+    sandbox.complete_action(&intent)?;
+    assert!(matches!(city.pay(job, Asker::Contractor(PRO), PaymentAct::ConfirmHold).await, Err(ActorError::NotParty(..))));
+    assert_eq!(city.pay(job, CUSTOMER, PaymentAct::ConfirmHold).await?.state, PaymentState::Authorized);
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(PRO)).await?;
+    city.shutdown().await;
+    Ok(())
+}
+
+/// The sandbox, except that a capture is made and its answer never comes
+/// back: the process is killed between the call and its record.
+struct DiesAfterCapture {
+    sandbox: Arc<SandboxProvider>,
+    captured: tokio::sync::Notify,
+}
+
+#[dispatch_actors::payments::journal::async_trait]
+impl PaymentProvider for DiesAfterCapture {
+    fn name(&self) -> &'static str {
+        "dies-after-capture"
+    }
+    async fn prepare(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        self.sandbox.prepare(call).await
+    }
+    async fn authorize(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        self.sandbox.authorize(call).await
+    }
+    async fn capture(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        self.sandbox.capture(call).await?;
+        self.captured.notify_one();
+        std::future::pending().await
+    }
+    async fn void(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        self.sandbox.void(call).await
+    }
+    async fn refund(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        self.sandbox.refund(call).await
+    }
+    async fn payout(&self, call: &Call) -> Result<Outcome, ProviderError> {
+        self.sandbox.payout(call).await
+    }
+    async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
+        self.sandbox.save_card(setup).await
+    }
+    async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
+        self.sandbox.confirm(call).await
+    }
+}
+
+#[tokio::test]
+async fn killed_between_the_charge_and_its_record_the_restart_finishes_it_with_one_charge_and_one_record() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    let dying = Arc::new(DiesAfterCapture { sandbox: sandbox.clone(), captured: tokio::sync::Notify::new() });
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(config(dying.clone()), store.clone() as Arc<dyn SnapshotStore>).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 500.0).await?;
+    let (job, quote) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(PRO)).await?;
+    for step in [dispatch_actors::engine::JobAction::Accept, dispatch_actors::engine::JobAction::EnRoute] {
+        city.act(job, step, PRO).await?;
+    }
+    city.on_site(job, PRO).await?;
+    city.complete(job, PRO).await?;
+    dying.captured.notified().await;
+    city.crash();
+    assert_eq!(sandbox.statement(job).charges, 1);
+
+    // The restart finds the capture's intent without an outcome, asks the processor, and records what it did.
+    let (city, report) = Dispatch::start(config(sandbox.clone()), store.clone() as Arc<dyn SnapshotStore>).await?;
+    assert_eq!(report.jobs, 1, "the charged job's money is not finished: its actor comes back");
+    eventually(|| async { city.payment(job, CUSTOMER).await.is_ok_and(|p| p.state == PaymentState::Captured) }).await?;
+    let statement = sandbox.statement(job);
+    assert_eq!((statement.charges, statement.charged), (1, quote.total), "one charge");
+    let captured = notices(&store, job).await?.iter().filter(|n| matches!(n, PaymentNotice::Captured { .. })).count();
+    assert_eq!(captured, 1, "one record");
+    assert!(city.payment(job, CUSTOMER).await?.payout_at.is_some(), "its payout is scheduled");
+    city.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_job_is_held_a_day_before_its_window_and_a_long_hold_is_renewed() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    let start = Timestamp(1_795_420_800_000);
+    let store: Arc<dyn SnapshotStore> = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start_with_clock(config(sandbox.clone()), store, Clock::starting_at(start)).await?;
+    online(&city, 1, Trade::Plumbing, 500.0).await?;
+    // Three days ahead: nothing is held at posting.
+    let window = dispatch_actors::engine::TimeWindow::new(start.plus_secs(3 * 86_400), start.plus_secs(3 * 86_400 + 7_200))?;
+    let scheduled = JobRequest { urgency: dispatch_actors::engine::Urgency::Scheduled(window), ..request(downtown(), Trade::Plumbing) };
+    let (job, _) = city.post_job(scheduled).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Quoted);
+    tokio::time::sleep(Duration::from_secs(2 * 86_400 - 60)).await;
+    assert_eq!(sandbox.statement(job).holds, 0, "not before a day ahead of the window");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    eventually(|| async { sandbox.statement(job).holds == 1 }).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Authorized);
+
+    // A today job accepted and left open for a week: its hold is placed afresh before Stripe's seven days run out.
+    let (long, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    eventually(|| async { city.job(long).await.is_ok_and(|s| matches!(s.machine.state(), JobState::Offering { .. })) }).await?;
+    city.accept(long, PRO).await?;
+    tokio::time::sleep(Duration::from_secs(6 * 86_400 + 60)).await;
+    eventually(|| async { sandbox.statement(long).holds == 2 }).await?;
+    let statement = sandbox.statement(long);
+    assert_eq!(statement.open_holds, 1, "the old hold is let go once the fresh one holds");
+    assert_eq!(city.payment(long, CUSTOMER).await?.state, PaymentState::Authorized);
+    city.shutdown().await;
+    Ok(())
+}

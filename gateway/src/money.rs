@@ -1,0 +1,46 @@
+//! The money commands of the wire, carried out through the city's
+//! [`Dispatch`]: a customer confirms a hold, approves or rejects extras and
+//! opens a dispute; a contractor proposes extras and asks for their
+//! earnings; a dispatcher refunds and resolves disputes; any party reads the
+//! job's receipt. Each is acked with the job's payment as it then stands.
+
+use dispatch_actors::{Asker, Dispatch, PaymentAct};
+use dispatch_engine::{ContractorId, JobId, Money};
+
+use crate::execute::MAX_CHAT_CHARS;
+use crate::protocol::{AckResult, ClientMsg, EarningsReply, ErrorCode, PaymentReply};
+use crate::refusal::{Refusal, refuse};
+
+/// Carries out a money message (`payment`, `earnings`, and the payment acts).
+pub(crate) async fn execute(dispatch: &Dispatch, asker: Asker, me: u64, msg: ClientMsg) -> Result<AckResult, Refusal> {
+    let (job, act) = match msg {
+        ClientMsg::Payment { job } => {
+            let view = dispatch.payment(JobId(job), asker).await?;
+            return Ok(PaymentReply { job, payment: view }.into());
+        }
+        ClientMsg::Earnings {} => {
+            let days = dispatch.earnings(ContractorId(me)).await?;
+            return Ok(EarningsReply { contractor: me, days }.into());
+        }
+        ClientMsg::ConfirmPayment { job } => (job, PaymentAct::ConfirmHold),
+        ClientMsg::ProposeExtras { job, amount, reason } => {
+            (job, PaymentAct::ProposeExtras { amount: Money(amount), reason: checked(reason)? })
+        }
+        ClientMsg::ApproveExtras { job } => (job, PaymentAct::ApproveExtras),
+        ClientMsg::RejectExtras { job } => (job, PaymentAct::RejectExtras),
+        ClientMsg::OpenDispute { job, reason } => (job, PaymentAct::OpenDispute { reason: checked(reason)? }),
+        ClientMsg::Refund { job, amount } => (job, PaymentAct::Refund { amount: Money(amount) }),
+        ClientMsg::ResolveDispute { job, refund } => (job, PaymentAct::ResolveDispute { refund: Money(refund) }),
+        other => return Err(refuse(ErrorCode::BadRequest, format!("{} is not a payment request", other.kind()))),
+    };
+    let view = dispatch.pay(JobId(job), asker, act).await?;
+    Ok(PaymentReply { job, payment: view }.into())
+}
+
+/// A reason the other party reads: 1 to [`MAX_CHAT_CHARS`] characters.
+fn checked(reason: String) -> Result<String, Refusal> {
+    if reason.trim().is_empty() || reason.chars().count() > MAX_CHAT_CHARS {
+        return Err(refuse(ErrorCode::BadRequest, format!("reason must have 1 to {MAX_CHAT_CHARS} characters")));
+    }
+    Ok(reason)
+}
