@@ -44,6 +44,15 @@ fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
         (json!({"type": "assign", "job": job, "contractor": 999}), false, false, true, false),
         (json!({"type": "nearby", "lat": DSM.0, "lng": DSM.1, "k": 3}), false, false, true, false),
         (json!({"type": "ping"}), true, true, true, false),
+        (json!({"type": "confirm_payment", "job": job}), true, false, false, true),
+        (json!({"type": "propose_extras", "job": job, "amount": 500, "reason": "a fuse"}), false, true, false, true),
+        (json!({"type": "reject_extras", "job": job}), true, false, false, true),
+        (json!({"type": "approve_extras", "job": job}), true, false, false, true),
+        (json!({"type": "open_dispute", "job": job, "reason": "matrix"}), true, false, false, true),
+        (json!({"type": "refund", "job": job, "amount": 100}), false, false, true, true),
+        (json!({"type": "resolve_dispute", "job": job, "refund": 0}), false, false, true, true),
+        (json!({"type": "payment", "job": job}), true, true, true, true),
+        (json!({"type": "earnings"}), false, true, false, false),
         // Cancel last: it ends the job.
         (json!({"type": "cancel", "job": job, "reason": "matrix"}), true, false, true, true),
     ]
@@ -107,6 +116,6 @@ async fn every_role_and_every_message() -> Result<()> {
             checked += 1;
         }
     }
-    assert_eq!(checked, 18 * 3);
+    assert_eq!(checked, 27 * 3);
     server.stop().await
 }

@@ -1,0 +1,113 @@
+//! A job's money over real WebSockets, on the default sandbox processor:
+//! the hold at posting, extras proposed and approved, the charge at
+//! completion, a dispatcher's partial refund, a dispute and its resolution,
+//! and the payout once the dispute window (two seconds here) has passed —
+//! each as a `payment` event to the job's parties — then the contractor's
+//! statement. And a declined card, refused with `payment_declined`, again
+//! on a retry under the same request id.
+
+#![allow(clippy::expect_used, reason = "test code: the journey reads values out of replies")]
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use common::*;
+use dispatch_gateway::Role;
+use serde_json::{Value, json};
+
+/// The `payment` event of `kind` for `job`.
+fn payment(job: u64, kind: &'static str) -> impl FnMut(&Value) -> bool {
+    move |v| v["type"] == "event" && v["job"] == job && v["event"]["payment"][kind] != Value::Null
+}
+
+#[tokio::test]
+async fn a_job_s_money_from_the_hold_to_the_payout_over_the_wire() -> Result<()> {
+    let server = Server::start_with(|c| c.payments.terms.dispute_window_secs = 2).await?;
+    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let mut dispatcher = server.connect(Role::Dispatcher, 1).await?;
+
+    let posted = customer
+        .call(json!({"type": "post_job", "trade": "plumbing", "lat": DSM.0, "lng": DSM.1, "urgency": "emergency", "description": "burst pipe"}))
+        .await?;
+    let job = posted["job"].as_u64().expect("job");
+    let quote = posted["quote"]["total"].as_u64().expect("quote");
+    // The hold is on before the offer goes out: the customer is told how much.
+    let held = customer.wait("authorized", payment(job, "authorized")).await?;
+    let hold = held["event"]["payment"]["authorized"]["amount"].as_u64().expect("amount");
+    assert_eq!(hold, (quote * 12).div_ceil(10), "the quote and a 20 % margin");
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    pro.call(json!({"type": "accept", "job": job})).await?;
+    pro.call(json!({"type": "job_status", "job": job, "status": "en_route"})).await?;
+    pro.call(json!({"type": "job_status", "job": job, "status": "on_site"})).await?;
+
+    // Extras: proposed by the contractor, approved by the customer, charged at completion.
+    let proposed = pro.call(json!({"type": "propose_extras", "job": job, "amount": 1_000, "reason": "a new valve"})).await?;
+    assert_eq!(proposed["payment"]["extras_proposed"]["amount"], 1_000);
+    customer.wait("extras proposed", payment(job, "extras_proposed")).await?;
+    let approved = customer.call(json!({"type": "approve_extras", "job": job})).await?;
+    assert_eq!(approved["payment"]["extras_approved"], 1_000);
+    pro.call(json!({"type": "job_status", "job": job, "status": "completed"})).await?;
+    let charged = customer.wait("captured", payment(job, "captured")).await?;
+    let total = quote + 1_000;
+    assert_eq!(charged["event"]["payment"]["captured"]["amount"], total);
+    let receipt = customer.call(json!({"type": "payment", "job": job})).await?;
+    assert_eq!((receipt["job"].as_u64(), receipt["payment"]["state"].as_str()), (Some(job), Some("captured")));
+    assert_eq!(receipt["payment"]["charged"], total);
+    assert!(receipt["payment"]["payout_at"].as_i64().is_some());
+
+    // A dispatcher's partial refund, then the customer's dispute and its resolution.
+    let refunded = dispatcher.call(json!({"type": "refund", "job": job, "amount": 500})).await?;
+    assert_eq!(refunded["payment"]["refunded"], 500);
+    customer.wait("refunded", payment(job, "refunded")).await?;
+    let disputed = customer.call(json!({"type": "open_dispute", "job": job, "reason": "the tap still drips"})).await?;
+    assert_eq!(disputed["payment"]["state"], "disputed");
+    let err = customer.refused(json!({"type": "refund", "job": job, "amount": 1})).await?;
+    assert_eq!(err["code"], "forbidden");
+    let err = dispatcher.refused(json!({"type": "refund", "job": job, "amount": total})).await?;
+    assert_eq!(err["code"], "conflict", "more than is left: {err}");
+    // Past the window, a disputed charge waits for the dispatcher.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(customer.call(json!({"type": "payment", "job": job})).await?["payment"]["state"], "disputed");
+    let resolved = dispatcher.call(json!({"type": "resolve_dispute", "job": job, "refund": 700})).await?;
+    assert_eq!(resolved["payment"]["refunded"], 1_200);
+
+    // Paid out at once: what is left, less the 2.9 % fee (rounded half up).
+    let paid = pro.wait("paid out", payment(job, "paid_out")).await?;
+    let earned = total - 1_200;
+    let fee = (earned * 290 + 5_000) / 10_000;
+    assert_eq!(paid["event"]["payment"]["paid_out"]["amount"], earned - fee);
+    let statement = pro.call(json!({"type": "earnings"})).await?;
+    let day = &statement["days"][0];
+    assert_eq!((statement["contractor"].as_u64(), day["gross"].as_u64()), (Some(7), Some(earned)));
+    assert_eq!((day["fee"].as_u64(), day["paid"].as_u64(), day["pending"].as_u64()), (Some(fee), Some(earned - fee), Some(0)));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_declined_card_is_refused_with_payment_declined_and_so_is_its_retry() -> Result<()> {
+    let server = Server::start().await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let post = json!({
+        "type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "no heat",
+        "payment_method": "pm_card_chargeDeclined", "request_id": "no-heat-1"
+    });
+    for attempt in ["first", "retry"] {
+        let err = customer.refused(post.clone()).await?;
+        assert_eq!(err["code"], "payment_declined", "{attempt}: {err}");
+        assert!(err["message"].as_str().is_some_and(|m| m.contains("declined")), "{attempt}: {err}");
+    }
+    // A bad payment method is refused as such.
+    let mut bad = post.clone();
+    bad["payment_method"] = json!("");
+    bad["request_id"] = json!("no-heat-2");
+    assert_eq!(customer.refused(bad).await?["code"], "bad_request");
+    // Another card posts.
+    let mut good = post;
+    good["payment_method"] = json!("pm_card_visa");
+    good["request_id"] = json!("no-heat-3");
+    assert!(customer.call(good).await?["job"].as_u64().is_some());
+    server.stop().await
+}
