@@ -299,8 +299,9 @@ impl DispatcherState {
         let posted_at: Timestamp = self.shared.clock.now();
         let payment = match &self.shared.config.payments {
             Some(payments) => {
+                // The app's payment method; the customer's file at the processor is the app's to keep.
                 let card = dispatch_payments::Card {
-                    customer: format!("cus_dispatch_{}", request.customer.0),
+                    customer: String::new(),
                     payment_method: request.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.into()),
                 };
                 Some(dispatch_payments::JobPayment::new(id, quote.total, payments.terms.clone(), card)?)

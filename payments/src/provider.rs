@@ -91,10 +91,11 @@ impl CallKey {
     }
 }
 
-/// A card on file at the processor: a customer and one of their payment methods.
+/// A card at the processor: one of a customer's payment methods, or one the
+/// app just collected (no customer yet).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Card {
-    /// The processor's customer id.
+    /// The processor's customer id; empty for a card on no customer's file.
     pub customer: String,
     /// The processor's payment method id.
     pub payment_method: String,

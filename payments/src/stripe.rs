@@ -276,14 +276,17 @@ impl PaymentProvider for StripeProvider {
 
     async fn prepare(&self, call: &Call) -> Result<Outcome, ProviderError> {
         let Call::Prepare { card, amount: held, currency, .. } = call else { return Err(wrong_call("prepare", call)) };
-        let form = vec![
+        let mut form = vec![
             amount(*held),
             ("currency".into(), currency.code().to_ascii_lowercase()),
-            ("customer".into(), card.customer.clone()),
             ("payment_method".into(), card.payment_method.clone()),
             ("payment_method_types[]".into(), "card".into()),
             ("capture_method".into(), "manual".into()),
         ];
+        // A card the app just collected belongs to no customer at Stripe yet.
+        if !card.customer.is_empty() {
+            form.push(("customer".into(), card.customer.clone()));
+        }
         let pi: PaymentIntent = self.create("/v1/payment_intents", call, form).await.map_err(no_card_error)?;
         Ok(Outcome::Prepared { intent: pi.id })
     }
