@@ -42,6 +42,8 @@ pub struct MapJob {
     pub state: JobStateKind,
     /// The contractor offered or assigned, if any.
     pub contractor: Option<ContractorId>,
+    /// Where its money is (`None`: a job without payment).
+    pub payment: Option<dispatch_engine::payment::PaymentState>,
     /// The version of this change.
     pub version: u64,
 }
@@ -138,9 +140,17 @@ impl CityMap {
     }
 
     /// Records a job's state.
-    pub fn put_job(&self, id: JobId, point: GeoPoint, state: JobStateKind, contractor: Option<ContractorId>) {
+    pub fn put_job(
+        &self,
+        id: JobId,
+        point: GeoPoint,
+        state: JobStateKind,
+        contractor: Option<ContractorId>,
+        payment: Option<dispatch_engine::payment::PaymentState>,
+    ) {
         let version = self.next();
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(id, MapJob { id, point, state, contractor, version });
+        let job = MapJob { id, point, state, contractor, payment, version };
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(id, job);
     }
 
     /// Everything that changed after `version` (0: everything), inside
@@ -192,7 +202,7 @@ mod tests {
         let map = CityMap::default();
         let p = GeoPoint::new(41.6, -93.6).unwrap();
         map.put_contractor(ContractorId(1), p, StatusKind::Available);
-        map.put_job(JobId(9), p, JobStateKind::Posted, None);
+        map.put_job(JobId(9), p, JobStateKind::Posted, None, Some(dispatch_engine::payment::PaymentState::Authorized));
         let first = map.since(0, None);
         assert_eq!((first.contractors.len(), first.jobs.len(), first.version), (1, 1, 2));
         assert!(map.since(first.version, None).is_empty());
@@ -204,7 +214,7 @@ mod tests {
         // A viewport elsewhere sees nothing.
         assert!(map.since(0, Some([0.0, 0.0, 1.0, 1.0])).is_empty());
         // Finished jobs and offline contractors are pruned once everyone has seen them.
-        map.put_job(JobId(9), p, JobStateKind::Completed, Some(ContractorId(1)));
+        map.put_job(JobId(9), p, JobStateKind::Completed, Some(ContractorId(1)), None);
         map.put_contractor(ContractorId(1), p, StatusKind::Offline);
         let v = map.since(0, None).version;
         map.prune(v);

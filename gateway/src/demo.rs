@@ -15,9 +15,10 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 
+use dispatch_engine::payment::PaymentNotice;
 use dispatch_engine::{GeoPoint, Trade};
 use dispatch_protocol::client::{self, Ws};
-use dispatch_protocol::{AckResult, Auth, ClientMsg, Event, JobProgress, Role, ServerMsg, TradeYears, UrgencyWire};
+use dispatch_protocol::{AckResult, Auth, ClientMsg, ErrorCode, Event, JobProgress, Role, ServerMsg, TradeYears, UrgencyWire};
 
 use crate::cities::CityConfig;
 
@@ -72,6 +73,10 @@ pub struct SimStats {
     pub completed: AtomicU64,
     /// Ratings given.
     pub rated: AtomicU64,
+    /// Posts refused because the card declined (one in twenty posts pays with Stripe's declining test card).
+    pub declined: AtomicU64,
+    /// Charged to customers' cards, cents.
+    pub charged_cents: AtomicU64,
 }
 
 /// SplitMix64: small, seedable, good enough for a simulation.
@@ -265,6 +270,7 @@ async fn customers(
                     }
                     _ => UrgencyWire::Today,
                 };
+                let card = if rng.below(20) == 0 { "pm_card_chargeDeclined" } else { "pm_card_visa" };
                 let post = ClientMsg::PostJob {
                     trade: Trade::ALL[trade],
                     lat: at.lat(),
@@ -273,7 +279,7 @@ async fn customers(
                     description: descriptions[trade].into(),
                     budget: None,
                     request_id: None,
-                    payment_method: None,
+                    payment_method: Some(card.into()),
                 };
                 tx.send(frame(None, &post)?).await?;
                 stats.posted.fetch_add(1, Ordering::Relaxed);
@@ -284,6 +290,12 @@ async fn customers(
                     let stars = 3 + rng.below(3);
                     tx.send(frame(None, &ClientMsg::Rate { job, stars: stars as f64, request_id: None })?).await?;
                     stats.rated.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(ServerMsg::Event { event: Event::Payment(PaymentNotice::Captured { amount }), .. }) => {
+                    stats.charged_cents.fetch_add(amount.0, Ordering::Relaxed);
+                }
+                Some(ServerMsg::Error { code: ErrorCode::PaymentDeclined, .. }) => {
+                    stats.declined.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(_) => {}
             },

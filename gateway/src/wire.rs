@@ -42,7 +42,14 @@ pub(crate) fn contractors(live: Vec<LiveContractor>) -> Vec<MapContractor> {
 #[must_use]
 pub(crate) fn jobs(live: Vec<LiveJob>) -> Vec<MapJob> {
     live.into_iter()
-        .map(|j| MapJob { id: j.id.0, point: j.point, state: j.state, contractor: j.contractor.map(|c| c.0), version: j.version })
+        .map(|j| MapJob {
+            id: j.id.0,
+            point: j.point,
+            state: j.state,
+            contractor: j.contractor.map(|c| c.0),
+            version: j.version,
+            payment: j.payment,
+        })
         .collect()
 }
 

@@ -153,13 +153,15 @@ async fn the_demo_map_shows_contractors_and_matched_jobs_in_chromium() -> Result
     // Wait for the side panel: contractors online and at least one job matched.
     let read = "JSON.stringify({online: +document.getElementById('online').textContent, \
                 matched: +document.getElementById('matched-total').textContent, \
-                status: document.getElementById('status').textContent})";
+                status: document.getElementById('status').textContent, \
+                paying: [...document.querySelectorAll('#jobs li')].filter((li) => li.textContent.includes(' · payment ')).length})";
     let mut last = Value::Null;
     for _ in 0..120 {
         let r = cdp.call(Some(&session), "Runtime.evaluate", json!({"expression": read, "returnByValue": true})).await?;
         if let Some(text) = r["result"]["value"].as_str() {
             last = serde_json::from_str(text)?;
-            if last["online"].as_f64() > Some(0.0) && last["matched"].as_f64() > Some(0.0) && last["status"] == "live" {
+            let paying = last["paying"].as_f64() > Some(0.0);
+            if last["online"].as_f64() > Some(0.0) && last["matched"].as_f64() > Some(0.0) && last["status"] == "live" && paying {
                 break;
             }
         }
@@ -167,6 +169,7 @@ async fn the_demo_map_shows_contractors_and_matched_jobs_in_chromium() -> Result
     }
     assert!(last["online"].as_f64() > Some(0.0), "no contractors on the map: {last}");
     assert!(last["matched"].as_f64() > Some(0.0), "no matched job on the map: {last}");
+    assert!(last["paying"].as_f64() > Some(0.0), "the job panel shows no payment state: {last}");
     assert!(tile_requests.load(std::sync::atomic::Ordering::Relaxed) > 0, "a configured tile URL is fetched");
 
     // Let a second delta draw, then keep a picture of it.

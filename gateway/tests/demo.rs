@@ -64,5 +64,7 @@ async fn simulated_city(scylla: Option<dispatch_gateway::storage::ScyllaConfig>)
     assert_eq!(stats.online.load(Ordering::Relaxed), 20);
     assert!(posted > 0 && accepted > 0, "posted {posted}, accepted {accepted}");
     assert!(completed >= 3 && rated >= 3, "completed {completed}, rated {rated}");
+    // Completed jobs are charged; the customers heard each charge.
+    assert!(stats.charged_cents.load(Ordering::Relaxed) > 0, "nothing charged for {completed} completed jobs");
     server.stop().await
 }

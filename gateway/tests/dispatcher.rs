@@ -33,6 +33,9 @@ async fn a_dispatcher_gets_a_snapshot_then_deltas_and_can_assign() -> Result<()>
         })
         .await?;
     assert!(delta["version"].as_u64() > snapshot["version"].as_u64());
+    // Its money shows too: held before it was offered.
+    let on_map = delta["jobs"].as_array().and_then(|j| j.iter().find(|j| j["id"] == job)).cloned().unwrap_or_default();
+    assert_eq!(on_map["payment"], "authorized", "{on_map}");
     assert!(started.elapsed().as_secs_f64() <= 2.5, "deltas come at least once a second");
 
     // Reassign by hand to the far contractor, who gets the offer.

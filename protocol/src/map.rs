@@ -45,6 +45,9 @@ pub struct MapJob {
     pub contractor: Option<u64>,
     /// The version of this change.
     pub version: u64,
+    /// Where its money is (`authorized`, `captured`, …); absent for a job without payment.
+    #[serde(default)]
+    pub payment: Option<dispatch_engine::payment::PaymentState>,
 }
 
 /// How matching has gone: for the map's side panel.

@@ -277,7 +277,8 @@ impl JobActorState {
     /// Writes the job to the city's live map.
     fn map(&self) {
         let state = self.state();
-        self.shared.map.put_job(self.id(), self.snap.job.location, state.kind(), state.contractor());
+        let payment = self.snap.payment.as_ref().map(|p| p.machine().state());
+        self.shared.map.put_job(self.id(), self.snap.job.location, state.kind(), state.contractor(), payment);
     }
 
     /// Tells the job's cell whether the job counts as open demand.

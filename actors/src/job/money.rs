@@ -156,8 +156,10 @@ impl JobActorState {
         self.shared.config.payments.as_ref().map_or(std::time::Duration::from_secs(30), |p| p.retry_after)
     }
 
-    /// Stores the snapshot after a money step (the step's entries are in the log already).
+    /// Stores the snapshot after a money step (the step's entries are in the
+    /// log already), and shows the payment on the city's map.
     async fn store_money(&mut self) {
+        self.map();
         let Ok(stored) = self.stored() else { return };
         let result = if stored.last {
             self.shared.store.put_final(stored.kind, stored.id, stored.blob).await

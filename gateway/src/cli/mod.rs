@@ -138,12 +138,16 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 let result = server.await;
                 let _ = simulation.await;
                 let s = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
+                let charged = s(&stats.charged_cents);
                 println!(
-                    "posted {}, accepted {}, completed {}, rated {}",
+                    "posted {} ({} refused: card declined), accepted {}, completed {}, rated {}, charged ${}.{:02}",
                     s(&stats.posted),
+                    s(&stats.declined),
                     s(&stats.accepted),
                     s(&stats.completed),
-                    s(&stats.rated)
+                    s(&stats.rated),
+                    charged / 100,
+                    charged % 100
                 );
                 result
             })
