@@ -283,6 +283,13 @@ impl Dispatch {
         snap.payment.as_ref().map(crate::job::receipt).ok_or(ActorError::NoPayment(job))
     }
 
+    /// The city's books since this process started, by kind of account
+    /// (`docs/payments.md`): every payment step's postings, summing to zero.
+    #[must_use]
+    pub fn books(&self) -> dispatch_engine::payment::Books {
+        self.shared.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner).by_kind()
+    }
+
     /// A contractor's earnings statement: a row per day (UTC) of the jobs
     /// charged in the last [`EARNINGS_KEPT_DAYS`](crate::record::EARNINGS_KEPT_DAYS) days, oldest first.
     pub async fn earnings(&self, contractor: ContractorId) -> Result<Vec<dispatch_engine::payment::DayEarnings>> {

@@ -84,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) seqs: crate::seqs::EventSeqs,
     /// The card processor, each call under the configured time limit (`None`: payments off).
     pub(crate) processor: Option<Arc<dyn dispatch_payments::PaymentProvider>>,
+    /// The city's books since this process started: every payment step's ledger entries.
+    pub(crate) ledger: Mutex<dispatch_engine::payment::Ledger>,
     /// Jobs whose rating is being written (a second one at the same time is refused).
     pub(crate) rating: Mutex<std::collections::HashSet<JobId>>,
     /// Keys of the tagged requests being carried out now (`requests.rs`).
@@ -124,6 +126,7 @@ impl Shared {
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,
+            ledger: Mutex::default(),
         })
     }
 

@@ -113,6 +113,11 @@ async fn journey_from_the_hold_through_extras_a_refund_and_a_dispute_to_the_payo
     eventually(|| async { city.live_counts().jobs == 0 }).await?;
     let receipt = city.payment(job, CUSTOMER).await?;
     assert_eq!((receipt.state, receipt.platform_fee, receipt.payout), (PaymentState::PaidOut, Some(fee), Some(Money(earned.0 - fee.0))));
+    // The city's books reconcile with the processor's records, line for line, and balance.
+    let books = city.books();
+    assert_eq!(books.customer_funding, -(total.0 as i64), "charged");
+    assert_eq!((books.refunds, books.payouts, books.platform_revenue), (3_000, (earned.0 - fee.0) as i64, fee.0 as i64));
+    assert_eq!((books.escrow, books.contractor_payable, books.held, books.total()), (0, 0, 0, 0), "{books:?}");
     let days = city.earnings(PRO).await?;
     assert_eq!(
         (days.len(), days[0].gross, days[0].fee, days[0].paid, days[0].pending),

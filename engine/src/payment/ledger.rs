@@ -187,6 +187,63 @@ impl Ledger {
     pub fn postings(&self) -> usize {
         self.postings
     }
+
+    /// The balances summed by kind of account (every job's escrow as one,
+    /// every contractor's payable and payouts as one), cents.
+    #[must_use]
+    pub fn by_kind(&self) -> Books {
+        let mut books = Books::default();
+        for (account, balance) in &self.balances {
+            let slot = match account {
+                Account::CustomerFunding => &mut books.customer_funding,
+                Account::Escrow(_) => &mut books.escrow,
+                Account::ContractorPayable(_) => &mut books.contractor_payable,
+                Account::Payouts(_) => &mut books.payouts,
+                Account::PlatformRevenue => &mut books.platform_revenue,
+                Account::ProcessorFees => &mut books.processor_fees,
+                Account::Refunds => &mut books.refunds,
+            };
+            *slot += balance;
+        }
+        books.held = self.held.values().map(|&h| i64::try_from(h).unwrap_or(i64::MAX)).sum();
+        books
+    }
+}
+
+/// A ledger's balances by kind of account, cents; they sum to zero (holds,
+/// memos outside the balances, apart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Books {
+    /// − what was charged to customers' cards.
+    pub customer_funding: i64,
+    /// Charged, not yet refunded or released.
+    pub escrow: i64,
+    /// Released to contractors, not yet sent.
+    pub contractor_payable: i64,
+    /// Sent to contractors.
+    pub payouts: i64,
+    /// The platform's fees, less processor fees and losses it bore.
+    pub platform_revenue: i64,
+    /// What the processor kept.
+    pub processor_fees: i64,
+    /// Returned to customers' cards.
+    pub refunds: i64,
+    /// Held on cards now (memos).
+    pub held: i64,
+}
+
+impl Books {
+    /// The balances' sum: zero for a ledger of balanced postings.
+    #[must_use]
+    pub fn total(&self) -> i64 {
+        self.customer_funding
+            + self.escrow
+            + self.contractor_payable
+            + self.payouts
+            + self.platform_revenue
+            + self.processor_fees
+            + self.refunds
+    }
 }
 
 /// `amount` as a signed ledger amount.

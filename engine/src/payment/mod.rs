@@ -23,7 +23,7 @@ pub mod timing;
 
 pub use earnings::{DayEarnings, EarningLine, statement};
 pub use event::{PaymentEvent, PaymentEventKind};
-pub use ledger::{Account, Entries, Ledger, Line, Memo, Posting};
+pub use ledger::{Account, Books, Entries, Ledger, Line, Memo, Posting};
 pub use machine::{PaymentMachine, PaymentState, Proposal, Release};
 pub use notice::PaymentNotice;
 pub use receipt::Receipt;
