@@ -188,6 +188,7 @@ impl From<PaymentRecord> for PaymentNotice {
             PaymentRecord::DisputeOpened { reason } => PaymentNotice::DisputeOpened { reason },
             PaymentRecord::DisputeResolved { refund } => PaymentNotice::DisputeResolved { refund },
             PaymentRecord::PayoutScheduled { at } => PaymentNotice::PayoutScheduled { at },
+            PaymentRecord::Chargeback { amount, .. } => PaymentNotice::Chargeback { amount },
         }
     }
 }

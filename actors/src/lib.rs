@@ -13,12 +13,13 @@
 //! | [`dispatcher`] | the root actor: supervision and restarts, spawning jobs, reactivating contractors, surge |
 //! | [`cell`] | the cell actor |
 //! | [`contractor`] | the contractor actor and [`GpsFix`] |
-//! | [`job`] | the job actor |
+//! | [`job`] | the job actor, and its money beside it (`job/money.rs`) |
 //! | [`map`] | [`CityMap`](map::CityMap): the live map as versioned deltas for dispatchers |
 //! | [`parties`] | who may act on a job: every party check ([`Asker`]), beside the job's state |
 //! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
 //! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], request records ([`RequestRecord`]), frozen earlier layouts and their upcasters |
 //! | `requests` | requests a retry must not repeat (post, accept, chat, rate): their records stored with the change, found again by [`Dispatch::requested`] |
+//! | `webhooks` | what the card processor reports on its own: a chargeback, to the job whose hold it names |
 //! | [`config`] | [`DispatchConfig`] |
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
@@ -43,6 +44,7 @@ pub mod record;
 mod requests;
 mod seqs;
 mod shared;
+mod webhooks;
 mod writer;
 
 pub use clock::Clock;

@@ -130,6 +130,34 @@ impl Shared {
         })
     }
 
+    /// Moves the payment's new ledger entries into the city's books (the
+    /// job's log keeps what they came from), and the books onto /metrics.
+    pub(crate) fn keep_books(&self, job: JobId, pay: &mut dispatch_payments::JobPayment) {
+        let entries = pay.take_entries();
+        if entries.is_empty() {
+            return;
+        }
+        let mut ledger = self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for e in &entries {
+            if let Err(e) = ledger.record(e) {
+                tracing::error!(%job, %e, "a payment step's postings do not balance");
+            }
+        }
+        let books = ledger.by_kind();
+        for (account, cents) in [
+            ("customer_funding", books.customer_funding),
+            ("escrow", books.escrow),
+            ("contractor_payable", books.contractor_payable),
+            ("payouts", books.payouts),
+            ("platform_revenue", books.platform_revenue),
+            ("processor_fees", books.processor_fees),
+            ("refunds", books.refunds),
+            ("held", books.held),
+        ] {
+            metrics::gauge!("dispatch_ledger_cents", "account" => account).set(cents as f64);
+        }
+    }
+
     pub(crate) fn cell_of(&self, point: GeoPoint) -> CellIndex {
         LatLng::from(point).to_cell(self.resolution)
     }

@@ -267,6 +267,10 @@ async fn version_3() -> Vec<Golden> {
             LogRecord::Payment(PaymentRecord::ExtrasProposed { amount: Money(1_500), reason: "a new trap".into() }),
         ),
         Golden::Event("event-payment-payout", LogRecord::Payment(PaymentRecord::PayoutScheduled { at: Timestamp(1_795_682_800_000) })),
+        Golden::Event(
+            "event-payment-chargeback",
+            LogRecord::Payment(PaymentRecord::Chargeback { amount: Money(4_000), event: "evt_1Q2w3E".into() }),
+        ),
     ]);
     goldens
 }

@@ -131,6 +131,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
             PaymentNotice::DisputeOpened { .. } => "pay:dispute_opened",
             PaymentNotice::DisputeResolved { .. } => "pay:dispute_resolved",
             PaymentNotice::PayoutScheduled { .. } => "pay:payout_scheduled",
+            PaymentNotice::Chargeback { .. } => "pay:chargeback",
         },
     }
 }

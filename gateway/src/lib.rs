@@ -10,6 +10,7 @@
 //! | `execute` | the one executor of client commands against a city's actors, used in process and by engine nodes; request ids answered from their records |
 //! | `money` | the money commands (confirm a hold, extras, disputes, refunds, receipts, earnings) and payment events on the wire |
 //! | `city_event` | a city's job events in the protocol's types, with an offer's terms, as routers route them |
+//! | `processor_webhooks` | `POST /v1/webhooks/stripe`: the processor's signed webhooks (chargebacks) to the city and job they concern |
 //! | `refusal` | why a request was refused: error code and message |
 //! | [`cluster`] | more than one process: NATS subjects and payloads, remote cities, engine nodes with leases and fencing, placement (`docs/cluster.md`) |
 //! | `finished` | finished jobs remembered for a while by the router and the sessions, then forgotten |
@@ -35,6 +36,7 @@ mod money;
 mod overload;
 pub mod payments_config;
 mod port;
+mod processor_webhooks;
 mod refusal;
 mod router;
 pub mod server;

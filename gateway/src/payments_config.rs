@@ -39,7 +39,7 @@ pub enum ProviderKind {
 }
 
 /// `[payments]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PaymentsSection {
     /// The processor.
@@ -50,6 +50,9 @@ pub struct PaymentsSection {
     pub call_timeout_ms: u64,
     /// Stripe's API, for `provider = "stripe"`.
     pub stripe: StripeSection,
+    /// The secrets the processor signs its webhooks with (`whsec_…`; two while
+    /// one is rotated); also `DISPATCH_STRIPE_WEBHOOK_SECRET`. None: no webhook route.
+    pub webhook_secrets: Vec<String>,
 }
 
 /// `[payments.stripe]`.
@@ -83,13 +86,39 @@ impl StripeSection {
     }
 }
 
+impl std::fmt::Debug for PaymentsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentsSection")
+            .field("provider", &self.provider)
+            .field("terms", &self.terms)
+            .field("call_timeout_ms", &self.call_timeout_ms)
+            .field("stripe", &self.stripe)
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .finish()
+    }
+}
+
 impl Default for PaymentsSection {
     fn default() -> Self {
-        Self { provider: ProviderKind::Sandbox, terms: PaymentTerms::default(), call_timeout_ms: 4_000, stripe: StripeSection::default() }
+        Self {
+            provider: ProviderKind::Sandbox,
+            terms: PaymentTerms::default(),
+            call_timeout_ms: 4_000,
+            stripe: StripeSection::default(),
+            webhook_secrets: Vec::new(),
+        }
     }
 }
 
 impl PaymentsSection {
+    /// The webhook secrets: configured, and the one in the environment.
+    #[must_use]
+    pub fn webhook_secrets(&self) -> Vec<String> {
+        let mut secrets: Vec<String> = self.webhook_secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
+        secrets.extend(std::env::var("DISPATCH_STRIPE_WEBHOOK_SECRET").ok().filter(|s| !s.is_empty()));
+        secrets
+    }
+
     /// Checks the terms and the timeout; the error names the value.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.terms.validate().map_err(|e| anyhow::anyhow!("payments.terms: {e}"))?;

@@ -9,6 +9,7 @@
 //! | `GET /v1/ws` | WebSocket upgrade; token in `Authorization: Bearer` or `?token=` |
 //! | `GET /` | the live map page |
 //! | `GET /v1/map-config` | what the map page needs: the tile URL, if any |
+//! | `POST /v1/webhooks/stripe` | the card processor's webhooks, signed (`processor_webhooks.rs`) |
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -251,6 +252,16 @@ async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>)
             respond(StatusCode::OK, "text/plain; version=0.0.4", gw.metrics.render())
         }
         (&Method::POST, "/v1/tokens") => tokens(req, &gw).await,
+        (&Method::POST, "/v1/webhooks/stripe") => {
+            let signature = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            match Limited::new(req.into_body(), 256 * 1024).collect().await {
+                Ok(body) => {
+                    let (status, answer) = crate::processor_webhooks::receive(&gw, signature.as_deref(), &body.to_bytes()).await;
+                    json(status, &answer)
+                }
+                Err(e) => json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": format!("cannot read body: {e}")})),
+            }
+        }
         (&Method::GET, "/v1/ws") => upgrade(&mut req, gw, sessions),
         (&Method::GET, "/") => respond(StatusCode::OK, "text/html; charset=utf-8", crate::MAP_PAGE),
         (&Method::GET, "/v1/map-config") => json(StatusCode::OK, &serde_json::json!({"tile_url": gw.config.tile_url})),

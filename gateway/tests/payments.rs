@@ -111,3 +111,60 @@ async fn a_declined_card_is_refused_with_payment_declined_and_so_is_its_retry() 
     assert!(customer.call(good).await?["job"].as_u64().is_some());
     server.stop().await
 }
+
+/// A Stripe webhook delivery of `body`, signed with `secret` now.
+async fn deliver(server: &Server, secret: &str, body: &str) -> Result<(u16, Value)> {
+    use hmac::Mac;
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
+    mac.update(format!("{t}.{body}").as_bytes());
+    let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/webhooks/stripe", server.addr))
+        .header("Stripe-Signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await?;
+    Ok((response.status().as_u16(), response.json().await?))
+}
+
+#[tokio::test]
+async fn a_signed_chargeback_webhook_comes_out_of_the_job_s_escrow_once() -> Result<()> {
+    let server = Server::start_with(|c| c.payments.webhook_secrets = vec!["whsec_old".into(), "whsec_test".into()]).await?;
+    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let job = customer.post_job("plumbing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    for step in ["accept", "en_route", "on_site", "completed"] {
+        let msg = if step == "accept" {
+            json!({"type": "accept", "job": job})
+        } else {
+            json!({"type": "job_status", "job": job, "status": step})
+        };
+        pro.call(msg).await?;
+    }
+    customer.wait("captured", payment(job, "captured")).await?;
+
+    // The sandbox names its holds after the job's first hold call.
+    let dispute = |event: &str, intent: &str| {
+        json!({"id": event, "type": "charge.dispute.created", "data": {"object": {"id": "dp_1", "amount": 400, "payment_intent": intent}}})
+            .to_string()
+    };
+    let body = dispute("evt_1", &format!("pi_job-{job}-authorize-a1_1"));
+    let (status, answer) = deliver(&server, "whsec_test", &body).await?;
+    assert_eq!((status, answer["job"].as_u64()), (200, Some(job)), "{answer}");
+    customer.wait("the chargeback", payment(job, "chargeback")).await?;
+    // Stripe delivers again: counted once.
+    assert_eq!(deliver(&server, "whsec_test", &body).await?.0, 200);
+    let receipt = customer.call(json!({"type": "payment", "job": job})).await?;
+    assert_eq!(receipt["payment"]["refunded"], 400, "one chargeback, not two: {receipt}");
+
+    // Refused: a wrong secret, no signature, a tampered body; not placed: a hold nobody here made.
+    assert_eq!(deliver(&server, "whsec_wrong", &body).await?.0, 400);
+    let unsigned = reqwest::Client::new().post(format!("http://{}/v1/webhooks/stripe", server.addr)).body(body.clone()).send().await?;
+    assert_eq!(unsigned.status().as_u16(), 400);
+    assert_eq!(deliver(&server, "whsec_test", &dispute("evt_2", "pi_elsewhere")).await?.0, 503);
+    let other = json!({"id": "evt_3", "type": "payment_intent.created", "data": {"object": {}}}).to_string();
+    assert_eq!(deliver(&server, "whsec_old", &other).await?, (200, json!({"handled": false})), "the rotated secret still verifies");
+    server.stop().await
+}

@@ -68,6 +68,10 @@ impl PaymentProvider for Bounded {
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
         self.within("confirm", self.inner.confirm(call)).await
     }
+
+    async fn job_of(&self, intent: &str) -> Result<Option<dispatch_engine::JobId>, ProviderError> {
+        self.within("job_of", self.inner.job_of(intent)).await
+    }
 }
 
 #[cfg(test)]

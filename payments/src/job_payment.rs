@@ -263,6 +263,19 @@ impl JobPayment {
         self.step(via, call, now).await.map(drop)
     }
 
+    /// The bank took `amount` back from the customer's charge (a chargeback,
+    /// webhook `event`): out of escrow before the release, borne by the
+    /// platform after it. Whether it changed anything: the same event again does not.
+    pub fn chargeback(&mut self, event: &str, amount: Money) -> Result<bool, PaymentError> {
+        let key = format!("webhook:{event}");
+        if self.settled.contains(&key) {
+            return Ok(false);
+        }
+        self.apply(PaymentEvent::Chargeback { amount })?;
+        self.settled.insert(key);
+        Ok(true)
+    }
+
     /// After a restart, from this payment as last stored and the job's
     /// `entries` in order: settles the outcomes recorded after it was stored,
     /// then finishes the calls left in flight and settles theirs. How many

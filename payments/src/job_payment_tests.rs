@@ -208,3 +208,19 @@ async fn an_outcome_recorded_after_the_last_store_is_settled_on_restart_without_
     restarted.settle(&call, &Outcome::Captured { intent: "x".into(), amount: Money(10_000) }, at(4)).unwrap();
     assert_eq!(restarted, before);
 }
+
+#[tokio::test]
+async fn a_chargeback_comes_out_of_escrow_once_per_webhook_event() {
+    let (sandbox, journal) = (SandboxProvider::new(), Memory::default());
+    let mut pay = payment("pm_card_visa");
+    pay.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
+    pay.complete(Via { provider: &sandbox, journal: &journal }, at(1)).await.unwrap();
+    assert_eq!(pay.chargeback("evt_1", Money(4_000)), Ok(true));
+    assert_eq!(pay.chargeback("evt_1", Money(4_000)), Ok(false), "a webhook delivered twice counts once");
+    assert_eq!(pay.machine().refunded(), Money(4_000));
+    assert!(pay.chargeback("evt_2", Money(1_000_000)).is_err(), "never more than was charged");
+    // The sandbox says whose hold it is, for the webhook's route.
+    let intent = pay.hold.clone().unwrap();
+    assert_eq!(sandbox.job_of(&intent).await.unwrap(), Some(JOB));
+    assert_eq!(sandbox.job_of("pi_unknown").await.unwrap(), None);
+}

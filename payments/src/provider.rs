@@ -353,6 +353,14 @@ pub trait PaymentProvider: Send + Sync {
     /// processors forget); `None`: it never happened. A [`Call::Prepare`] is
     /// always `None`: it moves nothing, and is simply made again.
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError>;
+
+    /// The job the hold `intent` was made for, if this processor (and, on a
+    /// shared account, this city) made it: where a webhook that names only
+    /// the hold (a chargeback) goes. The default knows none.
+    async fn job_of(&self, intent: &str) -> Result<Option<JobId>, ProviderError> {
+        let _ = intent;
+        Ok(None)
+    }
 }
 
 /// Makes `call` through the method of its kind.

@@ -331,6 +331,10 @@ impl PaymentProvider for SandboxProvider {
         Ok(saved)
     }
 
+    async fn job_of(&self, intent: &str) -> Result<Option<JobId>, ProviderError> {
+        Ok(self.lock().intents.iter().find(|i| i.id == intent).map(|i| i.key.job))
+    }
+
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
         let r = self.lock();
         let key = call.key();

@@ -361,6 +361,13 @@ impl PaymentProvider for StripeProvider {
         }
     }
 
+    async fn job_of(&self, intent: &str) -> Result<Option<dispatch_engine::JobId>, ProviderError> {
+        let pi: serde_json::Value = self.get(&format!("/v1/payment_intents/{intent}"), &[]).await?;
+        let meta = &pi["metadata"];
+        let ours = meta["dispatch_scope"].as_str().unwrap_or("") == self.config.scope;
+        Ok(meta["dispatch_job"].as_str().and_then(|j| j.parse().ok()).map(dispatch_engine::JobId).filter(|_| ours))
+    }
+
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
         let key = call.key();
         match call {

@@ -20,15 +20,18 @@ use dispatch_engine::{JobId, Money};
 use dispatch_payments::{Call, CallKey, Card, Outcome, PaymentProvider, Step, StripeConfig, StripeProvider, execute, reconcile};
 use simulators::{Simulator, localstripe, make_object, new_card, new_customer, start};
 
-fn stripe_at(sim: &Simulator) -> Result<StripeProvider> {
+fn stripe_config(sim: &Simulator) -> StripeConfig {
     // Scoped as a city's: every key and object carries the scope, and the reconciler finds objects by it.
-    let config = StripeConfig {
+    StripeConfig {
         api_base: format!("http://{}", sim.addr),
         secret_key: "sk_test_dispatch".into(),
         timeout_ms: 5_000,
         scope: "des-moines".into(),
-    };
-    Ok(StripeProvider::new(config)?)
+    }
+}
+
+fn stripe_at(sim: &Simulator) -> Result<StripeProvider> {
+    Ok(StripeProvider::new(stripe_config(sim))?)
 }
 
 /// A customer with a card of `number` on file.
@@ -78,6 +81,10 @@ async fn the_whole_flow_on_localstripe_charges_once_whatever_is_lost() -> Result
     // Hold, capture less than held, two partial refunds (two steps, two keys).
     let (intent, held) = hold(&stripe, 1, &card, 12_000).await?;
     ensure!(held == Outcome::Held { intent: intent.clone(), amount: Money(12_000) }, "{held:?}");
+    // A webhook naming the hold finds its job by the hold's metadata, in this city's scope only.
+    ensure!(stripe.job_of(&intent).await? == Some(JobId(1)));
+    let ames = StripeProvider::new(StripeConfig { scope: "ames".into(), ..stripe_config(&sim) })?;
+    ensure!(ames.job_of(&intent).await?.is_none(), "another city's processor does not claim it");
     let capture = Call::Capture { key: CallKey::new(JobId(1), Step::Capture), intent: intent.clone(), amount: Money(11_000) };
     ensure!(execute(&stripe, &capture).await? == Outcome::Captured { intent: intent.clone(), amount: Money(11_000) });
     for n in 1..=2 {

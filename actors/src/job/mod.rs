@@ -127,6 +127,15 @@ pub enum JobMsg {
         /// The payment as it then stands.
         reply: RpcReplyPort<Result<dispatch_engine::payment::Receipt>>,
     },
+    /// The processor reported a chargeback (a webhook).
+    Chargeback {
+        /// The webhook's event id: one chargeback per event.
+        event: String,
+        /// How much the bank took back.
+        amount: dispatch_engine::Money,
+        /// Whether it changed anything (a repeated event does not).
+        reply: RpcReplyPort<Result<bool>>,
+    },
     /// The payment as it stands (its receipt once charged).
     Payment(RpcReplyPort<Result<dispatch_engine::payment::Receipt>>),
     /// The customer rates the completed job (while its actor lives, for its money).
@@ -733,6 +742,9 @@ async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state: &mut JobAc
         JobMsg::Reconcile => state.reconcile(&myself).await,
         JobMsg::Pay { asker, act, reply } => {
             let _ = reply.send(state.pay(&myself, asker, act).await);
+        }
+        JobMsg::Chargeback { event, amount, reply } => {
+            let _ = reply.send(state.chargeback(&myself, event, amount).await);
         }
         JobMsg::Payment(reply) => {
             let _ = reply.send(state.view());

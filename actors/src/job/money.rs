@@ -141,7 +141,7 @@ impl JobActorState {
         let now = self.shared.clock.now();
         let journal = LogJournal { shared: &self.shared, job: self.id() };
         let result = step(&mut pay, Via { provider: &*processor, journal: &journal }, now).await;
-        self.keep_books(&mut pay);
+        self.shared.keep_books(self.id(), &mut pay);
         self.snap.payment = Some(pay);
         if let Err(PaymentError::Call(e)) = &result {
             tracing::warn!(job = %self.id(), %e, "payment call unfinished; reconciling later");
@@ -151,34 +151,6 @@ impl JobActorState {
         }
         self.store_money().await;
         result.map_err(|e| ActorError::Payment(self.id(), e))
-    }
-
-    /// Moves the payment's new ledger entries into the city's books (the
-    /// job's log keeps what they came from), and the books onto /metrics.
-    fn keep_books(&self, pay: &mut JobPayment) {
-        let entries = pay.take_entries();
-        if entries.is_empty() {
-            return;
-        }
-        let mut ledger = self.shared.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for e in &entries {
-            if let Err(e) = ledger.record(e) {
-                tracing::error!(job = %self.id(), %e, "a payment step's postings do not balance");
-            }
-        }
-        let books = ledger.by_kind();
-        for (account, cents) in [
-            ("customer_funding", books.customer_funding),
-            ("escrow", books.escrow),
-            ("contractor_payable", books.contractor_payable),
-            ("payouts", books.payouts),
-            ("platform_revenue", books.platform_revenue),
-            ("processor_fees", books.processor_fees),
-            ("refunds", books.refunds),
-            ("held", books.held),
-        ] {
-            metrics::gauge!("dispatch_ledger_cents", "account" => account).set(cents as f64);
-        }
     }
 
     fn retry_after(&self) -> std::time::Duration {
@@ -458,12 +430,30 @@ impl JobActorState {
         self.view()
     }
 
+    /// A chargeback the processor reported (its webhook `event`): applied
+    /// once however often it is delivered; whether it changed anything.
+    pub(super) async fn chargeback(&mut self, myself: &ActorRef<JobMsg>, event: String, amount: Money) -> Result<bool> {
+        let mut applied = false;
+        self.offline_step(|pay| {
+            applied = pay.chargeback(&event, amount)?;
+            Ok(())
+        })?;
+        if applied {
+            self.log_money(PaymentRecord::Chargeback { amount, event }).await?;
+            if let Some(payee) = self.snap.payee {
+                self.tell_earnings(payee).await;
+            }
+        }
+        self.advance(myself).await;
+        Ok(applied)
+    }
+
     /// A step the processor has no part in, on a copy: the payment changes only if it is legal.
     fn offline_step(&mut self, step: impl FnOnce(&mut JobPayment) -> std::result::Result<(), PaymentError>) -> Result<()> {
         let job = self.id();
         let mut next = self.snap.payment.clone().ok_or(ActorError::NoPayment(job))?;
         step(&mut next).map_err(|e| ActorError::Payment(job, e))?;
-        self.keep_books(&mut next);
+        self.shared.keep_books(job, &mut next);
         self.snap.payment = Some(next);
         Ok(())
     }

@@ -99,6 +99,8 @@ pub enum PaymentRecord {
     DisputeResolved { refund: Money },
     /// The charge goes to the contractor at `at`, when the dispute window closes.
     PayoutScheduled { at: Timestamp },
+    /// The processor reported a chargeback of `amount` (its webhook `event`).
+    Chargeback { amount: Money, event: String },
 }
 
 impl Versioned for LogRecord {

@@ -78,4 +78,9 @@ pub enum PaymentNotice {
         /// When.
         at: Timestamp,
     },
+    /// The bank took money back from the charge (a chargeback the processor reported).
+    Chargeback {
+        /// How much.
+        amount: Money,
+    },
 }

@@ -1,0 +1,63 @@
+//! `POST /v1/webhooks/stripe`: what the card processor reports on its own,
+//! verified and handed to the city whose job it concerns.
+//!
+//! The `Stripe-Signature` header is checked against every configured secret
+//! (two at once while one is rotated) within five minutes of its timestamp
+//! (`dispatch_payments::webhook::verify`). A chargeback
+//! (`charge.dispute.created`) goes to the city whose processor made the hold
+//! it names, and into that job's payment (`Dispatch::chargeback`), once per
+//! event id however often Stripe delivers it. Events the money flow does not
+//! act on are acknowledged and counted. Answers: 200 once handled (or
+//! ignored), 400 for a bad signature or body, 404 with no secret configured,
+//! 503 when the city could not take it now (Stripe delivers again).
+
+use dispatch_actors::payments::webhook::{self, Notice, TOLERANCE_SECS};
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use crate::port::Port;
+use crate::server::Gateway;
+
+/// Handles one delivery: the status and the body to answer with.
+pub(crate) async fn receive(gw: &Gateway, signature: Option<&str>, body: &[u8]) -> (StatusCode, Value) {
+    let secrets = gw.config.payments.webhook_secrets();
+    if secrets.is_empty() {
+        return (StatusCode::NOT_FOUND, json!({"error": "no webhook secret is configured (payments.webhook_secrets)"}));
+    }
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let outcome = |kind: &'static str| metrics::counter!("dispatch_processor_webhooks_total", "outcome" => kind).increment(1);
+    if let Err(e) = webhook::verify(signature.unwrap_or_default(), body, &secrets, now, TOLERANCE_SECS) {
+        outcome("refused");
+        return (StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+    }
+    let notice = match webhook::notice(body) {
+        Ok(notice) => notice,
+        Err(e) => {
+            outcome("refused");
+            return (StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+        }
+    };
+    let Notice::Chargeback { event, intent, amount } = notice else {
+        outcome("ignored");
+        return (StatusCode::OK, json!({"handled": false}));
+    };
+    for (name, city) in &gw.cities {
+        let Port::Local(dispatch) = &city.port else { continue };
+        match dispatch.chargeback(&intent, event.clone(), amount).await {
+            Ok(Some(job)) => {
+                outcome("applied");
+                return (StatusCode::OK, json!({"handled": true, "city": name, "job": job.0}));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                outcome("failed");
+                tracing::warn!(city = %name, %intent, %e, "chargeback not applied; the processor delivers it again");
+                return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": e.to_string()}));
+            }
+        }
+    }
+    // No city here made that hold (or this gateway serves its cities remotely): the processor tries again later.
+    outcome("unplaced");
+    (StatusCode::SERVICE_UNAVAILABLE, json!({"error": format!("no city served here made the hold {intent}")}))
+}
