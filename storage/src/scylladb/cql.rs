@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(m[0].version, 1);
         for s in m.iter().flat_map(|m| &m.statements).chain([&cql.create_migrations_table()]) {
             // Re-runnable: creations say IF NOT EXISTS; a column added twice is refused and taken as done (`migrate`).
-            assert!(s.contains("IF NOT EXISTS") || super::super::is_column_addition(s), "re-runnable: {s}");
+            assert!(s.contains("IF NOT EXISTS") || super::super::schema::is_column_addition(s), "re-runnable: {s}");
         }
         let schema = m[0].statements.join("\n");
         assert!(schema.contains("PRIMARY KEY ((kind, shard), id)"));

@@ -49,6 +49,8 @@
 //! | `config` | [`ScyllaConfig`], [`Replication`], [`Level`] |
 //! | `cql` | [`Cql`]: the schema's [`Migration`]s and every statement's text |
 //! | `driver_metrics` | the driver's own counters (retries, timeouts, speculative attempts) exported to Prometheus |
+//! | `rows` | ids to CQL keys and shards, rows to snapshots and log entries, shard pages merged in id order; which driver errors are transient |
+//! | `schema` | the migrations run and the statements prepared when a keyspace opens |
 //! | `lease` | [`Leases`]: each city's owner as a lease with a fencing epoch, by lightweight transactions |
 //! | `writers` | [`WriterRoles`]: each owner epoch writes as its own CQL role, dropped by the next owner, so the store refuses a stale owner's late writes |
 //! | this file | [`ScyllaStore`]: the session, prepared statements, the trait's methods |
@@ -57,6 +59,8 @@ mod config;
 mod cql;
 mod driver_metrics;
 mod lease;
+mod rows;
+mod schema;
 mod writers;
 
 use std::collections::BTreeMap;
@@ -68,7 +72,6 @@ use futures_util::TryStreamExt;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
-use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::retry::DefaultRetryPolicy;
 use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
@@ -84,6 +87,9 @@ use crate::store::{Kind, LogEntry, SnapshotPut, SnapshotStore};
 pub use config::{Level, Replication, ScyllaConfig};
 pub use cql::{Cql, Migration};
 pub use lease::{LeaseState, LeaseTtl, Leases, Outcome};
+use rows::{backend, per_shard, start_key};
+pub use rows::{event_row, id_of, is_transient, key, merge_shard_pages, shard, snapshot_row, storage_error};
+use schema::{Prepared, migrate, prepare};
 pub use writers::{MARGIN as SETTLE_MARGIN, Writer, WriterRoles, epoch_of, role_name, setting_ms};
 
 /// The driver's session: one per process, shared by every city's store.
@@ -95,119 +101,8 @@ pub const SHARDS: u64 = 64;
 /// Rows one unlogged batch carries at most.
 const MAX_BATCH_ROWS: usize = 50;
 
-/// The CQL `bigint` key of an unsigned id: the top bit flipped, so signed
-/// order is unsigned order.
-#[must_use]
-pub const fn key(id: u64) -> i64 {
-    (id ^ (1 << 63)) as i64
-}
-
-/// The id of a [`key`].
-#[must_use]
-pub const fn id_of(key: i64) -> u64 {
-    (key as u64) ^ (1 << 63)
-}
-
-/// The shard of an id.
-#[must_use]
-pub const fn shard(id: u64) -> i16 {
-    (id % SHARDS) as i16
-}
-
-/// The first key at or after which a scan continues, `None` when nothing can follow.
-fn start_key(after: Option<u64>) -> Option<i64> {
-    match after {
-        None => Some(key(0)),
-        Some(id) => id.checked_add(1).map(key),
-    }
-}
-
-/// How many rows to ask each shard for, to fill a page of `limit`.
-fn per_shard(limit: usize) -> usize {
-    (limit * 2 / SHARDS as usize).max(8).min(limit).max(1)
-}
-
-/// Merges shards' slices (each sorted by id, each asked for `asked` rows)
-/// into the first `limit` rows in id order. A shard that returned a full
-/// slice may hold more rows past its last one, so nothing beyond the
-/// smallest such last id is returned: the page is exactly the next rows.
-#[must_use]
-pub fn merge_shard_pages<T>(pages: Vec<Vec<(u64, T)>>, asked: usize, limit: usize) -> Vec<(u64, T)> {
-    let bound = pages.iter().filter(|p| p.len() >= asked).filter_map(|p| p.last().map(|(id, _)| *id)).min();
-    let mut all: Vec<(u64, T)> = pages.into_iter().flatten().filter(|(id, _)| bound.is_none_or(|b| *id <= b)).collect();
-    all.sort_unstable_by_key(|(id, _)| *id);
-    all.truncate(limit);
-    all
-}
-
-/// A snapshot row as stored: `(id key, blob)`.
-#[must_use]
-pub fn snapshot_row((id, blob): (i64, Vec<u8>)) -> (u64, Vec<u8>) {
-    (id_of(id), blob)
-}
-
-/// A log row as stored: `(seq, at_ms, payload)`.
-pub fn event_row((seq, at_ms, payload): (i64, i64, Vec<u8>)) -> Result<LogEntry> {
-    let seq = u64::try_from(seq).map_err(|_| StorageError::Decode(format!("negative event sequence number {seq}")))?;
-    Ok(LogEntry { seq, at_ms, payload })
-}
-
-/// Whether a driver error is worth retrying: the cluster was unreachable,
-/// slow or overloaded — not a refused statement.
-#[must_use]
-pub fn is_transient(e: &ExecutionError) -> bool {
-    match e {
-        ExecutionError::BadQuery(_) | ExecutionError::UseKeyspaceError(_) | ExecutionError::PrepareError(_) => false,
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
-            db,
-            DbError::Unavailable { .. }
-                | DbError::Overloaded
-                | DbError::IsBootstrapping
-                | DbError::ReadTimeout { .. }
-                | DbError::WriteTimeout { .. }
-                | DbError::ReadFailure { .. }
-                | DbError::WriteFailure { .. }
-                | DbError::ServerError
-                | DbError::Unprepared { .. }
-        ),
-        ExecutionError::LastAttemptError(
-            RequestAttemptError::SerializationError(_)
-            | RequestAttemptError::CqlRequestSerialization(_)
-            | RequestAttemptError::UnexpectedResponse(_),
-        ) => false,
-        _ => true,
-    }
-}
-
-/// The storage error of a driver error.
-#[must_use]
-pub fn storage_error(e: &ExecutionError) -> StorageError {
-    if is_transient(e) { StorageError::Unavailable(format!("scylla: {e}")) } else { StorageError::Backend(format!("scylla: {e}")) }
-}
-
-fn backend(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StorageError + '_ {
-    move |e| StorageError::Backend(format!("scylla {what}: {e}"))
-}
-
 /// A row of `snapshots` as bound: (kind, shard, id key, blob, epoch).
 type SnapshotRow = (i8, i16, i64, Vec<u8>, i64);
-
-/// The prepared statements of one keyspace.
-struct Prepared {
-    put: PreparedStatement,
-    put_position: PreparedStatement,
-    put_ttl: PreparedStatement,
-    get: PreparedStatement,
-    delete: PreparedStatement,
-    scan_shard: PreparedStatement,
-    append: PreparedStatement,
-    index_job: PreparedStatement,
-    last_seq: PreparedStatement,
-    read_events: PreparedStatement,
-    read_events_limit: PreparedStatement,
-    scan_jobs_shard: PreparedStatement,
-    ping: PreparedStatement,
-}
 
 /// A [`SnapshotStore`] on a ScyllaDB keyspace.
 pub struct ScyllaStore {
@@ -502,70 +397,6 @@ impl ScyllaStore {
     }
 }
 
-async fn migrate(session: &Session, cql: &Cql, replication: &Replication) -> Result<()> {
-    let run = |text: String| async move {
-        session.query_unpaged(text.as_str(), ()).await.map_err(|e| StorageError::Backend(format!("migration `{text}`: {e}")))
-    };
-    run(cql.create_keyspace(replication)).await?;
-    run(cql.create_migrations_table()).await?;
-    let applied = session.query_unpaged(cql.applied(), ()).await.map_err(|e| backend("migrations")(&e))?;
-    let applied: Vec<(i32,)> = ScyllaStore::rows(applied)?;
-    let record = session.prepare(cql.record()).await.map_err(|e| backend("prepare")(&e))?;
-    for m in cql.migrations() {
-        if applied.iter().any(|(v,)| *v == m.version) {
-            continue;
-        }
-        for statement in m.statements {
-            match run(statement.clone()).await {
-                Ok(_) => {}
-                // A column a crashed earlier run already added (CQL has no `ADD IF NOT EXISTS` everywhere).
-                Err(e) if is_column_addition(&statement) && is_already_there(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        session.execute_unpaged(&record, (m.version, m.description)).await.map_err(|e| backend("migrations")(&e))?;
-        tracing::info!(version = m.version, description = m.description, "ScyllaDB migration applied");
-    }
-    session.await_schema_agreement().await.map_err(|e| backend("schema agreement")(&e))?;
-    Ok(())
-}
-
-/// Whether `statement` adds a column.
-fn is_column_addition(statement: &str) -> bool {
-    statement.starts_with("ALTER TABLE") && statement.contains(" ADD ")
-}
-
-/// Whether a schema change failed because what it adds exists already.
-fn is_already_there(e: &StorageError) -> bool {
-    let text = e.to_string();
-    text.contains("conflicts with an existing column") || text.contains("already exists")
-}
-
-async fn prepare(session: &Session, cql: &Cql, config: &ScyllaConfig) -> Result<Prepared> {
-    let prep = |text: String, level: Level| async move {
-        let mut statement = session.prepare(text.as_str()).await.map_err(|e| StorageError::Backend(format!("prepare `{text}`: {e}")))?;
-        statement.set_is_idempotent(true);
-        statement.set_consistency(level.consistency());
-        Ok::<_, StorageError>(statement)
-    };
-    let (life, pos) = (config.lifecycle_consistency, config.position_consistency);
-    Ok(Prepared {
-        put: prep(cql.put(), life).await?,
-        put_position: prep(cql.put(), pos).await?,
-        put_ttl: prep(cql.put_ttl(), life).await?,
-        get: prep(cql.get(), life).await?,
-        delete: prep(cql.delete(), life).await?,
-        scan_shard: prep(cql.scan_shard(), life).await?,
-        append: prep(cql.append(), life).await?,
-        index_job: prep(cql.index_job(), life).await?,
-        last_seq: prep(cql.last_seq(), life).await?,
-        read_events: prep(cql.read_events(), life).await?,
-        read_events_limit: prep(cql.read_events_limit(), life).await?,
-        scan_jobs_shard: prep(cql.scan_jobs_shard(), life).await?,
-        ping: prep("SELECT release_version FROM system.local".into(), Level::One).await?,
-    })
-}
-
 #[async_trait]
 impl SnapshotStore for ScyllaStore {
     async fn put(&self, kind: Kind, id: u64, blob: Vec<u8>) -> Result<()> {
@@ -658,75 +489,5 @@ impl SnapshotStore for ScyllaStore {
 
     async fn ping(&self) -> Result<()> {
         self.execute(&self.statements.ping, ()).await.map(drop)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_keep_unsigned_order_and_round_trip() {
-        let ids = [0u64, 1, 2, 1 << 62, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
-        for w in ids.windows(2) {
-            assert!(key(w[0]) < key(w[1]), "{} before {}", w[0], w[1]);
-        }
-        for id in ids {
-            assert_eq!(id_of(key(id)), id);
-        }
-        assert_eq!(key(0), i64::MIN);
-        assert_eq!(shard(130), 2);
-        assert_eq!(start_key(None), Some(i64::MIN));
-        assert_eq!(start_key(Some(5)), Some(key(6)));
-        assert_eq!(start_key(Some(u64::MAX)), None, "nothing follows the last id");
-    }
-
-    #[test]
-    fn shard_pages_merge_into_the_next_rows_in_id_order() {
-        // Three shards asked for 2 rows each; shard 0 and 2 are full.
-        let pages = vec![vec![(3, 'a'), (9, 'b')], vec![(1, 'c')], vec![(2, 'd'), (5, 'e')]];
-        let merged = merge_shard_pages(pages, 2, 10);
-        // Shard 2 might hold 6, 7, 8 … after 5: stop at the smallest full page's end.
-        assert_eq!(merged, vec![(1, 'c'), (2, 'd'), (3, 'a'), (5, 'e')]);
-        // No full page: everything, up to the limit.
-        let merged = merge_shard_pages(vec![vec![(4, ())], vec![(2, ())], vec![]], 2, 1);
-        assert_eq!(merged, vec![(2, ())]);
-        assert!(merge_shard_pages::<()>(vec![vec![], vec![]], 2, 5).is_empty());
-        assert_eq!(per_shard(1024), 32);
-        assert_eq!(per_shard(3), 3);
-        assert_eq!(per_shard(100), 8);
-    }
-
-    #[test]
-    fn rows_map_to_ids_and_entries() {
-        assert_eq!(snapshot_row((key(42), vec![1, 2])), (42, vec![1, 2]));
-        assert_eq!(event_row((3, 1_700, b"x".to_vec())).unwrap(), LogEntry::new(3, 1_700, b"x".to_vec()));
-        assert!(matches!(event_row((-1, 0, vec![])), Err(StorageError::Decode(_))));
-    }
-
-    #[test]
-    fn driver_errors_are_sorted_into_retry_and_give_up() {
-        use scylla::errors::{BadQuery, WriteType};
-        use scylla::statement::Consistency;
-        let timeout = ExecutionError::RequestTimeout(Duration::from_secs(2));
-        assert!(is_transient(&timeout));
-        assert!(storage_error(&timeout).is_transient());
-        let unavailable = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
-            DbError::Unavailable { consistency: Consistency::LocalQuorum, required: 2, alive: 1 },
-            "two replicas down".into(),
-        ));
-        assert!(is_transient(&unavailable));
-        let write_timeout = ExecutionError::LastAttemptError(RequestAttemptError::DbError(
-            DbError::WriteTimeout { consistency: Consistency::LocalQuorum, received: 1, required: 2, write_type: WriteType::Simple },
-            "slow".into(),
-        ));
-        assert!(is_transient(&write_timeout));
-        let syntax = ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::SyntaxError, "line 1".into()));
-        assert!(!is_transient(&syntax));
-        assert!(matches!(storage_error(&syntax), StorageError::Backend(_)));
-        let unauthorized = ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::Unauthorized, "no".into()));
-        assert!(!is_transient(&unauthorized));
-        assert!(!is_transient(&ExecutionError::BadQuery(BadQuery::TooManyQueriesInBatchStatement(70_000))));
-        assert!(is_transient(&ExecutionError::EmptyPlan));
     }
 }
