@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::Report;
-use crate::config::{LoadConfig, Peer, Scenario, ServerStorage};
+use crate::config::{LoadConfig, Peer, Scenario, ServerPayments, ServerStorage};
 
 /// Load-test the dispatch engine with real WebSocket bots.
 #[derive(Debug, Parser)]
@@ -33,6 +33,9 @@ pub struct Cli {
     /// Where the started server keeps snapshots.
     #[arg(long, value_enum)]
     pub server_storage: Option<ServerStorage>,
+    /// The started server's card processor: the sandbox (its default) or none.
+    #[arg(long, value_enum)]
+    pub server_payments: Option<ServerPayments>,
     /// The cluster for `--server-storage scylla`: `scylla://host:9042[,host:port…]`.
     #[arg(long, env = "SCYLLA_URI")]
     pub scylla_uri: Option<String>,
@@ -157,6 +160,7 @@ impl Cli {
              chat_pairs => chat_pairs, chats_per_sec => chats_per_sec, reconnect_every => reconnect_every_secs,
              dispatchers => dispatchers, queries_per_sec => queries_per_sec, k => k, connections => connections,
              connect_per_sec => connect_per_sec, source_addrs => source_addrs, server_storage => server_storage,
+             server_payments => server_payments,
              rss_sample_secs => rss_sample_secs);
         if let Some(uri) = &self.scylla_uri {
             c.scylla_uri = Some(uri.clone());

@@ -75,6 +75,16 @@ pub enum ServerStorage {
     Scylla,
 }
 
+/// The card processor of the server the harness starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerPayments {
+    /// The in-memory sandbox, as `dispatch serve` runs by default: every job held and charged.
+    Sandbox,
+    /// No payments: the dispatch path alone, the peer the sandbox's cost is read against.
+    Off,
+}
+
 /// Every knob of a run. Presets set the ones their scenario reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -143,6 +153,8 @@ pub struct LoadConfig {
     pub peer_radius_km: Option<f64>,
     /// Storage of the server the harness starts.
     pub server_storage: ServerStorage,
+    /// Payments of the server the harness starts.
+    pub server_payments: ServerPayments,
     /// The cluster the started server uses with `server_storage = "scylla"`:
     /// `scylla://host:9042[,host:port…]`.
     pub scylla_uri: Option<String>,
@@ -193,6 +205,7 @@ impl Default for LoadConfig {
             redis_url: None,
             peer_radius_km: None,
             server_storage: ServerStorage::Embedded,
+            server_payments: ServerPayments::Sandbox,
             scylla_uri: None,
             rss_sample_secs: 0.0,
             server_cpus: None,

@@ -123,8 +123,12 @@ impl SpawnedServer {
             &config,
             format!(
                 "listen = \"{addr}\"\ndata_dir = \"{}\"\nstorage = \"{storage}\"\njwt_secret = \"{secret}\"\n\
-                 gps_per_sec = 100000\nchat_per_sec = 10000\nidle_timeout_secs = 120\n{scylla}",
-                dir.0.join("data").display()
+                 gps_per_sec = 100000\nchat_per_sec = 10000\nidle_timeout_secs = 120\n{scylla}[payments]\nprovider = \"{payments}\"\n",
+                dir.0.join("data").display(),
+                payments = match load.server_payments {
+                    crate::config::ServerPayments::Sandbox => "sandbox",
+                    crate::config::ServerPayments::Off => "off",
+                }
             ),
         )?;
         let child = pinned(bin, load.server_cpus.as_deref())
