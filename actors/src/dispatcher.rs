@@ -135,25 +135,6 @@ async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: J
     Ok(actor)
 }
 
-/// A posted job whose actor did not answer on its hold: refused if its
-/// stored payment was declined, else `Unavailable` (it stays posted, and its
-/// hold goes on).
-async fn declined_or_posted(shared: &Shared, id: JobId) -> Result<()> {
-    let stored = shared.store.get(Kind::Job, id.0).await?.map(|blob| codec::decode::<JobSnapshot>(&blob)).transpose()?;
-    let declined = stored.as_ref().and_then(|snap| match snap.machine.state() {
-        dispatch_engine::JobState::Cancelled { reason, .. }
-            if snap.payment.as_ref().is_some_and(|p| p.machine().state() == dispatch_engine::payment::PaymentState::Declined) =>
-        {
-            Some(reason.clone())
-        }
-        _ => None,
-    });
-    match declined {
-        Some(reason) => Err(crate::ActorError::PaymentDeclined(id, reason)),
-        None => Err(crate::ActorError::Unavailable(format!("job {id}: no answer on its payment in time; it stays posted"))),
-    }
-}
-
 /// Stores a new job and its `posted` event (and the request's record, if it
 /// has an id), then spawns its actor.
 async fn store_and_spawn(
@@ -175,7 +156,7 @@ async fn store_and_spawn(
         match actor.call(JobMsg::Hold, Some(limit)).await {
             Ok(ractor::rpc::CallResult::Success(answer)) => answer?,
             // A declined job's actor stops at once; what it stored answers.
-            _ => return declined_or_posted(shared, id).await.map(|()| (id, quote)),
+            _ => return crate::job::declined_or_posted(shared, id).await.map(|()| (id, quote)),
         }
     }
     Ok((id, quote))

@@ -82,15 +82,7 @@ impl Dispatch {
     /// `PaymentDeclined` if the card refused job `job`'s hold: a retried
     /// post answers as its first attempt did.
     pub async fn hold_refused(&self, job: JobId) -> Result<()> {
-        let snap = self.job(job).await?;
-        if snap.payment.as_ref().is_some_and(|p| p.machine().state() == dispatch_engine::payment::PaymentState::Declined) {
-            let reason = match snap.machine.state() {
-                JobState::Cancelled { reason, .. } => reason.clone(),
-                _ => "the card was declined".into(),
-            };
-            return Err(ActorError::PaymentDeclined(job, reason));
-        }
-        Ok(())
+        self.job(job).await?.declined().map_or(Ok(()), |reason| Err(ActorError::PaymentDeclined(job, reason)))
     }
 
     /// [`Dispatch::post_job`], storing the record of `tag` with the job.

@@ -31,13 +31,13 @@ use dispatch_engine::payment::{PaymentState, Receipt, timing};
 use dispatch_engine::{ContractorId, JobId, JobState, JobStateKind, Money, Timestamp};
 use dispatch_payments::journal::{JournalEntry, JournalError, PaymentJournal};
 use dispatch_payments::{Hold, JobPayment, PaymentError, Via};
-use dispatch_storage::codec;
+use dispatch_storage::{Kind, codec};
 use ractor::ActorRef;
 
 use super::{JobActorState, JobMsg};
 use crate::error::{ActorError, Result};
 use crate::parties::Asker;
-use crate::record::{LogRecord, PaymentRecord};
+use crate::record::{JobSnapshot, LogRecord, PaymentRecord};
 use crate::shared::Shared;
 
 /// A job's payment journal: its event log.
@@ -88,7 +88,7 @@ pub enum PaymentAct {
 
 impl PaymentAct {
     /// Who may ask it: the job's customer, its contractor, or a dispatcher.
-    fn check(&self, snap: &crate::record::JobSnapshot, asker: Asker) -> Result<()> {
+    fn check(&self, snap: &JobSnapshot, asker: Asker) -> Result<()> {
         let job = snap.job.id;
         let ok = match (self, asker) {
             (PaymentAct::ProposeExtras { .. }, Asker::Contractor(c)) => crate::parties::assigned_to(snap.machine.state()) == Some(c),
@@ -119,6 +119,17 @@ impl PaymentAct {
 /// A payment's receipt.
 pub(crate) fn receipt(pay: &JobPayment) -> Receipt {
     pay.machine().receipt(pay.captured_at())
+}
+
+/// A posted job whose actor did not answer on its hold: refused if its
+/// stored payment was declined, else `Unavailable` (it stays posted, and its
+/// hold goes on).
+pub(crate) async fn declined_or_posted(shared: &Shared, id: JobId) -> Result<()> {
+    let stored = shared.store.get(Kind::Job, id.0).await?.map(|blob| codec::decode::<JobSnapshot>(&blob)).transpose()?;
+    match stored.as_ref().and_then(JobSnapshot::declined) {
+        Some(reason) => Err(ActorError::PaymentDeclined(id, reason)),
+        None => Err(ActorError::Unavailable(format!("job {id}: no answer on its payment in time; it stays posted"))),
+    }
 }
 
 /// Whether the payment's state lets the job be offered.
@@ -342,15 +353,7 @@ impl JobActorState {
 
     /// What the post's customer is told of the first hold: declined is a refusal.
     pub(super) fn hold_answer(&self) -> Result<()> {
-        let Some(pay) = &self.snap.payment else { return Ok(()) };
-        if pay.machine().state() == PaymentState::Declined {
-            let reason = match self.state() {
-                JobState::Cancelled { reason, .. } => reason.clone(),
-                _ => "the card was declined".into(),
-            };
-            return Err(ActorError::PaymentDeclined(self.id(), reason));
-        }
-        Ok(())
+        self.snap.declined().map_or(Ok(()), |reason| Err(ActorError::PaymentDeclined(self.id(), reason)))
     }
 
     /// A cancellation's money, from the state the job was in: the hold let

@@ -80,6 +80,17 @@ pub struct JobSnapshot {
 }
 
 impl JobSnapshot {
+    /// Why the card refused the job's hold, if it did (the post was refused
+    /// and the job cancelled with this reason).
+    #[must_use]
+    pub fn declined(&self) -> Option<String> {
+        let declined = self.payment.as_ref()?.machine().state() == dispatch_engine::payment::PaymentState::Declined;
+        declined.then(|| match self.machine.state() {
+            dispatch_engine::JobState::Cancelled { reason, .. } => reason.clone(),
+            _ => "the card was declined".into(),
+        })
+    }
+
     /// Whether nothing more happens to the job: it is finished, and so is its money.
     #[must_use]
     pub fn is_final(&self) -> bool {
