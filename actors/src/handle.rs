@@ -273,13 +273,9 @@ impl Dispatch {
 
     /// A job's payment as it stands — its receipt once charged — for any of its parties.
     pub async fn payment(&self, job: JobId, asker: Asker) -> Result<dispatch_engine::payment::Receipt> {
+        // The snapshot is the actor's own while it lives, else the stored one.
         let snap = self.job(job).await?;
         crate::parties::party_in(&snap, asker)?;
-        if let Some(actor) = self.shared.job(job)
-            && let Ok(view) = ask(&actor, JobMsg::Payment).await
-        {
-            return view;
-        }
         snap.payment.as_ref().map(crate::job::receipt).ok_or(ActorError::NoPayment(job))
     }
 

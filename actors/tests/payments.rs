@@ -314,3 +314,24 @@ async fn a_scheduled_job_is_held_a_day_before_its_window_and_a_long_hold_is_rene
     city.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_job_restarted_with_payments_off_keeps_its_payment() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(config(sandbox), store.clone() as Arc<dyn SnapshotStore>).await?;
+    let (job, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Authorized);
+    city.crash();
+    // Restarted without a processor: the job goes on, its money is kept for when one is back.
+    let off = DispatchConfig { payments: None, ..config(Arc::new(SandboxProvider::new())) };
+    let (city, report) = Dispatch::start(off, store as Arc<dyn SnapshotStore>).await?;
+    assert_eq!(report.jobs, 1);
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 500.0).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(PRO)).await?;
+    city.accept(job, PRO).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Authorized, "stored with the accept");
+    city.shutdown().await;
+    Ok(())
+}

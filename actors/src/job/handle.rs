@@ -75,9 +75,6 @@ pub(super) async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state:
         JobMsg::Chargeback { event, amount, reply } => {
             let _ = reply.send(state.chargeback(&myself, event, amount).await);
         }
-        JobMsg::Payment(reply) => {
-            let _ = reply.send(state.view());
-        }
         JobMsg::Rate { customer, stars, tag, reply } => {
             let mut snap = state.snap.clone();
             let result = crate::requests::rate_snapshot(&state.shared, &mut snap, customer, stars, tag).await;

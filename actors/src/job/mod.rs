@@ -135,8 +135,6 @@ pub enum JobMsg {
         /// Whether it changed anything (a repeated event does not).
         reply: RpcReplyPort<Result<bool>>,
     },
-    /// The payment as it stands (its receipt once charged).
-    Payment(RpcReplyPort<Result<dispatch_engine::payment::Receipt>>),
     /// The customer rates the completed job (while its actor lives, for its money).
     Rate {
         /// Who rates.

@@ -146,9 +146,9 @@ impl JobActorState {
         myself: &ActorRef<JobMsg>,
         step: impl AsyncFnOnce(&mut JobPayment, Via<'_>, Timestamp) -> std::result::Result<T, PaymentError>,
     ) -> Result<T> {
-        let (Some(processor), Some(mut pay)) = (self.shared.processor.clone(), self.snap.payment.take()) else {
-            return Err(ActorError::NoPayment(self.id()));
-        };
+        // The processor first: a job whose payment cannot be worked on keeps it.
+        let Some(processor) = self.shared.processor.clone() else { return Err(ActorError::NoPayment(self.id())) };
+        let Some(mut pay) = self.snap.payment.take() else { return Err(ActorError::NoPayment(self.id())) };
         let now = self.shared.clock.now();
         let journal = LogJournal { shared: &self.shared, job: self.id() };
         let result = step(&mut pay, Via { provider: &*processor, journal: &journal }, now).await;

@@ -127,11 +127,17 @@ impl Entries {
 }
 
 /// Balances, and the holds outstanding, from every posting and memo applied.
+///
+/// Accounts and holds back at zero are dropped (a missing one reads zero),
+/// and the totals by kind of account are kept as postings arrive: a city's
+/// ledger does not grow with every job it ever settled, and reading its
+/// books costs nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     balances: BTreeMap<Account, i64>,
     held: BTreeMap<JobId, u64>,
     postings: usize,
+    books: Books,
 }
 
 impl Ledger {
@@ -149,17 +155,29 @@ impl Ledger {
             for line in posting.lines() {
                 let balance = self.balances.entry(line.account).or_default();
                 *balance = balance.checked_add(line.amount).ok_or_else(|| Error::Unbalanced(format!("{:?} overflows", line.account)))?;
+                if *balance == 0 {
+                    self.balances.remove(&line.account);
+                }
+                let kind = self.books.of_kind(line.account);
+                *kind = kind.saturating_add(line.amount);
             }
             self.postings += 1;
         }
         for memo in &entries.memos {
-            match *memo {
-                Memo::HoldPlaced { job, amount } => *self.held.entry(job).or_default() += amount.0,
-                Memo::HoldReleased { job, amount } => {
-                    let held = self.held.entry(job).or_default();
-                    *held = held.saturating_sub(amount.0);
-                }
+            let (job, before) = match *memo {
+                Memo::HoldPlaced { job, .. } | Memo::HoldReleased { job, .. } => (job, self.held.get(&job).copied().unwrap_or(0)),
+            };
+            let after = match *memo {
+                Memo::HoldPlaced { amount, .. } => before.saturating_add(amount.0),
+                Memo::HoldReleased { amount, .. } => before.saturating_sub(amount.0),
+            };
+            if after == 0 {
+                self.held.remove(&job);
+            } else {
+                self.held.insert(job, after);
             }
+            let delta = i64::try_from(after).unwrap_or(i64::MAX).saturating_sub(i64::try_from(before).unwrap_or(i64::MAX));
+            self.books.held = self.books.held.saturating_add(delta);
         }
         Ok(())
     }
@@ -192,21 +210,7 @@ impl Ledger {
     /// every contractor's payable and payouts as one), cents.
     #[must_use]
     pub fn by_kind(&self) -> Books {
-        let mut books = Books::default();
-        for (account, balance) in &self.balances {
-            let slot = match account {
-                Account::CustomerFunding => &mut books.customer_funding,
-                Account::Escrow(_) => &mut books.escrow,
-                Account::ContractorPayable(_) => &mut books.contractor_payable,
-                Account::Payouts(_) => &mut books.payouts,
-                Account::PlatformRevenue => &mut books.platform_revenue,
-                Account::ProcessorFees => &mut books.processor_fees,
-                Account::Refunds => &mut books.refunds,
-            };
-            *slot += balance;
-        }
-        books.held = self.held.values().map(|&h| i64::try_from(h).unwrap_or(i64::MAX)).sum();
-        books
+        self.books
     }
 }
 
@@ -233,6 +237,19 @@ pub struct Books {
 }
 
 impl Books {
+    /// The total of `account`'s kind.
+    fn of_kind(&mut self, account: Account) -> &mut i64 {
+        match account {
+            Account::CustomerFunding => &mut self.customer_funding,
+            Account::Escrow(_) => &mut self.escrow,
+            Account::ContractorPayable(_) => &mut self.contractor_payable,
+            Account::Payouts(_) => &mut self.payouts,
+            Account::PlatformRevenue => &mut self.platform_revenue,
+            Account::ProcessorFees => &mut self.processor_fees,
+            Account::Refunds => &mut self.refunds,
+        }
+    }
+
     /// The balances' sum: zero for a ledger of balanced postings.
     #[must_use]
     pub fn total(&self) -> i64 {

@@ -358,6 +358,11 @@ proptest! {
                 }
                 // Holds are memos: outside the balances, equal to the machine's.
                 prop_assert_eq!(ledger.held(JOB), m.held());
+                // The books kept as postings arrive are the balances summed by kind.
+                let books = ledger.by_kind();
+                prop_assert_eq!((books.total(), books.escrow, books.held), (0, escrow, m.held().0 as i64));
+                prop_assert_eq!(books.platform_revenue, ledger.balance(Account::PlatformRevenue));
+                prop_assert_eq!(books.refunds, ledger.balance(Account::Refunds));
             }
         }
     }
