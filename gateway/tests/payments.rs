@@ -164,7 +164,46 @@ async fn a_signed_chargeback_webhook_comes_out_of_the_job_s_escrow_once() -> Res
     let unsigned = reqwest::Client::new().post(format!("http://{}/v1/webhooks/stripe", server.addr)).body(body.clone()).send().await?;
     assert_eq!(unsigned.status().as_u16(), 400);
     assert_eq!(deliver(&server, "whsec_test", &dispute("evt_2", "pi_elsewhere")).await?.0, 503);
+    // Signed but not an event, or a dispute without its hold: refused, named.
+    let (status, answer) = deliver(&server, "whsec_test", "not json").await?;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = deliver(&server, "whsec_test", r#"{"id":"evt_4","type":"charge.dispute.created","data":{"object":{}}}"#).await?;
+    assert!(status == 400 && answer["error"].as_str().is_some_and(|e| e.contains("payment_intent")), "{answer}");
     let other = json!({"id": "evt_3", "type": "payment_intent.created", "data": {"object": {}}}).to_string();
     assert_eq!(deliver(&server, "whsec_old", &other).await?, (200, json!({"handled": false})), "the rotated secret still verifies");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn money_requests_with_bad_values_are_refused_with_a_clear_error() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let mut dispatcher = server.connect(Role::Dispatcher, 1).await?;
+    let job = customer.post_job("plumbing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    pro.call(json!({"type": "accept", "job": job})).await?;
+    let code = |v: Value| v["code"].as_str().unwrap_or_default().to_owned();
+    // Reasons the other party reads: not empty, not longer than a chat message.
+    for reason in [String::new(), "  ".into(), "x".repeat(2_001)] {
+        let err = pro.refused(json!({"type": "propose_extras", "job": job, "amount": 500, "reason": reason})).await?;
+        assert_eq!(code(err.clone()), "bad_request", "{err}");
+        assert!(err["message"].as_str().is_some_and(|m| m.contains("reason")), "{err}");
+        assert_eq!(code(customer.refused(json!({"type": "open_dispute", "job": job, "reason": reason})).await?), "bad_request");
+    }
+    // Amounts: not a number, negative, nothing at all.
+    for amount in [json!("5"), json!(-5), json!(1.5)] {
+        let err = dispatcher.refused(json!({"type": "refund", "job": job, "amount": amount})).await?;
+        assert_eq!(code(err.clone()), "bad_request", "{amount}: {err}");
+    }
+    let err = pro.refused(json!({"type": "propose_extras", "job": job, "amount": 0, "reason": "nothing"})).await?;
+    assert_eq!(code(err.clone()), "conflict", "{err}");
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("payment")), "{err}");
+    // A step the payment cannot take now, and a job that is not there.
+    assert_eq!(code(customer.refused(json!({"type": "approve_extras", "job": job})).await?), "conflict");
+    assert_eq!(code(dispatcher.refused(json!({"type": "refund", "job": job, "amount": 100})).await?), "conflict");
+    assert_eq!(code(customer.refused(json!({"type": "payment", "job": 9_999})).await?), "not_found");
+    // Still served afterwards.
+    assert_eq!(customer.call(json!({"type": "payment", "job": job})).await?["payment"]["state"], "authorized");
     server.stop().await
 }
