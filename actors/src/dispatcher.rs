@@ -45,14 +45,9 @@ pub struct JobRequest {
     /// The most they want to pay.
     pub budget: Option<dispatch_engine::Money>,
     /// The card to hold and charge (a payment method id at the processor);
-    /// `None`: [`DEFAULT_PAYMENT_METHOD`].
+    /// `None`: the customer's card on file ([`crate::cards::card_for`]).
     pub payment_method: Option<String>,
 }
-
-/// The payment method of a post that names none: Stripe's test Visa card,
-/// which the sandbox and Stripe's test mode accept. A live deployment has
-/// the app send the customer's saved card.
-pub const DEFAULT_PAYMENT_METHOD: &str = "pm_card_visa";
 
 /// Messages to the dispatcher.
 #[derive(Debug)]
@@ -77,6 +72,8 @@ pub enum DispatcherMsg {
     Post {
         /// The job.
         request: JobRequest,
+        /// The card to hold, with payments on ([`crate::cards::card_for`]).
+        card: Option<dispatch_payments::Card>,
         /// The client's request id, if it gave one: its record is stored with the job.
         tag: Option<crate::record::RequestTag>,
         /// Its id and quote, once stored.
@@ -269,7 +266,7 @@ impl DispatcherState {
     }
 
     /// A new job's first snapshot: its id, quote (at the cell's surge) and posting time.
-    fn new_job(&self, request: JobRequest) -> Result<JobSnapshot> {
+    fn new_job(&self, request: JobRequest, card: Option<dispatch_payments::Card>) -> Result<JobSnapshot> {
         if let dispatch_engine::Urgency::Scheduled(w) = request.urgency {
             dispatch_engine::TimeWindow::new(w.start, w.end)?;
         }
@@ -280,11 +277,7 @@ impl DispatcherState {
         let posted_at: Timestamp = self.shared.clock.now();
         let payment = match &self.shared.config.payments {
             Some(payments) => {
-                // The app's payment method; the customer's file at the processor is the app's to keep.
-                let card = dispatch_payments::Card {
-                    customer: String::new(),
-                    payment_method: request.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.into()),
-                };
+                let card = card.unwrap_or_else(|| crate::cards::card_for(None, request.payment_method));
                 Some(dispatch_payments::JobPayment::new(id, quote.total, payments.terms.clone(), card)?)
             }
             None => None,
@@ -418,7 +411,7 @@ impl Actor for Dispatcher {
             DispatcherMsg::Activate { id, reply } => {
                 let _ = reply.send(state.activate(&myself, id).await);
             }
-            DispatcherMsg::Post { request, tag, reply } => match state.new_job(request) {
+            DispatcherMsg::Post { request, card, tag, reply } => match state.new_job(request, card) {
                 // Storing happens outside this actor: posts from every customer of
                 // the city would otherwise wait in line for one store round trip each.
                 Ok(snap) => {

@@ -1,6 +1,6 @@
 //! The actors crate's one error type.
 
-use dispatch_engine::{ContractorId, JobId};
+use dispatch_engine::{ContractorId, CustomerId, JobId};
 
 /// What asking a city's actors to do something can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,15 @@ pub enum ActorError {
     /// A payment step that cannot be taken now (the engine's reason), or whose processor call did not finish.
     #[error("job {0}: payment: {1}")]
     Payment(JobId, dispatch_payments::PaymentError),
+    /// The card was refused when it was to be saved.
+    #[error("customer {0}: the card was declined: {1}")]
+    CardDeclined(CustomerId, String),
+    /// The processor refused the card as sent (an unknown payment method): sending it again will not help.
+    #[error("customer {0}: the card cannot be saved: {1}")]
+    CardRejected(CustomerId, String),
+    /// A card request that cannot be done now (nothing waits to be confirmed, payments are off).
+    #[error("customer {0}: {1}")]
+    Card(CustomerId, String),
     /// The job has no payment (posted before payments, or with them off).
     #[error("job {0} has no payment")]
     NoPayment(JobId),

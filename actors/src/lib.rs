@@ -19,6 +19,7 @@
 //! | [`events`] | [`DispatchEvent`], broadcast to subscribers and logged per job |
 //! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], request records ([`RequestRecord`]), frozen earlier layouts and their upcasters |
 //! | `requests` | requests a retry must not repeat (post, accept, chat, rate): their records stored with the change, found again by [`Dispatch::requested`] |
+//! | [`cards`] | a customer's card on file ([`CardOnFile`]): saved with a setup step, taken by posts that name no card and by scheduled jobs' off-session holds |
 //! | `webhooks` | what the card processor reports on its own: a chargeback, to the job whose hold it names |
 //! | [`config`] | [`DispatchConfig`] |
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
@@ -29,6 +30,7 @@
 //!
 //! Dependencies point one way: engine ← actors ← gateway, storage ← actors.
 
+pub mod cards;
 pub mod cell;
 pub mod clock;
 pub mod config;
@@ -47,6 +49,7 @@ mod shared;
 mod webhooks;
 mod writer;
 
+pub use cards::{CardOnFile, DEFAULT_PAYMENT_METHOD};
 pub use clock::Clock;
 pub use config::{DispatchConfig, PaymentsConfig};
 pub use contractor::{GpsFix, Presence};
@@ -54,11 +57,13 @@ pub use dispatch_engine as engine;
 pub use dispatch_engine::payment::PaymentNotice;
 pub use dispatch_payments as payments;
 pub use dispatch_storage as storage;
-pub use dispatcher::{DEFAULT_PAYMENT_METHOD, JobRequest, RehydrateReport};
+pub use dispatcher::{JobRequest, RehydrateReport};
 pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
 pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::{CALL_TIMEOUT, PaymentAct};
 pub use parties::Asker;
-pub use record::{ContractorSnapshot, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag};
+pub use record::{
+    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+};
 pub use requests::RequestClaim;

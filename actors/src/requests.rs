@@ -32,6 +32,13 @@ pub struct RequestClaim<'a> {
     key: u64,
 }
 
+impl<'a> RequestClaim<'a> {
+    /// Claims `key` in `running`; `None` while another holds it.
+    pub(crate) fn take(running: &'a Mutex<HashSet<u64>>, key: u64) -> Option<Self> {
+        running.lock().unwrap_or_else(PoisonError::into_inner).insert(key).then_some(Self { running, key })
+    }
+}
+
 impl Drop for RequestClaim<'_> {
     fn drop(&mut self) {
         self.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.key);
@@ -72,11 +79,8 @@ impl Dispatch {
 
     /// Claims `tag` for one attempt; `Unavailable` while another attempt of it runs.
     pub fn claim_request(&self, tag: &RequestTag) -> Result<RequestClaim<'_>> {
-        let running = &self.shared.requests;
-        if !running.lock().unwrap_or_else(PoisonError::into_inner).insert(tag.key()) {
-            return Err(ActorError::Unavailable(format!("request {:?} is already being carried out; retry", tag.id)));
-        }
-        Ok(RequestClaim { running, key: tag.key() })
+        RequestClaim::take(&self.shared.requests, tag.key())
+            .ok_or_else(|| ActorError::Unavailable(format!("request {:?} is already being carried out; retry", tag.id)))
     }
 
     /// `PaymentDeclined` if the card refused job `job`'s hold: a retried
@@ -87,7 +91,11 @@ impl Dispatch {
 
     /// [`Dispatch::post_job`], storing the record of `tag` with the job.
     pub async fn post_job_tagged(&self, request: JobRequest, tag: Option<RequestTag>) -> Result<(JobId, PriceQuote)> {
-        ask(&self.root, |reply| DispatcherMsg::Post { request, tag, reply }).await?
+        let card = match self.shared.processor {
+            Some(_) => Some(self.card_to_hold(request.customer, request.payment_method.clone()).await),
+            None => None,
+        };
+        ask(&self.root, |reply| DispatcherMsg::Post { request, card, tag, reply }).await?
     }
 
     /// [`Dispatch::accept`], storing the record of `tag` with the accept.

@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) rating: Mutex<std::collections::HashSet<JobId>>,
     /// Keys of the tagged requests being carried out now (`requests.rs`).
     pub(crate) requests: Mutex<std::collections::HashSet<u64>>,
+    /// Customers whose card is being saved or confirmed now (`cards.rs`).
+    pub(crate) card_setups: Mutex<std::collections::HashSet<u64>>,
 }
 
 impl Shared {
@@ -123,6 +125,7 @@ impl Shared {
             counters: PipelineCounters::default(),
             rating: Mutex::default(),
             requests: Mutex::default(),
+            card_setups: Mutex::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,

@@ -26,8 +26,11 @@ use dispatch_actors::engine::{
 };
 use dispatch_actors::payments::journal::{JournalEntry, JournalError, PaymentJournal};
 use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, SandboxProvider, Via};
+use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
-use dispatch_actors::{ContractorSnapshot, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag};
+use dispatch_actors::{
+    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+};
 
 /// One stored value and the name of its file.
 #[allow(clippy::large_enum_variant, reason = "test values, a few dozen made once")]
@@ -36,12 +39,17 @@ enum Golden {
     Job(&'static str, JobSnapshot),
     Event(&'static str, LogRecord),
     Request(&'static str, RequestRecord),
+    Customer(&'static str, CustomerRecord),
 }
 
 impl Golden {
     fn name(&self) -> &'static str {
         match self {
-            Golden::Contractor(name, _) | Golden::Job(name, _) | Golden::Event(name, _) | Golden::Request(name, _) => name,
+            Golden::Contractor(name, _)
+            | Golden::Job(name, _)
+            | Golden::Event(name, _)
+            | Golden::Request(name, _)
+            | Golden::Customer(name, _) => name,
         }
     }
 }
@@ -272,6 +280,26 @@ async fn version_3() -> Vec<Golden> {
             LogRecord::Payment(PaymentRecord::Chargeback { amount: Money(4_000), event: "evt_1Q2w3E".into() }),
         ),
     ]);
+    // Customer records (added while the schema was at version 3): a card saved, and one waiting for authentication.
+    let saved = CustomerRecord {
+        customer: CustomerId(3),
+        processor_customer: "cus_dispatch_customer_3".into(),
+        card: Some("pm_card_visa".into()),
+        setups: 1,
+        pending: None,
+    };
+    let waiting = CustomerRecord {
+        card: None,
+        setups: 2,
+        pending: Some(PendingCard {
+            n: 2,
+            payment_method: "pm_card_authenticationRequired".into(),
+            setup: Some("seti_1Q2w3E".into()),
+            client_secret: Some("seti_1Q2w3E_secret_x".into()),
+        }),
+        ..saved.clone()
+    };
+    goldens.extend([Golden::Customer("customer-card-saved", saved), Golden::Customer("customer-card-waiting", waiting)]);
     goldens
 }
 
@@ -302,6 +330,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Job(name, value) => check(&dir, name, value, write)?,
             Golden::Event(name, value) => check(&dir, name, value, write)?,
             Golden::Request(name, value) => check(&dir, name, value, write)?,
+            Golden::Customer(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -244,8 +244,14 @@ impl PaymentProvider for DiesAfterCapture {
     async fn payout(&self, call: &Call) -> Result<Outcome, ProviderError> {
         self.sandbox.payout(call).await
     }
+    async fn make_customer(&self, customer: CustomerId) -> Result<String, ProviderError> {
+        self.sandbox.make_customer(customer).await
+    }
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
         self.sandbox.save_card(setup).await
+    }
+    async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {
+        self.sandbox.confirm_card(setup).await
     }
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
         self.sandbox.confirm(call).await
@@ -311,6 +317,71 @@ async fn a_scheduled_job_is_held_a_day_before_its_window_and_a_long_hold_is_rene
     let statement = sandbox.statement(long);
     assert_eq!(statement.open_holds, 1, "the old hold is let go once the fresh one holds");
     assert_eq!(city.payment(long, CUSTOMER).await?.state, PaymentState::Authorized);
+    city.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_card_holds_a_scheduled_job_off_session_and_posts_that_name_no_card() -> Result<()> {
+    use dispatch_actors::CardOnFile;
+    let sandbox = Arc::new(SandboxProvider::new());
+    let store = Arc::new(MemoryStore::new());
+    let start = Timestamp(1_795_420_800_000);
+    let (city, _) = Dispatch::start_with_clock(config(sandbox.clone()), store.clone(), Clock::starting_at(start)).await?;
+    let me = CustomerId(1);
+    assert_eq!(city.card_on_file(me).await?, CardOnFile::None);
+    assert!(matches!(city.confirm_card(me).await, Err(ActorError::Card(..))), "nothing waits to be confirmed");
+
+    // A refused card is not kept.
+    assert!(matches!(city.save_card(me, "pm_card_chargeDeclined".into()).await, Err(ActorError::CardDeclined(..))));
+    assert_eq!(city.card_on_file(me).await?, CardOnFile::None);
+
+    // A card that needs 3-D Secure waits until the customer has authenticated it.
+    let secure = "pm_card_authenticationRequired".to_owned();
+    let waiting = city.save_card(me, secure.clone()).await?;
+    assert!(
+        matches!(&waiting, CardOnFile::ActionRequired { payment_method, client_secret } if *payment_method == secure && !client_secret.is_empty())
+    );
+    assert_eq!(city.save_card(me, secure.clone()).await?, waiting, "asked again: the same setup, not a second one");
+    assert_eq!(city.confirm_card(me).await?, waiting, "not authenticated yet");
+    let setup = city.customer_record(me).await?.and_then(|r| r.pending).and_then(|p| p.setup).expect("the setup waiting");
+    sandbox.complete_setup(&setup)?;
+    assert_eq!(city.confirm_card(me).await?, CardOnFile::Saved { payment_method: secure });
+
+    // Another card replaces it; the record counts its setups (each its own idempotency key).
+    let mastercard = "pm_card_mastercard".to_owned();
+    assert_eq!(city.save_card(me, mastercard.clone()).await?, CardOnFile::Saved { payment_method: mastercard.clone() });
+    let record = city.customer_record(me).await?.expect("on file");
+    assert_eq!((record.setups, record.pending, record.card.as_deref()), (3, None, Some("pm_card_mastercard")));
+    let on_file = dispatch_actors::payments::Card { customer: record.processor_customer.clone(), payment_method: mastercard };
+    assert!(on_file.customer.starts_with("cus_"), "{on_file:?}");
+
+    // A scheduled job, posted with no card, is held a day ahead on the saved card, off-session.
+    let window = dispatch_actors::engine::TimeWindow::new(start.plus_secs(2 * 86_400), start.plus_secs(2 * 86_400 + 7_200))?;
+    let scheduled = JobRequest { urgency: dispatch_actors::engine::Urgency::Scheduled(window), ..request(downtown(), Trade::Plumbing) };
+    let (job, _) = city.post_job(scheduled).await?;
+    tokio::time::sleep(Duration::from_secs(86_400 + 60)).await;
+    eventually(|| async { sandbox.statement(job).holds == 1 }).await?;
+    assert_eq!(sandbox.cards(job), vec![on_file.clone()]);
+    assert_eq!(sandbox.off_session(job), vec![true]);
+    // A post naming another card is held on that one, on no customer's file.
+    let (other, _) = city.post_job(paying("pm_card_visa")).await?;
+    assert_eq!(sandbox.cards(other)[0].customer, "");
+    assert_eq!(sandbox.cards(other)[0].payment_method, "pm_card_visa");
+    assert_eq!(sandbox.off_session(other), vec![false], "posted for today: the customer is there");
+
+    // The card on file is stored: a restart still has it.
+    city.crash();
+    let (city, _) = Dispatch::start_with_clock(config(sandbox.clone()), store.clone(), Clock::starting_at(start)).await?;
+    assert_eq!(city.card_on_file(me).await?, CardOnFile::Saved { payment_method: on_file.payment_method.clone() });
+    let (later, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    assert_eq!(sandbox.cards(later), vec![on_file]);
+    city.shutdown().await;
+
+    // Without a processor there is nothing to save a card with.
+    let off = DispatchConfig { payments: None, ..config(Arc::new(SandboxProvider::new())) };
+    let (city, _) = Dispatch::start(off, Arc::new(MemoryStore::new()) as Arc<dyn SnapshotStore>).await?;
+    assert!(matches!(city.save_card(me, "pm_card_visa".into()).await, Err(ActorError::Card(..))));
     city.shutdown().await;
     Ok(())
 }

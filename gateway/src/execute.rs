@@ -29,6 +29,14 @@ const MAX_NEARBY: usize = 100;
 /// Longest chat message or job description, characters.
 pub(crate) const MAX_CHAT_CHARS: usize = 2_000;
 
+/// A processor's payment method id as a client may send it: 1 to 255 printable characters.
+pub(crate) fn checked_payment_method(pm: &str) -> Result<(), Refusal> {
+    if pm.is_empty() || pm.len() > 255 || pm.chars().any(char::is_control) {
+        return Err(refuse(ErrorCode::BadRequest, "payment_method must be 1 to 255 printable characters"));
+    }
+    Ok(())
+}
+
 /// A point of the city's area, or `out_of_area`.
 pub(crate) fn point_in(area: &Area, lat: f64, lng: f64) -> Result<dispatch_engine::GeoPoint, Refusal> {
     let point = dispatch_engine::GeoPoint::new(lat, lng)?;
@@ -162,8 +170,8 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
             if description.chars().count() > MAX_CHAT_CHARS {
                 return Err(refuse(ErrorCode::BadRequest, format!("description longer than {MAX_CHAT_CHARS} characters")));
             }
-            if payment_method.as_ref().is_some_and(|pm| pm.is_empty() || pm.len() > 255 || pm.chars().any(char::is_control)) {
-                return Err(refuse(ErrorCode::BadRequest, "payment_method must be 1 to 255 printable characters"));
+            if let Some(pm) = &payment_method {
+                checked_payment_method(pm)?;
             }
             let budget = budget.map(Money);
             let request = JobRequest { customer: CustomerId(me), trade, location, urgency, description, budget, payment_method };
@@ -235,7 +243,10 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
         | ClientMsg::Refund { .. }
         | ClientMsg::ResolveDispute { .. }
         | ClientMsg::Payment { .. }
-        | ClientMsg::Earnings {}) => {
+        | ClientMsg::Earnings {}
+        | ClientMsg::SaveCard { .. }
+        | ClientMsg::ConfirmCard {}
+        | ClientMsg::Card {}) => {
             let result = crate::money::execute(dispatch, asker, me, msg).await?;
             done(result, Follow::Nothing)
         }

@@ -3,12 +3,14 @@
 //! opens a dispute; a contractor proposes extras and asks for their
 //! earnings; a dispatcher refunds and resolves disputes; any party reads the
 //! job's receipt. Each is acked with the job's payment as it then stands.
+//! A customer saves a card on file, confirms its authentication, and reads
+//! it back, each acked with the card as it then stands.
 
-use dispatch_actors::{Asker, Dispatch, PaymentAct};
-use dispatch_engine::{ContractorId, JobId, Money};
+use dispatch_actors::{Asker, CardOnFile, Dispatch, PaymentAct};
+use dispatch_engine::{ContractorId, CustomerId, JobId, Money};
 
 use crate::execute::MAX_CHAT_CHARS;
-use crate::protocol::{AckResult, ClientMsg, EarningsReply, ErrorCode, PaymentReply};
+use crate::protocol::{AckResult, CardReply, CardStatus, ClientMsg, EarningsReply, ErrorCode, PaymentReply};
 use crate::refusal::{Refusal, refuse};
 
 /// Carries out a money message (`payment`, `earnings`, and the payment acts).
@@ -22,6 +24,12 @@ pub(crate) async fn execute(dispatch: &Dispatch, asker: Asker, me: u64, msg: Cli
             let days = dispatch.earnings(ContractorId(me)).await?;
             return Ok(EarningsReply { contractor: me, days }.into());
         }
+        ClientMsg::SaveCard { payment_method } => {
+            crate::execute::checked_payment_method(&payment_method)?;
+            return Ok(card_reply(me, dispatch.save_card(CustomerId(me), payment_method).await?));
+        }
+        ClientMsg::ConfirmCard {} => return Ok(card_reply(me, dispatch.confirm_card(CustomerId(me)).await?)),
+        ClientMsg::Card {} => return Ok(card_reply(me, dispatch.card_on_file(CustomerId(me)).await?)),
         ClientMsg::ConfirmPayment { job } => (job, PaymentAct::ConfirmHold),
         ClientMsg::ProposeExtras { job, amount, reason } => {
             (job, PaymentAct::ProposeExtras { amount: Money(amount), reason: checked(reason)? })
@@ -35,6 +43,18 @@ pub(crate) async fn execute(dispatch: &Dispatch, asker: Asker, me: u64, msg: Cli
     };
     let view = dispatch.pay(JobId(job), asker, act).await?;
     Ok(PaymentReply { job, payment: view }.into())
+}
+
+/// The ack of a card request.
+fn card_reply(customer: u64, card: CardOnFile) -> AckResult {
+    let (card_status, payment_method, client_secret) = match card {
+        CardOnFile::None => (CardStatus::None, None, None),
+        CardOnFile::Saved { payment_method } => (CardStatus::Saved, Some(payment_method), None),
+        CardOnFile::ActionRequired { payment_method, client_secret } => {
+            (CardStatus::ActionRequired, Some(payment_method), Some(client_secret))
+        }
+    };
+    CardReply { customer, card_status, payment_method, client_secret }.into()
 }
 
 /// A reason the other party reads: 1 to [`MAX_CHAT_CHARS`] characters.

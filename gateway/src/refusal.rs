@@ -32,7 +32,9 @@ impl From<ActorError> for Refusal {
             ActorError::Engine(_) | ActorError::Config(_) => ErrorCode::BadRequest,
             ActorError::DuplicateContractor(_) | ActorError::ContractorState(..) | ActorError::JobClosed(..) => ErrorCode::Conflict,
             ActorError::Store(_) | ActorError::Unavailable(_) => ErrorCode::Unavailable,
-            ActorError::PaymentDeclined(..) => ErrorCode::PaymentDeclined,
+            ActorError::PaymentDeclined(..) | ActorError::CardDeclined(..) => ErrorCode::PaymentDeclined,
+            ActorError::CardRejected(..) => ErrorCode::BadRequest,
+            ActorError::Card(..) => ErrorCode::Conflict,
             ActorError::Payment(_, dispatch_actors::payments::PaymentError::Call(_)) => ErrorCode::Unavailable,
             ActorError::Payment(..) | ActorError::NoPayment(_) => ErrorCode::Conflict,
         };

@@ -53,6 +53,9 @@ fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
         (json!({"type": "resolve_dispute", "job": job, "refund": 0}), false, false, true, true),
         (json!({"type": "payment", "job": job}), true, true, true, true),
         (json!({"type": "earnings"}), false, true, false, false),
+        (json!({"type": "save_card", "payment_method": "pm_card_visa"}), true, false, false, false),
+        (json!({"type": "confirm_card"}), true, false, false, false),
+        (json!({"type": "card"}), true, false, false, false),
         // Cancel last: it ends the job.
         (json!({"type": "cancel", "job": job, "reason": "matrix"}), true, false, true, true),
     ]
@@ -116,6 +119,10 @@ async fn every_role_and_every_message() -> Result<()> {
             checked += 1;
         }
     }
-    assert_eq!(checked, 27 * 3);
+    let listed: Vec<Value> = matrix(job).into_iter().map(|row| row.0["type"].clone()).collect();
+    for kind in dispatch_gateway::ClientMsg::KINDS {
+        assert!(listed.contains(&json!(kind)), "the matrix has no row for {kind}");
+    }
+    assert_eq!(checked, dispatch_gateway::ClientMsg::KINDS.len() * 3);
     server.stop().await
 }

@@ -112,6 +112,37 @@ async fn a_declined_card_is_refused_with_payment_declined_and_so_is_its_retry() 
     server.stop().await
 }
 
+#[tokio::test]
+async fn a_customer_saves_a_card_on_file_over_the_wire() -> Result<()> {
+    let server = Server::start().await?;
+    let mut customer = server.connect(Role::Customer, 101).await?;
+    let none = customer.call(json!({"type": "card"})).await?;
+    assert_eq!(none, json!({"customer": 101, "card_status": "none", "payment_method": null, "client_secret": null}));
+    let declined = customer.refused(json!({"type": "save_card", "payment_method": "pm_card_chargeDeclined"})).await?;
+    assert_eq!(declined["code"], "payment_declined", "{declined}");
+    assert_eq!(customer.refused(json!({"type": "save_card", "payment_method": ""})).await?["code"], "bad_request");
+    assert_eq!(customer.refused(json!({"type": "confirm_card"})).await?["code"], "conflict", "nothing waits");
+
+    let waiting = customer.call(json!({"type": "save_card", "payment_method": "pm_card_authenticationRequired"})).await?;
+    assert_eq!(waiting["card_status"], "action_required", "{waiting}");
+    assert!(waiting["client_secret"].as_str().is_some_and(|s| !s.is_empty()), "{waiting}");
+    assert_eq!(customer.call(json!({"type": "confirm_card"})).await?["card_status"], "action_required", "not authenticated yet");
+
+    let saved = customer.call(json!({"type": "save_card", "payment_method": "pm_card_mastercard"})).await?;
+    let expected = json!({"customer": 101, "card_status": "saved", "payment_method": "pm_card_mastercard", "client_secret": null});
+    assert_eq!(saved, expected);
+    assert_eq!(customer.call(json!({"type": "card"})).await?, expected);
+    // A post that names no card is held on it.
+    let post = json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "no heat"});
+    let job = customer.call(post).await?["job"].as_u64().expect("posted");
+    let receipt = customer.call(json!({"type": "payment", "job": job})).await?;
+    assert_eq!(receipt["payment"]["state"], "authorized", "{receipt}");
+    // Only a customer has a card on file.
+    let mut pro = server.connect(Role::Contractor, 9).await?;
+    assert_eq!(pro.refused(json!({"type": "card"})).await?["code"], "forbidden");
+    server.stop().await
+}
+
 /// A Stripe webhook delivery of `body`, signed with `secret` now.
 async fn deliver(server: &Server, secret: &str, body: &str) -> Result<(u16, Value)> {
     use hmac::Mac;

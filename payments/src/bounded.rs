@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dispatch_engine::CustomerId;
 
 use crate::provider::{Call, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError};
 
@@ -61,8 +62,16 @@ impl PaymentProvider for Bounded {
         self.within("payout", self.inner.payout(call)).await
     }
 
+    async fn make_customer(&self, customer: CustomerId) -> Result<String, ProviderError> {
+        self.within("make_customer", self.inner.make_customer(customer)).await
+    }
+
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
         self.within("save_card", self.inner.save_card(setup)).await
+    }
+
+    async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {
+        self.within("confirm_card", self.inner.confirm_card(setup)).await
     }
 
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use dispatch_engine::payment::Currency;
-use dispatch_engine::{JobId, Money};
+use dispatch_engine::{CustomerId, JobId, Money};
 use serde::{Deserialize, Serialize};
 
 /// Which money step of a job a call is.
@@ -108,8 +108,22 @@ pub struct CardSetup {
     pub customer: String,
     /// The card the app collected (a payment method id).
     pub payment_method: String,
-    /// The idempotency key of this setup (`dispatch-customer-<id>-card-<n>`); its two requests derive theirs from it.
+    /// The idempotency key of this setup ([`CardSetup::key_for`]); its two requests derive theirs from it.
     pub key: String,
+}
+
+impl CardSetup {
+    /// The idempotency key of `customer`'s `n`-th card setup: `dispatch-customer-7-card-2`.
+    #[must_use]
+    pub fn key_for(customer: CustomerId, n: u32) -> String {
+        format!("{}-card-{n}", customer_key(customer))
+    }
+}
+
+/// The idempotency key (and `dispatch_customer` metadata) of the processor's customer for `customer`: `dispatch-customer-7`.
+#[must_use]
+pub fn customer_key(customer: CustomerId) -> String {
+    format!("dispatch-customer-{}", customer.0)
 }
 
 /// What saving a card did.
@@ -345,8 +359,17 @@ pub trait PaymentProvider: Send + Sync {
     /// Pays a contractor ([`Call::Payout`]).
     async fn payout(&self, call: &Call) -> Result<Outcome, ProviderError>;
 
+    /// The processor's customer for `customer` (made once: the same id
+    /// however often it is asked, under `dispatch-customer-<id>`), whose file
+    /// a card is saved on.
+    async fn make_customer(&self, customer: CustomerId) -> Result<String, ProviderError>;
+
     /// Saves a customer's card for off-session holds ([`CardSetup`]).
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError>;
+
+    /// Where the card setup `setup` stands now that the customer may have
+    /// authenticated it ([`CardSaved::ActionRequired`] before): only looks.
+    async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError>;
 
     /// What `call` did, if the processor shows it (a hold's status, a refund
     /// or transfer found by its metadata — not by the idempotency key, which

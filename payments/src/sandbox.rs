@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use dispatch_engine::{JobId, Money};
+use dispatch_engine::{CustomerId, JobId, Money};
 
 use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, wrong_call};
 
@@ -36,7 +36,9 @@ pub enum Behaviour {
 struct Intent {
     id: String,
     key: CallKey,
-    payment_method: String,
+    card: Card,
+    /// Confirmed while the customer was away (a scheduled job's hold).
+    off_session: bool,
     amount: Money,
     status: IntentStatus,
     captured: Money,
@@ -70,6 +72,8 @@ struct Records {
     answered: HashMap<String, (Call, Outcome)>,
     /// Card setups by idempotency key.
     setups: HashMap<String, (CardSetup, CardSaved)>,
+    /// Setups the customer authenticated (by setup id).
+    authenticated: std::collections::HashSet<String>,
     next: VecDeque<Behaviour>,
     calls: usize,
 }
@@ -118,6 +122,29 @@ impl SandboxProvider {
         }
         hold.status = IntentStatus::RequiresCapture;
         Ok(())
+    }
+
+    /// The customer authenticated the card setup `setup` (in the app): the card is saved.
+    pub fn complete_setup(&self, setup: &str) -> Result<(), ProviderError> {
+        let mut r = self.lock();
+        let waiting = r.setups.values().any(|(_, saved)| matches!(saved, CardSaved::ActionRequired { setup: s, .. } if s == setup));
+        if !waiting {
+            return Err(ProviderError::Rejected(format!("card setup {setup} waits for no action")));
+        }
+        r.authenticated.insert(setup.to_owned());
+        Ok(())
+    }
+
+    /// The cards `job`'s holds were placed on, in the order they were made.
+    #[must_use]
+    pub fn cards(&self, job: JobId) -> Vec<Card> {
+        self.lock().intents.iter().filter(|i| i.key.job == job).map(|i| i.card.clone()).collect()
+    }
+
+    /// Whether each of `job`'s holds was asked for while the customer was away, in the order they were made.
+    #[must_use]
+    pub fn off_session(&self, job: JobId) -> Vec<bool> {
+        self.lock().intents.iter().filter(|i| i.key.job == job).map(|i| i.off_session).collect()
     }
 
     /// Forgets every idempotency key, as a processor does after a day.
@@ -225,7 +252,8 @@ impl PaymentProvider for SandboxProvider {
             r.intents.push(Intent {
                 id: id.clone(),
                 key: *key,
-                payment_method: card.payment_method.clone(),
+                card: card.clone(),
+                off_session: false,
                 amount: *amount,
                 status: IntentStatus::RequiresConfirmation,
                 captured: Money(0),
@@ -237,14 +265,15 @@ impl PaymentProvider for SandboxProvider {
     }
 
     async fn authorize(&self, call: &Call) -> Result<Outcome, ProviderError> {
-        let Call::Authorize { intent, .. } = call else { return Err(wrong_call("authorize", call)) };
+        let Call::Authorize { intent, off_session, .. } = call else { return Err(wrong_call("authorize", call)) };
         self.run(call, |r, behaviour| {
             let hold = intent_mut(r, intent)?;
             if hold.status != IntentStatus::RequiresConfirmation {
                 return Err(ProviderError::Rejected(format!("hold {intent} is already {:?}", hold.status)));
             }
-            let declined = behaviour == Some(Behaviour::Decline) || hold.payment_method == "pm_card_chargeDeclined";
-            let action = behaviour == Some(Behaviour::RequireAction) || hold.payment_method == "pm_card_authenticationRequired";
+            hold.off_session = *off_session;
+            let declined = behaviour == Some(Behaviour::Decline) || hold.card.payment_method == "pm_card_chargeDeclined";
+            let action = behaviour == Some(Behaviour::RequireAction) || hold.card.payment_method == "pm_card_authenticationRequired";
             hold.status = match (declined, action) {
                 (true, _) => IntentStatus::Declined,
                 (false, true) => IntentStatus::RequiresAction,
@@ -312,6 +341,11 @@ impl PaymentProvider for SandboxProvider {
         .await
     }
 
+    async fn make_customer(&self, customer: CustomerId) -> Result<String, ProviderError> {
+        self.lock().calls += 1;
+        Ok(format!("cus_{}", crate::provider::customer_key(customer).replace('-', "_")))
+    }
+
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
         let mut r = self.lock();
         r.calls += 1;
@@ -329,6 +363,21 @@ impl PaymentProvider for SandboxProvider {
         };
         r.setups.insert(setup.key.clone(), (setup.clone(), saved.clone()));
         Ok(saved)
+    }
+
+    async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {
+        let mut r = self.lock();
+        r.calls += 1;
+        let (asked, saved) = r
+            .setups
+            .values()
+            .find(|(_, saved)| matches!(saved, CardSaved::ActionRequired { setup: s, .. } if s == setup))
+            .ok_or_else(|| ProviderError::Rejected(format!("no such card setup {setup}")))?;
+        Ok(if r.authenticated.contains(setup) {
+            CardSaved::Saved { card: Card { customer: asked.customer.clone(), payment_method: asked.payment_method.clone() } }
+        } else {
+            saved.clone()
+        })
     }
 
     async fn job_of(&self, intent: &str) -> Result<Option<JobId>, ProviderError> {

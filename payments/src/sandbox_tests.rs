@@ -131,5 +131,16 @@ async fn cards_are_saved_once_per_key_or_declined_or_sent_to_authenticate() {
     assert_eq!(sandbox.save_card(&setup("pm_card_visa", 1)).await.unwrap(), saved, "a retry is answered the same");
     assert!(matches!(sandbox.save_card(&setup("pm_card_mastercard", 1)).await, Err(ProviderError::Rejected(_))), "a key reused");
     assert!(matches!(sandbox.save_card(&setup("pm_card_chargeDeclined", 2)).await.unwrap(), CardSaved::Declined { .. }));
-    assert!(matches!(sandbox.save_card(&setup("pm_card_authenticationRequired", 3)).await.unwrap(), CardSaved::ActionRequired { .. }));
+    let waiting = sandbox.save_card(&setup("pm_card_authenticationRequired", 3)).await.unwrap();
+    let CardSaved::ActionRequired { setup: seti, .. } = waiting.clone() else { panic!("{waiting:?}") };
+    // Confirmed before the customer authenticates: still waiting; after: saved.
+    assert_eq!(sandbox.confirm_card(&seti).await.unwrap(), waiting);
+    assert!(sandbox.complete_setup("seti_nothing").is_err());
+    sandbox.complete_setup(&seti).unwrap();
+    assert_eq!(sandbox.confirm_card(&seti).await.unwrap(), CardSaved::Saved { card: card("pm_card_authenticationRequired") });
+    assert!(matches!(sandbox.confirm_card("seti_nothing").await, Err(ProviderError::Rejected(_))));
+    // The customer is the same however often it is made.
+    let cus = sandbox.make_customer(dispatch_engine::CustomerId(4)).await.unwrap();
+    assert_eq!(cus, sandbox.make_customer(dispatch_engine::CustomerId(4)).await.unwrap());
+    assert_ne!(cus, sandbox.make_customer(dispatch_engine::CustomerId(5)).await.unwrap());
 }

@@ -3,7 +3,9 @@
 //!
 //! | call | Stripe |
 //! |---|---|
+//! | make a customer | `POST /v1/customers` under `dispatch-customer-<id>` (the same customer however often asked) |
 //! | save a card | `POST /v1/setup_intents` (`usage=off_session`), then `POST /v1/setup_intents/{id}/confirm` with the card |
+//! | confirm a card | `GET /v1/setup_intents/{id}` once the customer authenticated it |
 //! | prepare | `POST /v1/payment_intents` — `capture_method=manual`, the card on file, unconfirmed: nothing held |
 //! | authorize | `POST /v1/payment_intents/{id}/confirm` — `off_session` for a scheduled job's hold |
 //! | capture | `POST /v1/payment_intents/{id}/capture` — `amount_to_capture` |
@@ -28,11 +30,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dispatch_engine::Money;
+use dispatch_engine::{CustomerId, Money};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, wrong_call};
+use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, customer_key, wrong_call};
 
 /// How to reach Stripe.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,9 +93,19 @@ struct SetupIntent {
     id: String,
     status: String,
     #[serde(default)]
+    customer: Option<String>,
+    #[serde(default)]
+    payment_method: Option<String>,
+    #[serde(default)]
     client_secret: Option<String>,
     #[serde(default)]
     last_setup_error: Option<ErrorDetail>,
+}
+
+/// Any object, by its id alone (a Customer).
+#[derive(Debug, Deserialize)]
+struct Object {
+    id: String,
 }
 
 /// A Refund or a Transfer, as far as it is read.
@@ -247,6 +259,21 @@ impl StripeProvider {
     }
 }
 
+/// What a card setup's status says: `asked` is the setup as sent (its card
+/// is the one saved when the answer does not name it).
+fn setup_outcome(si: SetupIntent, asked: Option<&CardSetup>) -> CardSaved {
+    match si.status.as_str() {
+        "succeeded" => {
+            let customer = si.customer.or_else(|| asked.map(|a| a.customer.clone())).unwrap_or_default();
+            let payment_method = si.payment_method.or_else(|| asked.map(|a| a.payment_method.clone())).unwrap_or_default();
+            CardSaved::Saved { card: Card { customer, payment_method } }
+        }
+        "requires_payment_method" | "canceled" => card_declined(si.last_setup_error.unwrap_or_default()),
+        // requires_action, requires_confirmation, processing: the customer (or the bank) has yet to finish.
+        _ => CardSaved::ActionRequired { client_secret: si.client_secret.unwrap_or_default(), setup: si.id },
+    }
+}
+
 /// `Err` of a failure where a card error cannot be.
 fn no_card_error(f: Failure) -> ProviderError {
     match f {
@@ -349,16 +376,22 @@ impl PaymentProvider for StripeProvider {
             Err(Failure::Card(e)) => return Ok(card_declined(e)),
             Err(Failure::Provider(e)) => return Err(e),
         };
-        match confirmed.status.as_str() {
-            "succeeded" => {
-                Ok(CardSaved::Saved { card: Card { customer: setup.customer.clone(), payment_method: setup.payment_method.clone() } })
-            }
-            "requires_action" => {
-                Ok(CardSaved::ActionRequired { client_secret: confirmed.client_secret.unwrap_or_default(), setup: confirmed.id })
-            }
-            "requires_payment_method" | "canceled" => Ok(card_declined(confirmed.last_setup_error.unwrap_or_default())),
-            other => Err(ProviderError::Rejected(format!("card setup {} is {other}", confirmed.id))),
+        Ok(setup_outcome(confirmed, Some(setup)))
+    }
+
+    async fn make_customer(&self, customer: CustomerId) -> Result<String, ProviderError> {
+        let key = customer_key(customer);
+        let mut form = vec![("metadata[dispatch_customer]".into(), customer.0.to_string())];
+        if !self.config.scope.is_empty() {
+            form.push(("metadata[dispatch_scope]".into(), self.config.scope.clone()));
         }
+        let made: Object = self.post("/v1/customers", &key, form).await.map_err(no_card_error)?;
+        Ok(made.id)
+    }
+
+    async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {
+        let si: SetupIntent = self.get(&format!("/v1/setup_intents/{setup}"), &[]).await?;
+        Ok(setup_outcome(si, None))
     }
 
     async fn job_of(&self, intent: &str) -> Result<Option<dispatch_engine::JobId>, ProviderError> {

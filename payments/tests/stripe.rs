@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use dispatch_engine::payment::Currency;
-use dispatch_engine::{JobId, Money};
+use dispatch_engine::{CustomerId, JobId, Money};
 use dispatch_payments::{Call, CallKey, Card, Outcome, PaymentProvider, Step, StripeConfig, StripeProvider, execute, reconcile};
 use simulators::{Simulator, localstripe, make_object, new_card, new_customer, start};
 
@@ -158,6 +158,10 @@ async fn every_request_has_a_shape_stripes_specification_accepts() -> Result<()>
         })
         .await;
     ensure!(saved.is_ok(), "saving a card: {saved:?}");
+    let made = stripe.make_customer(CustomerId(1)).await;
+    ensure!(made.as_ref().is_ok_and(|id| !id.is_empty()), "making a customer: {made:?}");
+    let looked = stripe.confirm_card("seti_123").await;
+    ensure!(looked.is_ok(), "confirming a card: {looked:?}");
     for call in &calls {
         // stripe-mock answers fixtures, so only refusals of the request itself matter here.
         let made = execute(&stripe, call).await;
@@ -292,7 +296,12 @@ async fn a_card_is_saved_for_off_session_holds_on_localstripe() -> Result<()> {
     use dispatch_payments::{CardSaved, CardSetup};
     let Some(sim) = localstripe().await? else { return Ok(()) };
     let stripe = stripe_at(&sim)?;
-    let customer = new_customer(&sim).await?;
+    // The customer carries whose it is (localstripe keeps no idempotency
+    // keys, so that a second ask is the same customer is the sandbox's to show).
+    let customer = stripe.make_customer(CustomerId(9)).await?;
+    let url = format!("http://{}/v1/customers/{customer}", sim.addr);
+    let made: serde_json::Value = reqwest::Client::new().get(url).bearer_auth("sk_test_dispatch").send().await?.json().await?;
+    ensure!(made["metadata"]["dispatch_customer"] == "9" && made["metadata"]["dispatch_scope"] == "des-moines", "{made}");
     let setup = |payment_method: String, n: u32| CardSetup {
         customer: customer.clone(),
         payment_method,
@@ -309,9 +318,11 @@ async fn a_card_is_saved_for_off_session_holds_on_localstripe() -> Result<()> {
     ensure!(matches!(execute(&stripe, &authorize(30, &intent)).await?, Outcome::Held { .. }));
 
     let secure = new_card(&sim, "4000000000003220").await?;
-    ensure!(
-        matches!(stripe.save_card(&setup(secure, 2)).await?, CardSaved::ActionRequired { client_secret, .. } if !client_secret.is_empty())
-    );
+    let waiting = stripe.save_card(&setup(secure, 2)).await?;
+    let CardSaved::ActionRequired { setup: seti, client_secret } = waiting else { bail!("no authentication asked: {waiting:?}") };
+    ensure!(!client_secret.is_empty());
+    // Until the customer authenticates, the setup still waits.
+    ensure!(matches!(stripe.confirm_card(&seti).await?, CardSaved::ActionRequired { .. }));
     let refused = new_card(&sim, "4000000000000002").await?;
     ensure!(matches!(stripe.save_card(&setup(refused, 3)).await?, CardSaved::Declined { .. }));
     Ok(())

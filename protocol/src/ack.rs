@@ -187,4 +187,5 @@ ack_results!(
     Nearby(Nearby),
     Payment(crate::payment::PaymentReply),
     Earnings(crate::payment::EarningsReply),
+    Card(crate::payment::CardReply),
 );

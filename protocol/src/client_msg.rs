@@ -291,6 +291,16 @@ pub enum ClientMsg {
     },
     /// Contractor: my earnings statement, a row per day.
     Earnings {},
+    /// Customer: save this card (a payment method the app collected) for
+    /// later holds — posts that name no card, a scheduled job's hold.
+    SaveCard {
+        /// The processor's payment method id.
+        payment_method: String,
+    },
+    /// Customer: I completed the card's authentication (3-D Secure) in the app.
+    ConfirmCard {},
+    /// Customer: my card on file.
+    Card {},
 }
 
 /// The longest request id, characters.
@@ -310,7 +320,7 @@ impl ClientMsg {
     }
 
     /// Every message type, as `type` names it on the wire.
-    pub const KINDS: [&'static str; 27] = [
+    pub const KINDS: [&'static str; 30] = [
         "register",
         "online",
         "offline",
@@ -338,6 +348,9 @@ impl ClientMsg {
         "resolve_dispute",
         "payment",
         "earnings",
+        "save_card",
+        "confirm_card",
+        "card",
     ];
 
     /// This message's `type` on the wire.
@@ -371,6 +384,9 @@ impl ClientMsg {
             ClientMsg::ResolveDispute { .. } => "resolve_dispute",
             ClientMsg::Payment { .. } => "payment",
             ClientMsg::Earnings {} => "earnings",
+            ClientMsg::SaveCard { .. } => "save_card",
+            ClientMsg::ConfirmCard {} => "confirm_card",
+            ClientMsg::Card {} => "card",
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | [`server_msg`] | [`ServerMsg`]: what apps receive, and the [`ErrorCode`]s |
 //! | [`ack`] | typed replies: [`AckResult`] and one type per kind of request ([`Posted`], [`JobStateReply`], [`ChatAcked`], …) |
 //! | [`event`] | [`Event`]: what happened to a job, as `event` frames carry it |
-//! | [`payment`] | a job's money on the wire: [`PaymentReply`] (the ack of money requests: the engine's `Receipt`), [`EarningsReply`]; `payment` events carry the engine's `PaymentNotice` |
+//! | [`payment`] | a job's money on the wire: [`PaymentReply`] (the ack of money requests: the engine's `Receipt`), [`EarningsReply`], [`CardReply`] (a customer's card on file); `payment` events carry the engine's `PaymentNotice` |
 //! | [`map`] | the dispatcher's map on the wire: [`MapCell`], [`MapContractor`], [`MapJob`], [`MatchStats`] |
 //! | [`frame`] | JSON text and bincode binary frames, both ways; [`BadFrame`] |
 //! | [`auth`] | HS256 tokens: [`Claims`], [`Role`], [`Auth`] |
@@ -38,5 +38,5 @@ pub use frame::{
     parse_client, parse_client_binary,
 };
 pub use map::{MapCell, MapContractor, MapJob, MatchStats};
-pub use payment::{EarningsReply, PaymentReply};
+pub use payment::{CardReply, CardStatus, EarningsReply, PaymentReply};
 pub use server_msg::{ErrorCode, ServerMsg};

@@ -1,6 +1,6 @@
 //! A job's money on the wire: the receipt a money request is acked with
-//! ([`PaymentReply`]) and a contractor's earnings statement
-//! ([`EarningsReply`]). `payment` events carry the engine's
+//! ([`PaymentReply`]), a contractor's earnings statement
+//! ([`EarningsReply`]) and a customer's card on file ([`CardReply`]). `payment` events carry the engine's
 //! `PaymentNotice`, the receipt is its `Receipt`, as they are.
 //!
 //! Amounts are integer minor units of the city's currency (cents); times
@@ -27,4 +27,30 @@ pub struct EarningsReply {
     pub contractor: u64,
     /// A row per UTC day with a charge, oldest first (`day`: days since 1970-01-01).
     pub days: Vec<DayEarnings>,
+}
+
+/// The ack of `save_card`, `confirm_card` and `card`: the customer's card on file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardReply {
+    /// Whose.
+    pub customer: u64,
+    /// Where the card stands.
+    pub card_status: CardStatus,
+    /// The card saved, or waiting for authentication (`null`: none).
+    pub payment_method: Option<String>,
+    /// With `action_required`: what the app completes the authentication with (Stripe.js `handleNextAction`).
+    pub client_secret: Option<String>,
+}
+
+/// Where a customer's card on file stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatus {
+    /// No card is saved.
+    None,
+    /// Saved: posts that name no card, and scheduled jobs' holds, use it.
+    Saved,
+    /// The customer must authenticate the card in the app, then send `confirm_card`.
+    ActionRequired,
 }

@@ -16,6 +16,8 @@ pub enum Kind {
     /// What a request (named by a client's request id) did, kept so a retry
     /// gets the same answer.
     Request = 3,
+    /// A customer's card on file at the processor.
+    Customer = 4,
 }
 
 impl Kind {
@@ -26,7 +28,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 3] = [Kind::Contractor, Kind::Job, Kind::Request];
+    pub const ALL: [Kind; 4] = [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer];
 }
 
 /// One entry of a job's event log.

@@ -1,6 +1,7 @@
 //! What the actors store, apart from what they broadcast and what the wire
 //! carries: job and contractor snapshots, the job event log's records, and
-//! what requests with a client's request id did (`request.rs`).
+//! what requests with a client's request id did (`request.rs`), and each
+//! customer's card on file (`customer.rs`).
 //!
 //! Each type implements [`Versioned`]: the schema version that introduced
 //! its layout and an upcaster from the layouts before it. Earlier layouts are
@@ -10,12 +11,14 @@
 //!
 //! [`Versioned`]: dispatch_storage::codec::Versioned
 
+mod customer;
 mod log;
 mod request;
 mod snapshot;
 mod v1;
 mod v2;
 
+pub use customer::{CustomerRecord, PendingCard};
 pub use log::LogRecord;
 pub use log::PaymentRecord;
 pub(crate) use request::PendingRequest;

@@ -34,7 +34,10 @@ fn senders(msg: &ClientMsg) -> &'static [Role] {
         | ClientMsg::ConfirmPayment { .. }
         | ClientMsg::ApproveExtras { .. }
         | ClientMsg::RejectExtras { .. }
-        | ClientMsg::OpenDispute { .. } => &[Customer],
+        | ClientMsg::OpenDispute { .. }
+        | ClientMsg::SaveCard { .. }
+        | ClientMsg::ConfirmCard {}
+        | ClientMsg::Card {} => &[Customer],
         ClientMsg::Subscribe { .. }
         | ClientMsg::Assign { .. }
         | ClientMsg::Nearby { .. }
