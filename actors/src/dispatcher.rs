@@ -124,7 +124,12 @@ async fn scan_all(shared: &Shared, kind: Kind) -> Result<Vec<(u64, Vec<u8>)>> {
 }
 
 /// Spawns a job's actor: `fresh` for a job just posted, else restarted from the store.
-async fn spawn_job(shared: &Arc<Shared>, root: &ActorRef<DispatcherMsg>, snap: JobSnapshot, fresh: bool) -> Result<ActorRef<JobMsg>> {
+pub(crate) async fn spawn_job(
+    shared: &Arc<Shared>,
+    root: &ActorRef<DispatcherMsg>,
+    snap: JobSnapshot,
+    fresh: bool,
+) -> Result<ActorRef<JobMsg>> {
     let id = snap.job.id;
     let (actor, _) = Actor::spawn_linked(None, JobActor, (snap, Arc::clone(shared), fresh), root.get_cell()).await?;
     shared.register_child(actor.get_id(), Child::Job(id));
@@ -194,46 +199,6 @@ pub(crate) struct DispatcherState {
     batch_running: bool,
 }
 
-/// Works out one batch off the dispatcher's mailbox: asks each job for its
-/// candidates, assigns them all at once with the least total ETA, tells each
-/// assigned job whom to offer, and reports which jobs are settled.
-async fn run_batch(shared: Arc<Shared>, jobs: Vec<(JobId, u64)>) {
-    /// One job of the batch and what it said.
-    struct Asked {
-        entry: (JobId, u64),
-        actor: ActorRef<JobMsg>,
-        candidates: Vec<(ContractorId, f64)>,
-    }
-    let mut asked: Vec<Asked> = Vec::new();
-    let mut settled = Vec::new();
-    for entry in jobs {
-        let Some(actor) = shared.job(entry.0) else {
-            settled.push(entry); // finished or cancelled meanwhile
-            continue;
-        };
-        match ask(&actor, JobMsg::Candidates).await {
-            Ok(candidates) => asked.push(Asked { entry, actor, candidates }),
-            Err(_) => settled.push(entry),
-        }
-    }
-    let mut pool: Vec<ContractorId> = asked.iter().flat_map(|a| a.candidates.iter().map(|(id, _)| *id)).collect();
-    pool.sort_unstable();
-    pool.dedup();
-    let assignments = dispatch_engine::matching::assign_min_total_eta(asked.len(), pool.len(), |j, c| {
-        asked[j].candidates.iter().find(|(id, _)| *id == pool[c]).map(|&(_, eta)| eta)
-    });
-    for a in &assignments {
-        let job = &asked[a.job];
-        if job.actor.cast(JobMsg::OfferTo { contractor: pool[a.contractor], eta_secs: a.eta_secs }).is_ok() {
-            settled.push(job.entry);
-        }
-    }
-    metrics::histogram!("dispatch_batch_jobs").record(asked.len() as f64);
-    if let Some(root) = shared.root.get() {
-        let _ = root.cast(DispatcherMsg::BatchDone(settled));
-    }
-}
-
 impl DispatcherState {
     async fn rehydrate(&self, myself: &ActorRef<DispatcherMsg>) -> Result<RehydrateReport> {
         let mut report = RehydrateReport::default();
@@ -241,6 +206,9 @@ impl DispatcherState {
         for (id, blob) in scan_all(&self.shared, Kind::Job).await? {
             max_job = max_job.max(id);
             let snap: JobSnapshot = codec::decode(&blob)?;
+            if let Some(pay) = &snap.payment {
+                self.shared.open_books(snap.job.id, pay);
+            }
             if !snap.is_final() && self.shared.job(snap.job.id).is_none() {
                 spawn_job(&self.shared, myself, snap, false).await?;
                 report.jobs += 1;
@@ -310,6 +278,8 @@ impl DispatcherState {
     async fn restart(&self, myself: &ActorRef<DispatcherMsg>, child: Child) -> Result<()> {
         match child {
             Child::Job(id) => {
+                // One actor per job: `Dispatch::job_actor` revives under the same lock.
+                let _guard = self.shared.revive_lock.lock().await;
                 write(&self.shared.jobs).remove(&id);
                 let Some(blob) = self.shared.store.get(Kind::Job, id.0).await? else { return Ok(()) };
                 let snap: JobSnapshot = codec::decode(&blob)?;
@@ -440,7 +410,7 @@ impl Actor for Dispatcher {
                 if !state.batch_running && !state.batch.is_empty() {
                     state.batch_running = true;
                     let jobs = state.batch.iter().map(|(j, g)| (*j, *g)).collect();
-                    tokio::spawn(run_batch(Arc::clone(&state.shared), jobs));
+                    tokio::spawn(crate::batch::run_batch(Arc::clone(&state.shared), jobs));
                 }
             }
             DispatcherMsg::BatchDone(settled) => {

@@ -189,6 +189,7 @@ impl From<PaymentRecord> for PaymentNotice {
             PaymentRecord::DisputeResolved { refund } => PaymentNotice::DisputeResolved { refund },
             PaymentRecord::PayoutScheduled { at } => PaymentNotice::PayoutScheduled { at },
             PaymentRecord::Chargeback { amount, .. } => PaymentNotice::Chargeback { amount },
+            PaymentRecord::PayoutReversed { amount, .. } => PaymentNotice::PayoutReversed { amount },
         }
     }
 }

@@ -178,17 +178,26 @@ impl Dispatch {
         self.post_job_tagged(request, None).await
     }
 
-    /// The job's live actor; a finished job (stored, no actor) is `JobClosed`.
+    /// The job's live actor; a finished job (stored, no actor) is
+    /// `JobClosed`. A stored job whose money reopened after it finished (a
+    /// transfer reversed at the processor) gets its actor back.
     async fn job_actor(&self, job: JobId) -> Result<ActorRef<JobMsg>> {
         if let Some(actor) = self.shared.job(job) {
             return Ok(actor);
         }
-        let snap = self.job(job).await?;
-        let state = snap.machine.state();
-        if snap.is_final() {
-            return Err(ActorError::JobClosed(job, format!("{:?}", state.kind()).to_lowercase()));
+        let _guard = self.shared.revive_lock.lock().await;
+        if let Some(actor) = self.shared.job(job) {
+            return Ok(actor);
         }
-        Err(ActorError::Unavailable(format!("job {job} is {:?} but its actor is not running", state.kind())))
+        let snap = self.job(job).await?;
+        if snap.is_final() {
+            return Err(ActorError::JobClosed(job, format!("{:?}", snap.machine.state().kind()).to_lowercase()));
+        }
+        let reopened = snap.payment.as_ref().is_some_and(|p| p.machine().state() == dispatch_engine::payment::PaymentState::PayoutHeld);
+        if !reopened {
+            return Err(ActorError::Unavailable(format!("job {job} is {:?} but its actor is not running", snap.machine.state().kind())));
+        }
+        crate::dispatcher::spawn_job(&self.shared, &self.root, snap, false).await
     }
 
     pub(crate) async fn job_call(&self, job: JobId, msg: impl FnOnce(RpcReplyPort<Result<JobState>>) -> JobMsg) -> Result<JobState> {
@@ -279,8 +288,9 @@ impl Dispatch {
         snap.payment.as_ref().map(crate::job::receipt).ok_or(ActorError::NoPayment(job))
     }
 
-    /// The city's books since this process started, by kind of account
-    /// (`docs/payments.md`): every payment step's postings, summing to zero.
+    /// The city's books by kind of account (`docs/payments.md`): the stored
+    /// jobs' balances when the city started, then every payment step's
+    /// postings, summing to zero.
     #[must_use]
     pub fn books(&self) -> dispatch_engine::payment::Books {
         self.shared.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner).by_kind()

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`handle`] | [`Dispatch`], the city's handle: start (rehydrating), post, accept, GPS, subscribe, shutdown |
 //! | [`dispatcher`] | the root actor: supervision and restarts, spawning jobs, reactivating contractors, surge |
+//! | `batch` | batched matching: a batch of waiting jobs assigned at once with the least total ETA, off the dispatcher's mailbox |
 //! | [`cell`] | the cell actor |
 //! | [`contractor`] | the contractor actor and [`GpsFix`] |
 //! | [`job`] | the job actor, and its money beside it (`job/money.rs`) |
@@ -20,6 +21,7 @@
 //! | [`record`] | what is stored, versioned apart from what is broadcast: snapshots, the job log's [`LogRecord`], request records ([`RequestRecord`]), frozen earlier layouts and their upcasters |
 //! | `requests` | requests a retry must not repeat (post, accept, chat, rate): their records stored with the change, found again by [`Dispatch::requested`] |
 //! | [`cards`] | a customer's card on file ([`CardOnFile`]): saved with a setup step, taken by posts that name no card and by scheduled jobs' off-session holds |
+//! | [`payees`] | a contractor's payout account ([`payees::PayoutAccount`]): made at the processor when first needed, payouts wait until its onboarding is finished |
 //! | `webhooks` | what the card processor reports on its own: a chargeback, to the job whose hold it names |
 //! | [`config`] | [`DispatchConfig`] |
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
@@ -30,6 +32,7 @@
 //!
 //! Dependencies point one way: engine ← actors ← gateway, storage ← actors.
 
+mod batch;
 pub mod cards;
 pub mod cell;
 pub mod clock;
@@ -42,6 +45,7 @@ pub mod handle;
 pub mod job;
 pub mod map;
 pub mod parties;
+pub mod payees;
 pub mod record;
 mod requests;
 mod seqs;
@@ -64,6 +68,7 @@ pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::{CALL_TIMEOUT, PaymentAct};
 pub use parties::Asker;
 pub use record::{
-    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole,
+    RequestTag,
 };
 pub use requests::RequestClaim;

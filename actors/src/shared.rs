@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) jobs: RwLock<HashMap<JobId, ActorRef<JobMsg>>>,
     pub(crate) children: Mutex<HashMap<ActorId, Child>>,
     pub(crate) spawn_lock: tokio::sync::Mutex<()>,
+    /// Held while a stored job's actor is started again (`Dispatch::job_actor`): one actor per job.
+    pub(crate) revive_lock: tokio::sync::Mutex<()>,
     pub(crate) root: OnceLock<ActorRef<DispatcherMsg>>,
     pub(crate) surge: RwLock<SurgeBook>,
     pub(crate) next_job: AtomicU64,
@@ -84,7 +86,7 @@ pub(crate) struct Shared {
     pub(crate) seqs: crate::seqs::EventSeqs,
     /// The card processor, each call under the configured time limit (`None`: payments off).
     pub(crate) processor: Option<Arc<dyn dispatch_payments::PaymentProvider>>,
-    /// The city's books since this process started: every payment step's ledger entries.
+    /// The city's books: the stored jobs' balances at start, then every payment step's ledger entries.
     pub(crate) ledger: Mutex<dispatch_engine::payment::Ledger>,
     /// Jobs whose rating is being written (a second one at the same time is refused).
     pub(crate) rating: Mutex<std::collections::HashSet<JobId>>,
@@ -118,6 +120,7 @@ impl Shared {
             jobs: RwLock::default(),
             children: Mutex::default(),
             spawn_lock: tokio::sync::Mutex::new(()),
+            revive_lock: tokio::sync::Mutex::new(()),
             root: OnceLock::new(),
             surge: RwLock::new(surge),
             next_job: AtomicU64::new(1),
@@ -137,11 +140,24 @@ impl Shared {
     /// job's log keeps what they came from), and the books onto /metrics.
     pub(crate) fn keep_books(&self, job: JobId, pay: &mut dispatch_payments::JobPayment) {
         let entries = pay.take_entries();
-        if entries.is_empty() {
-            return;
+        if !entries.is_empty() {
+            self.record_books(job, &entries);
         }
+    }
+
+    /// Opens a stored job's balances in the city's books (at start, before
+    /// its actor runs): the books then cover every job the store still holds,
+    /// not only what moved since this process started.
+    pub(crate) fn open_books(&self, job: JobId, pay: &dispatch_payments::JobPayment) {
+        match pay.machine().opening_entries() {
+            Ok(opening) => self.record_books(job, &[opening]),
+            Err(e) => tracing::error!(%job, %e, "a stored payment's balances cannot be opened"),
+        }
+    }
+
+    fn record_books(&self, job: JobId, entries: &[dispatch_engine::payment::Entries]) {
         let mut ledger = self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for e in &entries {
+        for e in entries {
             if let Err(e) = ledger.record(e) {
                 tracing::error!(%job, %e, "a payment step's postings do not balance");
             }

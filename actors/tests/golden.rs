@@ -25,11 +25,12 @@ use dispatch_actors::engine::{
     RatingTally, ShiftWindow, TimeWindow, Timestamp, Trade, TradeExperience, Urgency,
 };
 use dispatch_actors::payments::journal::{JournalEntry, JournalError, PaymentJournal};
-use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, SandboxProvider, Via};
+use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, Report, SandboxProvider, Via};
 use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
 use dispatch_actors::{
-    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole,
+    RequestTag,
 };
 
 /// One stored value and the name of its file.
@@ -40,6 +41,7 @@ enum Golden {
     Event(&'static str, LogRecord),
     Request(&'static str, RequestRecord),
     Customer(&'static str, CustomerRecord),
+    Payee(&'static str, PayeeRecord),
 }
 
 impl Golden {
@@ -49,7 +51,8 @@ impl Golden {
             | Golden::Job(name, _)
             | Golden::Event(name, _)
             | Golden::Request(name, _)
-            | Golden::Customer(name, _) => name,
+            | Golden::Customer(name, _)
+            | Golden::Payee(name, _) => name,
         }
     }
 }
@@ -261,9 +264,16 @@ async fn version_3() -> Vec<Golden> {
         JobEvent::Completed { contractor: c },
     ];
     let mut done = job(Urgency::Today, completed.to_vec());
-    done.payment = Some(charged);
+    done.payment = Some(charged.clone());
     done.payee = Some(c);
-    goldens.push(Golden::Job("job-completed-charged", done));
+    goldens.push(Golden::Job("job-completed-charged", done.clone()));
+    // Paid out, then the transfer reversed at the processor: held for a dispatcher.
+    let mut held_payout = charged;
+    held_payout.pay_out(via, c, "acct_dispatch_42", Timestamp(1_795_700_000_000)).await.unwrap();
+    let payout = held_payout.machine().release().unwrap().payout;
+    held_payout.report(&Report::PayoutReversed { event: "evt_1R3v3R".into(), amount: payout }).unwrap();
+    done.payment = Some(held_payout);
+    goldens.push(Golden::Job("job-completed-payout-held", done));
     let entries = journal.0.lock().unwrap().clone();
     let intent = entries.iter().find(|e| matches!(e, JournalEntry::Intent { call: Call::Capture { .. } })).unwrap().clone();
     let outcome = entries.iter().find(|e| matches!(e, JournalEntry::Outcome { outcome: Outcome::Held { .. }, .. })).unwrap().clone();
@@ -278,6 +288,11 @@ async fn version_3() -> Vec<Golden> {
         Golden::Event(
             "event-payment-chargeback",
             LogRecord::Payment(PaymentRecord::Chargeback { amount: Money(4_000), event: "evt_1Q2w3E".into() }),
+        ),
+        // Added while the schema was at version 3 (a new variant at the end: earlier blobs read alike).
+        Golden::Event(
+            "event-payment-payout-reversed",
+            LogRecord::Payment(PaymentRecord::PayoutReversed { amount: Money(21_847), event: "evt_1R3v3R".into() }),
         ),
     ]);
     // Customer records (added while the schema was at version 3): a card saved, and one waiting for authentication.
@@ -300,6 +315,9 @@ async fn version_3() -> Vec<Golden> {
         ..saved.clone()
     };
     goldens.extend([Golden::Customer("customer-card-saved", saved), Golden::Customer("customer-card-waiting", waiting)]);
+    // Payee records (added while the schema was at version 3): a payout account ready for transfers.
+    let payee = PayeeRecord { contractor: c, account: "acct_1Q2w3E4r5T6y7U8i".into(), ready: true };
+    goldens.push(Golden::Payee("payee-ready", payee));
     goldens
 }
 
@@ -331,6 +349,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Event(name, value) => check(&dir, name, value, write)?,
             Golden::Request(name, value) => check(&dir, name, value, write)?,
             Golden::Customer(name, value) => check(&dir, name, value, write)?,
+            Golden::Payee(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

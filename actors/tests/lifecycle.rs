@@ -132,6 +132,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
             PaymentNotice::DisputeResolved { .. } => "pay:dispute_resolved",
             PaymentNotice::PayoutScheduled { .. } => "pay:payout_scheduled",
             PaymentNotice::Chargeback { .. } => "pay:chargeback",
+            PaymentNotice::PayoutReversed { .. } => "pay:payout_reversed",
         },
     }
 }

@@ -37,6 +37,19 @@ fn paying(method: &str) -> JobRequest {
     JobRequest { payment_method: Some(method.into()), ..request(downtown(), Trade::Plumbing) }
 }
 
+/// A job posted, taken by contractor 1 and completed (its charge captured).
+async fn completed_job(city: &Dispatch) -> Result<JobId> {
+    let mut events = city.subscribe();
+    online(city, 1, Trade::Plumbing, 500.0).await?;
+    let (job, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(PRO)).await?;
+    city.accept(job, PRO).await?;
+    city.en_route(job, PRO).await?;
+    city.on_site(job, PRO).await?;
+    city.complete(job, PRO).await?;
+    Ok(job)
+}
+
 /// The job's payment notices in its log, in order.
 async fn notices(store: &MemoryStore, job: JobId) -> Result<Vec<PaymentNotice>> {
     let mut out = Vec::new();
@@ -253,6 +266,12 @@ impl PaymentProvider for DiesAfterCapture {
     async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {
         self.sandbox.confirm_card(setup).await
     }
+    async fn make_payee(&self, contractor: ContractorId) -> Result<String, ProviderError> {
+        self.sandbox.make_payee(contractor).await
+    }
+    async fn payee_status(&self, account: &str) -> Result<dispatch_actors::payments::PayeeStatus, ProviderError> {
+        self.sandbox.payee_status(account).await
+    }
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {
         self.sandbox.confirm(call).await
     }
@@ -370,9 +389,12 @@ async fn a_saved_card_holds_a_scheduled_job_off_session_and_posts_that_name_no_c
     assert_eq!(sandbox.cards(other)[0].payment_method, "pm_card_visa");
     assert_eq!(sandbox.off_session(other), vec![false], "posted for today: the customer is there");
 
-    // The card on file is stored: a restart still has it.
+    // The card on file is stored: a restart still has it; the open holds are in the books again.
+    let books = city.books();
+    assert!(books.held > 0, "{books:?}");
     city.crash();
     let (city, _) = Dispatch::start_with_clock(config(sandbox.clone()), store.clone(), Clock::starting_at(start)).await?;
+    assert_eq!(city.books(), books);
     assert_eq!(city.card_on_file(me).await?, CardOnFile::Saved { payment_method: on_file.payment_method.clone() });
     let (later, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
     assert_eq!(sandbox.cards(later), vec![on_file]);
@@ -382,6 +404,83 @@ async fn a_saved_card_holds_a_scheduled_job_off_session_and_posts_that_name_no_c
     let off = DispatchConfig { payments: None, ..config(Arc::new(SandboxProvider::new())) };
     let (city, _) = Dispatch::start(off, Arc::new(MemoryStore::new()) as Arc<dyn SnapshotStore>).await?;
     assert!(matches!(city.save_card(me, "pm_card_visa".into()).await, Err(ActorError::Card(..))));
+    city.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transfer_reversed_after_the_job_finished_reopens_its_money_for_a_dispatcher() -> Result<()> {
+    use dispatch_actors::payments::webhook::Notice;
+    let sandbox = Arc::new(SandboxProvider::new());
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(config(sandbox.clone()), store.clone() as Arc<dyn SnapshotStore>).await?;
+    let job = completed_job(&city).await?;
+    tokio::time::sleep(Duration::from_secs(73 * 3_600)).await;
+    eventually(|| async { city.live_counts().jobs == 0 }).await?;
+    let sent = sandbox.statement(job).paid_out;
+    assert!(sent.0 > 0);
+
+    // The processor reports the transfer reversed; the sandbox names transfers after the payout call.
+    let transfer = format!("tr_job-{}-payout-a1", job.0);
+    let notice = Notice::PayoutReversed { event: "evt_r1".into(), transfer: transfer.clone(), amount: sent };
+    assert_eq!(city.processor_notice(&notice).await?, Some(job));
+    assert_eq!(city.processor_notice(&notice).await?, Some(job), "delivered twice");
+    let elsewhere = Notice::PayoutReversed { event: "evt_r2".into(), transfer: "tr_elsewhere".into(), amount: sent };
+    assert_eq!(city.processor_notice(&elsewhere).await?, None, "not this city's transfer");
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::PayoutHeld);
+    let books = city.books();
+    assert_eq!((books.payouts, books.contractor_payable, books.total()), (0, sent.0 as i64, 0), "owed again, once: {books:?}");
+    assert_eq!(city.earnings(PRO).await?[0].paid, Money(0));
+    // Nothing is sent again by itself.
+    tokio::time::sleep(Duration::from_secs(3_600)).await;
+    assert_eq!(sandbox.statement(job).paid_out, sent);
+
+    // A dispatcher resolves it: the finished job's actor comes back and sends the payout again.
+    let refund = city.pay(job, Asker::Dispatcher, PaymentAct::ResolveDispute { refund: Money(1) }).await;
+    assert!(matches!(refund, Err(ActorError::Payment(..))), "nothing to refund out of a released charge: {refund:?}");
+    city.pay(job, Asker::Dispatcher, PaymentAct::ResolveDispute { refund: Money(0) }).await?;
+    eventually(|| async { sandbox.statement(job).paid_out == Money(2 * sent.0) }).await?;
+    eventually(|| async { city.live_counts().jobs == 0 }).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::PaidOut);
+    let books = city.books();
+    assert_eq!((books.payouts, books.contractor_payable, books.total()), (sent.0 as i64, 0, 0), "{books:?}");
+    assert_eq!(city.earnings(PRO).await?[0].paid, sent);
+    let said = notices(&store, job).await?;
+    assert_eq!(said.iter().filter(|n| matches!(n, PaymentNotice::PayoutReversed { .. })).count(), 1);
+    assert_eq!(said.iter().filter(|n| matches!(n, PaymentNotice::PaidOut { .. })).count(), 2);
+    city.shutdown().await;
+    // A restart opens the stored jobs' balances: the same books, not empty ones.
+    let (city, _) = Dispatch::start(config(sandbox.clone()), store.clone() as Arc<dyn SnapshotStore>).await?;
+    assert_eq!(city.books(), books);
+    city.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_payout_waits_until_the_contractor_has_finished_their_payout_account() -> Result<()> {
+    let sandbox = Arc::new(SandboxProvider::new());
+    sandbox.payees_onboard(true);
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(config(sandbox.clone()), store.clone() as Arc<dyn SnapshotStore>).await?;
+    let job = completed_job(&city).await?;
+
+    // The window passes: the payout is due, the account is made, and the payout waits for its onboarding.
+    tokio::time::sleep(Duration::from_secs(73 * 3_600)).await;
+    let account = city.payout_account(PRO).await?;
+    assert!(!account.ready && account.onboarding_url.as_deref().is_some_and(|u| u.contains(&account.account)), "{account:?}");
+    assert_eq!(city.payout_account(PRO).await?.account, account.account, "made once");
+    assert_eq!(sandbox.statement(job).paid_out, Money(0));
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::Captured);
+
+    // Finished at the link: the next look sends it, to that account.
+    sandbox.finish_onboarding(&account.account);
+    tokio::time::sleep(Duration::from_secs(3_600)).await;
+    eventually(|| async { sandbox.statement(job).paid_out.0 > 0 }).await?;
+    assert_eq!(city.payment(job, CUSTOMER).await?.state, PaymentState::PaidOut);
+    let ready = city.payout_account(PRO).await?;
+    assert_eq!((ready.account, ready.ready, ready.onboarding_url), (account.account, true, None));
+    let stored = store.get(dispatch_actors::storage::Kind::Payee, PRO.0).await?.expect("stored");
+    assert!(codec::decode::<dispatch_actors::PayeeRecord>(&stored)?.ready);
     city.shutdown().await;
     Ok(())
 }

@@ -246,7 +246,8 @@ pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, ms
         | ClientMsg::Earnings {}
         | ClientMsg::SaveCard { .. }
         | ClientMsg::ConfirmCard {}
-        | ClientMsg::Card {}) => {
+        | ClientMsg::Card {}
+        | ClientMsg::PayoutAccount {}) => {
             let result = crate::money::execute(dispatch, asker, me, msg).await?;
             done(result, Follow::Nothing)
         }

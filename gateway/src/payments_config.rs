@@ -9,6 +9,7 @@
 //! api_base = "https://api.stripe.com"
 //! secret_key = ""           # or DISPATCH_STRIPE_SECRET_KEY in the environment
 //! timeout_ms = 3500
+//! onboarding_url = "https://app.example/payouts"  # where contractors come back to from payout-account onboarding
 //! [payments.terms]
 //! currency = "USD"
 //! hold_margin_bps = 2000    # 20 % held above the quote for extras
@@ -65,11 +66,14 @@ pub struct StripeSection {
     pub secret_key: String,
     /// One HTTP request's time limit, ms (below `call_timeout_ms`, so an answer is read before the call is given up).
     pub timeout_ms: u64,
+    /// Where a contractor's app comes back to from Stripe's hosted onboarding
+    /// of their payout account (its return and refresh URL).
+    pub onboarding_url: String,
 }
 
 impl Default for StripeSection {
     fn default() -> Self {
-        Self { api_base: "https://api.stripe.com".into(), secret_key: String::new(), timeout_ms: 3_500 }
+        Self { api_base: "https://api.stripe.com".into(), secret_key: String::new(), timeout_ms: 3_500, onboarding_url: String::new() }
     }
 }
 
@@ -135,6 +139,11 @@ impl PaymentsSection {
                 !self.stripe.secret_key().is_empty(),
                 "payments.provider = \"stripe\" needs payments.stripe.secret_key or DISPATCH_STRIPE_SECRET_KEY"
             );
+            let url = &self.stripe.onboarding_url;
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "payments.provider = \"stripe\" needs payments.stripe.onboarding_url (an http(s) URL contractors come back to from onboarding), not {url:?}"
+            );
             anyhow::ensure!(
                 (1..self.call_timeout_ms).contains(&self.stripe.timeout_ms),
                 "payments.stripe.timeout_ms must be 1 to {} (below payments.call_timeout_ms), not {}",
@@ -158,6 +167,7 @@ impl PaymentsSection {
                     secret_key: self.stripe.secret_key(),
                     timeout_ms: self.stripe.timeout_ms,
                     scope: city.to_owned(),
+                    onboarding_url: self.stripe.onboarding_url.clone(),
                 };
                 let stripe = StripeProvider::new(config).map_err(|e| anyhow::anyhow!("payments.stripe: {e}"))?;
                 PaymentsConfig::with_provider(self.terms.clone(), Arc::new(stripe))
@@ -190,6 +200,11 @@ mod tests {
         // Stripe needs a key, and its requests must give up before the call does.
         let stripe: PaymentsSection =
             toml::from_str("provider = \"stripe\"\n[stripe]\nsecret_key = \"sk_test_x\"\napi_base = \"http://127.0.0.1:1\"\n").unwrap();
+        assert!(stripe.validate().unwrap_err().to_string().contains("onboarding_url"), "contractors need somewhere to come back to");
+        let stripe = PaymentsSection {
+            stripe: StripeSection { onboarding_url: "https://app.example/payouts".into(), ..stripe.stripe.clone() },
+            ..stripe
+        };
         stripe.validate().unwrap();
         assert_eq!(stripe.for_city("ames").unwrap().unwrap().provider.name(), "stripe");
         assert!(!format!("{stripe:?}").contains("sk_test_x"), "Debug hides the key");

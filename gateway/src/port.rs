@@ -162,6 +162,14 @@ impl Port {
         }
     }
 
+    /// Applies a verified processor webhook in the city: the job it concerned, if the city's.
+    pub(crate) async fn processor_notice(&self, notice: &dispatch_actors::payments::webhook::Notice) -> Result<Option<u64>, Refusal> {
+        match self {
+            Port::Local(dispatch) => Ok(dispatch.processor_notice(notice).await?.map(|job| job.0)),
+            Port::Remote(city) => city.processor_notice(notice).await,
+        }
+    }
+
     /// The live map since `version`.
     pub(crate) async fn map(&self, version: u64, viewport: Option<[f64; 4]>) -> Result<MapUpdate, Refusal> {
         match self {

@@ -1,21 +1,24 @@
 //! `POST /v1/webhooks/stripe`: what the card processor reports on its own,
-//! verified and handed to the city whose job it concerns.
+//! verified and handed to the city whose job it concerns — in process, or
+//! over NATS to the city's owner when this is a `dispatch gateway`.
 //!
 //! The `Stripe-Signature` header is checked against every configured secret
 //! (two at once while one is rotated) within five minutes of its timestamp
 //! (`dispatch_payments::webhook::verify`). A chargeback
-//! (`charge.dispute.created`) goes to the city whose processor made the hold
-//! it names, and into that job's payment (`Dispatch::chargeback`), once per
-//! event id however often Stripe delivers it. Events the money flow does not
-//! act on are acknowledged and counted. Answers: 200 once handled (or
-//! ignored), 400 for a bad signature or body, 404 with no secret configured,
-//! 503 when the city could not take it now (Stripe delivers again).
+//! (`charge.dispute.created`) or a reversed transfer (`transfer.reversed`)
+//! goes to the city whose processor made the hold or transfer it names, and
+//! into that job's payment (`Dispatch::processor_notice`), once per event id
+//! however often Stripe delivers it. Events the money flow does not act on
+//! are acknowledged and counted. Answers: 200 once handled (or ignored, or
+//! refused by the job's payment: logged for a person), 400 for a bad
+//! signature or body, 404 with no secret configured, 503 when no city could
+//! take it now (Stripe delivers again).
 
 use dispatch_actors::payments::webhook::{self, Notice, TOLERANCE_SECS};
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use crate::port::Port;
+use crate::protocol::ErrorCode;
 use crate::server::Gateway;
 
 /// Handles one delivery: the status and the body to answer with.
@@ -38,26 +41,33 @@ pub(crate) async fn receive(gw: &Gateway, signature: Option<&str>, body: &[u8]) 
             return (StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
         }
     };
-    let Notice::Chargeback { event, intent, amount } = notice else {
+    if let Notice::Ignored { kind, .. } = &notice {
         outcome("ignored");
-        return (StatusCode::OK, json!({"handled": false}));
-    };
+        return (StatusCode::OK, json!({"handled": false, "ignored": kind}));
+    }
+    // Each city asks its own processor whether it made the object the event names.
     for (name, city) in &gw.cities {
-        let Port::Local(dispatch) = &city.port else { continue };
-        match dispatch.chargeback(&intent, event.clone(), amount).await {
+        match city.port.processor_notice(&notice).await {
             Ok(Some(job)) => {
                 outcome("applied");
-                return (StatusCode::OK, json!({"handled": true, "city": name, "job": job.0}));
+                return (StatusCode::OK, json!({"handled": true, "city": name, "job": job}));
             }
             Ok(None) => {}
-            Err(e) => {
+            Err(refusal) if refusal.code == ErrorCode::Unavailable => {
                 outcome("failed");
-                tracing::warn!(city = %name, %intent, %e, "chargeback not applied; the processor delivers it again");
-                return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": e.to_string()}));
+                tracing::warn!(city = %name, ?notice, message = %refusal.message, "processor webhook not applied; the processor delivers it again");
+                return (StatusCode::SERVICE_UNAVAILABLE, json!({"error": refusal.message}));
+            }
+            Err(refusal) => {
+                // The job's money cannot take it (a partial reversal, more than was charged):
+                // delivering it again will not help, so it is acknowledged and left to a person.
+                outcome("refused");
+                tracing::error!(city = %name, ?notice, message = %refusal.message, "processor webhook refused by the job's payment");
+                return (StatusCode::OK, json!({"handled": false, "city": name, "error": refusal.message}));
             }
         }
     }
-    // No city here made that hold (or this gateway serves its cities remotely): the processor tries again later.
+    // No city here made that object (or its owner is moving): the processor tries again later.
     outcome("unplaced");
-    (StatusCode::SERVICE_UNAVAILABLE, json!({"error": format!("no city served here made the hold {intent}")}))
+    (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "no city served here made the object this event names"}))
 }

@@ -56,6 +56,7 @@ fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
         (json!({"type": "save_card", "payment_method": "pm_card_visa"}), true, false, false, false),
         (json!({"type": "confirm_card"}), true, false, false, false),
         (json!({"type": "card"}), true, false, false, false),
+        (json!({"type": "payout_account"}), false, true, false, false),
         // Cancel last: it ends the job.
         (json!({"type": "cancel", "job": job, "reason": "matrix"}), true, false, true, true),
     ]

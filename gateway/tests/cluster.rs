@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use common::Client;
-use common::cluster::{Cluster, Proc, eventually, owned, owners};
+use common::cluster::{Cluster, Proc, WEBHOOK_SECRET, eventually, owned, owners};
 use common::failover::{Bot, Ledger, check_nothing_lost};
+use common::{Client, deliver_webhook};
 use dispatch_gateway::Role;
 use dispatch_gateway::cities::CityConfig;
 use serde_json::json;
@@ -49,7 +49,7 @@ async fn three_by_two(cluster: &Cluster) -> Result<(Vec<Proc>, Vec<Proc>)> {
 
 /// One job through its whole life in `city`, each party on its own gateway:
 /// the contractor on `a`, the customer on `b`, a dispatcher on `a`.
-async fn journey(cluster: &Cluster, city: &str, a: &Proc, b: &Proc, ids: u64) -> Result<()> {
+async fn journey(cluster: &Cluster, city: &str, a: &Proc, b: &Proc, ids: u64) -> Result<u64> {
     let centre = CityConfig::defaults().into_iter().find(|c| c.name == city).expect("a default city").centre;
     let (lat, lng) = (centre[0], centre[1]);
     let mut pro = cluster.client(a, Role::Contractor, ids + 7, city).await?;
@@ -90,7 +90,7 @@ async fn journey(cluster: &Cluster, city: &str, a: &Proc, b: &Proc, ids: u64) ->
     ensure!(resumed["replayed"].as_u64().is_some_and(|n| n >= 8), "{resumed}");
     let nearby = dispatcher.call(json!({"type": "nearby", "lat": lat, "lng": lng, "k": 5})).await?;
     ensure!(nearby["contractors"].as_array().is_some_and(|c| c.iter().any(|c| c["id"] == ids + 7)), "{nearby}");
-    Ok(())
+    Ok(job)
 }
 
 /// Test 1 of the cluster issue: three cities on three engines, every role
@@ -99,13 +99,28 @@ async fn journey(cluster: &Cluster, city: &str, a: &Proc, b: &Proc, ids: u64) ->
 async fn three_cities_on_three_engines_through_either_gateway() -> Result<()> {
     let Some(cluster) = Cluster::start("cluster_three", &PINS, 3).await? else { return Ok(()) };
     let (engines, gateways) = three_by_two(&cluster).await?;
+    let mut jobs = Vec::new();
     for (i, (city, _)) in PINS.iter().enumerate() {
         let (a, b) = if i % 2 == 0 { (&gateways[0], &gateways[1]) } else { (&gateways[1], &gateways[0]) };
-        journey(&cluster, city, a, b, 1_000 * (i as u64 + 1)).await.map_err(|e| {
+        jobs.push(journey(&cluster, city, a, b, 1_000 * (i as u64 + 1)).await.map_err(|e| {
             let logs: Vec<String> = engines.iter().chain(&gateways).map(|p| format!("--- {}\n{}", p.name, p.log())).collect();
             anyhow::anyhow!("{city}: {e}\n{}", logs.join("\n"))
-        })?;
+        })?);
     }
+    // The card processor's webhook, verified by a gateway, reaches the owner over NATS: a
+    // chargeback on a journey's charge (the sandbox names holds after the job's first hold call).
+    let dispute = json!({"id": "evt_cluster_1", "type": "charge.dispute.created", "data": {"object": {
+        "id": "dp_1", "amount": 300, "payment_intent": format!("pi_job-{}-authorize-a1_1", jobs[2])}}})
+    .to_string();
+    let (status, answer) = deliver_webhook(gateways[1].addr, WEBHOOK_SECRET, &dispute).await?;
+    ensure!(status == 200 && answer["handled"] == true, "{status} {answer}");
+    let (city, job) = (answer["city"].as_str().unwrap_or_default(), answer["job"].clone());
+    let mut dispatcher = cluster.client(&gateways[0], Role::Dispatcher, 1, city).await?;
+    let receipt = dispatcher.call(json!({"type": "payment", "job": job})).await?;
+    ensure!(receipt["payment"]["refunded"] == 300, "{city}: {receipt}");
+    ensure!(deliver_webhook(gateways[0].addr, WEBHOOK_SECRET, &dispute).await?.0 == 200, "delivered again, through the other gateway");
+    let receipt = dispatcher.call(json!({"type": "payment", "job": job})).await?;
+    ensure!(receipt["payment"]["refunded"] == 300, "applied once: {receipt}");
     // A refusal from the owner reaches the client as it would from one process.
     let mut stranger: Client = cluster.client(&gateways[1], Role::Customer, 9_999, "omaha").await?;
     let refused = stranger.refused(json!({"type": "chat", "job": 1, "text": "hi"})).await?;

@@ -122,7 +122,7 @@ async fn killed_between_the_charge_and_its_record_the_restarted_server_charges_o
     std::fs::write(
         &config,
         format!(
-            "[payments]\nprovider = \"stripe\"\n[payments.stripe]\napi_base = \"http://{processor}\"\nsecret_key = \"sk_test_dispatch\"\n"
+            "[payments]\nprovider = \"stripe\"\n[payments.stripe]\napi_base = \"http://{processor}\"\nsecret_key = \"sk_test_dispatch\"\nonboarding_url = \"https://app.example/payouts\"\n"
         ),
     )?;
     let extra = ["--config".to_owned(), config.display().to_string()];

@@ -83,6 +83,10 @@ async fn a_job_s_money_from_the_hold_to_the_payout_over_the_wire() -> Result<()>
     let day = &statement["days"][0];
     assert_eq!((statement["contractor"].as_u64(), day["gross"].as_u64()), (Some(7), Some(earned)));
     assert_eq!((day["fee"].as_u64(), day["paid"].as_u64(), day["pending"].as_u64()), (Some(fee), Some(earned - fee), Some(0)));
+    // The payout went to the contractor's payout account, made when it was first due (the sandbox's are ready at once).
+    let account = pro.call(json!({"type": "payout_account"})).await?;
+    assert_eq!(account, json!({"contractor": 7, "account": "acct_dispatch_contractor_7", "ready": true, "onboarding_url": null}));
+    assert_eq!(customer.refused(json!({"type": "payout_account"})).await?["code"], "forbidden");
     server.stop().await
 }
 
@@ -143,20 +147,21 @@ async fn a_customer_saves_a_card_on_file_over_the_wire() -> Result<()> {
     server.stop().await
 }
 
+/// Contractor 7, customer 100 and a dispatcher connected, and the customer's
+/// plumbing job offered to the contractor and accepted: (contractor, customer, dispatcher, job).
+async fn accepted_job(server: &Server) -> Result<(Client, Client, Client, u64)> {
+    let mut pro = contractor(server, 7, "plumbing", 400.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let dispatcher = server.connect(Role::Dispatcher, 1).await?;
+    let job = customer.post_job("plumbing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    pro.call(json!({"type": "accept", "job": job})).await?;
+    Ok((pro, customer, dispatcher, job))
+}
+
 /// A Stripe webhook delivery of `body`, signed with `secret` now.
 async fn deliver(server: &Server, secret: &str, body: &str) -> Result<(u16, Value)> {
-    use hmac::Mac;
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
-    mac.update(format!("{t}.{body}").as_bytes());
-    let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/v1/webhooks/stripe", server.addr))
-        .header("Stripe-Signature", signature)
-        .body(body.to_owned())
-        .send()
-        .await?;
-    Ok((response.status().as_u16(), response.json().await?))
+    deliver_webhook(server.addr, secret, body).await
 }
 
 #[tokio::test]
@@ -201,19 +206,56 @@ async fn a_signed_chargeback_webhook_comes_out_of_the_job_s_escrow_once() -> Res
     let (status, answer) = deliver(&server, "whsec_test", r#"{"id":"evt_4","type":"charge.dispute.created","data":{"object":{}}}"#).await?;
     assert!(status == 400 && answer["error"].as_str().is_some_and(|e| e.contains("payment_intent")), "{answer}");
     let other = json!({"id": "evt_3", "type": "payment_intent.created", "data": {"object": {}}}).to_string();
-    assert_eq!(deliver(&server, "whsec_old", &other).await?, (200, json!({"handled": false})), "the rotated secret still verifies");
+    let ignored = json!({"handled": false, "ignored": "payment_intent.created"});
+    assert_eq!(deliver(&server, "whsec_old", &other).await?, (200, ignored), "the rotated secret still verifies");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_reversed_transfer_is_held_until_a_dispatcher_pays_it_again() -> Result<()> {
+    let server = Server::start_with(|c| {
+        c.payments.terms.dispute_window_secs = 1;
+        c.payments.webhook_secrets = vec!["whsec_test".into()];
+    })
+    .await?;
+    let (mut pro, mut customer, mut dispatcher, job) = accepted_job(&server).await?;
+    for step in ["en_route", "on_site", "completed"] {
+        pro.call(json!({"type": "job_status", "job": job, "status": step})).await?;
+    }
+    let paid = pro.wait("paid out", payment(job, "paid_out")).await?;
+    let amount = paid["event"]["payment"]["paid_out"]["amount"].as_u64().expect("amount");
+
+    // The sandbox names its transfers after the job's payout call.
+    let reversed = |event: &str, reversed: u64| {
+        let transfer = json!({"id": format!("tr_job-{job}-payout-a1"), "amount": amount, "amount_reversed": reversed});
+        json!({"id": event, "type": "transfer.reversed", "data": {"object": transfer}}).to_string()
+    };
+    // Part of a transfer cannot be owed again by halves: acknowledged, not applied, left to a person.
+    let (status, answer) = deliver(&server, "whsec_test", &reversed("evt_r0", amount - 1)).await?;
+    assert!(status == 200 && answer["handled"] == false && answer["error"].as_str().is_some(), "{answer}");
+    let (status, answer) = deliver(&server, "whsec_test", &reversed("evt_r1", amount)).await?;
+    assert_eq!((status, answer["job"].as_u64()), (200, Some(job)), "{answer}");
+    pro.wait("the reversal", payment(job, "payout_reversed")).await?;
+    assert_eq!(deliver(&server, "whsec_test", &reversed("evt_r1", amount)).await?.0, 200, "delivered again");
+    let receipt = dispatcher.call(json!({"type": "payment", "job": job})).await?;
+    assert_eq!(receipt["payment"]["state"], "payout_held", "{receipt}");
+    let statement = pro.call(json!({"type": "earnings"})).await?;
+    assert_eq!(statement["days"][0]["paid"], 0, "owed again: {statement}");
+
+    // Held for a dispatcher: nothing can be refunded out of a released charge; resolving with none pays again.
+    assert_eq!(dispatcher.refused(json!({"type": "resolve_dispute", "job": job, "refund": 1})).await?["code"], "conflict");
+    dispatcher.call(json!({"type": "resolve_dispute", "job": job, "refund": 0})).await?;
+    let again = pro.wait("paid out again", |v| payment(job, "paid_out")(v) && v["seq"].as_u64() > paid["seq"].as_u64()).await?;
+    assert_eq!(again["event"]["payment"]["paid_out"]["amount"], amount);
+    let receipt = customer.call(json!({"type": "payment", "job": job})).await?;
+    assert_eq!(receipt["payment"]["state"], "paid_out", "{receipt}");
     server.stop().await
 }
 
 #[tokio::test]
 async fn money_requests_with_bad_values_are_refused_with_a_clear_error() -> Result<()> {
     let server = Server::start().await?;
-    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
-    let mut customer = server.connect(Role::Customer, 100).await?;
-    let mut dispatcher = server.connect(Role::Dispatcher, 1).await?;
-    let job = customer.post_job("plumbing").await?;
-    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
-    pro.call(json!({"type": "accept", "job": job})).await?;
+    let (mut pro, mut customer, mut dispatcher, job) = accepted_job(&server).await?;
     let code = |v: Value| v["code"].as_str().unwrap_or_default().to_owned();
     // Reasons the other party reads: not empty, not longer than a chat message.
     for reason in [String::new(), "  ".into(), "x".repeat(2_001)] {
@@ -228,8 +270,10 @@ async fn money_requests_with_bad_values_are_refused_with_a_clear_error() -> Resu
         assert_eq!(code(err.clone()), "bad_request", "{amount}: {err}");
     }
     let err = pro.refused(json!({"type": "propose_extras", "job": job, "amount": 0, "reason": "nothing"})).await?;
-    assert_eq!(code(err.clone()), "conflict", "{err}");
-    assert!(err["message"].as_str().is_some_and(|m| m.contains("payment")), "{err}");
+    assert_eq!(code(err.clone()), "bad_request", "{err}");
+    assert!(err["message"].as_str().is_some_and(|m| m.contains("more than zero")), "{err}");
+    let err = dispatcher.refused(json!({"type": "refund", "job": job, "amount": 0})).await?;
+    assert_eq!(code(err.clone()), "bad_request", "{err}");
     // A step the payment cannot take now, and a job that is not there.
     assert_eq!(code(customer.refused(json!({"type": "approve_extras", "job": job})).await?), "conflict");
     assert_eq!(code(dispatcher.refused(json!({"type": "refund", "job": job, "amount": 100})).await?), "conflict");

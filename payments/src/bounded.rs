@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dispatch_engine::CustomerId;
+use dispatch_engine::{ContractorId, CustomerId};
 
-use crate::provider::{Call, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError};
+use crate::provider::{Call, CardSaved, CardSetup, Outcome, PayeeStatus, PaymentProvider, ProviderError};
 
 /// `inner`, each call under `limit`.
 pub struct Bounded {
@@ -68,6 +68,14 @@ impl PaymentProvider for Bounded {
 
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
         self.within("save_card", self.inner.save_card(setup)).await
+    }
+
+    async fn make_payee(&self, contractor: ContractorId) -> Result<String, ProviderError> {
+        self.within("make_payee", self.inner.make_payee(contractor)).await
+    }
+
+    async fn payee_status(&self, account: &str) -> Result<PayeeStatus, ProviderError> {
+        self.within("payee_status", self.inner.payee_status(account)).await
     }
 
     async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {

@@ -255,7 +255,7 @@ impl JobPayment {
             return Err(self.illegal(PaymentEvent::PayoutSent));
         }
         let call = Call::Payout {
-            key: CallKey::new(self.job, Step::Payout),
+            key: CallKey { attempt: 1 + self.reversals(), ..CallKey::new(self.job, Step::Payout) },
             destination: destination.into(),
             amount: release.payout,
             currency: self.currency,
@@ -263,17 +263,21 @@ impl JobPayment {
         self.step(via, call, now).await.map(drop)
     }
 
-    /// The bank took `amount` back from the customer's charge (a chargeback,
-    /// webhook `event`): out of escrow before the release, borne by the
-    /// platform after it. Whether it changed anything: the same event again does not.
-    pub fn chargeback(&mut self, event: &str, amount: Money) -> Result<bool, PaymentError> {
-        let key = format!("webhook:{event}");
+    /// What the processor reported on its own (a webhook): applied once per
+    /// event however often it is delivered. Whether it changed anything.
+    pub fn report(&mut self, report: &Report) -> Result<bool, PaymentError> {
+        let key = report.settled_key();
         if self.settled.contains(&key) {
             return Ok(false);
         }
-        self.apply(PaymentEvent::Chargeback { amount })?;
+        self.apply(report.event())?;
         self.settled.insert(key);
         Ok(true)
+    }
+
+    /// Transfers that came back: each payout after one is a new attempt (a new idempotency key).
+    fn reversals(&self) -> u32 {
+        self.settled.iter().filter(|k| k.starts_with(REVERSED)).count() as u32
     }
 
     /// After a restart, from this payment as last stored and the job's
@@ -379,6 +383,49 @@ impl JobPayment {
 
     fn illegal(&self, event: PaymentEvent) -> PaymentError {
         PaymentError::Refused(EngineError::IllegalPayment { state: self.machine.state(), event: event.kind() })
+    }
+}
+
+/// What the processor reports about a job's money on its own, in its webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Report {
+    /// The card's bank took `amount` back from the charge (a chargeback): out
+    /// of escrow before the release, borne by the platform after it.
+    Chargeback {
+        /// The webhook event, for de-duplication.
+        event: String,
+        /// How much.
+        amount: Money,
+    },
+    /// The transfer to the contractor came back (reversed at the processor):
+    /// owed to them again, held for a dispatcher.
+    PayoutReversed {
+        /// The webhook event, for de-duplication.
+        event: String,
+        /// How much.
+        amount: Money,
+    },
+}
+
+/// The settled-key prefix of a reversed transfer.
+const REVERSED: &str = "reversed:";
+
+impl Report {
+    /// The machine's event.
+    #[must_use]
+    pub fn event(&self) -> PaymentEvent {
+        match self {
+            Report::Chargeback { amount, .. } => PaymentEvent::Chargeback { amount: *amount },
+            Report::PayoutReversed { amount, .. } => PaymentEvent::PayoutReversed { amount: *amount },
+        }
+    }
+
+    /// How it is remembered once applied.
+    fn settled_key(&self) -> String {
+        match self {
+            Report::Chargeback { event, .. } => format!("webhook:{event}"),
+            Report::PayoutReversed { event, .. } => format!("{REVERSED}{event}"),
+        }
     }
 }
 

@@ -215,12 +215,46 @@ async fn a_chargeback_comes_out_of_escrow_once_per_webhook_event() {
     let mut pay = payment("pm_card_visa");
     pay.hold(Via { provider: &sandbox, journal: &journal }, at(0), false).await.unwrap();
     pay.complete(Via { provider: &sandbox, journal: &journal }, at(1)).await.unwrap();
-    assert_eq!(pay.chargeback("evt_1", Money(4_000)), Ok(true));
-    assert_eq!(pay.chargeback("evt_1", Money(4_000)), Ok(false), "a webhook delivered twice counts once");
+    let chargeback = |event: &str, amount| Report::Chargeback { event: event.into(), amount: Money(amount) };
+    assert_eq!(pay.report(&chargeback("evt_1", 4_000)), Ok(true));
+    assert_eq!(pay.report(&chargeback("evt_1", 4_000)), Ok(false), "a webhook delivered twice counts once");
     assert_eq!(pay.machine().refunded(), Money(4_000));
-    assert!(pay.chargeback("evt_2", Money(1_000_000)).is_err(), "never more than was charged");
+    assert!(pay.report(&chargeback("evt_2", 1_000_000)).is_err(), "never more than was charged");
     // The sandbox says whose hold it is, for the webhook's route.
     let intent = pay.hold.clone().unwrap();
     assert_eq!(sandbox.job_of(&intent).await.unwrap(), Some(JOB));
     assert_eq!(sandbox.job_of("pi_unknown").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_reversed_transfer_is_held_then_paid_again_under_a_new_key() {
+    let (sandbox, journal) = (SandboxProvider::new(), Memory::default());
+    let via = Via { provider: &sandbox, journal: &journal };
+    let mut pay = payment("pm_card_visa");
+    pay.hold(via, at(0), false).await.unwrap();
+    pay.complete(via, at(1)).await.unwrap();
+    let due = at(1 + 73 * 3_600);
+    pay.pay_out(via, dispatch_engine::ContractorId(7), "acct_7", due).await.unwrap();
+    let sent = pay.machine().release().unwrap().payout;
+    assert_eq!(sandbox.statement(JOB).paid_out, sent);
+    let reversed = Report::PayoutReversed { event: "evt_9".into(), amount: sent };
+    assert_eq!(pay.report(&reversed), Ok(true));
+    assert_eq!(pay.report(&reversed), Ok(false), "delivered twice, applied once");
+    assert_eq!(pay.machine().state(), PaymentState::PayoutHeld);
+    // Held: not sent again until a dispatcher resolves it with nothing refunded.
+    assert!(pay.pay_out(via, dispatch_engine::ContractorId(7), "acct_7", due).await.is_err());
+    pay.resolve_dispute(via, Money(0), due).await.unwrap();
+    pay.pay_out(via, dispatch_engine::ContractorId(7), "acct_7", due).await.unwrap();
+    assert_eq!(pay.machine().state(), PaymentState::PaidOut);
+    // A second transfer, under attempt 2's key (the first key is spent at the processor).
+    assert_eq!(sandbox.statement(JOB).paid_out, Money(2 * sent.0));
+    let keys: Vec<String> = journal
+        .entries()
+        .iter()
+        .filter_map(|e| match e {
+            JournalEntry::Intent { call: call @ Call::Payout { .. } } => Some(call.idempotency_key()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys, ["dispatch-job-42-payout-a1", "dispatch-job-42-payout-a2"]);
 }

@@ -24,7 +24,9 @@ pub mod stripe;
 pub mod webhook;
 
 pub use bounded::Bounded;
-pub use job_payment::{Hold, JobPayment, PaymentError, Via};
-pub use provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, Step, execute, reconcile};
+pub use job_payment::{Hold, JobPayment, PaymentError, Report, Via};
+pub use provider::{
+    Call, CallKey, Card, CardSaved, CardSetup, Outcome, PayeeStatus, PaymentProvider, ProviderError, Step, execute, reconcile,
+};
 pub use sandbox::{Behaviour, SandboxProvider, Statement};
 pub use stripe::{StripeConfig, StripeProvider};

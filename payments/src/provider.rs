@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use dispatch_engine::payment::Currency;
-use dispatch_engine::{CustomerId, JobId, Money};
+use dispatch_engine::{ContractorId, CustomerId, JobId, Money};
 use serde::{Deserialize, Serialize};
 
 /// Which money step of a job a call is.
@@ -118,6 +118,25 @@ impl CardSetup {
     pub fn key_for(customer: CustomerId, n: u32) -> String {
         format!("{}-card-{n}", customer_key(customer))
     }
+}
+
+/// The idempotency key of the payout account made for `contractor`: `dispatch-contractor-7`.
+#[must_use]
+pub fn payee_key(contractor: ContractorId) -> String {
+    format!("dispatch-contractor-{}", contractor.0)
+}
+
+/// Where a contractor's payout account stands at the processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayeeStatus {
+    /// Transfers to it go through.
+    Ready,
+    /// The contractor must finish onboarding (identity, bank account) at `url` first.
+    Onboarding {
+        /// Where (a Stripe-hosted onboarding link, short-lived: ask again for a fresh one).
+        url: String,
+    },
 }
 
 /// The idempotency key (and `dispatch_customer` metadata) of the processor's customer for `customer`: `dispatch-customer-7`.
@@ -364,6 +383,13 @@ pub trait PaymentProvider: Send + Sync {
     /// a card is saved on.
     async fn make_customer(&self, customer: CustomerId) -> Result<String, ProviderError>;
 
+    /// The payout account of `contractor` (a connected account at Stripe),
+    /// made once under [`payee_key`]: the account id payouts go to.
+    async fn make_payee(&self, contractor: ContractorId) -> Result<String, ProviderError>;
+
+    /// Whether payouts to `account` go through yet, or where its contractor finishes onboarding.
+    async fn payee_status(&self, account: &str) -> Result<PayeeStatus, ProviderError>;
+
     /// Saves a customer's card for off-session holds ([`CardSetup`]).
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError>;
 
@@ -377,11 +403,12 @@ pub trait PaymentProvider: Send + Sync {
     /// always `None`: it moves nothing, and is simply made again.
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError>;
 
-    /// The job the hold `intent` was made for, if this processor (and, on a
-    /// shared account, this city) made it: where a webhook that names only
-    /// the hold (a chargeback) goes. The default knows none.
-    async fn job_of(&self, intent: &str) -> Result<Option<JobId>, ProviderError> {
-        let _ = intent;
+    /// The job the processor's object `id` — a hold (`pi_…`) or a transfer
+    /// (`tr_…`) — was made for, if this processor (and, on a shared account,
+    /// this city) made it: where a webhook that names only the object (a
+    /// chargeback, a reversed transfer) goes. The default knows none.
+    async fn job_of(&self, id: &str) -> Result<Option<JobId>, ProviderError> {
+        let _ = id;
         Ok(None)
     }
 }

@@ -14,9 +14,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use dispatch_engine::{CustomerId, JobId, Money};
+use dispatch_engine::{ContractorId, CustomerId, JobId, Money};
 
-use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, wrong_call};
+use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PayeeStatus, PaymentProvider, ProviderError, wrong_call};
 
 /// What the sandbox does with the next call instead of its usual answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,11 @@ struct Records {
     setups: HashMap<String, (CardSetup, CardSaved)>,
     /// Setups the customer authenticated (by setup id).
     authenticated: std::collections::HashSet<String>,
+    /// Payout accounts made, and those whose contractor has not finished onboarding.
+    payees: std::collections::HashSet<String>,
+    onboarding: std::collections::HashSet<String>,
+    /// Whether new payout accounts wait for onboarding (else they are ready at once).
+    payees_onboard: bool,
     next: VecDeque<Behaviour>,
     calls: usize,
 }
@@ -133,6 +138,16 @@ impl SandboxProvider {
         }
         r.authenticated.insert(setup.to_owned());
         Ok(())
+    }
+
+    /// Payout accounts made from now on wait until [`Self::finish_onboarding`] (else they are ready at once).
+    pub fn payees_onboard(&self, onboard: bool) {
+        self.lock().payees_onboard = onboard;
+    }
+
+    /// The contractor finished onboarding `account` at its link: transfers to it go through.
+    pub fn finish_onboarding(&self, account: &str) {
+        self.lock().onboarding.remove(account);
     }
 
     /// The cards `job`'s holds were placed on, in the order they were made.
@@ -346,6 +361,26 @@ impl PaymentProvider for SandboxProvider {
         Ok(format!("cus_{}", crate::provider::customer_key(customer).replace('-', "_")))
     }
 
+    async fn make_payee(&self, contractor: ContractorId) -> Result<String, ProviderError> {
+        let mut r = self.lock();
+        r.calls += 1;
+        let account = format!("acct_{}", crate::provider::payee_key(contractor).replace('-', "_"));
+        if r.payees.insert(account.clone()) && r.payees_onboard {
+            r.onboarding.insert(account.clone());
+        }
+        Ok(account)
+    }
+
+    async fn payee_status(&self, account: &str) -> Result<PayeeStatus, ProviderError> {
+        let mut r = self.lock();
+        r.calls += 1;
+        Ok(if r.onboarding.contains(account) {
+            PayeeStatus::Onboarding { url: format!("https://sandbox.invalid/onboarding/{account}") }
+        } else {
+            PayeeStatus::Ready
+        })
+    }
+
     async fn save_card(&self, setup: &CardSetup) -> Result<CardSaved, ProviderError> {
         let mut r = self.lock();
         r.calls += 1;
@@ -380,8 +415,10 @@ impl PaymentProvider for SandboxProvider {
         })
     }
 
-    async fn job_of(&self, intent: &str) -> Result<Option<JobId>, ProviderError> {
-        Ok(self.lock().intents.iter().find(|i| i.id == intent).map(|i| i.key.job))
+    async fn job_of(&self, id: &str) -> Result<Option<JobId>, ProviderError> {
+        let r = self.lock();
+        let hold = r.intents.iter().find(|i| i.id == id).map(|i| i.key.job);
+        Ok(hold.or_else(|| r.transfers.iter().find(|t| t.id == id).map(|t| t.key.job)))
     }
 
     async fn confirm(&self, call: &Call) -> Result<Option<Outcome>, ProviderError> {

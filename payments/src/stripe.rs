@@ -6,12 +6,15 @@
 //! | make a customer | `POST /v1/customers` under `dispatch-customer-<id>` (the same customer however often asked) |
 //! | save a card | `POST /v1/setup_intents` (`usage=off_session`), then `POST /v1/setup_intents/{id}/confirm` with the card |
 //! | confirm a card | `GET /v1/setup_intents/{id}` once the customer authenticated it |
+//! | make a payout account | `POST /v1/accounts` (`type=express`, the `transfers` capability) under `dispatch-contractor-<id>` |
+//! | payout account status | `GET /v1/accounts/{id}`: ready once `capabilities.transfers` is `active`; else `POST /v1/account_links` (`account_onboarding`, back to `onboarding_url`) for the contractor to finish |
 //! | prepare | `POST /v1/payment_intents` — `capture_method=manual`, the card on file, unconfirmed: nothing held |
 //! | authorize | `POST /v1/payment_intents/{id}/confirm` — `off_session` for a scheduled job's hold |
 //! | capture | `POST /v1/payment_intents/{id}/capture` — `amount_to_capture` |
 //! | void | `POST /v1/payment_intents/{id}/cancel` |
 //! | refund | `POST /v1/refunds` — `payment_intent`, `amount` |
 //! | payout | `POST /v1/transfers` — `destination` (the contractor's connected account), `transfer_group` |
+//! | job of a webhook's object | `GET /v1/payment_intents/{id}` or `GET /v1/transfers/{id}`: `metadata[dispatch_job]` when `metadata[dispatch_scope]` is this city's (a 404: none) |
 //! | confirm | `GET /v1/payment_intents/{id}` (a hold's status), `GET /v1/refunds?payment_intent=…` and `GET /v1/transfers?destination=…` matched on `metadata[dispatch_call]` |
 //!
 //! A hold is made in two requests so its id is known (and recorded) before
@@ -30,11 +33,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dispatch_engine::{CustomerId, Money};
+use dispatch_engine::{ContractorId, CustomerId, Money};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{Call, CallKey, Card, CardSaved, CardSetup, Outcome, PaymentProvider, ProviderError, customer_key, wrong_call};
+use crate::provider::{
+    Call, CallKey, Card, CardSaved, CardSetup, Outcome, PayeeStatus, PaymentProvider, ProviderError, customer_key, payee_key, wrong_call,
+};
 
 /// How to reach Stripe.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +56,8 @@ pub struct StripeConfig {
     /// prefixes every idempotency key and is `dispatch_scope` in every
     /// object's metadata, which the reconciler matches as well as the call.
     pub scope: String,
+    /// Where a contractor comes back to from Stripe's hosted onboarding of their payout account.
+    pub onboarding_url: String,
 }
 
 impl std::fmt::Debug for StripeConfig {
@@ -59,13 +66,20 @@ impl std::fmt::Debug for StripeConfig {
             .field("api_base", &self.api_base)
             .field("timeout_ms", &self.timeout_ms)
             .field("scope", &self.scope)
+            .field("onboarding_url", &self.onboarding_url)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for StripeConfig {
     fn default() -> Self {
-        Self { api_base: "https://api.stripe.com".into(), secret_key: String::new(), timeout_ms: 10_000, scope: String::new() }
+        Self {
+            api_base: "https://api.stripe.com".into(),
+            secret_key: String::new(),
+            timeout_ms: 10_000,
+            scope: String::new(),
+            onboarding_url: String::new(),
+        }
     }
 }
 
@@ -389,14 +403,56 @@ impl PaymentProvider for StripeProvider {
         Ok(made.id)
     }
 
+    async fn make_payee(&self, contractor: ContractorId) -> Result<String, ProviderError> {
+        let mut form = vec![
+            ("type".into(), "express".into()),
+            ("capabilities[transfers][requested]".into(), "true".into()),
+            ("metadata[dispatch_contractor]".into(), contractor.0.to_string()),
+        ];
+        if !self.config.scope.is_empty() {
+            form.push(("metadata[dispatch_scope]".into(), self.config.scope.clone()));
+        }
+        let made: Object = self.post("/v1/accounts", &payee_key(contractor), form).await.map_err(no_card_error)?;
+        Ok(made.id)
+    }
+
+    async fn payee_status(&self, account: &str) -> Result<PayeeStatus, ProviderError> {
+        let found: serde_json::Value = self.get(&format!("/v1/accounts/{account}"), &[]).await?;
+        if found["capabilities"]["transfers"] == "active" {
+            return Ok(PayeeStatus::Ready);
+        }
+        if self.config.onboarding_url.is_empty() {
+            return Err(ProviderError::Rejected(
+                "payments.stripe.onboarding_url is not set: contractors have nowhere to return from onboarding".into(),
+            ));
+        }
+        let form = vec![
+            ("account".into(), account.to_owned()),
+            ("type".into(), "account_onboarding".into()),
+            ("refresh_url".into(), self.config.onboarding_url.clone()),
+            ("return_url".into(), self.config.onboarding_url.clone()),
+        ];
+        // A link is short-lived and made anew each time: no idempotency key to reuse.
+        let key =
+            format!("{}-link-{}", account, std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()));
+        let link: serde_json::Value = self.post("/v1/account_links", &key, form).await.map_err(no_card_error)?;
+        let url = link["url"].as_str().ok_or_else(|| ProviderError::Rejected("stripe: an account link without its url".into()))?;
+        Ok(PayeeStatus::Onboarding { url: url.to_owned() })
+    }
+
     async fn confirm_card(&self, setup: &str) -> Result<CardSaved, ProviderError> {
         let si: SetupIntent = self.get(&format!("/v1/setup_intents/{setup}"), &[]).await?;
         Ok(setup_outcome(si, None))
     }
 
-    async fn job_of(&self, intent: &str) -> Result<Option<dispatch_engine::JobId>, ProviderError> {
-        let pi: serde_json::Value = self.get(&format!("/v1/payment_intents/{intent}"), &[]).await?;
-        let meta = &pi["metadata"];
+    async fn job_of(&self, id: &str) -> Result<Option<dispatch_engine::JobId>, ProviderError> {
+        let path = if id.starts_with("tr_") { format!("/v1/transfers/{id}") } else { format!("/v1/payment_intents/{id}") };
+        let object: serde_json::Value = match self.get(&path, &[]).await {
+            // Not this account's object: not this city's job.
+            Err(ProviderError::Rejected(why)) if why.starts_with("stripe 404") => return Ok(None),
+            other => other?,
+        };
+        let meta = &object["metadata"];
         let ours = meta["dispatch_scope"].as_str().unwrap_or("") == self.config.scope;
         Ok(meta["dispatch_job"].as_str().and_then(|j| j.parse().ok()).map(dispatch_engine::JobId).filter(|_| ours))
     }

@@ -11,12 +11,12 @@
 //! | event | notice |
 //! |---|---|
 //! | `charge.dispute.created` | [`Notice::Chargeback`]: the card's bank took the money back (not the in-app dispute) |
-//! | `transfer.reversed` | [`Notice::PayoutFailed`]: a contractor's transfer came back |
+//! | `transfer.reversed` | [`Notice::PayoutReversed`]: a contractor's transfer came back |
 //! | anything else | [`Notice::Ignored`] |
 
-use dispatch_engine::{JobId, Money};
+use dispatch_engine::Money;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 /// Stripe's default tolerance between a delivery's timestamp and now, seconds.
@@ -78,8 +78,10 @@ pub fn verify(header: &str, body: &[u8], secrets: &[&str], now: i64, tolerance: 
     Err(WebhookError::BadSignature)
 }
 
-/// What a verified event means for a job's money.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a verified event means for a job's money. Each names the
+/// processor's object, which the city whose processor made it finds its job by
+/// ([`PaymentProvider::job_of`](crate::PaymentProvider::job_of)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Notice {
     /// A chargeback on the hold `intent`'s charge.
     Chargeback {
@@ -91,13 +93,13 @@ pub enum Notice {
         amount: Money,
     },
     /// A transfer to a contractor was reversed.
-    PayoutFailed {
+    PayoutReversed {
         /// The event, for de-duplication.
         event: String,
-        /// The job, from the transfer's metadata.
-        job: JobId,
         /// The transfer.
         transfer: String,
+        /// How much of it came back in all.
+        amount: Money,
     },
     /// An event the money flow does not act on.
     Ignored {
@@ -133,13 +135,9 @@ pub fn notice(body: &[u8]) -> Result<Notice, WebhookError> {
             amount: Money(object["amount"].as_u64().ok_or_else(|| missing("amount"))?),
             event: event.id,
         },
-        "transfer.reversed" => Notice::PayoutFailed {
-            job: object["metadata"]["dispatch_job"]
-                .as_str()
-                .and_then(|j| j.parse().ok())
-                .map(JobId)
-                .ok_or_else(|| missing("metadata.dispatch_job"))?,
+        "transfer.reversed" => Notice::PayoutReversed {
             transfer: text("id").ok_or_else(|| missing("id"))?,
+            amount: Money(object["amount_reversed"].as_u64().ok_or_else(|| missing("amount_reversed"))?),
             event: event.id,
         },
         _ => Notice::Ignored { event: event.id, kind: event.kind },
@@ -182,8 +180,8 @@ mod tests {
         let dispute =
             br#"{"id":"evt_2","type":"charge.dispute.created","data":{"object":{"id":"dp_1","amount":4000,"payment_intent":"pi_9"}}}"#;
         assert_eq!(notice(dispute), Ok(Notice::Chargeback { event: "evt_2".into(), intent: "pi_9".into(), amount: Money(4_000) }));
-        let reversed = br#"{"id":"evt_3","type":"transfer.reversed","data":{"object":{"id":"tr_1","metadata":{"dispatch_job":"42"}}}}"#;
-        assert_eq!(notice(reversed), Ok(Notice::PayoutFailed { event: "evt_3".into(), job: JobId(42), transfer: "tr_1".into() }));
+        let reversed = br#"{"id":"evt_3","type":"transfer.reversed","data":{"object":{"id":"tr_1","amount":9710,"amount_reversed":9710}}}"#;
+        assert_eq!(notice(reversed), Ok(Notice::PayoutReversed { event: "evt_3".into(), transfer: "tr_1".into(), amount: Money(9_710) }));
         let other = br#"{"id":"evt_4","type":"payment_intent.succeeded","data":{"object":{}}}"#;
         assert_eq!(notice(other), Ok(Notice::Ignored { event: "evt_4".into(), kind: "payment_intent.succeeded".into() }));
         assert!(notice(br#"{"id":"evt_5","type":"charge.dispute.created","data":{"object":{}}}"#).is_err(), "a dispute without its charge");

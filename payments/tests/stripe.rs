@@ -27,6 +27,7 @@ fn stripe_config(sim: &Simulator) -> StripeConfig {
         secret_key: "sk_test_dispatch".into(),
         timeout_ms: 5_000,
         scope: "des-moines".into(),
+        onboarding_url: "https://app.example/payouts".into(),
     }
 }
 
@@ -110,6 +111,16 @@ async fn the_whole_flow_on_localstripe_charges_once_whatever_is_lost() -> Result
     ensure!(reconcile(&stripe, &lost_refund).await? == refunded, "the refund, found by its metadata");
     ensure!(charges(&sim, &card, &[&intent, &second]).await? == [1, 1], "two jobs, one charge each");
     ensure!(refunds_of(&sim, &second).await? == 1, "one refund");
+    let account = stripe.make_payee(dispatch_engine::ContractorId(9)).await?;
+    let lost_payout = Call::Payout {
+        key: CallKey::new(JobId(2), Step::Payout),
+        destination: account.clone(),
+        amount: Money(4_000),
+        currency: Currency::USD,
+    };
+    let paid = execute(&stripe, &lost_payout).await?;
+    ensure!(reconcile(&stripe, &lost_payout).await? == paid, "the transfer, found by its metadata");
+    ensure!(transfers_to(&sim, &account).await? == [4_000], "one transfer");
     // A hold never asked of the card is not there, and the reconciler asks once.
     let Outcome::Prepared { intent: third } = execute(&stripe, &prepare(3, &card, 2_000)).await? else { bail!("not prepared") };
     ensure!(stripe.confirm(&authorize(3, &third)).await?.is_none());
@@ -162,6 +173,10 @@ async fn every_request_has_a_shape_stripes_specification_accepts() -> Result<()>
     ensure!(made.as_ref().is_ok_and(|id| !id.is_empty()), "making a customer: {made:?}");
     let looked = stripe.confirm_card("seti_123").await;
     ensure!(looked.is_ok(), "confirming a card: {looked:?}");
+    let payee = stripe.make_payee(dispatch_engine::ContractorId(7)).await;
+    ensure!(payee.as_ref().is_ok_and(|id| id.starts_with("acct_")), "making a payout account: {payee:?}");
+    let status = stripe.payee_status("acct_123").await;
+    ensure!(status.is_ok(), "a payout account's status (and its onboarding link): {status:?}");
     for call in &calls {
         // stripe-mock answers fixtures, so only refusals of the request itself matter here.
         let made = execute(&stripe, call).await;
@@ -286,9 +301,38 @@ async fn a_jobs_payment_on_localstripe_from_hold_through_extras_refund_and_dispu
     let charged = mine.iter().find(|pi| pi["status"] == "succeeded").and_then(|pi| pi["id"].as_str()).context("the charged hold")?;
     ensure!(charges(&sim, &card, &[charged]).await? == [1], "one charge");
     ensure!(refunds_of(&sim, charged).await? == 2, "two refunds");
-    // localstripe has no Transfers: the payout is stripe-mock's to check (shape) and the sandbox's (flow).
-    ensure!(matches!(pay.pay_out(via, ContractorId(7), "acct_7", hour(80)).await, Err(PaymentError::Call(_))));
+    // The contractor's payout account (localstripe with Connect: ready at once), then the payout to it.
+    let account = stripe.make_payee(ContractorId(7)).await?;
+    ensure!(stripe.payee_status(&account).await? == dispatch_payments::PayeeStatus::Ready, "{account}");
+    ensure!(matches!(pay.pay_out(via, ContractorId(7), &account, hour(5)).await, Err(PaymentError::NotDue(_))), "not before the window");
+    pay.pay_out(via, ContractorId(7), &account, hour(80)).await?;
+    ensure!(pay.machine().state() == PaymentState::PaidOut);
+    let payout = pay.machine().release().context("released")?.payout;
+    let transfers = transfers_to(&sim, &account).await?;
+    ensure!(transfers == [payout.0], "one transfer of the payout: {transfers:?}");
+    // A webhook naming the transfer finds its job, in this city's scope only.
+    let sent: serde_json::Value = get(&sim, &format!("/v1/transfers?destination={account}")).await?;
+    let transfer = sent["data"][0]["id"].as_str().context("the transfer")?.to_owned();
+    ensure!(stripe.job_of(&transfer).await? == Some(JobId(20)));
+    ensure!(ames_of(&sim)?.job_of(&transfer).await?.is_none());
+    ensure!(stripe.job_of("tr_nobody_made").await?.is_none(), "another account's transfer: none, not an error");
     Ok(())
+}
+
+/// Amounts transferred to `account`, newest first.
+async fn transfers_to(sim: &Simulator, account: &str) -> Result<Vec<u64>> {
+    let list: serde_json::Value = get(sim, &format!("/v1/transfers?destination={account}&limit=100")).await?;
+    Ok(list["data"].as_array().context("a list")?.iter().filter_map(|t| t["amount"].as_u64()).collect())
+}
+
+/// A GET of the simulator's API.
+async fn get(sim: &Simulator, path: &str) -> Result<serde_json::Value> {
+    Ok(reqwest::Client::new().get(format!("http://{}{path}", sim.addr)).bearer_auth("sk_test_dispatch").send().await?.json().await?)
+}
+
+/// Another city's processor on the same account.
+fn ames_of(sim: &Simulator) -> Result<StripeProvider> {
+    Ok(StripeProvider::new(StripeConfig { scope: "ames".into(), ..stripe_config(sim) })?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

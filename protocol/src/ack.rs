@@ -188,4 +188,5 @@ ack_results!(
     Payment(crate::payment::PaymentReply),
     Earnings(crate::payment::EarningsReply),
     Card(crate::payment::CardReply),
+    PayoutAccount(crate::payment::PayoutAccountReply),
 );

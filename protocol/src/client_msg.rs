@@ -301,6 +301,8 @@ pub enum ClientMsg {
     ConfirmCard {},
     /// Customer: my card on file.
     Card {},
+    /// Contractor: my payout account (made if I have none), with the link to finish onboarding while it is not ready.
+    PayoutAccount {},
 }
 
 /// The longest request id, characters.
@@ -320,7 +322,7 @@ impl ClientMsg {
     }
 
     /// Every message type, as `type` names it on the wire.
-    pub const KINDS: [&'static str; 30] = [
+    pub const KINDS: [&'static str; 31] = [
         "register",
         "online",
         "offline",
@@ -351,6 +353,7 @@ impl ClientMsg {
         "save_card",
         "confirm_card",
         "card",
+        "payout_account",
     ];
 
     /// This message's `type` on the wire.
@@ -387,6 +390,7 @@ impl ClientMsg {
             ClientMsg::SaveCard { .. } => "save_card",
             ClientMsg::ConfirmCard {} => "confirm_card",
             ClientMsg::Card {} => "card",
+            ClientMsg::PayoutAccount {} => "payout_account",
         }
     }
 }

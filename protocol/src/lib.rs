@@ -38,5 +38,5 @@ pub use frame::{
     parse_client, parse_client_binary,
 };
 pub use map::{MapCell, MapContractor, MapJob, MatchStats};
-pub use payment::{CardReply, CardStatus, EarningsReply, PaymentReply};
+pub use payment::{CardReply, CardStatus, EarningsReply, PaymentReply, PayoutAccountReply};
 pub use server_msg::{ErrorCode, ServerMsg};

@@ -1,6 +1,7 @@
 //! A job's money on the wire: the receipt a money request is acked with
 //! ([`PaymentReply`]), a contractor's earnings statement
-//! ([`EarningsReply`]) and a customer's card on file ([`CardReply`]). `payment` events carry the engine's
+//! ([`EarningsReply`]), a customer's card on file ([`CardReply`]) and a
+//! contractor's payout account ([`PayoutAccountReply`]). `payment` events carry the engine's
 //! `PaymentNotice`, the receipt is its `Receipt`, as they are.
 //!
 //! Amounts are integer minor units of the city's currency (cents); times
@@ -53,4 +54,18 @@ pub enum CardStatus {
     Saved,
     /// The customer must authenticate the card in the app, then send `confirm_card`.
     ActionRequired,
+}
+
+/// The ack of `payout_account`: where a contractor's payouts go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutAccountReply {
+    /// Whose.
+    pub contractor: u64,
+    /// The processor's account id.
+    pub account: String,
+    /// Whether payouts to it go through (until then they wait).
+    pub ready: bool,
+    /// While not ready: where the contractor finishes onboarding (a short-lived link; ask again for a fresh one).
+    pub onboarding_url: Option<String>,
 }

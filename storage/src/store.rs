@@ -18,6 +18,8 @@ pub enum Kind {
     Request = 3,
     /// A customer's card on file at the processor.
     Customer = 4,
+    /// A contractor's payout account at the processor.
+    Payee = 5,
 }
 
 impl Kind {
@@ -28,7 +30,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 4] = [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer];
+    pub const ALL: [Kind; 5] = [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer, Kind::Payee];
 }
 
 /// One entry of a job's event log.

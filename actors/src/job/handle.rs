@@ -72,8 +72,8 @@ pub(super) async fn handle_message(myself: ActorRef<JobMsg>, msg: JobMsg, state:
         JobMsg::Pay { asker, act, reply } => {
             let _ = reply.send(state.pay(&myself, asker, act).await);
         }
-        JobMsg::Chargeback { event, amount, reply } => {
-            let _ = reply.send(state.chargeback(&myself, event, amount).await);
+        JobMsg::Reported { report, reply } => {
+            let _ = reply.send(state.reported(&myself, report).await);
         }
         JobMsg::Rate { customer, stars, tag, reply } => {
             let mut snap = state.snap.clone();

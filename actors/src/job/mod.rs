@@ -48,7 +48,7 @@ mod money;
 mod search;
 
 pub use money::PaymentAct;
-pub(crate) use money::{declined_or_posted, receipt};
+pub(crate) use money::{declined_or_posted, receipt, tell_earnings};
 pub(crate) use search::nearest_live;
 
 /// How long an actor is given to answer a call (a request from a job, or
@@ -126,12 +126,10 @@ pub enum JobMsg {
         /// The payment as it then stands.
         reply: RpcReplyPort<Result<dispatch_engine::payment::Receipt>>,
     },
-    /// The processor reported a chargeback (a webhook).
-    Chargeback {
-        /// The webhook's event id: one chargeback per event.
-        event: String,
-        /// How much the bank took back.
-        amount: dispatch_engine::Money,
+    /// The processor reported a chargeback or a reversed transfer (a webhook).
+    Reported {
+        /// What it reported (once per webhook event).
+        report: dispatch_payments::Report,
         /// Whether it changed anything (a repeated event does not).
         reply: RpcReplyPort<Result<bool>>,
     },

@@ -33,6 +33,7 @@ use dispatch_payments::journal::{JournalEntry, JournalError, PaymentJournal};
 use dispatch_payments::{Hold, JobPayment, PaymentError, Via};
 use dispatch_storage::{Kind, codec};
 use ractor::ActorRef;
+use std::sync::Arc;
 
 use super::{JobActorState, JobMsg};
 use crate::error::{ActorError, Result};
@@ -285,7 +286,20 @@ impl JobActorState {
             tracing::warn!(job = %self.id(), "charged with nobody to pay out to");
             return;
         };
-        let destination = payout_account(payee);
+        let destination = match crate::payees::payout_account(&self.shared, payee).await {
+            Ok(account) if account.ready => account.account,
+            Ok(_) => {
+                tracing::info!(job = %self.id(), contractor = %payee, "payout waits for the contractor to finish their payout account");
+                self.timer(myself, PAYEE_RECHECK, || JobMsg::Advance);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(job = %self.id(), contractor = %payee, %e, "payout account not read; retrying");
+                let retry = self.retry_after();
+                self.timer(myself, retry, || JobMsg::Advance);
+                return;
+            }
+        };
         match self.money(myself, async |pay, via, now| pay.pay_out(via, payee, &destination, now).await).await {
             Err(ActorError::Payment(_, PaymentError::NotDue(at))) => self.timer(myself, self.shared.clock.until(at), || JobMsg::Advance),
             Err(ActorError::Payment(_, PaymentError::Refused(_))) => {} // disputed: the dispatcher's resolution moves it on
@@ -433,16 +447,16 @@ impl JobActorState {
         self.view()
     }
 
-    /// A chargeback the processor reported (its webhook `event`): applied
-    /// once however often it is delivered; whether it changed anything.
-    pub(super) async fn chargeback(&mut self, myself: &ActorRef<JobMsg>, event: String, amount: Money) -> Result<bool> {
+    /// A chargeback or a reversed transfer the processor reported (a
+    /// webhook): applied once however often it is delivered; whether it changed anything.
+    pub(super) async fn reported(&mut self, myself: &ActorRef<JobMsg>, report: dispatch_payments::Report) -> Result<bool> {
         let mut applied = false;
         self.offline_step(|pay| {
-            applied = pay.chargeback(&event, amount)?;
+            applied = pay.report(&report)?;
             Ok(())
         })?;
         if applied {
-            self.log_money(PaymentRecord::Chargeback { amount, event }).await?;
+            self.log_money(report.into()).await?;
             if let Some(payee) = self.snap.payee {
                 self.tell_earnings(payee).await;
             }
@@ -468,22 +482,20 @@ impl JobActorState {
 
     /// Tells the payee's actor what this job earned them, for their statement.
     async fn tell_earnings(&self, payee: ContractorId) {
-        let Some(line) = self.snap.payment.as_ref().and_then(|p| p.captured_at().and_then(|at| p.machine().earning(self.id(), at))) else {
-            return;
-        };
-        match crate::dispatcher::activate(&self.shared, payee).await {
-            Ok(actor) => {
-                let _ = actor.cast(crate::contractor::ContractorMsg::Earned(line));
-            }
-            Err(e) => tracing::warn!(job = %self.id(), contractor = %payee, %e, "earnings not recorded"),
-        }
+        tell_earnings(&self.shared, self.id(), self.snap.payment.as_ref(), payee).await;
     }
 }
 
-/// The contractor's account at the processor that payouts go to.
-///
-/// Until contractors' onboarding stores their connected account, it is named
-/// after the contractor; the sandbox accepts any name.
-fn payout_account(contractor: ContractorId) -> String {
-    format!("acct_dispatch_{}", contractor.0)
+/// Tells `payee`'s actor `job`'s earning line as its payment now stands, for their statement.
+pub(crate) async fn tell_earnings(shared: &Arc<Shared>, job: JobId, pay: Option<&JobPayment>, payee: ContractorId) {
+    let Some(line) = pay.and_then(|p| p.captured_at().and_then(|at| p.machine().earning(job, at))) else { return };
+    match crate::dispatcher::activate(shared, payee).await {
+        Ok(actor) => {
+            let _ = actor.cast(crate::contractor::ContractorMsg::Earned(line));
+        }
+        Err(e) => tracing::warn!(%job, contractor = %payee, %e, "earnings not recorded"),
+    }
 }
+
+/// How often a payout waiting for its contractor's payout account asks again.
+const PAYEE_RECHECK: std::time::Duration = std::time::Duration::from_secs(3_600);

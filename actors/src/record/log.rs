@@ -101,6 +101,17 @@ pub enum PaymentRecord {
     PayoutScheduled { at: Timestamp },
     /// The processor reported a chargeback of `amount` (its webhook `event`).
     Chargeback { amount: Money, event: String },
+    /// The processor reported the contractor's transfer of `amount` reversed (its webhook `event`).
+    PayoutReversed { amount: Money, event: String },
+}
+
+impl From<dispatch_payments::Report> for PaymentRecord {
+    fn from(report: dispatch_payments::Report) -> Self {
+        match report {
+            dispatch_payments::Report::Chargeback { event, amount } => PaymentRecord::Chargeback { amount, event },
+            dispatch_payments::Report::PayoutReversed { event, amount } => PaymentRecord::PayoutReversed { amount, event },
+        }
+    }
 }
 
 impl Versioned for LogRecord {

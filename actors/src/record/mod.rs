@@ -1,7 +1,8 @@
 //! What the actors store, apart from what they broadcast and what the wire
 //! carries: job and contractor snapshots, the job event log's records, and
-//! what requests with a client's request id did (`request.rs`), and each
-//! customer's card on file (`customer.rs`).
+//! what requests with a client's request id did (`request.rs`), each
+//! customer's card on file (`customer.rs`) and each contractor's payout
+//! account (`payee.rs`).
 //!
 //! Each type implements [`Versioned`]: the schema version that introduced
 //! its layout and an upcaster from the layouts before it. Earlier layouts are
@@ -13,6 +14,7 @@
 
 mod customer;
 mod log;
+mod payee;
 mod request;
 mod snapshot;
 mod v1;
@@ -21,6 +23,7 @@ mod v2;
 pub use customer::{CustomerRecord, PendingCard};
 pub use log::LogRecord;
 pub use log::PaymentRecord;
+pub use payee::PayeeRecord;
 pub(crate) use request::PendingRequest;
 pub use request::{RequestOutcome, RequestRecord, RequestRole, RequestTag};
 pub use snapshot::{ContractorSnapshot, EARNINGS_KEPT_DAYS, JobSnapshot};

@@ -86,6 +86,12 @@ pub enum PaymentEvent {
         /// How much.
         amount: Money,
     },
+    /// The transfer to the contractor came back (reversed at the processor):
+    /// they are owed it again, and the payout waits for a dispatcher.
+    PayoutReversed {
+        /// How much came back (the whole transfer).
+        amount: Money,
+    },
 }
 
 /// A [`PaymentEvent`]'s name, without its data.
@@ -112,11 +118,12 @@ pub enum PaymentEventKind {
     PayoutFailed,
     ProcessorFee,
     Chargeback,
+    PayoutReversed,
 }
 
 impl PaymentEventKind {
     /// Every event kind.
-    pub const ALL: [PaymentEventKind; 19] = [
+    pub const ALL: [PaymentEventKind; 20] = [
         PaymentEventKind::HoldPlaced,
         PaymentEventKind::ActionRequired,
         PaymentEventKind::Declined,
@@ -136,6 +143,7 @@ impl PaymentEventKind {
         PaymentEventKind::PayoutFailed,
         PaymentEventKind::ProcessorFee,
         PaymentEventKind::Chargeback,
+        PaymentEventKind::PayoutReversed,
     ];
 }
 
@@ -163,6 +171,7 @@ impl PaymentEvent {
             PaymentEvent::PayoutFailed { .. } => PaymentEventKind::PayoutFailed,
             PaymentEvent::ProcessorFee { .. } => PaymentEventKind::ProcessorFee,
             PaymentEvent::Chargeback { .. } => PaymentEventKind::Chargeback,
+            PaymentEvent::PayoutReversed { .. } => PaymentEventKind::PayoutReversed,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!  ▼               │       ▼                       ▼  │
 //! AwaitingAction ──┘     Voided              Disputed ┘ DisputeResolved (refund all: ──▶ Refunded)
 //! Quoted / AwaitingAction ──Declined──▶ Declined;   AwaitingAction ──Voided──▶ Voided
+//! PaidOut ──PayoutReversed──▶ PayoutHeld ──DisputeResolved (refund 0)──▶ PayoutPending
 //! ```
 //!
 //! The machine keeps the job's amounts — held, approved extras, captured,
@@ -29,11 +30,15 @@
 //!   finally earned — captured less refunded — less the platform fee on
 //!   that, so payouts never exceed captured − fee − refunds.
 //! - A chargeback after the release is borne by the platform's revenue.
+//! - A transfer reversed at the processor (the whole of it) is owed to the
+//!   contractor again, and held until a dispatcher resolves it with no
+//!   refund, which sends it again: the platform's staff reverse a transfer
+//!   for a reason, so it is not simply sent again.
 
 use serde::{Deserialize, Serialize};
 
 use super::event::PaymentEvent;
-use super::ledger::{Account, Entries, Memo, Posting};
+use super::ledger::{Account, Entries, Line, Memo, Posting, signed};
 use super::terms::{MAX_AMOUNT, PaymentTerms};
 use crate::error::{Error, Result};
 use crate::types::{ContractorId, JobId, Money};
@@ -62,11 +67,14 @@ pub enum PaymentState {
     Declined,
     /// Everything charged went back (closed).
     Refunded,
+    /// The transfer came back (reversed at the processor): owed to the
+    /// contractor again, held until a dispatcher resolves it.
+    PayoutHeld,
 }
 
 impl PaymentState {
     /// Every state.
-    pub const ALL: [PaymentState; 10] = [
+    pub const ALL: [PaymentState; 11] = [
         PaymentState::Quoted,
         PaymentState::AwaitingAction,
         PaymentState::Authorized,
@@ -77,6 +85,7 @@ impl PaymentState {
         PaymentState::Voided,
         PaymentState::Declined,
         PaymentState::Refunded,
+        PaymentState::PayoutHeld,
     ];
 
     /// Whether nothing more moves but processor fees and chargebacks: the job's escrow is empty.
@@ -217,6 +226,33 @@ impl PaymentMachine {
         &self.terms
     }
 
+    /// The entries that bring an empty ledger to this job's balances — what
+    /// its steps' entries add up to, from its amounts alone (processor fees
+    /// aside: the processor reports them apart) — as one balanced posting and
+    /// the hold still open: how a city's books are rebuilt from its stored jobs.
+    pub fn opening_entries(&self) -> Result<Entries> {
+        let mut lines = vec![
+            Line { account: Account::CustomerFunding, amount: -signed(self.captured)? },
+            Line { account: Account::Escrow(self.job), amount: signed(self.escrow())? },
+            Line { account: Account::Refunds, amount: signed(self.refunded)? + signed(self.lost)? },
+        ];
+        if let Some(r) = self.release {
+            lines.push(Line { account: Account::PlatformRevenue, amount: signed(r.fee)? - signed(self.lost)? });
+            let sent =
+                if self.state == PaymentState::PaidOut { Account::Payouts(r.contractor) } else { Account::ContractorPayable(r.contractor) };
+            lines.push(Line { account: sent, amount: signed(r.payout)? });
+        }
+        lines.retain(|l| l.amount != 0);
+        let mut entries = Entries::default();
+        if !lines.is_empty() {
+            entries.postings.push(Posting::new(lines)?);
+        }
+        if self.held.0 > 0 {
+            entries.memos.push(Memo::HoldPlaced { job: self.job, amount: self.held });
+        }
+        Ok(entries)
+    }
+
     /// Applies `event`: the ledger entries it makes, or an error and no change.
     pub fn apply(&mut self, event: PaymentEvent) -> Result<Entries> {
         use PaymentEvent as E;
@@ -317,7 +353,27 @@ impl PaymentMachine {
                 self.state = S::PaidOut;
             }
             (S::PayoutPending, E::PayoutFailed { .. }) => {}
-            (S::Captured | S::Disputed | S::PayoutPending | S::PaidOut | S::Refunded, E::ProcessorFee { amount }) => {
+            (S::PaidOut, E::PayoutReversed { amount }) => {
+                let Some(r) = self.release else { return illegal };
+                if amount != r.payout {
+                    return Err(Error::InvalidAmount(format!(
+                        "a reversal of {} is not the {} transfer: only a whole transfer is taken back",
+                        amount.0, r.payout.0
+                    )));
+                }
+                entries.post(Posting::transfer(Account::Payouts(r.contractor), Account::ContractorPayable(r.contractor), amount)?);
+                self.state = S::PayoutHeld;
+            }
+            (S::PayoutHeld, E::DisputeResolved { refund }) => {
+                if refund.0 != 0 {
+                    return Err(Error::InvalidAmount(format!(
+                        "the charge was released, so {} cannot be refunded out of escrow: resolve with 0 to pay the contractor again",
+                        refund.0
+                    )));
+                }
+                self.state = S::PayoutPending;
+            }
+            (S::Captured | S::Disputed | S::PayoutPending | S::PayoutHeld | S::PaidOut | S::Refunded, E::ProcessorFee { amount }) => {
                 positive(amount, "a processor fee")?;
                 entries.post(Posting::transfer(Account::PlatformRevenue, Account::ProcessorFees, amount)?);
             }
@@ -326,7 +382,7 @@ impl PaymentMachine {
                 // The bank decided: a dispute open here is over.
                 self.refund(amount, &mut entries)?;
             }
-            (S::PayoutPending | S::PaidOut, E::Chargeback { amount }) => {
+            (S::PayoutPending | S::PayoutHeld | S::PaidOut, E::Chargeback { amount }) => {
                 positive(amount, "a chargeback")?;
                 let left = self.captured.0 - self.refunded.0 - self.lost.0;
                 if amount.0 > left {

@@ -29,6 +29,11 @@ fn machine_in(state: S) -> PaymentMachine {
         S::Voided => vec![hold, PaymentEvent::Voided],
         S::Declined => vec![PaymentEvent::Declined { reason: "insufficient funds".into() }],
         S::Refunded => [&captured[..], &[PaymentEvent::Refunded { amount: QUOTE }]].concat(),
+        S::PayoutHeld => {
+            let paid = [PaymentEvent::PayoutReleased { contractor: C }, PaymentEvent::PayoutSent];
+            let payout = Money(QUOTE.0 - PaymentTerms::default().platform_fee(QUOTE).0);
+            [&captured[..], &paid, &[PaymentEvent::PayoutReversed { amount: payout }]].concat()
+        }
     };
     let mut m = machine();
     for e in path {
@@ -54,12 +59,14 @@ fn sample(kind: K, m: &PaymentMachine) -> PaymentEvent {
         K::Voided => PaymentEvent::Voided,
         K::Refunded => PaymentEvent::Refunded { amount: Money(100) },
         K::DisputeOpened => PaymentEvent::DisputeOpened,
-        K::DisputeResolved => PaymentEvent::DisputeResolved { refund: Money(100) },
+        // A reversed payout is resolved with nothing refunded (the charge was released).
+        K::DisputeResolved => PaymentEvent::DisputeResolved { refund: Money(if m.state() == S::PayoutHeld { 0 } else { 100 }) },
         K::PayoutReleased => PaymentEvent::PayoutReleased { contractor: C },
         K::PayoutSent => PaymentEvent::PayoutSent,
         K::PayoutFailed => PaymentEvent::PayoutFailed { reason: "account closed".into() },
         K::ProcessorFee => PaymentEvent::ProcessorFee { amount: Money(59) },
         K::Chargeback => PaymentEvent::Chargeback { amount: Money(100) },
+        K::PayoutReversed => PaymentEvent::PayoutReversed { amount: m.release().map_or(Money(100), |r| r.payout) },
     }
 }
 
@@ -93,6 +100,10 @@ const LEGAL: &[(S, K, S)] = &[
     (S::PayoutPending, K::Chargeback, S::PayoutPending),
     (S::PaidOut, K::ProcessorFee, S::PaidOut),
     (S::PaidOut, K::Chargeback, S::PaidOut),
+    (S::PaidOut, K::PayoutReversed, S::PayoutHeld),
+    (S::PayoutHeld, K::DisputeResolved, S::PayoutPending),
+    (S::PayoutHeld, K::ProcessorFee, S::PayoutHeld),
+    (S::PayoutHeld, K::Chargeback, S::PayoutHeld),
     (S::Refunded, K::ProcessorFee, S::Refunded),
 ];
 
@@ -264,6 +275,38 @@ fn amounts_out_of_bounds_are_refused_without_a_change() {
     assert!(matches!(paid.apply(PaymentEvent::Chargeback { amount: Money(6_001) }), Err(Error::InvalidAmount(_))), "no more than was kept");
 }
 
+#[test]
+fn a_reversed_transfer_is_owed_again_held_for_a_dispatcher_then_sent_again() {
+    let (mut m, mut ledger) = (machine(), Ledger::new());
+    let hold = m.hold_due();
+    run(
+        &mut m,
+        &mut ledger,
+        [
+            PaymentEvent::HoldPlaced { amount: hold },
+            PaymentEvent::Captured { amount: QUOTE },
+            PaymentEvent::PayoutReleased { contractor: C },
+            PaymentEvent::PayoutSent,
+        ],
+    );
+    let payout = m.release().unwrap().payout;
+    assert_eq!(ledger.balance(Account::Payouts(C)), payout.0 as i64);
+    let before = m.clone();
+    let part = PaymentEvent::PayoutReversed { amount: Money(payout.0 - 1) };
+    assert!(matches!(m.apply(part), Err(Error::InvalidAmount(_))), "only a whole transfer");
+    assert_eq!(m, before);
+    run(&mut m, &mut ledger, [PaymentEvent::PayoutReversed { amount: payout }]);
+    assert_eq!(m.state(), S::PayoutHeld);
+    assert_eq!((ledger.balance(Account::Payouts(C)), ledger.balance(Account::ContractorPayable(C))), (0, payout.0 as i64));
+    assert!(!m.state().is_closed());
+    let refund = PaymentEvent::DisputeResolved { refund: Money(1) };
+    assert!(matches!(m.apply(refund), Err(Error::InvalidAmount(_))), "escrow was released: nothing to refund from");
+    run(&mut m, &mut ledger, [PaymentEvent::DisputeResolved { refund: Money(0) }, PaymentEvent::PayoutSent]);
+    assert_eq!(m.state(), S::PaidOut);
+    assert_eq!((ledger.balance(Account::Payouts(C)), ledger.balance(Account::ContractorPayable(C))), (payout.0 as i64, 0));
+    assert_eq!(ledger.total(), 0);
+}
+
 /// A step of a random job: what the job did, or what the processor or a person did to its money.
 #[derive(Debug, Clone)]
 enum Step {
@@ -316,6 +359,8 @@ fn events_of(step: Step, m: &PaymentMachine) -> Vec<PaymentEvent> {
                 | PaymentEvent::Chargeback { amount } => *amount = part(kept),
                 PaymentEvent::ProcessorFee { amount } => *amount = part(Money(500)),
                 PaymentEvent::PayoutReleased { contractor } => *contractor = ContractorId(c),
+                // The whole transfer (per mille 1 000), or a part of it, to be refused.
+                PaymentEvent::PayoutReversed { amount } => *amount = part(m.release().map_or(Money(0), |r| r.payout)),
                 _ => {}
             }
             vec![event]
@@ -333,12 +378,29 @@ proptest! {
         let terms = PaymentTerms { platform_fee_bps: fee_bps, ..PaymentTerms::default() };
         let mut m = PaymentMachine::new(JOB, Money(quote), terms).unwrap();
         let mut ledger = Ledger::new();
+        let mut fees_reported = false;
         for step in steps {
             for event in events_of(step, &m) {
                 let before = m.clone();
+                let fee = matches!(event, PaymentEvent::ProcessorFee { .. });
                 match m.apply(event) {
-                    Ok(entries) => ledger.record(&entries).unwrap(),
+                    Ok(entries) => {
+                        ledger.record(&entries).unwrap();
+                        fees_reported |= fee;
+                    }
                     Err(_) => prop_assert_eq!(&m, &before, "a refused step changes nothing"),
+                }
+                // The books rebuilt from the job's amounts alone are the ones its steps made.
+                if !fees_reported {
+                    let mut rebuilt = Ledger::new();
+                    rebuilt.record(&m.opening_entries().unwrap()).unwrap();
+                    prop_assert_eq!(rebuilt.by_kind(), ledger.by_kind());
+                    for c in 1..4 {
+                        for account in [Account::ContractorPayable(ContractorId(c)), Account::Payouts(ContractorId(c))] {
+                            prop_assert_eq!(rebuilt.balance(account), ledger.balance(account), "{:?}", account);
+                        }
+                    }
+                    prop_assert_eq!(rebuilt.balance(Account::Escrow(JOB)), ledger.balance(Account::Escrow(JOB)));
                 }
                 // Postings sum to zero.
                 prop_assert_eq!(ledger.total(), 0);

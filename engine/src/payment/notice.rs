@@ -83,4 +83,10 @@ pub enum PaymentNotice {
         /// How much.
         amount: Money,
     },
+    /// The transfer to the contractor came back (reversed at the processor):
+    /// owed to them again, held until a dispatcher resolves it (`resolve_dispute` with no refund sends it again).
+    PayoutReversed {
+        /// How much.
+        amount: Money,
+    },
 }

@@ -1,5 +1,6 @@
 //! What an owner serves on its city's subjects for its epoch: commands
-//! through the one executor, map requests, GPS batches, `whois`, its
+//! through the one executor, map requests, GPS batches, the processor's
+//! webhooks, `whois`, its
 //! announcements, and the city's events in batches. [`EngineNode`](super::EngineNode)
 //! starts these tasks when it takes a city and aborts them when it lets go.
 
@@ -14,7 +15,9 @@ use tokio::sync::Semaphore;
 use dispatch_actors::{ContractorLink, Dispatch, GpsFix};
 use dispatch_engine::{ContractorId, GeoPoint, Timestamp};
 
-use super::wire::{self, CommandReply, CommandRequest, EventBatch, GpsBatch, MapReply, MapRequest, Owner};
+use super::wire::{
+    self, CommandReply, CommandRequest, EventBatch, GpsBatch, MapReply, MapRequest, Owner, ProcessorReply, ProcessorRequest,
+};
 use crate::cities::Area;
 use crate::city_event::CityEvent;
 
@@ -53,6 +56,20 @@ pub(super) async fn serve_maps(nats: Client, mut maps: Subscriber, dispatch: Dis
             Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
         };
         reply(&nats, &msg, wire::encode(&answer)).await;
+    }
+}
+
+/// Applies the card processor's webhooks that gateways verified and forwarded.
+pub(super) async fn serve_processor(nats: Client, mut notices: Subscriber, dispatch: Dispatch) {
+    while let Some(msg) = notices.next().await {
+        let (nats, dispatch) = (nats.clone(), dispatch.clone());
+        tokio::spawn(async move {
+            let answer: ProcessorReply = match wire::decode::<ProcessorRequest>(&msg.payload) {
+                Ok(notice) => dispatch.processor_notice(&notice).await.map(|job| job.map(|j| j.0)).map_err(Into::into),
+                Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
+            };
+            reply(&nats, &msg, wire::encode(&answer)).await;
+        });
     }
 }
 

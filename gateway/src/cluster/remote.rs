@@ -20,7 +20,10 @@ use tokio::sync::{Notify, watch};
 use dispatch_actors::{Clock, GpsFix};
 use dispatch_engine::ContractorId;
 
-use super::wire::{self, CitySubjects, CommandReply, CommandRequest, EventBatch, Fix, GpsBatch, MapReply, MapRequest, Owner};
+use super::wire::{
+    self, CitySubjects, CommandReply, CommandRequest, EventBatch, Fix, GpsBatch, MapReply, MapRequest, Owner, ProcessorReply,
+    ProcessorRequest,
+};
 use crate::port::{Caller, Executed, MapUpdate};
 use crate::protocol::{ClientMsg, ErrorCode};
 use crate::refusal::{Refusal, refuse};
@@ -183,6 +186,13 @@ impl RemoteCity {
         let epoch = self.epoch().await?;
         let reply = self.request(self.subjects.map(epoch), wire::encode(&MapRequest { version, viewport }), epoch).await?;
         wire::decode::<MapReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
+    }
+
+    /// Hands a verified processor webhook to the city's owner: the job it concerned, if the city's.
+    pub(crate) async fn processor_notice(&self, notice: &ProcessorRequest) -> Result<Option<u64>, Refusal> {
+        let epoch = self.epoch().await?;
+        let reply = self.request(self.subjects.processor(epoch), wire::encode(notice), epoch).await?;
+        wire::decode::<ProcessorReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
     }
 
     /// Queues a fix for the next batch.

@@ -11,6 +11,7 @@
 //! | `dispatch.city.<city>.<epoch>.cmd` | request / reply | [`CommandRequest`] → [`CommandReply`] |
 //! | `dispatch.city.<city>.<epoch>.map` | request / reply | [`MapRequest`] → [`MapReply`] |
 //! | `dispatch.city.<city>.<epoch>.gps` | publish | [`GpsBatch`] |
+//! | `dispatch.city.<city>.<epoch>.processor` | request / reply | [`ProcessorRequest`] → [`ProcessorReply`] |
 //! | `dispatch.city.<city>.events` | publish | [`EventBatch`] |
 //! | `dispatch.city.<city>.owner` | publish | [`Owner`] (on takeover, release and every second) |
 //! | `dispatch.city.<city>.whois` | request / reply | empty → [`Owner`] |
@@ -66,6 +67,12 @@ impl CitySubjects {
         format!("{PREFIX}.city.{}.{epoch}.gps", self.city)
     }
 
+    /// The card processor's webhooks, verified by a gateway, to the owner of `epoch`.
+    #[must_use]
+    pub fn processor(&self, epoch: u64) -> String {
+        format!("{PREFIX}.city.{}.{epoch}.processor", self.city)
+    }
+
     /// The city's events, from whichever owner.
     #[must_use]
     pub fn events(&self) -> String {
@@ -102,6 +109,14 @@ pub struct CommandRequest {
 
 /// The owner's answer to a command.
 pub type CommandReply = Result<Executed, Refusal>;
+
+/// A card processor's webhook, verified by the gateway that received it:
+/// what it means for a job's money. The owner applies it if its processor
+/// made the object it names.
+pub type ProcessorRequest = dispatch_actors::payments::webhook::Notice;
+
+/// The owner's answer to a webhook: the job it concerned (`None`: not this city's).
+pub type ProcessorReply = Result<Option<u64>, Refusal>;
 
 /// A dispatcher's map request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -208,6 +223,7 @@ mod tests {
         assert_eq!(s.commands(7), "dispatch.city.des-moines.7.cmd");
         assert_eq!(s.gps(7), "dispatch.city.des-moines.7.gps");
         assert_eq!(s.map(7), "dispatch.city.des-moines.7.map");
+        assert_eq!(s.processor(7), "dispatch.city.des-moines.7.processor");
         assert_eq!(s.events(), "dispatch.city.des-moines.events");
         assert!(is_subject_token("des-moines") && !is_subject_token("des.moines") && !is_subject_token("a b") && !is_subject_token(""));
     }

@@ -27,7 +27,8 @@ fn senders(msg: &ClientMsg) -> &'static [Role] {
         | ClientMsg::Decline { .. }
         | ClientMsg::JobStatus { .. }
         | ClientMsg::ProposeExtras { .. }
-        | ClientMsg::Earnings {} => &[Contractor],
+        | ClientMsg::Earnings {}
+        | ClientMsg::PayoutAccount {} => &[Contractor],
         ClientMsg::PostJob { .. }
         | ClientMsg::Watch { .. }
         | ClientMsg::Rate { .. }

@@ -16,6 +16,9 @@ use super::{Client, http_at};
 
 pub const SECRET: &str = "cluster-test-secret";
 
+/// The card processor's webhook secret every process of the cluster is configured with.
+pub const WEBHOOK_SECRET: &str = "whsec_cluster";
+
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -118,6 +121,7 @@ impl Cluster {
         let pins: String = pins.iter().map(|(city, node)| format!("\"{city}\" = \"{node}\"\n")).collect();
         let toml = format!(
             "jwt_secret = \"{SECRET}\"\nstorage = \"scylla\"\noffer_timeout_secs = 30\n\
+             [payments]\nwebhook_secrets = [\"{WEBHOOK_SECRET}\"]\n\
              [cluster]\nnats_url = \"{nats_url}\"\nlease_ttl_secs = {ttl_secs}\nrequest_timeout_ms = 2000\n\
              [cluster.pins]\n{pins}{}",
             super::scylla_section(&scylla)?

@@ -134,6 +134,22 @@ impl Server {
     }
 }
 
+/// A Stripe webhook delivery of `body` to the gateway at `addr`, signed with `secret` now: (status, answer).
+pub async fn deliver_webhook(addr: SocketAddr, secret: &str, body: &str) -> Result<(u16, Value)> {
+    use hmac::Mac;
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
+    mac.update(format!("{t}.{body}").as_bytes());
+    let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/webhooks/stripe"))
+        .header("Stripe-Signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await?;
+    Ok((response.status().as_u16(), response.json().await?))
+}
+
 /// A raw HTTP/1.1 request to `addr`; returns (status, body).
 pub async fn http_at(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
