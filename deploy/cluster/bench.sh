@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=target/release
 work=$(mktemp -d)
-secret=bench-secret
+secret=bench-secret-of-at-least-32-bytes
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT

@@ -88,8 +88,10 @@ pub struct ServeConfig {
     pub store_buffer: dispatch_storage::ResilienceConfig,
     /// H3 resolution of the cells.
     pub h3_resolution: u8,
-    /// HS256 secret for tokens.
+    /// HS256 secret for tokens (at least 32 bytes), unless `[auth]` names an identity provider's keys.
     pub jwt_secret: String,
+    /// Tokens from an identity provider: keys, issuer, audience, claims.
+    pub auth: crate::auth_config::AuthSection,
     /// Serve `POST /v1/tokens` (development only).
     pub dev_auth: bool,
     /// Seconds a contractor has to answer an offer.
@@ -143,6 +145,7 @@ impl Default for ServeConfig {
             store_buffer: dispatch_storage::ResilienceConfig::default(),
             h3_resolution: dispatch_engine::spatial::DEFAULT_RESOLUTION,
             jwt_secret: String::new(),
+            auth: crate::auth_config::AuthSection::default(),
             dev_auth: false,
             offer_timeout_secs: 20,
             max_frame_bytes: 64 * 1024,
@@ -178,10 +181,7 @@ impl ServeConfig {
             "node must be 1 to 255 printable characters, not {:?}",
             self.node
         );
-        anyhow::ensure!(
-            !self.jwt_secret.is_empty() || self.dev_auth,
-            "a JWT secret is required (--jwt-secret or DISPATCH_JWT_SECRET) unless --dev-auth is on"
-        );
+        self.auth.validate(&self.jwt_secret, self.dev_auth)?;
         anyhow::ensure!(self.h3_resolution <= 15, "h3_resolution {} must be 0..=15", self.h3_resolution);
         anyhow::ensure!(self.offer_timeout_secs > 0, "offer_timeout_secs must be positive");
         anyhow::ensure!(self.max_frame_bytes >= 1024, "max_frame_bytes must be at least 1024");
@@ -287,7 +287,8 @@ mod tests {
     fn a_toml_file_overrides_defaults_and_typos_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dispatch.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\njwt_secret = \"s\"\noffer_timeout_secs = 5\n").unwrap();
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\njwt_secret = \"s-secret-of-at-least-thirty-two-b\"\noffer_timeout_secs = 5\n")
+            .unwrap();
         let c = ServeConfig::from_toml_file(&path).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.offer_timeout_secs, 5);
@@ -295,7 +296,7 @@ mod tests {
         c.validate().unwrap();
         std::fs::write(
             &path,
-            "jwt_secret = \"s\"\nstorage = \"scylla\"\n[scylla]\nnodes = [\"scylla-1:9042\", \"scylla-2:9042\"]\nreplication = \"dc1:3\"\nlocal_dc = \"dc1\"\n[store_buffer]\nbuffer_limit = 5000\n",
+            "jwt_secret = \"s-secret-of-at-least-thirty-two-b\"\nstorage = \"scylla\"\n[scylla]\nnodes = [\"scylla-1:9042\", \"scylla-2:9042\"]\nreplication = \"dc1:3\"\nlocal_dc = \"dc1\"\n[store_buffer]\nbuffer_limit = 5000\n",
         )
         .unwrap();
         let c = ServeConfig::from_toml_file(&path).unwrap();
@@ -304,7 +305,7 @@ mod tests {
         assert_eq!(c.scylla.local_dc.as_deref(), Some("dc1"));
         assert_eq!(c.store_buffer.buffer_limit, 5000);
         c.validate().unwrap();
-        std::fs::write(&path, "jwt_secret = \"s\"\nmatching = \"batched\"\nbatch_window_ms = 500\noverload_gps_every_secs = 0\n").unwrap();
+        std::fs::write(&path, "jwt_secret = \"s-secret-of-at-least-thirty-two-b\"\nmatching = \"batched\"\nbatch_window_ms = 500\noverload_gps_every_secs = 0\n").unwrap();
         let c = ServeConfig::from_toml_file(&path).unwrap();
         assert_eq!((c.matching, c.batch_window_ms, c.overload_gps_every_secs), (Matching::Batched, 500, 0));
         std::fs::write(&path, "matching = \"hungarian\"\n").unwrap();
@@ -318,34 +319,50 @@ mod tests {
     fn validation_names_the_problem() {
         let no_secret = ServeConfig::default();
         assert!(no_secret.validate().unwrap_err().to_string().contains("JWT secret"));
-        let bad = ServeConfig { jwt_secret: "s".into(), h3_resolution: 16, ..ServeConfig::default() };
+        let bad = ServeConfig { jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), h3_resolution: 16, ..ServeConfig::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("h3_resolution"));
-        let bad_tiles =
-            ServeConfig { jwt_secret: "s".into(), tile_url: Some("https://example.invalid/tile.png".into()), ..ServeConfig::default() };
+        let bad_tiles = ServeConfig {
+            jwt_secret: "s-secret-of-at-least-thirty-two-b".into(),
+            tile_url: Some("https://example.invalid/tile.png".into()),
+            ..ServeConfig::default()
+        };
         assert!(bad_tiles.validate().unwrap_err().to_string().contains("{z}"));
-        let scylla = ServeConfig { jwt_secret: "s".into(), storage: StorageKind::Scylla, ..ServeConfig::default() };
+        let scylla =
+            ServeConfig { jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), storage: StorageKind::Scylla, ..ServeConfig::default() };
         scylla.validate().unwrap();
         let no_nodes = ServeConfig { scylla: dispatch_storage::ScyllaConfig { nodes: vec![], ..scylla.scylla.clone() }, ..scylla.clone() };
         assert!(no_nodes.validate().unwrap_err().to_string().contains("node"));
         let slow_store = ServeConfig {
-            jwt_secret: "s".into(),
+            jwt_secret: "s-secret-of-at-least-thirty-two-b".into(),
             store_buffer: dispatch_storage::ResilienceConfig { timeout_ms: 5_000, ..Default::default() },
             ..ServeConfig::default()
         };
         assert!(slow_store.validate().unwrap_err().to_string().contains("call timeout"));
-        let thin = ServeConfig { jwt_secret: "s".into(), overload_gps_every_secs: 7_200, ..ServeConfig::default() };
+        let thin = ServeConfig {
+            jwt_secret: "s-secret-of-at-least-thirty-two-b".into(),
+            overload_gps_every_secs: 7_200,
+            ..ServeConfig::default()
+        };
         assert!(thin.validate().unwrap_err().to_string().contains("overload_gps_every_secs"));
-        ServeConfig { jwt_secret: "s".into(), overload_gps_every_secs: 0, ..ServeConfig::default() }.validate().unwrap();
-        let zero_window = ServeConfig { jwt_secret: "s".into(), batch_window_ms: 0, ..ServeConfig::default() };
+        ServeConfig { jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), overload_gps_every_secs: 0, ..ServeConfig::default() }
+            .validate()
+            .unwrap();
+        let zero_window =
+            ServeConfig { jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), batch_window_ms: 0, ..ServeConfig::default() };
         assert!(zero_window.validate().unwrap_err().to_string().contains("batch_window_ms"));
-        let twice = ServeConfig { jwt_secret: "s".into(), cities: vec![CityConfig::defaults()[0].clone(); 2], ..ServeConfig::default() };
+        let twice = ServeConfig {
+            jwt_secret: "s-secret-of-at-least-thirty-two-b".into(),
+            cities: vec![CityConfig::defaults()[0].clone(); 2],
+            ..ServeConfig::default()
+        };
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
         for node in ["", "a\nb"] {
-            let bad_node = ServeConfig { jwt_secret: "s".into(), node: node.into(), ..ServeConfig::default() };
+            let bad_node =
+                ServeConfig { jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), node: node.into(), ..ServeConfig::default() };
             assert!(bad_node.validate().unwrap_err().to_string().contains("node must be"), "{node:?}");
         }
         assert!(!ServeConfig::default().node.is_empty(), "the host name by default");
-        let ok = ServeConfig { jwt_secret: "s".into(), ..ServeConfig::default() };
+        let ok = ServeConfig { jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), ..ServeConfig::default() };
         let short_lease = ServeConfig { cluster: crate::cluster::ClusterConfig { lease_ttl_secs: 1, ..ok.cluster.clone() }, ..ok.clone() };
         assert!(short_lease.validate().unwrap_err().to_string().contains("lease_ttl_secs"));
         let hasty = ServeConfig { cluster: crate::cluster::ClusterConfig { request_timeout_ms: 50, ..ok.cluster.clone() }, ..ok.clone() };

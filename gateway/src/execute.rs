@@ -61,7 +61,7 @@ fn request_tag(caller: Caller, msg: &ClientMsg) -> Result<Option<RequestTag>, Re
     let role = match caller.role {
         Role::Customer => RequestRole::Customer,
         Role::Contractor => RequestRole::Contractor,
-        Role::Dispatcher => RequestRole::Dispatcher,
+        Role::Dispatcher | Role::Admin => RequestRole::Dispatcher,
     };
     Ok(Some(RequestTag { role, sub: caller.sub, id: id.to_owned() }))
 }

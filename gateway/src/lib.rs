@@ -3,6 +3,8 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`server`] | [`Gateway`] (cities, auth, settings) and [`run`]: HTTP routes and the WebSocket upgrade on one port |
+//! | [`admin`] | `/v1/admin/…` in `axum`: operators' reads of a city (jobs with their log, contractors, books), admins anywhere, dispatchers at home; the OpenAPI 3.1 document at `/v1/openapi.json` (`utoipa`) |
+//! | [`auth_config`] | `[auth]`: where tokens are trusted from (the secret's minimum length, or an identity provider's keys, re-read on SIGHUP or a change) |
 //! | `overload` | overload detection (timers run late, posts acknowledged slowly); while it lasts, each connection's GPS is thinned before it costs more than a parse |
 //! | `router` | one task per city hands each event to the sessions it concerns (not every connection) |
 //! | `session` | one WebSocket connection: role checks, GPS, commands through the city's port, event filtering, map feed, bounded outbound queue (one file each) |
@@ -24,6 +26,8 @@
 //! | [`snapshot`] | `dispatch snapshot export` / `import`: every city's store to a portable dump file and back |
 //! | [`cli`] | the `dispatch` command line (`src/bin/dispatch.rs` only calls [`cli::main`]) |
 
+pub mod admin;
+pub mod auth_config;
 pub mod cities;
 mod city_event;
 pub mod cli;

@@ -170,6 +170,14 @@ impl Port {
         }
     }
 
+    /// Answers an operator's read of the city (the admin API).
+    pub(crate) async fn admin(&self, query: crate::admin::query::AdminQuery) -> Result<crate::admin::query::AdminAnswer, Refusal> {
+        match self {
+            Port::Local(dispatch) => crate::admin::query::answer(dispatch, query).await,
+            Port::Remote(city) => city.admin(query).await,
+        }
+    }
+
     /// The live map since `version`.
     pub(crate) async fn map(&self, version: u64, viewport: Option<[f64; 4]>) -> Result<MapUpdate, Refusal> {
         match self {

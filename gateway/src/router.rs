@@ -145,7 +145,8 @@ impl Router {
         let id = routes.next_id;
         routes.next_id += 1;
         match role {
-            Role::Dispatcher => routes.dispatchers.push(id),
+            // Admins are refused at the upgrade; were one here, it would see what dispatchers see.
+            Role::Dispatcher | Role::Admin => routes.dispatchers.push(id),
             Role::Contractor => routes.contractors.entry(sub).or_default().push(id),
             Role::Customer => routes.customers.entry(sub).or_default().push(id),
         }
@@ -158,7 +159,7 @@ impl Router {
         let mut routes = self.lock();
         let Some(member) = routes.members.remove(&id) else { return };
         let list = match member.role {
-            Role::Dispatcher => {
+            Role::Dispatcher | Role::Admin => {
                 routes.dispatchers.retain(|&m| m != id);
                 return;
             }

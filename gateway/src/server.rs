@@ -115,7 +115,7 @@ impl Gateway {
             let router = crate::router::Router::start_local(dispatch.clone());
             cities.insert(city.name.clone(), Arc::new(City { area, port: Port::Local(dispatch), router }));
         }
-        Ok(Self::assemble(config, cities, None, None))
+        Self::assemble(config, cities, None, None)
     }
 
     fn assemble(
@@ -123,12 +123,16 @@ impl Gateway {
         cities: HashMap<String, Arc<City>>,
         nats: Option<async_nats::Client>,
         engine: Option<Arc<crate::cluster::EngineNode>>,
-    ) -> Arc<Gateway> {
-        let secret = if config.jwt_secret.is_empty() { "dev-only-secret".to_owned() } else { config.jwt_secret.clone() };
+    ) -> anyhow::Result<Arc<Gateway>> {
+        // --dev-auth without a secret: tokens only this process issues (POST /v1/tokens) and reads.
+        let secret = if config.jwt_secret.is_empty() { DEV_ONLY_SECRET.to_owned() } else { config.jwt_secret.clone() };
+        let auth = config.auth.auth(&secret)?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let overload = crate::overload::Overload::start();
         let metrics = prometheus();
-        Arc::new(Gateway { cities, auth: Auth::new(secret.as_bytes()), config, metrics, shutdown, shutdown_tx, overload, nats, engine })
+        let every = Duration::from_secs(config.auth.reload_secs);
+        tokio::spawn(crate::auth_config::watch_keys(auth.clone(), every, shutdown.clone()));
+        Ok(Arc::new(Gateway { cities, auth, config, metrics, shutdown, shutdown_tx, overload, nats, engine }))
     }
 
     /// `dispatch gateway`: every configured city reached through its owner over `nats`.
@@ -143,7 +147,7 @@ impl Gateway {
             let remote = crate::cluster::RemoteCity::start(nats.clone(), &city.name, Arc::clone(&router), timeout).await?;
             cities.insert(city.name.clone(), Arc::new(City { area, port: Port::Remote(remote), router }));
         }
-        Ok(Self::assemble(config, cities, Some(nats), None))
+        Self::assemble(config, cities, Some(nats), None)
     }
 
     /// `dispatch engine`: no WebSockets, only health, readiness (the cities it
@@ -151,7 +155,7 @@ impl Gateway {
     pub async fn start_engine(config: ServeConfig, nats: async_nats::Client) -> anyhow::Result<Arc<Gateway>> {
         prometheus();
         let engine = crate::cluster::EngineNode::start(&config, nats.clone()).await?;
-        Ok(Self::assemble(config, HashMap::new(), Some(nats), Some(engine)))
+        Self::assemble(config, HashMap::new(), Some(nats), Some(engine))
     }
 
     /// The engine node, in `dispatch engine`.
@@ -166,6 +170,9 @@ impl Gateway {
         &self.auth
     }
 }
+
+/// The secret of `--dev-auth` tokens when none is configured.
+const DEV_ONLY_SECRET: &str = "dev-only-secret: tokens from POST /v1/tokens, never for production";
 
 type Body = Full<Bytes>;
 
@@ -242,6 +249,9 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
 
 async fn handle(mut req: Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
+    if path.starts_with("/v1/admin/") || path == "/v1/openapi.json" {
+        return Ok(crate::admin::serve(req, gw).await);
+    }
     let response = match (req.method(), path.as_str()) {
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") => readyz(&gw).await,
@@ -389,6 +399,12 @@ fn upgrade(req: &mut Request<Incoming>, gw: Arc<Gateway>, sessions: Arc<()>) -> 
         Ok(c) => c,
         Err(e) => return unauthorized(&e.to_string()),
     };
+    if claims.role == Role::Admin {
+        return json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"error": "an admin's token is for the admin API (/v1/admin/…), not the WebSocket"}),
+        );
+    }
     if !gw.cities.contains_key(&claims.city) {
         return unauthorized(&format!("unknown city {}", claims.city));
     }

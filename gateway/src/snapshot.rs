@@ -90,7 +90,11 @@ mod tests {
     #[tokio::test]
     async fn embedded_to_file_to_embedded_keeps_everything() {
         let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let config = |dir: &Path| ServeConfig { data_dir: dir.to_owned(), jwt_secret: "s".into(), ..ServeConfig::default() };
+        let config = |dir: &Path| ServeConfig {
+            data_dir: dir.to_owned(),
+            jwt_secret: "s-secret-of-at-least-thirty-two-b".into(),
+            ..ServeConfig::default()
+        };
         {
             let store = EmbeddedStore::open(from.path().join("omaha")).unwrap();
             store.put_batch((0..1_500u64).map(|i| (Kind::Contractor, i, vec![i as u8; 40])).collect()).await.unwrap();

@@ -92,7 +92,7 @@ async fn every_role_and_every_message() -> Result<()> {
     ];
     // Not parties to the job: another customer, another (registered) contractor,
     // and a dispatcher of another city.
-    let omaha = Auth::new(b"test-secret").issue(Role::Dispatcher, 2, "omaha", 600)?;
+    let omaha = Auth::new(b"test-secret-of-at-least-32-bytes").issue(Role::Dispatcher, 2, "omaha", 600)?;
     let mut others = [
         (Role::Customer, server.connect(Role::Customer, 71).await?),
         (Role::Contractor, contractor(&server, 8, "hvac", 9_000.0).await?),
@@ -105,6 +105,7 @@ async fn every_role_and_every_message() -> Result<()> {
                 Role::Customer => for_customer,
                 Role::Contractor => for_contractor,
                 Role::Dispatcher => for_dispatcher,
+                Role::Admin => false,
             };
             let got = outcome(client, &msg).await?;
             if allowed {
@@ -125,5 +126,53 @@ async fn every_role_and_every_message() -> Result<()> {
         assert!(listed.contains(&json!(kind)), "the matrix has no row for {kind}");
     }
     assert_eq!(checked, dispatch_gateway::ClientMsg::KINDS.len() * 3);
+    server.stop().await
+}
+
+/// Every admin route × every kind of token: an admin reads any city, a
+/// dispatcher only their own; customers and contractors are refused (403),
+/// no token or a bad one is 401. An admin's token opens no WebSocket.
+#[tokio::test]
+async fn every_role_and_every_admin_route() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = contractor(&server, 7, "hvac", 300.0).await?;
+    let mut customer = server.connect(Role::Customer, 70).await?;
+    let job = customer.post_job("hvac").await?;
+    pro.wait("the offer", |v| v["type"] == "offer").await?;
+    let auth = Auth::new(b"test-secret-of-at-least-32-bytes");
+    let token = |role, city: &str| auth.issue(role, 1, city, 600).map(Some);
+    let routes = [
+        format!("/v1/admin/cities/{CITY}/jobs/{job}"),
+        format!("/v1/admin/cities/{CITY}/contractors/7"),
+        format!("/v1/admin/cities/{CITY}/books"),
+    ];
+    let callers: [(&str, Option<String>, u16); 7] = [
+        ("an admin", token(Role::Admin, "")?, 200),
+        ("this city's dispatcher", token(Role::Dispatcher, CITY)?, 200),
+        ("another city's dispatcher", token(Role::Dispatcher, "omaha")?, 403),
+        ("a customer", token(Role::Customer, CITY)?, 403),
+        ("a contractor", token(Role::Contractor, CITY)?, 403),
+        ("nobody", None, 401),
+        ("a forged token", Auth::new(b"another-secret-of-at-least-32-bytes").issue(Role::Admin, 1, "", 600).map(Some)?, 401),
+    ];
+    let client = reqwest::Client::new();
+    for route in &routes {
+        for (who, token, expected) in &callers {
+            let mut request = client.get(format!("http://{}{route}", server.addr));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await?;
+            assert_eq!(status, *expected, "{who} on {route}: {body}");
+            if status != 200 {
+                assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{who} on {route}: an error names why: {body}");
+            }
+        }
+    }
+    // The WebSocket is not the admin's.
+    let admin = auth.issue(Role::Admin, 1, "", 600)?;
+    assert!(Client::connect(server.addr, &admin).await.is_err());
     server.stop().await
 }

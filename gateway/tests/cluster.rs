@@ -121,6 +121,11 @@ async fn three_cities_on_three_engines_through_either_gateway() -> Result<()> {
     ensure!(deliver_webhook(gateways[0].addr, WEBHOOK_SECRET, &dispute).await?.0 == 200, "delivered again, through the other gateway");
     let receipt = dispatcher.call(json!({"type": "payment", "job": job})).await?;
     ensure!(receipt["payment"]["refunded"] == 300, "applied once: {receipt}");
+    // An operator's read through a gateway is answered by the owner over NATS.
+    let admin = cluster.auth.issue(Role::Admin, 1, "", 600).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = format!("http://{}/v1/admin/cities/{city}/jobs/{job}", gateways[0].addr);
+    let read: serde_json::Value = reqwest::Client::new().get(url).bearer_auth(admin).send().await?.json().await?;
+    ensure!(read["timeline"].as_array().is_some_and(|t| t.len() >= 8) && read["payment"]["refunded"] == 300, "{read}");
     // A refusal from the owner reaches the client as it would from one process.
     let mut stranger: Client = cluster.client(&gateways[1], Role::Customer, 9_999, "omaha").await?;
     let refused = stranger.refused(json!({"type": "chat", "job": 1, "text": "hi"})).await?;

@@ -132,7 +132,7 @@ fn the_kubernetes_configmap_is_a_config_the_engine_accepts() -> Result<()> {
     assert_eq!(config.storage, dispatch_gateway::config::StorageKind::Scylla);
     assert_eq!(config.scylla.local_dc.as_deref(), Some("dc1"));
     assert_eq!(config.cluster.nats_url, "nats://nats:4222", "the NATS Service of nats.yaml");
-    config.jwt_secret = "from the Secret".into();
+    config.jwt_secret = "from the Secret: 32 or more random bytes".into();
     config.validate()?;
     Ok(())
 }

@@ -18,7 +18,7 @@ async fn an_embedded_city_exported_and_imported_into_scylla_serves_the_same_stat
     let embedded = ServeConfig {
         storage: StorageKind::Embedded,
         data_dir: data.path().to_path_buf(),
-        jwt_secret: "test-secret".into(),
+        jwt_secret: "test-secret-of-at-least-32-bytes".into(),
         dev_auth: true,
         ..ServeConfig::default()
     };

@@ -104,7 +104,7 @@ impl SpawnedServer {
             probe.local_addr()?.port()
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let secret = format!("loadtest-{}-{port}", std::process::id());
+        let secret = format!("loadtest-secret-{}-{port}-of-32-bytes-or-more", std::process::id());
         // The cluster goes to the server as its own `--scylla-uri` flag, which
         // parses and checks it; fresh keyspaces per run, as the embedded store
         // gets a fresh directory.

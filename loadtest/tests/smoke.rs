@@ -12,7 +12,7 @@ use dispatch_gateway::storage::{Kind, MemoryStore, SnapshotStore};
 use dispatch_gateway::{Auth, Gateway};
 use dispatch_loadtest::{LoadConfig, Peer, Report, Scenario, Target};
 
-const SECRET: &str = "smoke-secret";
+const SECRET: &str = "smoke-secret-of-at-least-thirty-two-bytes";
 
 /// A gateway in this process, with the harness's raised limits.
 async fn server() -> Result<(Target, tokio::sync::oneshot::Sender<()>)> {

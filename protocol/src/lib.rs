@@ -12,7 +12,7 @@
 //! | [`payment`] | a job's money on the wire: [`PaymentReply`] (the ack of money requests: the engine's `Receipt`), [`EarningsReply`], [`CardReply`] (a customer's card on file); `payment` events carry the engine's `PaymentNotice` |
 //! | [`map`] | the dispatcher's map on the wire: [`MapCell`], [`MapContractor`], [`MapJob`], [`MatchStats`] |
 //! | [`frame`] | JSON text and bincode binary frames, both ways; [`BadFrame`] |
-//! | [`auth`] | HS256 tokens: [`Claims`], [`Role`], [`Auth`] |
+//! | [`auth`] | tokens: [`Auth`] (a shared HS256 secret, or an identity provider's RS256 / ES256 keys from a PEM or JWKS file, by `kid`), [`Claims`], [`Role`], the claim mapping |
 //! | `client` | (feature `client`) [`client::Connection`]: a WebSocket client speaking typed messages, for bots, the demo and the load test |
 //!
 //! `docs/protocol.md` documents every message; its JSON examples of server

@@ -99,7 +99,7 @@ impl DemoArgs {
             storage: self.storage,
             scylla,
             dev_auth: true,
-            jwt_secret: "demo-only-secret".into(),
+            jwt_secret: "demo-only-secret: the demo issues its own tokens".into(),
             gps_per_sec: 50,
             tile_url: self.tile_url.clone(),
             cities: vec![city.clone()],

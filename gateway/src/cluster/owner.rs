@@ -1,6 +1,6 @@
 //! What an owner serves on its city's subjects for its epoch: commands
 //! through the one executor, map requests, GPS batches, the processor's
-//! webhooks, `whois`, its
+//! webhooks, operators' reads, `whois`, its
 //! announcements, and the city's events in batches. [`EngineNode`](super::EngineNode)
 //! starts these tasks when it takes a city and aborts them when it lets go.
 
@@ -16,7 +16,8 @@ use dispatch_actors::{ContractorLink, Dispatch, GpsFix};
 use dispatch_engine::{ContractorId, GeoPoint, Timestamp};
 
 use super::wire::{
-    self, CommandReply, CommandRequest, EventBatch, GpsBatch, MapReply, MapRequest, Owner, ProcessorReply, ProcessorRequest,
+    self, AdminReply, AdminRequest, CommandReply, CommandRequest, EventBatch, GpsBatch, MapReply, MapRequest, Owner, ProcessorReply,
+    ProcessorRequest,
 };
 use crate::cities::Area;
 use crate::city_event::CityEvent;
@@ -66,6 +67,20 @@ pub(super) async fn serve_processor(nats: Client, mut notices: Subscriber, dispa
         tokio::spawn(async move {
             let answer: ProcessorReply = match wire::decode::<ProcessorRequest>(&msg.payload) {
                 Ok(notice) => dispatch.processor_notice(&notice).await.map(|job| job.map(|j| j.0)).map_err(Into::into),
+                Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
+            };
+            reply(&nats, &msg, wire::encode(&answer)).await;
+        });
+    }
+}
+
+/// Answers operators' reads that gateways' admin APIs forward.
+pub(super) async fn serve_admin(nats: Client, mut reads: Subscriber, dispatch: Dispatch) {
+    while let Some(msg) = reads.next().await {
+        let (nats, dispatch) = (nats.clone(), dispatch.clone());
+        tokio::spawn(async move {
+            let answer: AdminReply = match wire::decode::<AdminRequest>(&msg.payload) {
+                Ok(query) => crate::admin::query::answer(&dispatch, query).await,
                 Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
             };
             reply(&nats, &msg, wire::encode(&answer)).await;

@@ -21,8 +21,8 @@ use dispatch_actors::{Clock, GpsFix};
 use dispatch_engine::ContractorId;
 
 use super::wire::{
-    self, CitySubjects, CommandReply, CommandRequest, EventBatch, Fix, GpsBatch, MapReply, MapRequest, Owner, ProcessorReply,
-    ProcessorRequest,
+    self, AdminReply, AdminRequest, CitySubjects, CommandReply, CommandRequest, EventBatch, Fix, GpsBatch, MapReply, MapRequest, Owner,
+    ProcessorReply, ProcessorRequest,
 };
 use crate::port::{Caller, Executed, MapUpdate};
 use crate::protocol::{ClientMsg, ErrorCode};
@@ -193,6 +193,13 @@ impl RemoteCity {
         let epoch = self.epoch().await?;
         let reply = self.request(self.subjects.processor(epoch), wire::encode(notice), epoch).await?;
         wire::decode::<ProcessorReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
+    }
+
+    /// An operator's read, answered by the city's owner.
+    pub(crate) async fn admin(&self, query: AdminRequest) -> Result<crate::admin::query::AdminAnswer, Refusal> {
+        let epoch = self.epoch().await?;
+        let reply = self.request(self.subjects.admin(epoch), wire::encode(&query), epoch).await?;
+        wire::decode::<AdminReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
     }
 
     /// Queues a fix for the next batch.

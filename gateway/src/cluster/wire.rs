@@ -12,6 +12,7 @@
 //! | `dispatch.city.<city>.<epoch>.map` | request / reply | [`MapRequest`] → [`MapReply`] |
 //! | `dispatch.city.<city>.<epoch>.gps` | publish | [`GpsBatch`] |
 //! | `dispatch.city.<city>.<epoch>.processor` | request / reply | [`ProcessorRequest`] → [`ProcessorReply`] |
+//! | `dispatch.city.<city>.<epoch>.admin` | request / reply | [`AdminRequest`] → [`AdminReply`] |
 //! | `dispatch.city.<city>.events` | publish | [`EventBatch`] |
 //! | `dispatch.city.<city>.owner` | publish | [`Owner`] (on takeover, release and every second) |
 //! | `dispatch.city.<city>.whois` | request / reply | empty → [`Owner`] |
@@ -73,6 +74,12 @@ impl CitySubjects {
         format!("{PREFIX}.city.{}.{epoch}.processor", self.city)
     }
 
+    /// Operators' reads (the admin API), to the owner of `epoch`.
+    #[must_use]
+    pub fn admin(&self, epoch: u64) -> String {
+        format!("{PREFIX}.city.{}.{epoch}.admin", self.city)
+    }
+
     /// The city's events, from whichever owner.
     #[must_use]
     pub fn events(&self) -> String {
@@ -117,6 +124,12 @@ pub type ProcessorRequest = dispatch_actors::payments::webhook::Notice;
 
 /// The owner's answer to a webhook: the job it concerned (`None`: not this city's).
 pub type ProcessorReply = Result<Option<u64>, Refusal>;
+
+/// An operator's read of the city, from the admin API of a gateway.
+pub type AdminRequest = crate::admin::query::AdminQuery;
+
+/// The owner's answer to an operator's read.
+pub type AdminReply = Result<crate::admin::query::AdminAnswer, Refusal>;
 
 /// A dispatcher's map request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -224,6 +237,7 @@ mod tests {
         assert_eq!(s.gps(7), "dispatch.city.des-moines.7.gps");
         assert_eq!(s.map(7), "dispatch.city.des-moines.7.map");
         assert_eq!(s.processor(7), "dispatch.city.des-moines.7.processor");
+        assert_eq!(s.admin(7), "dispatch.city.des-moines.7.admin");
         assert_eq!(s.events(), "dispatch.city.des-moines.events");
         assert!(is_subject_token("des-moines") && !is_subject_token("des.moines") && !is_subject_token("a b") && !is_subject_token(""));
     }

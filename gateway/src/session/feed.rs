@@ -28,7 +28,7 @@ impl Session {
         }
         let me = self.claims.sub;
         match self.claims.role {
-            Role::Dispatcher => self.send(&event.frame()),
+            Role::Dispatcher | Role::Admin => self.send(&event.frame()),
             Role::Contractor => {
                 let about_me = event.contractor() == Some(me);
                 if let Event::Offered { contractor, expires_at, eta_secs } = event.event

@@ -299,7 +299,8 @@ mod tests {
         use dispatch_protocol::{ClientMsg, ServerMsg, TradeYears, decode_server, encode_client};
         use futures_util::SinkExt;
 
-        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "s".into(), ..ServeConfig::default() };
+        let config =
+            ServeConfig { storage: StorageKind::Memory, jwt_secret: "s-secret-of-at-least-thirty-two-b".into(), ..ServeConfig::default() };
         let gw = Gateway::start(config).await.unwrap();
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);
         let ws = WebSocketStream::from_raw_socket(server_io, WsRole::Server, None).await;
@@ -355,7 +356,12 @@ mod tests {
     /// closes with 1008 instead of buffering without bound.
     #[tokio::test]
     async fn a_reader_that_falls_behind_is_closed_with_1008() {
-        let config = ServeConfig { storage: StorageKind::Memory, jwt_secret: "s".into(), outbound_queue: 4, ..ServeConfig::default() };
+        let config = ServeConfig {
+            storage: StorageKind::Memory,
+            jwt_secret: "s-secret-of-at-least-thirty-two-b".into(),
+            outbound_queue: 4,
+            ..ServeConfig::default()
+        };
         let gw = Gateway::start(config).await.unwrap();
         let (server_io, client_io) = tokio::io::duplex(512);
         let ws = WebSocketStream::from_raw_socket(server_io, WsRole::Server, None).await;

@@ -70,7 +70,7 @@ pub(crate) fn asker(role: Role, sub: u64) -> Asker {
     match role {
         Role::Customer => Asker::Customer(CustomerId(sub)),
         Role::Contractor => Asker::Contractor(ContractorId(sub)),
-        Role::Dispatcher => Asker::Dispatcher,
+        Role::Dispatcher | Role::Admin => Asker::Dispatcher,
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Client, http_at};
 
-pub const SECRET: &str = "cluster-test-secret";
+pub const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 
 /// The card processor's webhook secret every process of the cluster is configured with.
 pub const WEBHOOK_SECRET: &str = "whsec_cluster";

@@ -64,7 +64,7 @@ impl Server {
         let data = tempfile::tempdir()?;
         let mut config = ServeConfig {
             storage: StorageKind::Memory,
-            jwt_secret: "test-secret".into(),
+            jwt_secret: "test-secret-of-at-least-32-bytes".into(),
             dev_auth: true,
             data_dir: data.path().to_owned(),
             ..ServeConfig::default()
@@ -92,8 +92,12 @@ impl Server {
 
     /// A server whose des-moines store is `store` (the other cities use memory).
     pub async fn start_on_store(store: Arc<dyn dispatch_gateway::storage::SnapshotStore>) -> Result<Self> {
-        let config =
-            ServeConfig { storage: StorageKind::Memory, jwt_secret: "test-secret".into(), dev_auth: true, ..ServeConfig::default() };
+        let config = ServeConfig {
+            storage: StorageKind::Memory,
+            jwt_secret: "test-secret-of-at-least-32-bytes".into(),
+            dev_auth: true,
+            ..ServeConfig::default()
+        };
         let mut stores: std::collections::HashMap<String, Arc<dyn dispatch_gateway::storage::SnapshotStore>> =
             config.cities.iter().map(|c| (c.name.clone(), Arc::new(dispatch_gateway::storage::MemoryStore::new()) as _)).collect();
         stores.insert(CITY.into(), store);
@@ -172,6 +176,8 @@ pub struct Client {
     next_id: u64,
     /// Frames read while waiting for something else.
     pub seen: Vec<Value>,
+    /// The server's greeting: the role, id and city it read from the token.
+    pub hello: Value,
 }
 
 impl Client {
@@ -198,11 +204,12 @@ impl Client {
     }
 
     async fn greeted(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Result<Self> {
-        let mut client = Self { ws, next_id: 0, seen: Vec::new() };
+        let mut client = Self { ws, next_id: 0, seen: Vec::new(), hello: Value::Null };
         let hello = client.recv().await?;
         if hello["type"] != "hello" {
             bail!("expected hello, got {hello}");
         }
+        client.hello = hello;
         Ok(client)
     }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::*;
 
-pub const SECRET: &str = "crash-recovery-secret";
+pub const SECRET: &str = "crash-recovery-secret-of-at-least-32-bytes";
 pub const CONTRACTORS: u64 = 8;
 pub const CUSTOMERS: u64 = 12;
 

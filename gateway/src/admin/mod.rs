@@ -1,0 +1,321 @@
+//! `/v1/admin/…`: the operator's REST API, in `axum`, on the server's one
+//! port, and its OpenAPI 3.1 document at `/v1/openapi.json`, generated from
+//! these handlers by `utoipa`.
+//!
+//! Who may call: a token with the `admin` role, for any city; a
+//! dispatcher's, reading their own city. Anything else is 403; no token or a
+//! bad one, 401 (with `WWW-Authenticate: Bearer`). Every answer is JSON, an
+//! error `{"error": "…"}`.
+//!
+//! The reads go through the city's [`Port`](crate::port::Port): to its actors
+//! here, or to its owner over NATS (`dispatch.city.<city>.<epoch>.admin`),
+//! answered by one executor (`query.rs`).
+
+pub(crate) mod query;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Extension, Path};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http_body_util::Full;
+use serde::Serialize;
+use serde_json::Value;
+use tower::ServiceExt;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::auth::Role;
+use crate::protocol::ErrorCode;
+use crate::refusal::Refusal;
+use crate::server::Gateway;
+use query::{AdminAnswer, AdminQuery};
+
+/// A refused request: its status and why.
+#[derive(Debug)]
+pub(crate) struct ApiError(StatusCode, String);
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, Json(ErrorBody { error: self.1 })).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        let status = match r.code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::BadRequest | ErrorCode::OutOfArea => StatusCode::BAD_REQUEST,
+            ErrorCode::Conflict | ErrorCode::PaymentDeclined => StatusCode::CONFLICT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(status, r.message)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+/// Lets the token's holder read `city`: an admin anywhere, a dispatcher at home.
+fn operator(headers: &HeaderMap, gw: &Gateway, city: &str) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "missing token (Authorization: Bearer …)".into()))?;
+    let claims = gw.auth.verify(token.trim()).map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    match claims.role {
+        Role::Admin => {}
+        Role::Dispatcher if claims.city == city => {}
+        Role::Dispatcher => return Err(ApiError(StatusCode::FORBIDDEN, format!("a dispatcher of {} reads only their city", claims.city))),
+        other => {
+            return Err(ApiError(StatusCode::FORBIDDEN, format!("the admin API is for admins and dispatchers, not a {}", other.as_str())));
+        }
+    }
+    if !gw.cities.contains_key(city) {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no city {city}")));
+    }
+    Ok(())
+}
+
+/// Asks `city` (known to exist) the query.
+async fn ask(gw: &Gateway, city: &str, query: AdminQuery) -> Result<AdminAnswer, ApiError> {
+    let port = &gw.cities.get(city).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no city {city}")))?.port;
+    Ok(port.admin(query).await?)
+}
+
+/// A job, as `GET /v1/admin/cities/{city}/jobs/{job}` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminJob {
+    /// The city.
+    pub city: String,
+    /// The job.
+    pub job: u64,
+    /// Its log in order: each entry as the `event` frame parties receive (`docs/protocol.md`).
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Vec<Value>,
+    /// Its payment as its receipt shows it (`null`: none).
+    #[schema(value_type = Option<Object>)]
+    pub payment: Option<Value>,
+}
+
+/// A contractor, as `GET /v1/admin/cities/{city}/contractors/{id}` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminContractor {
+    /// The city.
+    pub city: String,
+    /// The contractor.
+    pub id: u64,
+    /// Their name.
+    pub name: String,
+    /// What they are doing now.
+    pub status: String,
+    /// Their trades, with the years they declared (not yet verified).
+    pub trades: Vec<AdminTrade>,
+    /// Their average rating, 0–5.
+    pub rating: f32,
+    /// How many reviews it rests on.
+    pub reviews: u32,
+    /// Where they were last seen: `[lat, lng]`.
+    pub position: Option<[f64; 2]>,
+}
+
+/// A trade a contractor declared.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminTrade {
+    /// The trade.
+    pub trade: String,
+    /// Years practised, as they declared it.
+    pub declared_years: u8,
+}
+
+/// A city's books by kind of account, cents (they sum to zero; `held` is outside the balances).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBooks {
+    /// The city.
+    pub city: String,
+    /// − charged to customers' cards.
+    pub customer_funding: i64,
+    /// Charged, not yet refunded or released.
+    pub escrow: i64,
+    /// Released to contractors, not yet sent.
+    pub contractor_payable: i64,
+    /// Sent to contractors.
+    pub payouts: i64,
+    /// The platform's fees, less processor fees and losses it bore.
+    pub platform_revenue: i64,
+    /// What the processor kept.
+    pub processor_fees: i64,
+    /// Returned to customers' cards.
+    pub refunds: i64,
+    /// Held on cards now.
+    pub held: i64,
+}
+
+/// One job: its whole log and its payment.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/cities/{city}/jobs/{job}",
+    tag = "jobs",
+    params(("city" = String, Path, description = "The city's configured name"), ("job" = u64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = AdminJob),
+        (status = 400, description = "A malformed id", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
+        (status = 404, description = "No such city or job", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn job(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+) -> Result<Json<AdminJob>, ApiError> {
+    let Path((city, job)) = path?;
+    operator(&headers, &gw, &city)?;
+    let AdminAnswer::Job(view) = ask(&gw, &city, AdminQuery::Job(job)).await? else { return Err(mismatched()) };
+    let timeline = view.timeline.iter().filter_map(|e| serde_json::from_str(&crate::protocol::encode_server(&e.frame())).ok()).collect();
+    let payment = view.payment.and_then(|p| serde_json::to_value(p).ok());
+    Ok(Json(AdminJob { city, job, timeline, payment }))
+}
+
+/// One contractor as they stand.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/cities/{city}/contractors/{id}",
+    tag = "contractors",
+    params(("city" = String, Path, description = "The city's configured name"), ("id" = u64, Path, description = "The contractor's id")),
+    responses(
+        (status = 200, description = "The contractor", body = AdminContractor),
+        (status = 400, description = "A malformed id", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
+        (status = 404, description = "No such city or contractor", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn contractor(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+) -> Result<Json<AdminContractor>, ApiError> {
+    let Path((city, id)) = path?;
+    operator(&headers, &gw, &city)?;
+    let AdminAnswer::Contractor(c) = ask(&gw, &city, AdminQuery::Contractor(id)).await? else { return Err(mismatched()) };
+    let trades = c.trades.into_iter().map(|(trade, declared_years)| AdminTrade { trade, declared_years }).collect();
+    let position = c.position.map(|(lat, lng)| [lat, lng]);
+    Ok(Json(AdminContractor { city, id, name: c.name, status: c.status, trades, rating: c.rating.0, reviews: c.rating.1, position }))
+}
+
+/// The city's books.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/cities/{city}/books",
+    tag = "money",
+    params(("city" = String, Path, description = "The city's configured name")),
+    responses(
+        (status = 200, description = "The books", body = AdminBooks),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
+        (status = 404, description = "No such city", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn books(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<AdminBooks>, ApiError> {
+    let Path(city) = path?;
+    operator(&headers, &gw, &city)?;
+    let AdminAnswer::Books(b) = ask(&gw, &city, AdminQuery::Books).await? else { return Err(mismatched()) };
+    Ok(Json(AdminBooks {
+        city,
+        customer_funding: b.customer_funding,
+        escrow: b.escrow,
+        contractor_payable: b.contractor_payable,
+        payouts: b.payouts,
+        platform_revenue: b.platform_revenue,
+        processor_fees: b.processor_fees,
+        refunds: b.refunds,
+        held: b.held,
+    }))
+}
+
+/// An answer of another kind than asked (an owner of another build).
+fn mismatched() -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, "the city answered another question; retry".into())
+}
+
+/// The bearer scheme every route takes.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "dispatch admin API", description = "Operators' reads of a city: jobs, contractors, books. Tokens: an admin's for any city, a dispatcher's for their own."),
+    paths(job, contractor, books),
+    components(schemas(AdminJob, AdminContractor, AdminTrade, AdminBooks, ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct AdminApi;
+
+/// The document as served at `/v1/openapi.json`.
+#[must_use]
+pub fn openapi_json() -> String {
+    AdminApi::openapi().to_json().unwrap_or_default()
+}
+
+fn router() -> &'static axum::Router {
+    static ROUTER: OnceLock<axum::Router> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        axum::Router::new()
+            .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
+            .route("/v1/admin/cities/{city}/jobs/{job}", get(job))
+            .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
+            .route("/v1/admin/cities/{city}/books", get(books))
+            .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such admin route".into()) })
+    })
+}
+
+/// Serves one request under `/v1/admin/` or `/v1/openapi.json`.
+pub(crate) async fn serve(mut req: hyper::Request<hyper::body::Incoming>, gw: Arc<Gateway>) -> hyper::Response<Full<Bytes>> {
+    req.extensions_mut().insert(gw);
+    let Ok(response) = router().clone().oneshot(req.map(axum::body::Body::new)).await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}

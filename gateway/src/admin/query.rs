@@ -1,0 +1,85 @@
+//! What the admin API asks of a city, and the answers: one executor for a
+//! city in this process and for its owner elsewhere (over NATS), as the
+//! session's commands have. The answers are typed (and bincode-able for
+//! NATS); the HTTP layer turns them into JSON.
+
+use dispatch_actors::Dispatch;
+use dispatch_engine::payment::{Books, Receipt};
+use dispatch_engine::{ContractorId, JobId};
+use serde::{Deserialize, Serialize};
+
+use crate::city_event::CityEvent;
+use crate::refusal::Refusal;
+
+/// A read of a city's state for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminQuery {
+    /// One job: its log from the start, and its payment.
+    Job(u64),
+    /// One contractor as they stand.
+    Contractor(u64),
+    /// The city's books by kind of account.
+    Books,
+}
+
+/// A job as operators see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Its log, in order (what happened, chat included).
+    pub timeline: Vec<CityEvent>,
+    /// Its payment, if it has one.
+    pub payment: Option<Receipt>,
+}
+
+/// A contractor as operators see them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContractorView {
+    /// Their name.
+    pub name: String,
+    /// What they are doing now (`available`, `on_job`, …).
+    pub status: String,
+    /// Their trades and years in each, as they declared them.
+    pub trades: Vec<(String, u8)>,
+    /// Their rating, 0–5, and how many reviews it rests on.
+    pub rating: (f32, u32),
+    /// Where they were last seen, if they have been.
+    pub position: Option<(f64, f64)>,
+}
+
+/// What an [`AdminQuery`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AdminAnswer {
+    /// [`AdminQuery::Job`].
+    Job(JobView),
+    /// [`AdminQuery::Contractor`].
+    Contractor(ContractorView),
+    /// [`AdminQuery::Books`].
+    Books(Books),
+}
+
+/// Answers `query` from the city's actors.
+pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<AdminAnswer, Refusal> {
+    match query {
+        AdminQuery::Job(job) => {
+            let snap = dispatch.job(JobId(job)).await?;
+            let logged = dispatch.events_since(JobId(job), 0).await?;
+            let timeline = logged.iter().map(CityEvent::logged).collect();
+            let payment = snap.payment.as_ref().map(|p| p.machine().receipt(p.captured_at()));
+            Ok(AdminAnswer::Job(JobView { timeline, payment }))
+        }
+        AdminQuery::Contractor(id) => {
+            let snap = dispatch.contractor(ContractorId(id)).await?;
+            let profile = &snap.profile;
+            let status = serde_json::to_value(snap.status.kind()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let trades = profile.trades.iter().map(|t| (t.trade.as_str().to_owned(), t.years)).collect();
+            Ok(AdminAnswer::Contractor(ContractorView {
+                name: profile.name.clone(),
+                status,
+                trades,
+                rating: (profile.rating.average(), profile.rating.reviews()),
+                position: snap.position.map(|p| (p.lat(), p.lng())),
+            }))
+        }
+        AdminQuery::Books => Ok(AdminAnswer::Books(dispatch.books())),
+    }
+}
