@@ -176,7 +176,10 @@ pub struct AdminBooks {
     get,
     path = "/v1/admin/cities/{city}/jobs/{job}",
     tag = "jobs",
-    params(("city" = String, Path, description = "The city's configured name"), ("job" = u64, Path, description = "The job's id")),
+    params(
+        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
+        ("job" = u64, Path, description = "The job's id", example = 1)
+    ),
     responses(
         (status = 200, description = "The job", body = AdminJob),
         (status = 400, description = "A malformed id", body = ErrorBody),
@@ -205,7 +208,10 @@ async fn job(
     get,
     path = "/v1/admin/cities/{city}/contractors/{id}",
     tag = "contractors",
-    params(("city" = String, Path, description = "The city's configured name"), ("id" = u64, Path, description = "The contractor's id")),
+    params(
+        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
+        ("id" = u64, Path, description = "The contractor's id", example = 7)
+    ),
     responses(
         (status = 200, description = "The contractor", body = AdminContractor),
         (status = 400, description = "A malformed id", body = ErrorBody),
@@ -234,7 +240,7 @@ async fn contractor(
     get,
     path = "/v1/admin/cities/{city}/books",
     tag = "money",
-    params(("city" = String, Path, description = "The city's configured name")),
+    params(("city" = String, Path, description = "The city's configured name", example = "des-moines")),
     responses(
         (status = 200, description = "The books", body = AdminBooks),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
