@@ -53,6 +53,9 @@ pub enum ActorError {
     /// A card request that cannot be done now (nothing waits to be confirmed, payments are off).
     #[error("customer {0}: {1}")]
     Card(CustomerId, String),
+    /// The customer is blocked from posting.
+    #[error("customer {0} is blocked from posting: {1}")]
+    CustomerBlocked(CustomerId, String),
     /// The job has no payment (posted before payments, or with them off).
     #[error("job {0} has no payment")]
     NoPayment(JobId),

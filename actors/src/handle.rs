@@ -139,6 +139,7 @@ impl Dispatch {
         let shared = Arc::new(Shared::new(config, store, clock)?);
         let (root, _) = Actor::spawn(None, Dispatcher, Arc::clone(&shared)).await?;
         let city = Self { root, shared };
+        crate::audit::open(&city.shared).await?;
         let report = ask(&city.root, DispatcherMsg::Rehydrate).await??;
         Ok((city, report))
     }

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`handle`] | [`Dispatch`], the city's handle: start (rehydrating), post, accept, GPS, subscribe, shutdown |
 //! | [`dispatcher`] | the root actor: supervision and restarts, spawning jobs, reactivating contractors, surge |
+//! | [`audit`] | the city's audit trail (every operator's and dispatcher's action, append-only, written before the action) and the customers blocked from posting |
 //! | `batch` | batched matching: a batch of waiting jobs assigned at once with the least total ETA, off the dispatcher's mailbox |
 //! | [`cell`] | the cell actor |
 //! | [`contractor`] | the contractor actor and [`GpsFix`] |
@@ -32,6 +33,7 @@
 //!
 //! Dependencies point one way: engine ← actors ← gateway, storage ← actors.
 
+pub mod audit;
 mod batch;
 pub mod cards;
 pub mod cell;
@@ -68,7 +70,7 @@ pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::{CALL_TIMEOUT, PaymentAct};
 pub use parties::Asker;
 pub use record::{
-    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole,
-    RequestTag,
+    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord,
+    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
 };
 pub use requests::RequestClaim;

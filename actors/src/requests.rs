@@ -91,6 +91,9 @@ impl Dispatch {
 
     /// [`Dispatch::post_job`], storing the record of `tag` with the job.
     pub async fn post_job_tagged(&self, request: JobRequest, tag: Option<RequestTag>) -> Result<(JobId, PriceQuote)> {
+        if let Some(block) = self.blocked(request.customer) {
+            return Err(ActorError::CustomerBlocked(request.customer, block.reason));
+        }
         let card = match self.shared.processor {
             Some(_) => Some(self.card_to_hold(request.customer, request.payment_method.clone()).await),
             None => None,

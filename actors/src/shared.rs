@@ -94,6 +94,10 @@ pub(crate) struct Shared {
     pub(crate) requests: Mutex<std::collections::HashSet<u64>>,
     /// Customers whose card is being saved or confirmed now (`cards.rs`).
     pub(crate) card_setups: Mutex<std::collections::HashSet<u64>>,
+    /// The next position in the city's audit trail (`audit.rs`).
+    pub(crate) audit_next: AtomicU64,
+    /// Customers blocked from posting, read at start and kept as they change (`audit.rs`).
+    pub(crate) blocked: RwLock<HashMap<dispatch_engine::CustomerId, crate::record::BlockRecord>>,
 }
 
 impl Shared {
@@ -129,6 +133,8 @@ impl Shared {
             rating: Mutex::default(),
             requests: Mutex::default(),
             card_setups: Mutex::default(),
+            audit_next: AtomicU64::new(1),
+            blocked: RwLock::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,

@@ -29,8 +29,8 @@ use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, Report, Sandbox
 use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
 use dispatch_actors::{
-    ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole,
-    RequestTag,
+    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord,
+    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
 };
 
 /// One stored value and the name of its file.
@@ -42,6 +42,9 @@ enum Golden {
     Request(&'static str, RequestRecord),
     Customer(&'static str, CustomerRecord),
     Payee(&'static str, PayeeRecord),
+    Audit(&'static str, AuditRecord),
+    AuditHead(&'static str, AuditHead),
+    Block(&'static str, BlockRecord),
 }
 
 impl Golden {
@@ -52,7 +55,10 @@ impl Golden {
             | Golden::Event(name, _)
             | Golden::Request(name, _)
             | Golden::Customer(name, _)
-            | Golden::Payee(name, _) => name,
+            | Golden::Payee(name, _)
+            | Golden::Audit(name, _)
+            | Golden::AuditHead(name, _)
+            | Golden::Block(name, _) => name,
         }
     }
 }
@@ -318,6 +324,35 @@ async fn version_3() -> Vec<Golden> {
     // Payee records (added while the schema was at version 3): a payout account ready for transfers.
     let payee = PayeeRecord { contractor: c, account: "acct_1Q2w3E4r5T6y7U8i".into(), ready: true };
     goldens.push(Golden::Payee("payee-ready", payee));
+    // The audit trail and blocked customers (added while the schema was at version 3).
+    let at = Timestamp(1_795_420_900_000);
+    let entry = |position, actor, action, reason: Option<&str>| AuditRecord { position, at, actor, action, reason: reason.map(Into::into) };
+    goldens.extend([
+        Golden::Audit(
+            "audit-assign",
+            entry(1, Actor::Dispatcher(4), AuditAction::Assign { job: JobId(7), contractor: c }, Some("the nearest was busy")),
+        ),
+        Golden::Audit("audit-cancel", entry(2, Actor::Dispatcher(4), AuditAction::Cancel { job: JobId(7) }, None)),
+        Golden::Audit("audit-refund", entry(3, Actor::Dispatcher(4), AuditAction::Refund { job: JobId(7), amount: Money(1_500) }, None)),
+        Golden::Audit(
+            "audit-resolve-dispute",
+            entry(4, Actor::Dispatcher(4), AuditAction::ResolveDispute { job: JobId(7), refund: Money(700) }, None),
+        ),
+        Golden::Audit(
+            "audit-block",
+            entry(5, Actor::Admin(1), AuditAction::BlockCustomer { customer: CustomerId(3) }, Some("three chargebacks")),
+        ),
+        Golden::Audit(
+            "audit-unblock",
+            entry(6, Actor::Admin(1), AuditAction::UnblockCustomer { customer: CustomerId(3) }, Some("settled")),
+        ),
+        Golden::Audit(
+            "audit-refused",
+            entry(7, Actor::Dispatcher(4), AuditAction::Refused { position: 2, error: "job 7 is completed".into() }, None),
+        ),
+        Golden::AuditHead("audit-head", AuditHead { last: 7 }),
+        Golden::Block("block", BlockRecord { customer: CustomerId(3), at, by: Actor::Admin(1), reason: "three chargebacks".into() }),
+    ]);
     goldens
 }
 
@@ -350,6 +385,9 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Request(name, value) => check(&dir, name, value, write)?,
             Golden::Customer(name, value) => check(&dir, name, value, write)?,
             Golden::Payee(name, value) => check(&dir, name, value, write)?,
+            Golden::Audit(name, value) => check(&dir, name, value, write)?,
+            Golden::AuditHead(name, value) => check(&dir, name, value, write)?,
+            Golden::Block(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

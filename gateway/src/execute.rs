@@ -7,7 +7,9 @@
 //! for the commands gateways send over NATS. GPS and pings never come here:
 //! they stay on the session's hot path.
 
-use dispatch_actors::{ActorError, Dispatch, JobRequest, Presence, RequestOutcome, RequestRecord, RequestRole, RequestTag};
+use dispatch_actors::{
+    Actor, ActorError, AuditAction, Dispatch, JobRequest, Presence, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+};
 use dispatch_engine::{
     ContractorId, ContractorProfile, CustomerId, JobAction, JobId, Money, Rating, TimeWindow, Timestamp, TradeExperience, Urgency,
 };
@@ -97,6 +99,36 @@ fn replayed(msg: &ClientMsg, record: RequestRecord) -> Result<Executed, Refusal>
 /// with a request id that was carried out before (here, or by the city's
 /// earlier owner) is answered as it was then, and not carried out again.
 pub(crate) async fn execute(area: &Area, dispatch: &Dispatch, caller: Caller, msg: ClientMsg) -> Result<Executed, Refusal> {
+    // A dispatcher's action goes into the city's audit trail before it is carried out.
+    let Some((actor, action, reason)) = audited(caller, &msg) else { return carry_out(area, dispatch, caller, msg).await };
+    let position = dispatch.audit(actor, action, reason).await?;
+    let result = carry_out(area, dispatch, caller, msg).await;
+    if let Err(refusal) = &result {
+        dispatch.audit_refused(actor, position, &refusal.message).await;
+    }
+    result
+}
+
+/// The audit entry of `msg`, if it is an action the trail records (a dispatcher's).
+fn audited(caller: Caller, msg: &ClientMsg) -> Option<(Actor, AuditAction, Option<String>)> {
+    if caller.role != Role::Dispatcher {
+        return None;
+    }
+    let actor = Actor::Dispatcher(caller.sub);
+    Some(match msg {
+        ClientMsg::Assign { job, contractor } => {
+            (actor, AuditAction::Assign { job: JobId(*job), contractor: ContractorId(*contractor) }, None)
+        }
+        ClientMsg::Cancel { job, reason } => (actor, AuditAction::Cancel { job: JobId(*job) }, reason.clone()),
+        ClientMsg::Refund { job, amount } => (actor, AuditAction::Refund { job: JobId(*job), amount: Money(*amount) }, None),
+        ClientMsg::ResolveDispute { job, refund } => {
+            (actor, AuditAction::ResolveDispute { job: JobId(*job), refund: Money(*refund) }, None)
+        }
+        _ => return None,
+    })
+}
+
+async fn carry_out(area: &Area, dispatch: &Dispatch, caller: Caller, msg: ClientMsg) -> Result<Executed, Refusal> {
     let tag = request_tag(caller, &msg)?;
     let _claim = tag.as_ref().map(|tag| dispatch.claim_request(tag)).transpose()?;
     if let Some(tag) = &tag

@@ -35,6 +35,7 @@ impl From<ActorError> for Refusal {
             ActorError::PaymentDeclined(..) | ActorError::CardDeclined(..) => ErrorCode::PaymentDeclined,
             ActorError::CardRejected(..) => ErrorCode::BadRequest,
             ActorError::Card(..) => ErrorCode::Conflict,
+            ActorError::CustomerBlocked(..) => ErrorCode::Forbidden,
             ActorError::Payment(_, dispatch_actors::payments::PaymentError::Call(_)) => ErrorCode::Unavailable,
             ActorError::Payment(..) | ActorError::NoPayment(_) => ErrorCode::Conflict,
         };

@@ -71,3 +71,72 @@ async fn an_operator_reads_a_job_s_log_and_payment_a_contractor_and_the_books() 
     assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     server.stop().await
 }
+
+/// A request to `path` with `token` (`body`: a POST of that JSON): the status and the JSON answer.
+async fn call(server: &Server, token: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    let url = format!("http://{}{path}", server.addr);
+    let client = reqwest::Client::new();
+    let request = match body {
+        Some(body) => client.post(url).json(&body),
+        None => client.get(url),
+    };
+    let response = request.bearer_auth(token).send().await?;
+    Ok((response.status().as_u16(), response.json().await?))
+}
+
+#[tokio::test]
+async fn dispatchers_actions_are_audited_and_an_admin_blocks_a_customer() -> Result<()> {
+    let server = Server::start().await?;
+    let auth = Auth::new(b"test-secret-of-at-least-32-bytes");
+    let admin = auth.issue(Role::Admin, 1, "", 600)?;
+    let reader = auth.issue(Role::Dispatcher, 4, CITY, 600)?;
+    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
+    let _other = contractor(&server, 8, "plumbing", 9_000.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let mut dispatcher = server.connect(Role::Dispatcher, 4).await?;
+    let job = customer.post_job("plumbing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    dispatcher.call(json!({"type": "assign", "job": job, "contractor": 8})).await?;
+    assert_eq!(dispatcher.refused(json!({"type": "assign", "job": 99_999, "contractor": 7})).await?["code"], "not_found");
+    dispatcher.call(json!({"type": "cancel", "job": job, "reason": "the customer phoned"})).await?;
+
+    // The trail: each action before it ran, a refusal after its action, in order, a page at a time.
+    let (status, trail) = call(&server, &reader, &format!("/v1/admin/cities/{CITY}/audit"), None).await?;
+    assert_eq!(status, 200, "{trail}");
+    let entries = trail["entries"].as_array().expect("entries");
+    let actions: Vec<&str> = entries.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["assign", "assign", "refused", "cancel"], "{trail}");
+    assert_eq!((entries[0]["actor_role"].as_str(), entries[0]["actor"].as_u64()), (Some("dispatcher"), Some(4)));
+    assert_eq!(entries[2]["refused_position"], entries[1]["position"]);
+    assert_eq!(entries[3]["reason"], "the customer phoned");
+    let (_, first) = call(&server, &reader, &format!("/v1/admin/cities/{CITY}/audit?limit=2"), None).await?;
+    assert_eq!(first["entries"].as_array().map(Vec::len), Some(2));
+    let next = first["next"].as_u64().expect("a full page has a next cursor");
+    let (_, rest) = call(&server, &reader, &format!("/v1/admin/cities/{CITY}/audit?after={next}&limit=2"), None).await?;
+    assert_eq!(rest["entries"][0]["position"].as_u64(), Some(next + 1));
+    for bad in ["?limit=0", "?limit=501", "?after=x"] {
+        assert_eq!(call(&server, &reader, &format!("/v1/admin/cities/{CITY}/audit{bad}"), None).await?.0, 400, "{bad}");
+    }
+
+    // An admin blocks customer 100: their posts are refused, with the reason; a dispatcher may read but not block.
+    let blocking = json!({"reason": "three chargebacks"});
+    let path = format!("/v1/admin/cities/{CITY}/customers/100");
+    assert_eq!(call(&server, &reader, &format!("{path}/block"), Some(blocking.clone())).await?.0, 403);
+    let (status, blocked) = call(&server, &admin, &format!("{path}/block"), Some(blocking)).await?;
+    assert_eq!((status, blocked["blocked"].as_bool(), blocked["blocked_by"].as_u64()), (200, Some(true), Some(1)), "{blocked}");
+    assert_eq!(call(&server, &reader, &path, None).await?.1["reason"], "three chargebacks");
+    let refused = customer
+        .refused(json!({"type": "post_job", "trade": "hvac", "lat": DSM.0, "lng": DSM.1, "urgency": "today", "description": "x"}))
+        .await?;
+    assert!(refused["code"] == "forbidden" && refused["message"].as_str().is_some_and(|m| m.contains("three chargebacks")), "{refused}");
+    for bad in [json!({"reason": ""}), json!({}), json!({"reason": "x", "extra": 1})] {
+        assert_eq!(call(&server, &admin, &format!("{path}/block"), Some(bad.clone())).await?.0, 400, "{bad}");
+    }
+    let (status, unblocked) = call(&server, &admin, &format!("{path}/unblock"), Some(json!({"reason": "settled"}))).await?;
+    assert_eq!((status, unblocked["blocked"].as_bool()), (200, Some(false)));
+    customer.post_job("hvac").await?;
+    let (_, trail) = call(&server, &admin, &format!("/v1/admin/cities/{CITY}/audit?after=4"), None).await?;
+    let actions: Vec<&str> = trail["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["block_customer", "unblock_customer"], "{trail}");
+    server.stop().await
+}

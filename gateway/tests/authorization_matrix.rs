@@ -145,6 +145,8 @@ async fn every_role_and_every_admin_route() -> Result<()> {
         format!("/v1/admin/cities/{CITY}/jobs/{job}"),
         format!("/v1/admin/cities/{CITY}/contractors/7"),
         format!("/v1/admin/cities/{CITY}/books"),
+        format!("/v1/admin/cities/{CITY}/audit"),
+        format!("/v1/admin/cities/{CITY}/customers/70"),
     ];
     let callers: [(&str, Option<String>, u16); 7] = [
         ("an admin", token(Role::Admin, "")?, 200),
@@ -169,6 +171,19 @@ async fn every_role_and_every_admin_route() -> Result<()> {
             if status != 200 {
                 assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{who} on {route}: an error names why: {body}");
             }
+        }
+    }
+    // Changes are an admin's alone: even this city's dispatcher is refused.
+    for action in ["block", "unblock"] {
+        let route = format!("/v1/admin/cities/{CITY}/customers/70/{action}");
+        for (who, token, expected) in &callers {
+            let expected = if *who == "this city's dispatcher" { 403 } else { *expected };
+            let mut request = client.post(format!("http://{}{route}", server.addr)).json(&serde_json::json!({"reason": "matrix"}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let status = request.send().await?.status().as_u16();
+            assert_eq!(status, expected, "{who} on POST {route}");
         }
     }
     // The WebSocket is not the admin's.

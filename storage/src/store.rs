@@ -20,6 +20,10 @@ pub enum Kind {
     Customer = 4,
     /// A contractor's payout account at the processor.
     Payee = 5,
+    /// An operator's or dispatcher's action, by its position in the city's audit trail (append-only).
+    Audit = 6,
+    /// A customer blocked from posting (and why, by whom).
+    Block = 7,
 }
 
 impl Kind {
@@ -30,7 +34,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 5] = [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer, Kind::Payee];
+    pub const ALL: [Kind; 7] = [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer, Kind::Payee, Kind::Audit, Kind::Block];
 }
 
 /// One entry of a job's event log.

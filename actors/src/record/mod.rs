@@ -2,7 +2,8 @@
 //! carries: job and contractor snapshots, the job event log's records, and
 //! what requests with a client's request id did (`request.rs`), each
 //! customer's card on file (`customer.rs`) and each contractor's payout
-//! account (`payee.rs`).
+//! account (`payee.rs`), and the city's audit trail and blocked customers
+//! (`audit.rs`).
 //!
 //! Each type implements [`Versioned`]: the schema version that introduced
 //! its layout and an upcaster from the layouts before it. Earlier layouts are
@@ -12,6 +13,7 @@
 //!
 //! [`Versioned`]: dispatch_storage::codec::Versioned
 
+mod audit;
 mod customer;
 mod log;
 mod payee;
@@ -20,6 +22,7 @@ mod snapshot;
 mod v1;
 mod v2;
 
+pub use audit::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord};
 pub use customer::{CustomerRecord, PendingCard};
 pub use log::LogRecord;
 pub use log::PaymentRecord;

@@ -11,6 +11,8 @@
 //! here, or to its owner over NATS (`dispatch.city.<city>.<epoch>.admin`),
 //! answered by one executor (`query.rs`).
 
+pub mod audit;
+pub mod customers;
 pub(crate) mod query;
 
 use std::sync::{Arc, OnceLock};
@@ -37,7 +39,7 @@ use query::{AdminAnswer, AdminQuery};
 
 /// A refused request: its status and why.
 #[derive(Debug)]
-pub(crate) struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,14 +77,30 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// Lets the token's holder read `city`: an admin anywhere, a dispatcher at home.
-fn operator(headers: &HeaderMap, gw: &Gateway, city: &str) -> Result<(), ApiError> {
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+/// The verified claims of the request's bearer token.
+fn bearer(headers: &HeaderMap, gw: &Gateway) -> Result<crate::auth::Claims, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "missing token (Authorization: Bearer …)".into()))?;
-    let claims = gw.auth.verify(token.trim()).map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    gw.auth.verify(token.trim()).map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))
+}
+
+/// The city's, if `gw` serves it.
+fn known(gw: &Gateway, city: &str) -> Result<(), ApiError> {
+    if gw.cities.contains_key(city) { Ok(()) } else { Err(ApiError(StatusCode::NOT_FOUND, format!("no city {city}"))) }
+}
+
+/// Lets the token's holder read `city`: an admin anywhere, a dispatcher at home.
+fn operator(headers: &HeaderMap, gw: &Gateway, city: &str) -> Result<(), ApiError> {
+    let claims = bearer(headers, gw)?;
     match claims.role {
         Role::Admin => {}
         Role::Dispatcher if claims.city == city => {}
@@ -91,10 +109,26 @@ fn operator(headers: &HeaderMap, gw: &Gateway, city: &str) -> Result<(), ApiErro
             return Err(ApiError(StatusCode::FORBIDDEN, format!("the admin API is for admins and dispatchers, not a {}", other.as_str())));
         }
     }
-    if !gw.cities.contains_key(city) {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no city {city}")));
+    known(gw, city)
+}
+
+/// Lets only an admin change `city`: the admin's id.
+fn admin(headers: &HeaderMap, gw: &Gateway, city: &str) -> Result<u64, ApiError> {
+    let claims = bearer(headers, gw)?;
+    if claims.role != Role::Admin {
+        return Err(ApiError(StatusCode::FORBIDDEN, format!("only an admin may change this; you are a {}", claims.role.as_str())));
     }
-    Ok(())
+    known(gw, city)?;
+    Ok(claims.sub)
+}
+
+/// An id as the document states ids: an `int64` of at least 0 (the engine's
+/// ids are unsigned, but no id above `i64::MAX` is ever handed out).
+fn checked_id(id: u64, what: &str) -> Result<u64, ApiError> {
+    if i64::try_from(id).is_err() {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("{what} {id} is above the largest id, {}", i64::MAX)));
+    }
+    Ok(id)
 }
 
 /// Asks `city` (known to exist) the query.
@@ -196,6 +230,7 @@ async fn job(
     path: Result<Path<(String, u64)>, PathRejection>,
 ) -> Result<Json<AdminJob>, ApiError> {
     let Path((city, job)) = path?;
+    let job = checked_id(job, "job")?;
     operator(&headers, &gw, &city)?;
     let AdminAnswer::Job(view) = ask(&gw, &city, AdminQuery::Job(job)).await? else { return Err(mismatched()) };
     let timeline = view.timeline.iter().filter_map(|e| serde_json::from_str(&crate::protocol::encode_server(&e.frame())).ok()).collect();
@@ -228,6 +263,7 @@ async fn contractor(
     path: Result<Path<(String, u64)>, PathRejection>,
 ) -> Result<Json<AdminContractor>, ApiError> {
     let Path((city, id)) = path?;
+    let id = checked_id(id, "contractor")?;
     operator(&headers, &gw, &city)?;
     let AdminAnswer::Contractor(c) = ask(&gw, &city, AdminQuery::Contractor(id)).await? else { return Err(mismatched()) };
     let trades = c.trades.into_iter().map(|(trade, declared_years)| AdminTrade { trade, declared_years }).collect();
@@ -292,9 +328,22 @@ impl Modify for BearerAuth {
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "dispatch admin API", description = "Operators' reads of a city: jobs, contractors, books. Tokens: an admin's for any city, a dispatcher's for their own."),
-    paths(job, contractor, books),
-    components(schemas(AdminJob, AdminContractor, AdminTrade, AdminBooks, ErrorBody)),
+    info(
+        title = "dispatch admin API",
+        description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail. Tokens: an admin's for any city, a dispatcher's to read their own."
+    ),
+    paths(job, contractor, books, audit::audit, customers::customer, customers::block, customers::unblock),
+    components(schemas(
+        AdminJob,
+        AdminContractor,
+        AdminTrade,
+        AdminBooks,
+        ErrorBody,
+        audit::AuditPage,
+        audit::AuditEntry,
+        customers::AdminCustomer,
+        customers::Reason
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct AdminApi;
@@ -313,6 +362,10 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/jobs/{job}", get(job))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
             .route("/v1/admin/cities/{city}/books", get(books))
+            .route("/v1/admin/cities/{city}/audit", get(audit::audit))
+            .route("/v1/admin/cities/{city}/customers/{id}", get(customers::customer))
+            .route("/v1/admin/cities/{city}/customers/{id}/block", axum::routing::post(customers::block))
+            .route("/v1/admin/cities/{city}/customers/{id}/unblock", axum::routing::post(customers::unblock))
             .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such admin route".into()) })
     })
 }

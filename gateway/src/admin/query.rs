@@ -3,9 +3,9 @@
 //! session's commands have. The answers are typed (and bincode-able for
 //! NATS); the HTTP layer turns them into JSON.
 
-use dispatch_actors::Dispatch;
+use dispatch_actors::{Actor, AuditRecord, BlockRecord, Dispatch};
 use dispatch_engine::payment::{Books, Receipt};
-use dispatch_engine::{ContractorId, JobId};
+use dispatch_engine::{ContractorId, CustomerId, JobId};
 use serde::{Deserialize, Serialize};
 
 use crate::city_event::CityEvent;
@@ -20,6 +20,33 @@ pub enum AdminQuery {
     Contractor(u64),
     /// The city's books by kind of account.
     Books,
+    /// Up to `limit` entries of the audit trail after position `after`.
+    Audit {
+        /// The cursor: the last position of the page before (none: from the start).
+        after: Option<u64>,
+        /// How many at most.
+        limit: u32,
+    },
+    /// One customer: whether they are blocked.
+    Customer(u64),
+    /// An admin blocks a customer from posting, for `reason`.
+    Block {
+        /// The customer.
+        customer: u64,
+        /// The admin.
+        admin: u64,
+        /// Why.
+        reason: String,
+    },
+    /// An admin lets a customer post again, for `reason`.
+    Unblock {
+        /// The customer.
+        customer: u64,
+        /// The admin.
+        admin: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A job as operators see it.
@@ -55,6 +82,10 @@ pub enum AdminAnswer {
     Contractor(ContractorView),
     /// [`AdminQuery::Books`].
     Books(Books),
+    /// [`AdminQuery::Audit`]: the entries, in order.
+    Audit(Vec<AuditRecord>),
+    /// [`AdminQuery::Customer`], [`AdminQuery::Block`], [`AdminQuery::Unblock`]: the block, if there is one.
+    Customer(Option<BlockRecord>),
 }
 
 /// Answers `query` from the city's actors.
@@ -81,5 +112,15 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             }))
         }
         AdminQuery::Books => Ok(AdminAnswer::Books(dispatch.books())),
+        AdminQuery::Audit { after, limit } => Ok(AdminAnswer::Audit(dispatch.audit_trail(after, limit as usize).await?)),
+        AdminQuery::Customer(id) => Ok(AdminAnswer::Customer(dispatch.blocked(CustomerId(id)))),
+        AdminQuery::Block { customer, admin, reason } => {
+            let block = dispatch.block_customer(Actor::Admin(admin), CustomerId(customer), reason).await?;
+            Ok(AdminAnswer::Customer(Some(block)))
+        }
+        AdminQuery::Unblock { customer, admin, reason } => {
+            dispatch.unblock_customer(Actor::Admin(admin), CustomerId(customer), reason).await?;
+            Ok(AdminAnswer::Customer(None))
+        }
     }
 }

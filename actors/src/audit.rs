@@ -1,0 +1,94 @@
+//! The city's audit trail — every operator's and dispatcher's action, who,
+//! when, what and why, append-only and listed in order — and the customers
+//! blocked from posting (`record/audit.rs` has what is stored).
+//!
+//! Positions are handed out by the city's one writer (its owner). Record 0
+//! is the trail's head, the last position written, rewritten with each
+//! entry; a start reads it and steps past any entry written after it (a
+//! crash between the two), so a position is never used twice. An action's
+//! entry is written before the action: none goes unrecorded.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use dispatch_engine::CustomerId;
+use dispatch_storage::{Kind, codec};
+
+use crate::error::{ActorError, Result};
+use crate::handle::Dispatch;
+use crate::record::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord};
+use crate::shared::{Shared, read, write};
+
+/// The most entries one page of the trail holds.
+pub const MAX_AUDIT_PAGE: usize = 500;
+
+/// Reads the trail's head and the blocked customers when the city starts.
+pub(crate) async fn open(shared: &Shared) -> Result<()> {
+    let head = shared.store.get(Kind::Audit, 0).await?.map(|b| codec::decode::<AuditHead>(&b)).transpose()?;
+    let mut last = head.map_or(0, |h| h.last);
+    while shared.store.get(Kind::Audit, last + 1).await?.is_some() {
+        last += 1;
+    }
+    shared.audit_next.store(last + 1, Ordering::SeqCst);
+    let mut blocked = HashMap::new();
+    let mut after = None;
+    loop {
+        let page = shared.store.scan(Kind::Block, after, 1_000).await?;
+        let Some(&(id, _)) = page.last() else { break };
+        for (_, blob) in page {
+            let record: BlockRecord = codec::decode(&blob)?;
+            blocked.insert(record.customer, record);
+        }
+        after = Some(id);
+    }
+    *write(&shared.blocked) = blocked;
+    Ok(())
+}
+
+impl Dispatch {
+    /// Appends `action` by `actor` to the trail (before it is carried out): its position.
+    pub async fn audit(&self, actor: Actor, action: AuditAction, reason: Option<String>) -> Result<u64> {
+        let position = self.shared.audit_next.fetch_add(1, Ordering::SeqCst);
+        let record = AuditRecord { position, at: self.shared.clock.now(), actor, action, reason };
+        let items = vec![(Kind::Audit, position, codec::encode(&record)?), (Kind::Audit, 0, codec::encode(&AuditHead { last: position })?)];
+        self.shared.store.put_batch(items).await?;
+        Ok(position)
+    }
+
+    /// Notes that the action at `position` was refused, and why.
+    pub async fn audit_refused(&self, actor: Actor, position: u64, error: &str) {
+        let action = AuditAction::Refused { position, error: error.to_owned() };
+        if let Err(e) = self.audit(actor, action, None).await {
+            tracing::warn!(position, %e, "the refusal of an audited action was not recorded");
+        }
+    }
+
+    /// Up to `limit` entries of the trail after position `after` (from the start: `None`), in order.
+    pub async fn audit_trail(&self, after: Option<u64>, limit: usize) -> Result<Vec<AuditRecord>> {
+        let limit = limit.clamp(1, MAX_AUDIT_PAGE);
+        let page = self.shared.store.scan(Kind::Audit, Some(after.unwrap_or(0)), limit).await?;
+        page.iter().map(|(_, blob)| codec::decode(blob).map_err(ActorError::from)).collect()
+    }
+
+    /// Whether `customer` is blocked from posting, and why.
+    #[must_use]
+    pub fn blocked(&self, customer: CustomerId) -> Option<BlockRecord> {
+        read(&self.shared.blocked).get(&customer).cloned()
+    }
+
+    /// Blocks `customer` from posting (audited first).
+    pub async fn block_customer(&self, actor: Actor, customer: CustomerId, reason: String) -> Result<BlockRecord> {
+        self.audit(actor, AuditAction::BlockCustomer { customer }, Some(reason.clone())).await?;
+        let record = BlockRecord { customer, at: self.shared.clock.now(), by: actor, reason };
+        self.shared.store.put(Kind::Block, customer.0, codec::encode(&record)?).await?;
+        write(&self.shared.blocked).insert(customer, record.clone());
+        Ok(record)
+    }
+
+    /// Lets `customer` post again (audited first); whether they were blocked.
+    pub async fn unblock_customer(&self, actor: Actor, customer: CustomerId, reason: String) -> Result<bool> {
+        self.audit(actor, AuditAction::UnblockCustomer { customer }, Some(reason)).await?;
+        self.shared.store.delete(Kind::Block, customer.0).await?;
+        Ok(write(&self.shared.blocked).remove(&customer).is_some())
+    }
+}

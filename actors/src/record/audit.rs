@@ -1,0 +1,121 @@
+//! [`AuditRecord`]: one entry of a city's audit trail — an operator's or a
+//! dispatcher's action, who took it, when, what and why — and
+//! [`BlockRecord`], a customer blocked from posting.
+//!
+//! Audit records are `Kind::Audit` snapshots keyed by their position in the
+//! trail, 1, 2, 3, …: each is written once and never again (append-only),
+//! and a paged scan lists them in order, its last key the next page's
+//! cursor. An action's record is written *before* the action is carried
+//! out, so no action goes unrecorded; one refused afterwards gets a second
+//! record saying so.
+
+use dispatch_engine::{ContractorId, CustomerId, JobId, Money, Timestamp};
+use dispatch_storage::codec::Versioned;
+use serde::{Deserialize, Serialize};
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    /// A dispatcher, by id.
+    Dispatcher(u64),
+    /// An operator of the admin API, by id.
+    Admin(u64),
+}
+
+/// What was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditAction {
+    /// A job given to a contractor by hand.
+    Assign {
+        /// The job.
+        job: JobId,
+        /// To whom.
+        contractor: ContractorId,
+    },
+    /// A job called off.
+    Cancel {
+        /// The job.
+        job: JobId,
+    },
+    /// Money given back to a job's customer.
+    Refund {
+        /// The job.
+        job: JobId,
+        /// How much.
+        amount: Money,
+    },
+    /// A job's dispute settled.
+    ResolveDispute {
+        /// The job.
+        job: JobId,
+        /// How much went back.
+        refund: Money,
+    },
+    /// A customer blocked from posting.
+    BlockCustomer {
+        /// Whom.
+        customer: CustomerId,
+    },
+    /// A customer allowed to post again.
+    UnblockCustomer {
+        /// Whom.
+        customer: CustomerId,
+    },
+    /// The action of the record at `position` was refused (it did nothing).
+    Refused {
+        /// The record of the action.
+        position: u64,
+        /// Why.
+        error: String,
+    },
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Its position in the trail (1, 2, 3, …).
+    pub position: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// What.
+    pub action: AuditAction,
+    /// Why, in the actor's words, if they gave a reason.
+    pub reason: Option<String>,
+}
+
+/// A customer blocked from posting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    /// Whom.
+    pub customer: CustomerId,
+    /// Since when.
+    pub at: Timestamp,
+    /// By whom.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+}
+
+/// The trail's head (record 0): the last position written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// The last position written.
+    pub last: u64,
+}
+
+/// Audit heads first appeared in schema version 3's stores.
+impl Versioned for AuditHead {
+    const LAYOUT_SINCE: u16 = 3;
+}
+
+/// Audit records first appeared in schema version 3's stores.
+impl Versioned for AuditRecord {
+    const LAYOUT_SINCE: u16 = 3;
+}
+
+/// Block records first appeared in schema version 3's stores.
+impl Versioned for BlockRecord {
+    const LAYOUT_SINCE: u16 = 3;
+}
