@@ -379,6 +379,12 @@ impl Dispatch {
         self.shared.map.since(version, viewport)
     }
 
+    /// Up to `limit` of the city's live jobs after `after` that `keep` keeps, by id (`CityMap::jobs_after`).
+    #[must_use]
+    pub fn jobs_after(&self, after: Option<JobId>, limit: usize, keep: impl Fn(&crate::map::MapJob) -> bool) -> Vec<crate::map::MapJob> {
+        self.shared.map.jobs_after(after, limit, keep)
+    }
+
     /// How matching has gone: last minute, total, median latency.
     #[must_use]
     pub fn match_stats(&self) -> crate::map::MatchStats {

@@ -40,6 +40,10 @@ pub struct MapJob {
     pub point: GeoPoint,
     /// Its state.
     pub state: JobStateKind,
+    /// Its trade.
+    pub trade: dispatch_engine::Trade,
+    /// When it was posted.
+    pub posted_at: dispatch_engine::Timestamp,
     /// The contractor offered or assigned, if any.
     pub contractor: Option<ContractorId>,
     /// Where its money is (`None`: a job without payment).
@@ -139,18 +143,22 @@ impl CityMap {
         shard.lock().unwrap_or_else(PoisonError::into_inner).insert(id, MapContractor { id, point, status, version });
     }
 
-    /// Records a job's state.
-    pub fn put_job(
-        &self,
-        id: JobId,
-        point: GeoPoint,
-        state: JobStateKind,
-        contractor: Option<ContractorId>,
-        payment: Option<dispatch_engine::payment::PaymentState>,
-    ) {
-        let version = self.next();
-        let job = MapJob { id, point, state, contractor, payment, version };
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(id, job);
+    /// Records a job's state (`job.version` is set here).
+    pub fn put_job(&self, job: MapJob) {
+        let job = MapJob { version: self.next(), ..job };
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(job.id, job);
+    }
+
+    /// Up to `limit` jobs on the map (the open ones, and the finished ones
+    /// until they are pruned) with ids after `after` that `keep` keeps, by id.
+    #[must_use]
+    pub fn jobs_after(&self, after: Option<JobId>, limit: usize, keep: impl Fn(&MapJob) -> bool) -> Vec<MapJob> {
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut page: Vec<MapJob> = jobs.values().filter(|j| after.is_none_or(|a| j.id > a) && keep(j)).copied().collect();
+        drop(jobs);
+        page.sort_unstable_by_key(|j| j.id);
+        page.truncate(limit);
+        page
     }
 
     /// Everything that changed after `version` (0: everything), inside
@@ -202,7 +210,17 @@ mod tests {
         let map = CityMap::default();
         let p = GeoPoint::new(41.6, -93.6).unwrap();
         map.put_contractor(ContractorId(1), p, StatusKind::Available);
-        map.put_job(JobId(9), p, JobStateKind::Posted, None, Some(dispatch_engine::payment::PaymentState::Authorized));
+        let job = |state, contractor, payment| MapJob {
+            id: JobId(9),
+            point: p,
+            state,
+            trade: dispatch_engine::Trade::Plumbing,
+            posted_at: dispatch_engine::Timestamp(1),
+            contractor,
+            payment,
+            version: 0,
+        };
+        map.put_job(job(JobStateKind::Posted, None, Some(dispatch_engine::payment::PaymentState::Authorized)));
         let first = map.since(0, None);
         assert_eq!((first.contractors.len(), first.jobs.len(), first.version), (1, 1, 2));
         assert!(map.since(first.version, None).is_empty());
@@ -214,7 +232,7 @@ mod tests {
         // A viewport elsewhere sees nothing.
         assert!(map.since(0, Some([0.0, 0.0, 1.0, 1.0])).is_empty());
         // Finished jobs and offline contractors are pruned once everyone has seen them.
-        map.put_job(JobId(9), p, JobStateKind::Completed, Some(ContractorId(1)), None);
+        map.put_job(job(JobStateKind::Completed, Some(ContractorId(1)), None));
         map.put_contractor(ContractorId(1), p, StatusKind::Offline);
         let v = map.since(0, None).version;
         map.prune(v);

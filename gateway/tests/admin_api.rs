@@ -140,3 +140,53 @@ async fn dispatchers_actions_are_audited_and_an_admin_blocks_a_customer() -> Res
     assert_eq!(actions, ["block_customer", "unblock_customer"], "{trail}");
     server.stop().await
 }
+
+#[tokio::test]
+async fn the_live_jobs_filter_and_page_and_an_admin_cancels_one_with_a_reason() -> Result<()> {
+    let server = Server::start().await?;
+    let auth = Auth::new(b"test-secret-of-at-least-32-bytes");
+    let (admin, reader) = (auth.issue(Role::Admin, 1, "", 600)?, auth.issue(Role::Dispatcher, 4, CITY, 600)?);
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let mut posted = Vec::new();
+    for trade in ["plumbing", "hvac", "plumbing"] {
+        posted.push(customer.post_job(trade).await?);
+    }
+    let list = |query: &str| format!("/v1/admin/cities/{CITY}/jobs{query}");
+    let ids =
+        |page: &Value| page["jobs"].as_array().map(|j| j.iter().filter_map(|r| r["id"].as_u64()).collect::<Vec<_>>()).unwrap_or_default();
+
+    let (status, all) = call(&server, &reader, &list(""), None).await?;
+    assert_eq!((status, ids(&all)), (200, posted.clone()), "{all}");
+    assert_eq!(all["jobs"][0]["trade"], "plumbing");
+    assert!(all["jobs"][0]["posted_at"].as_i64().is_some_and(|t| t > 0));
+    let (_, plumbing) = call(&server, &reader, &list("?trade=plumbing"), None).await?;
+    assert_eq!(ids(&plumbing), [posted[0], posted[2]]);
+    let (_, first) = call(&server, &reader, &list("?limit=2"), None).await?;
+    assert_eq!((ids(&first), first["next"].as_u64()), (posted[..2].to_vec(), Some(posted[1])));
+    let (_, rest) = call(&server, &reader, &list(&format!("?after={}", posted[1])), None).await?;
+    assert_eq!((ids(&rest), rest["next"].as_u64()), (vec![posted[2]], None));
+    let until = all["jobs"][1]["posted_at"].as_i64().unwrap_or_default();
+    let (_, early) = call(&server, &reader, &list(&format!("?until={until}")), None).await?;
+    assert!(ids(&early).iter().all(|id| *id < posted[1]) && ids(&early).contains(&posted[0]), "{early}");
+    for bad in ["?state=lost", "?trade=juggling", "?limit=0", "?from=x"] {
+        assert_eq!(call(&server, &reader, &list(bad), None).await?.0, 400, "{bad}");
+    }
+
+    // An admin calls one off; its customer is told why; a dispatcher may not through this API.
+    let cancel = format!("/v1/admin/cities/{CITY}/jobs/{}/cancel", posted[1]);
+    let why = json!({"reason": "a duplicate of another job"});
+    assert_eq!(call(&server, &reader, &cancel, Some(why.clone())).await?.0, 403);
+    let (status, done) = call(&server, &admin, &cancel, Some(why.clone())).await?;
+    assert_eq!((status, done["state"].as_str()), (200, Some("cancelled")), "{done}");
+    let told =
+        customer.wait("the cancellation", |v| v["type"] == "event" && v["job"] == posted[1] && v["event"]["cancelled"].is_object()).await?;
+    assert_eq!(told["event"]["cancelled"]["reason"], "a duplicate of another job", "{told}");
+    let (_, cancelled) = call(&server, &reader, &list("?state=cancelled"), None).await?;
+    assert_eq!(ids(&cancelled), [posted[1]]);
+    // Again: the job is finished, refused, and the trail shows both attempts and the refusal.
+    assert_eq!(call(&server, &admin, &cancel, Some(why)).await?.0, 409);
+    let (_, trail) = call(&server, &admin, &format!("/v1/admin/cities/{CITY}/audit"), None).await?;
+    let actions: Vec<&str> = trail["entries"].as_array().expect("entries").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["cancel", "cancel", "refused"], "{trail}");
+    server.stop().await
+}

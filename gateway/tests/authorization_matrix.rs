@@ -147,6 +147,7 @@ async fn every_role_and_every_admin_route() -> Result<()> {
         format!("/v1/admin/cities/{CITY}/books"),
         format!("/v1/admin/cities/{CITY}/audit"),
         format!("/v1/admin/cities/{CITY}/customers/70"),
+        format!("/v1/admin/cities/{CITY}/jobs"),
     ];
     let callers: [(&str, Option<String>, u16); 7] = [
         ("an admin", token(Role::Admin, "")?, 200),
@@ -174,8 +175,12 @@ async fn every_role_and_every_admin_route() -> Result<()> {
         }
     }
     // Changes are an admin's alone: even this city's dispatcher is refused.
-    for action in ["block", "unblock"] {
-        let route = format!("/v1/admin/cities/{CITY}/customers/70/{action}");
+    let changes = [
+        format!("/v1/admin/cities/{CITY}/customers/70/block"),
+        format!("/v1/admin/cities/{CITY}/customers/70/unblock"),
+        format!("/v1/admin/cities/{CITY}/jobs/{job}/cancel"),
+    ];
+    for route in changes {
         for (who, token, expected) in &callers {
             let expected = if *who == "this city's dispatcher" { 403 } else { *expected };
             let mut request = client.post(format!("http://{}{route}", server.addr)).json(&serde_json::json!({"reason": "matrix"}));

@@ -230,7 +230,16 @@ impl JobActorState {
     fn map(&self) {
         let state = self.state();
         let payment = self.snap.payment.as_ref().map(|p| p.machine().state());
-        self.shared.map.put_job(self.id(), self.snap.job.location, state.kind(), state.contractor(), payment);
+        self.shared.map.put_job(crate::map::MapJob {
+            id: self.id(),
+            point: self.snap.job.location,
+            state: state.kind(),
+            trade: self.snap.job.trade,
+            posted_at: self.snap.job.posted_at,
+            contractor: state.contractor(),
+            payment,
+            version: 0,
+        });
     }
 
     /// Tells the job's cell whether the job counts as open demand.

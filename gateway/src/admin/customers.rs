@@ -50,6 +50,14 @@ pub struct Reason {
     pub reason: String,
 }
 
+/// A reason as the document states it: 1 to 500 characters, not all blank, no control characters.
+pub(super) fn checked_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.trim().is_empty() || reason.chars().count() > MAX_REASON || reason.chars().any(char::is_control) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("reason must be 1 to {MAX_REASON} printable characters, not all blank")));
+    }
+    Ok(())
+}
+
 fn view(city: String, id: u64, block: Option<BlockRecord>) -> AdminCustomer {
     let by = |actor: Actor| match actor {
         Actor::Admin(id) | Actor::Dispatcher(id) => id,
@@ -165,9 +173,7 @@ async fn change(
     let id = checked_id(id, "customer")?;
     let by = admin(&headers, &gw, &city)?;
     let Json(Reason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    if reason.trim().is_empty() || reason.chars().count() > MAX_REASON || reason.chars().any(char::is_control) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("reason must be 1 to {MAX_REASON} printable characters")));
-    }
+    checked_reason(&reason)?;
     let query =
         if block { AdminQuery::Block { customer: id, admin: by, reason } } else { AdminQuery::Unblock { customer: id, admin: by, reason } };
     let AdminAnswer::Customer(now) = ask(&gw, &city, query).await? else { return Err(mismatched()) };

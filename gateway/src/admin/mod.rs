@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod customers;
+pub mod jobs;
 pub(crate) mod query;
 
 use std::sync::{Arc, OnceLock};
@@ -26,7 +27,6 @@ use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Serialize;
-use serde_json::Value;
 use tower::ServiceExt;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -137,21 +137,6 @@ async fn ask(gw: &Gateway, city: &str, query: AdminQuery) -> Result<AdminAnswer,
     Ok(port.admin(query).await?)
 }
 
-/// A job, as `GET /v1/admin/cities/{city}/jobs/{job}` answers.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminJob {
-    /// The city.
-    pub city: String,
-    /// The job.
-    pub job: u64,
-    /// Its log in order: each entry as the `event` frame parties receive (`docs/protocol.md`).
-    #[schema(value_type = Vec<Object>)]
-    pub timeline: Vec<Value>,
-    /// Its payment as its receipt shows it (`null`: none).
-    #[schema(value_type = Option<Object>)]
-    pub payment: Option<Value>,
-}
-
 /// A contractor, as `GET /v1/admin/cities/{city}/contractors/{id}` answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminContractor {
@@ -203,39 +188,6 @@ pub struct AdminBooks {
     pub refunds: i64,
     /// Held on cards now.
     pub held: i64,
-}
-
-/// One job: its whole log and its payment.
-#[utoipa::path(
-    get,
-    path = "/v1/admin/cities/{city}/jobs/{job}",
-    tag = "jobs",
-    params(
-        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
-        ("job" = u64, Path, description = "The job's id", example = 1)
-    ),
-    responses(
-        (status = 200, description = "The job", body = AdminJob),
-        (status = 400, description = "A malformed id", body = ErrorBody),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
-        (status = 404, description = "No such city or job", body = ErrorBody),
-        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-async fn job(
-    Extension(gw): Extension<Arc<Gateway>>,
-    headers: HeaderMap,
-    path: Result<Path<(String, u64)>, PathRejection>,
-) -> Result<Json<AdminJob>, ApiError> {
-    let Path((city, job)) = path?;
-    let job = checked_id(job, "job")?;
-    operator(&headers, &gw, &city)?;
-    let AdminAnswer::Job(view) = ask(&gw, &city, AdminQuery::Job(job)).await? else { return Err(mismatched()) };
-    let timeline = view.timeline.iter().filter_map(|e| serde_json::from_str(&crate::protocol::encode_server(&e.frame())).ok()).collect();
-    let payment = view.payment.and_then(|p| serde_json::to_value(p).ok());
-    Ok(Json(AdminJob { city, job, timeline, payment }))
 }
 
 /// One contractor as they stand.
@@ -332,9 +284,13 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(job, contractor, books, audit::audit, customers::customer, customers::block, customers::unblock),
+    paths(jobs::job, jobs::jobs, jobs::cancel, contractor, books, audit::audit, customers::customer, customers::block, customers::unblock),
     components(schemas(
-        AdminJob,
+        jobs::AdminJob,
+        jobs::JobRow,
+        jobs::JobPage,
+        jobs::CancelReason,
+        jobs::Cancelled,
         AdminContractor,
         AdminTrade,
         AdminBooks,
@@ -359,7 +315,9 @@ fn router() -> &'static axum::Router {
     ROUTER.get_or_init(|| {
         axum::Router::new()
             .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
-            .route("/v1/admin/cities/{city}/jobs/{job}", get(job))
+            .route("/v1/admin/cities/{city}/jobs", get(jobs::jobs))
+            .route("/v1/admin/cities/{city}/jobs/{job}", get(jobs::job))
+            .route("/v1/admin/cities/{city}/jobs/{job}/cancel", axum::routing::post(jobs::cancel))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
             .route("/v1/admin/cities/{city}/books", get(books))
             .route("/v1/admin/cities/{city}/audit", get(audit::audit))

@@ -27,6 +27,30 @@ pub enum AdminQuery {
         /// How many at most.
         limit: u32,
     },
+    /// Up to `limit` live jobs after `after`, by id, of `state` and `trade` if given, posted in `[from, until)` (ms) if given.
+    Jobs {
+        /// The cursor: the last id of the page before.
+        after: Option<u64>,
+        /// How many at most.
+        limit: u32,
+        /// Only jobs in this state.
+        state: Option<dispatch_engine::JobStateKind>,
+        /// Only jobs of this trade.
+        trade: Option<dispatch_engine::Trade>,
+        /// Only jobs posted at or after this (ms).
+        from: Option<i64>,
+        /// Only jobs posted before this (ms).
+        until: Option<i64>,
+    },
+    /// An admin cancels a job, for `reason`.
+    Cancel {
+        /// The job.
+        job: u64,
+        /// The admin.
+        admin: u64,
+        /// Why (the parties are told).
+        reason: String,
+    },
     /// One customer: whether they are blocked.
     Customer(u64),
     /// An admin blocks a customer from posting, for `reason`.
@@ -82,6 +106,10 @@ pub enum AdminAnswer {
     Contractor(ContractorView),
     /// [`AdminQuery::Books`].
     Books(Books),
+    /// [`AdminQuery::Jobs`]: the page, by id.
+    Jobs(Vec<dispatch_actors::map::MapJob>),
+    /// [`AdminQuery::Cancel`]: the job's state after it.
+    Cancelled(dispatch_engine::JobState),
     /// [`AdminQuery::Audit`]: the entries, in order.
     Audit(Vec<AuditRecord>),
     /// [`AdminQuery::Customer`], [`AdminQuery::Block`], [`AdminQuery::Unblock`]: the block, if there is one.
@@ -113,6 +141,26 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
         }
         AdminQuery::Books => Ok(AdminAnswer::Books(dispatch.books())),
         AdminQuery::Audit { after, limit } => Ok(AdminAnswer::Audit(dispatch.audit_trail(after, limit as usize).await?)),
+        AdminQuery::Jobs { after, limit, state, trade, from, until } => {
+            let keep = |j: &dispatch_actors::map::MapJob| {
+                state.is_none_or(|s| j.state == s)
+                    && trade.is_none_or(|t| j.trade == t)
+                    && from.is_none_or(|f| j.posted_at.0 >= f)
+                    && until.is_none_or(|u| j.posted_at.0 < u)
+            };
+            Ok(AdminAnswer::Jobs(dispatch.jobs_after(after.map(JobId), limit as usize, keep)))
+        }
+        AdminQuery::Cancel { job, admin, reason } => {
+            let actor = Actor::Admin(admin);
+            let position = dispatch.audit(actor, dispatch_actors::AuditAction::Cancel { job: JobId(job) }, Some(reason.clone())).await?;
+            match dispatch.cancel(JobId(job), dispatch_actors::Asker::Dispatcher, reason).await {
+                Ok(state) => Ok(AdminAnswer::Cancelled(state)),
+                Err(e) => {
+                    dispatch.audit_refused(actor, position, &e.to_string()).await;
+                    Err(e.into())
+                }
+            }
+        }
         AdminQuery::Customer(id) => Ok(AdminAnswer::Customer(dispatch.blocked(CustomerId(id)))),
         AdminQuery::Block { customer, admin, reason } => {
             let block = dispatch.block_customer(Actor::Admin(admin), CustomerId(customer), reason).await?;
