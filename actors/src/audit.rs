@@ -8,15 +8,14 @@
 //! crash between the two), so a position is never used twice. An action's
 //! entry is written before the action: none goes unrecorded.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use dispatch_engine::CustomerId;
+use dispatch_engine::{ContractorId, ContractorStatus, CustomerId};
 use dispatch_storage::{Kind, codec};
 
 use crate::error::{ActorError, Result};
 use crate::handle::Dispatch;
-use crate::record::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord};
+use crate::record::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, SuspensionRecord};
 use crate::shared::{Shared, read, write};
 
 /// The most entries one page of the trail holds.
@@ -30,19 +29,26 @@ pub(crate) async fn open(shared: &Shared) -> Result<()> {
         last += 1;
     }
     shared.audit_next.store(last + 1, Ordering::SeqCst);
-    let mut blocked = HashMap::new();
+    let blocked: Vec<BlockRecord> = all(shared, Kind::Block).await?;
+    *write(&shared.blocked) = blocked.into_iter().map(|b| (b.customer, b)).collect();
+    let suspended: Vec<SuspensionRecord> = all(shared, Kind::Suspension).await?;
+    *write(&shared.suspended) = suspended.into_iter().map(|s| (s.contractor, s)).collect();
+    Ok(())
+}
+
+/// Every record of `kind` (a few: blocks, suspensions).
+async fn all<T: dispatch_storage::codec::Versioned + serde::de::DeserializeOwned>(shared: &Shared, kind: Kind) -> Result<Vec<T>> {
+    let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = shared.store.scan(Kind::Block, after, 1_000).await?;
+        let page = shared.store.scan(kind, after, 1_000).await?;
         let Some(&(id, _)) = page.last() else { break };
         for (_, blob) in page {
-            let record: BlockRecord = codec::decode(&blob)?;
-            blocked.insert(record.customer, record);
+            out.push(codec::decode(&blob)?);
         }
         after = Some(id);
     }
-    *write(&shared.blocked) = blocked;
-    Ok(())
+    Ok(out)
 }
 
 impl Dispatch {
@@ -90,5 +96,34 @@ impl Dispatch {
         self.audit(actor, AuditAction::UnblockCustomer { customer }, Some(reason)).await?;
         self.shared.store.delete(Kind::Block, customer.0).await?;
         Ok(write(&self.shared.blocked).remove(&customer).is_some())
+    }
+
+    /// Whether `contractor` is suspended from offers, and why.
+    #[must_use]
+    pub fn suspended(&self, contractor: ContractorId) -> Option<SuspensionRecord> {
+        read(&self.shared.suspended).get(&contractor).cloned()
+    }
+
+    /// Suspends `contractor` (audited first): no more offers; an offer they
+    /// hold is withdrawn (declined for them), so the job goes to the next.
+    pub async fn suspend_contractor(&self, actor: Actor, contractor: ContractorId, reason: String) -> Result<SuspensionRecord> {
+        let snap = self.contractor(contractor).await?;
+        self.audit(actor, AuditAction::SuspendContractor { contractor }, Some(reason.clone())).await?;
+        let record = SuspensionRecord { contractor, at: self.shared.clock.now(), by: actor, reason };
+        self.shared.store.put(Kind::Suspension, contractor.0, codec::encode(&record)?).await?;
+        write(&self.shared.suspended).insert(contractor, record.clone());
+        if let ContractorStatus::Offered(job) = snap.status
+            && let Err(e) = self.decline(job, contractor).await
+        {
+            tracing::warn!(%contractor, %job, %e, "a suspended contractor's offer was not withdrawn; it expires");
+        }
+        Ok(record)
+    }
+
+    /// Lets a suspended contractor have offers again (audited first); whether they were suspended.
+    pub async fn reinstate_contractor(&self, actor: Actor, contractor: ContractorId, reason: String) -> Result<bool> {
+        self.audit(actor, AuditAction::ReinstateContractor { contractor }, Some(reason)).await?;
+        self.shared.store.delete(Kind::Suspension, contractor.0).await?;
+        Ok(write(&self.shared.suspended).remove(&contractor).is_some())
     }
 }

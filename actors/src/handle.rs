@@ -238,6 +238,9 @@ impl Dispatch {
 
     /// A dispatcher offers the job to `contractor`, taking it back from whoever holds it.
     pub async fn assign(&self, job: JobId, contractor: ContractorId) -> Result<JobState> {
+        if let Some(s) = self.suspended(contractor) {
+            return Err(ActorError::ContractorState(contractor, format!("is suspended: {}", s.reason)));
+        }
         self.act(job, JobAction::Assign, contractor).await
     }
 

@@ -71,6 +71,6 @@ pub use job::{CALL_TIMEOUT, PaymentAct};
 pub use parties::Asker;
 pub use record::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord,
-    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord,
 };
 pub use requests::RequestClaim;

@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) audit_next: AtomicU64,
     /// Customers blocked from posting, read at start and kept as they change (`audit.rs`).
     pub(crate) blocked: RwLock<HashMap<dispatch_engine::CustomerId, crate::record::BlockRecord>>,
+    /// Contractors suspended from offers, read at start and kept as they change (`audit.rs`).
+    pub(crate) suspended: RwLock<HashMap<ContractorId, crate::record::SuspensionRecord>>,
 }
 
 impl Shared {
@@ -135,6 +137,7 @@ impl Shared {
             card_setups: Mutex::default(),
             audit_next: AtomicU64::new(1),
             blocked: RwLock::default(),
+            suspended: RwLock::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,

@@ -72,3 +72,40 @@ async fn a_blocked_customer_cannot_post_until_unblocked_and_a_restart_keeps_the_
     city.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_suspended_contractor_loses_their_offer_gets_no_more_and_is_offered_again_once_reinstated() -> Result<()> {
+    use dispatch_actors::engine::ContractorId;
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(fast_config(), store.clone() as Arc<dyn SnapshotStore>).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 100.0).await?;
+    online(&city, 2, Trade::Plumbing, 900.0).await?;
+    let (job, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(ContractorId(1))).await?;
+
+    // Suspended while holding the offer: it goes to the next contractor.
+    city.suspend_contractor(Actor::Admin(1), ContractorId(1), "licence lapsed".into()).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(ContractorId(2))).await?;
+    assert!(city.assign(job, ContractorId(1)).await.is_err(), "nor assigned by hand");
+    city.decline(job, ContractorId(2)).await?;
+    // The nearest is suspended: a second job is never offered to them.
+    let (second, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    wait_for(&mut events, |e| e.job == second && offered_to(e) == Some(ContractorId(2))).await?;
+    city.crash();
+
+    // Kept across a restart; reinstated, they are offered jobs again.
+    let (city, _) = Dispatch::start(fast_config(), store.clone() as Arc<dyn SnapshotStore>).await?;
+    assert_eq!(city.suspended(ContractorId(1)).map(|s| s.reason), Some("licence lapsed".into()));
+    let mut events = city.subscribe();
+    assert!(city.reinstate_contractor(Actor::Admin(1), ContractorId(1), "licence renewed".into()).await?);
+    let (third, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    wait_for(&mut events, |e| e.job == third && offered_to(e) == Some(ContractorId(1))).await?;
+    let actions: Vec<AuditAction> = city.audit_trail(None, 100).await?.into_iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        [AuditAction::SuspendContractor { contractor: ContractorId(1) }, AuditAction::ReinstateContractor { contractor: ContractorId(1) }]
+    );
+    city.shutdown().await;
+    Ok(())
+}

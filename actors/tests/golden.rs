@@ -30,7 +30,7 @@ use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
 use dispatch_actors::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord,
-    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag,
+    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord,
 };
 
 /// One stored value and the name of its file.
@@ -45,6 +45,7 @@ enum Golden {
     Audit(&'static str, AuditRecord),
     AuditHead(&'static str, AuditHead),
     Block(&'static str, BlockRecord),
+    Suspension(&'static str, SuspensionRecord),
 }
 
 impl Golden {
@@ -58,7 +59,8 @@ impl Golden {
             | Golden::Payee(name, _)
             | Golden::Audit(name, _)
             | Golden::AuditHead(name, _)
-            | Golden::Block(name, _) => name,
+            | Golden::Block(name, _)
+            | Golden::Suspension(name, _) => name,
         }
     }
 }
@@ -352,6 +354,9 @@ async fn version_3() -> Vec<Golden> {
         ),
         Golden::AuditHead("audit-head", AuditHead { last: 7 }),
         Golden::Block("block", BlockRecord { customer: CustomerId(3), at, by: Actor::Admin(1), reason: "three chargebacks".into() }),
+        Golden::Audit("audit-suspend", entry(8, Actor::Admin(1), AuditAction::SuspendContractor { contractor: c }, Some("licence lapsed"))),
+        Golden::Audit("audit-reinstate", entry(9, Actor::Admin(1), AuditAction::ReinstateContractor { contractor: c }, None)),
+        Golden::Suspension("suspension", SuspensionRecord { contractor: c, at, by: Actor::Admin(1), reason: "licence lapsed".into() }),
     ]);
     goldens
 }
@@ -388,6 +393,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Audit(name, value) => check(&dir, name, value, write)?,
             Golden::AuditHead(name, value) => check(&dir, name, value, write)?,
             Golden::Block(name, value) => check(&dir, name, value, write)?,
+            Golden::Suspension(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -190,3 +190,28 @@ async fn the_live_jobs_filter_and_page_and_an_admin_cancels_one_with_a_reason() 
     assert_eq!(actions, ["cancel", "cancel", "refused"], "{trail}");
     server.stop().await
 }
+
+#[tokio::test]
+async fn an_admin_suspends_a_contractor_whose_offer_goes_to_the_next() -> Result<()> {
+    let server = Server::start().await?;
+    let auth = Auth::new(b"test-secret-of-at-least-32-bytes");
+    let (admin, reader) = (auth.issue(Role::Admin, 1, "", 600)?, auth.issue(Role::Dispatcher, 4, CITY, 600)?);
+    let mut near = contractor(&server, 7, "plumbing", 300.0).await?;
+    let mut far = contractor(&server, 8, "plumbing", 2_000.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let job = customer.post_job("plumbing").await?;
+    near.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+
+    let path = format!("/v1/admin/cities/{CITY}/contractors/7");
+    let why = json!({"reason": "insurance expired"});
+    assert_eq!(call(&server, &reader, &format!("{path}/suspend"), Some(why.clone())).await?.0, 403, "read-only for dispatchers");
+    let (status, suspended) = call(&server, &admin, &format!("{path}/suspend"), Some(why)).await?;
+    assert_eq!((status, suspended["suspended"].as_bool()), (200, Some(true)), "{suspended}");
+    assert_eq!(suspended["suspended_reason"], "insurance expired");
+    far.wait("the offer, withdrawn from the suspended one", |v| v["type"] == "offer" && v["job"] == job).await?;
+    assert_eq!(call(&server, &reader, &path, None).await?.1["suspended"], true);
+    let (status, back) = call(&server, &admin, &format!("{path}/reinstate"), Some(json!({"reason": "insured again"}))).await?;
+    assert_eq!((status, back["suspended"].as_bool()), (200, Some(false)), "{back}");
+    assert_eq!(call(&server, &admin, "/v1/admin/cities/des-moines/contractors/99999/suspend", Some(json!({"reason": "x"}))).await?.0, 404);
+    server.stop().await
+}

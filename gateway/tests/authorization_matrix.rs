@@ -178,6 +178,8 @@ async fn every_role_and_every_admin_route() -> Result<()> {
     let changes = [
         format!("/v1/admin/cities/{CITY}/customers/70/block"),
         format!("/v1/admin/cities/{CITY}/customers/70/unblock"),
+        format!("/v1/admin/cities/{CITY}/contractors/7/suspend"),
+        format!("/v1/admin/cities/{CITY}/contractors/7/reinstate"),
         format!("/v1/admin/cities/{CITY}/jobs/{job}/cancel"),
     ];
     for route in changes {

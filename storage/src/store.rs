@@ -24,6 +24,8 @@ pub enum Kind {
     Audit = 6,
     /// A customer blocked from posting (and why, by whom).
     Block = 7,
+    /// A contractor suspended from offers (and why, by whom).
+    Suspension = 8,
 }
 
 impl Kind {
@@ -34,7 +36,8 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 7] = [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer, Kind::Payee, Kind::Audit, Kind::Block];
+    pub const ALL: [Kind; 8] =
+        [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer, Kind::Payee, Kind::Audit, Kind::Block, Kind::Suspension];
 }
 
 /// One entry of a job's event log.

@@ -93,6 +93,9 @@ impl JobActorState {
         let mut candidates = Vec::with_capacity(best.len());
         let mut etas = HashMap::new();
         for n in &best {
+            if crate::shared::read(&self.shared.suspended).contains_key(&n.contractor.id) {
+                continue; // suspended: no offers
+            }
             let Some(actor) = self.shared.contractor(n.contractor.id) else { continue };
             let (trade, window) = (self.snap.job.trade, self.window());
             let Ok(facts) = ask(&actor, |reply| ContractorMsg::Describe { trade, window, reply }).await else { continue };

@@ -68,6 +68,16 @@ pub enum AuditAction {
         /// Why.
         error: String,
     },
+    /// A contractor suspended: no offers until reinstated.
+    SuspendContractor {
+        /// Whom.
+        contractor: ContractorId,
+    },
+    /// A suspended contractor reinstated.
+    ReinstateContractor {
+        /// Whom.
+        contractor: ContractorId,
+    },
 }
 
 /// One entry of the audit trail.
@@ -96,6 +106,24 @@ pub struct BlockRecord {
     pub by: Actor,
     /// Why.
     pub reason: String,
+}
+
+/// A contractor suspended from offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspensionRecord {
+    /// Whom.
+    pub contractor: ContractorId,
+    /// Since when.
+    pub at: Timestamp,
+    /// By whom.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+}
+
+/// Suspension records first appeared in schema version 3's stores.
+impl Versioned for SuspensionRecord {
+    const LAYOUT_SINCE: u16 = 3;
 }
 
 /// The trail's head (record 0): the last position written.

@@ -41,7 +41,7 @@ pub struct AuditEntry {
     pub actor_role: String,
     /// The actor's id.
     pub actor: u64,
-    /// What: `assign`, `cancel`, `refund`, `resolve_dispute`, `block_customer`, `unblock_customer`, or `refused` (the action at `refused_position` did nothing).
+    /// What: `assign`, `cancel`, `refund`, `resolve_dispute`, `block_customer`, `unblock_customer`, `suspend_contractor`, `reinstate_contractor`, or `refused` (the action at `refused_position` did nothing).
     pub action: String,
     /// The job it concerned.
     pub job: Option<u64>,
@@ -114,6 +114,14 @@ impl From<AuditRecord> for AuditEntry {
             AuditAction::UnblockCustomer { customer } => {
                 entry.customer = Some(customer.0);
                 "unblock_customer"
+            }
+            AuditAction::SuspendContractor { contractor } => {
+                entry.contractor = Some(contractor.0);
+                "suspend_contractor"
+            }
+            AuditAction::ReinstateContractor { contractor } => {
+                entry.contractor = Some(contractor.0);
+                "reinstate_contractor"
             }
             AuditAction::Refused { position, error } => {
                 (entry.refused_position, entry.error) = (Some(position), Some(error));

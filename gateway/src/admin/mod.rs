@@ -156,6 +156,10 @@ pub struct AdminContractor {
     pub reviews: u32,
     /// Where they were last seen: `[lat, lng]`.
     pub position: Option<[f64; 2]>,
+    /// Whether they are suspended from offers.
+    pub suspended: bool,
+    /// Why, when they are.
+    pub suspended_reason: Option<String>,
 }
 
 /// A trade a contractor declared.
@@ -218,9 +222,112 @@ async fn contractor(
     let id = checked_id(id, "contractor")?;
     operator(&headers, &gw, &city)?;
     let AdminAnswer::Contractor(c) = ask(&gw, &city, AdminQuery::Contractor(id)).await? else { return Err(mismatched()) };
+    Ok(Json(contractor_view(city, id, c)))
+}
+
+/// A contractor's answer as the API shows it.
+fn contractor_view(city: String, id: u64, c: query::ContractorView) -> AdminContractor {
     let trades = c.trades.into_iter().map(|(trade, declared_years)| AdminTrade { trade, declared_years }).collect();
-    let position = c.position.map(|(lat, lng)| [lat, lng]);
-    Ok(Json(AdminContractor { city, id, name: c.name, status: c.status, trades, rating: c.rating.0, reviews: c.rating.1, position }))
+    AdminContractor {
+        city,
+        id,
+        name: c.name,
+        status: c.status,
+        trades,
+        rating: c.rating.0,
+        reviews: c.rating.1,
+        position: c.position.map(|(lat, lng)| [lat, lng]),
+        suspended: c.suspension.is_some(),
+        suspended_reason: c.suspension.map(|s| s.reason),
+    }
+}
+
+/// Why an admin suspends or reinstates a contractor.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendReason {
+    /// Why (1 to 500 characters, not all blank, no control characters), kept in the audit trail.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub reason: String,
+}
+
+/// Suspends a contractor (admins only): no more offers, and an offer they hold goes to the next.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/cities/{city}/contractors/{id}/suspend",
+    tag = "contractors",
+    params(
+        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
+        ("id" = u64, Path, description = "The contractor's id", example = 7)
+    ),
+    request_body = SuspendReason,
+    responses(
+        (status = 200, description = "Suspended", body = AdminContractor),
+        (status = 400, description = "A malformed id or reason", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such city or contractor", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn suspend(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+    body: Result<Json<SuspendReason>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AdminContractor>, ApiError> {
+    change_suspension(gw, headers, path, body, true).await
+}
+
+/// Reinstates a suspended contractor (admins only).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/cities/{city}/contractors/{id}/reinstate",
+    tag = "contractors",
+    params(
+        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
+        ("id" = u64, Path, description = "The contractor's id", example = 7)
+    ),
+    request_body = SuspendReason,
+    responses(
+        (status = 200, description = "Reinstated", body = AdminContractor),
+        (status = 400, description = "A malformed id or reason", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such city or contractor", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn reinstate(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+    body: Result<Json<SuspendReason>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AdminContractor>, ApiError> {
+    change_suspension(gw, headers, path, body, false).await
+}
+
+async fn change_suspension(
+    gw: Arc<Gateway>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+    body: Result<Json<SuspendReason>, axum::extract::rejection::JsonRejection>,
+    suspend: bool,
+) -> Result<Json<AdminContractor>, ApiError> {
+    let Path((city, id)) = path?;
+    let id = checked_id(id, "contractor")?;
+    let by = admin(&headers, &gw, &city)?;
+    let Json(SuspendReason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    customers::checked_reason(&reason)?;
+    let query = AdminQuery::Suspend { contractor: id, admin: by, suspend, reason };
+    let AdminAnswer::Contractor(c) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
+    Ok(Json(contractor_view(city, id, c)))
 }
 
 /// The city's books.
@@ -284,7 +391,7 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::cancel, contractor, books, audit::audit, customers::customer, customers::block, customers::unblock),
+    paths(jobs::job, jobs::jobs, jobs::cancel, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock),
     components(schemas(
         jobs::AdminJob,
         jobs::JobRow,
@@ -293,6 +400,7 @@ impl Modify for BearerAuth {
         jobs::Cancelled,
         AdminContractor,
         AdminTrade,
+        SuspendReason,
         AdminBooks,
         ErrorBody,
         audit::AuditPage,
@@ -319,6 +427,8 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/jobs/{job}", get(jobs::job))
             .route("/v1/admin/cities/{city}/jobs/{job}/cancel", axum::routing::post(jobs::cancel))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
+            .route("/v1/admin/cities/{city}/contractors/{id}/suspend", axum::routing::post(suspend))
+            .route("/v1/admin/cities/{city}/contractors/{id}/reinstate", axum::routing::post(reinstate))
             .route("/v1/admin/cities/{city}/books", get(books))
             .route("/v1/admin/cities/{city}/audit", get(audit::audit))
             .route("/v1/admin/cities/{city}/customers/{id}", get(customers::customer))

@@ -20,6 +20,17 @@ pub enum AdminQuery {
     Contractor(u64),
     /// The city's books by kind of account.
     Books,
+    /// An admin suspends a contractor (`suspend`) or reinstates them, for `reason`.
+    Suspend {
+        /// The contractor.
+        contractor: u64,
+        /// The admin.
+        admin: u64,
+        /// Suspend, or reinstate.
+        suspend: bool,
+        /// Why.
+        reason: String,
+    },
     /// Up to `limit` entries of the audit trail after position `after`.
     Audit {
         /// The cursor: the last position of the page before (none: from the start).
@@ -87,8 +98,10 @@ pub struct JobView {
 pub struct ContractorView {
     /// Their name.
     pub name: String,
-    /// What they are doing now (`available`, `on_job`, …).
+    /// What they are doing now (`available`, `en_route`, …).
     pub status: String,
+    /// Their suspension, if they are suspended.
+    pub suspension: Option<dispatch_actors::SuspensionRecord>,
     /// Their trades and years in each, as they declared them.
     pub trades: Vec<(String, u8)>,
     /// Their rating, 0–5, and how many reviews it rests on.
@@ -134,12 +147,22 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             Ok(AdminAnswer::Contractor(ContractorView {
                 name: profile.name.clone(),
                 status,
+                suspension: dispatch.suspended(ContractorId(id)),
                 trades,
                 rating: (profile.rating.average(), profile.rating.reviews()),
                 position: snap.position.map(|p| (p.lat(), p.lng())),
             }))
         }
         AdminQuery::Books => Ok(AdminAnswer::Books(dispatch.books())),
+        AdminQuery::Suspend { contractor, admin, suspend, reason } => {
+            let (who, actor) = (ContractorId(contractor), Actor::Admin(admin));
+            if suspend {
+                dispatch.suspend_contractor(actor, who, reason).await?;
+            } else {
+                dispatch.reinstate_contractor(actor, who, reason).await?;
+            }
+            Box::pin(answer(dispatch, AdminQuery::Contractor(contractor))).await
+        }
         AdminQuery::Audit { after, limit } => Ok(AdminAnswer::Audit(dispatch.audit_trail(after, limit as usize).await?)),
         AdminQuery::Jobs { after, limit, state, trade, from, until } => {
             let keep = |j: &dispatch_actors::map::MapJob| {
