@@ -10,11 +10,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Extension, Path};
 use axum::http::{HeaderMap, StatusCode};
 use dispatch_actors::{Actor, BlockRecord};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::query::{AdminAnswer, AdminQuery};
-use super::{ApiError, ErrorBody, admin, ask, checked_id, mismatched, operator};
+use super::{ApiError, ErrorBody, Reason, admin, ask, checked_id, mismatched, operator};
 use crate::server::Gateway;
 
 /// The longest reason taken, characters.
@@ -35,19 +35,6 @@ pub struct AdminCustomer {
     pub blocked_by: Option<u64>,
     /// Why.
     pub reason: Option<String>,
-}
-
-/// Why an admin blocks or unblocks.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Reason {
-    /// Why (1 to 500 characters, not all blank, no control characters), kept in the audit trail.
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub reason: String,
 }
 
 /// A reason as the document states it: 1 to 500 characters, not all blank, no control characters.

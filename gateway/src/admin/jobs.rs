@@ -18,7 +18,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::query::{AdminAnswer, AdminQuery};
-use super::{ApiError, ErrorBody, admin, ask, checked_id, mismatched, operator};
+use super::{ApiError, ErrorBody, Reason, admin, ask, checked_id, mismatched, operator};
 use crate::server::Gateway;
 
 /// The most jobs a page holds.
@@ -185,19 +185,6 @@ pub(super) async fn jobs(
     Ok(Json(JobPage { city, jobs, next }))
 }
 
-/// Why an admin calls a job off.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelReason {
-    /// Why (1 to 500 characters, not all blank, no control characters): the parties are told.
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub reason: String,
-}
-
 /// The job after an admin called it off.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cancelled {
@@ -218,7 +205,7 @@ pub struct Cancelled {
         ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
         ("job" = u64, Path, description = "The job's id", example = 1)
     ),
-    request_body = CancelReason,
+    request_body = Reason,
     responses(
         (status = 200, description = "Cancelled", body = Cancelled),
         (status = 400, description = "A malformed id or reason", body = ErrorBody),
@@ -234,12 +221,12 @@ pub(super) async fn cancel(
     Extension(gw): Extension<Arc<Gateway>>,
     headers: HeaderMap,
     path: Result<Path<(String, u64)>, PathRejection>,
-    body: Result<Json<CancelReason>, JsonRejection>,
+    body: Result<Json<Reason>, JsonRejection>,
 ) -> Result<Json<Cancelled>, ApiError> {
     let Path((city, job)) = path?;
     let job = checked_id(job, "job")?;
     let by = admin(&headers, &gw, &city)?;
-    let Json(CancelReason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(Reason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     super::customers::checked_reason(&reason)?;
     let AdminAnswer::Cancelled(state) = ask(&gw, &city, AdminQuery::Cancel { job, admin: by, reason }).await? else {
         return Err(mismatched());

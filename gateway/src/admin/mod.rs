@@ -242,11 +242,11 @@ fn contractor_view(city: String, id: u64, c: query::ContractorView) -> AdminCont
     }
 }
 
-/// Why an admin suspends or reinstates a contractor.
+/// Why an admin changes something (blocks, suspends, cancels): kept in the audit trail.
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SuspendReason {
-    /// Why (1 to 500 characters, not all blank, no control characters), kept in the audit trail.
+pub struct Reason {
+    /// Why (1 to 500 characters, not all blank, no control characters).
     #[schema(
         min_length = 1,
         max_length = 500,
@@ -264,7 +264,7 @@ pub struct SuspendReason {
         ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
         ("id" = u64, Path, description = "The contractor's id", example = 7)
     ),
-    request_body = SuspendReason,
+    request_body = Reason,
     responses(
         (status = 200, description = "Suspended", body = AdminContractor),
         (status = 400, description = "A malformed id or reason", body = ErrorBody),
@@ -279,7 +279,7 @@ async fn suspend(
     Extension(gw): Extension<Arc<Gateway>>,
     headers: HeaderMap,
     path: Result<Path<(String, u64)>, PathRejection>,
-    body: Result<Json<SuspendReason>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Reason>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<AdminContractor>, ApiError> {
     change_suspension(gw, headers, path, body, true).await
 }
@@ -293,7 +293,7 @@ async fn suspend(
         ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
         ("id" = u64, Path, description = "The contractor's id", example = 7)
     ),
-    request_body = SuspendReason,
+    request_body = Reason,
     responses(
         (status = 200, description = "Reinstated", body = AdminContractor),
         (status = 400, description = "A malformed id or reason", body = ErrorBody),
@@ -308,7 +308,7 @@ async fn reinstate(
     Extension(gw): Extension<Arc<Gateway>>,
     headers: HeaderMap,
     path: Result<Path<(String, u64)>, PathRejection>,
-    body: Result<Json<SuspendReason>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Reason>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<AdminContractor>, ApiError> {
     change_suspension(gw, headers, path, body, false).await
 }
@@ -317,13 +317,13 @@ async fn change_suspension(
     gw: Arc<Gateway>,
     headers: HeaderMap,
     path: Result<Path<(String, u64)>, PathRejection>,
-    body: Result<Json<SuspendReason>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Reason>, axum::extract::rejection::JsonRejection>,
     suspend: bool,
 ) -> Result<Json<AdminContractor>, ApiError> {
     let Path((city, id)) = path?;
     let id = checked_id(id, "contractor")?;
     let by = admin(&headers, &gw, &city)?;
-    let Json(SuspendReason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(Reason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     customers::checked_reason(&reason)?;
     let query = AdminQuery::Suspend { contractor: id, admin: by, suspend, reason };
     let AdminAnswer::Contractor(c) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
@@ -396,17 +396,15 @@ impl Modify for BearerAuth {
         jobs::AdminJob,
         jobs::JobRow,
         jobs::JobPage,
-        jobs::CancelReason,
         jobs::Cancelled,
         AdminContractor,
         AdminTrade,
-        SuspendReason,
         AdminBooks,
         ErrorBody,
         audit::AuditPage,
         audit::AuditEntry,
         customers::AdminCustomer,
-        customers::Reason
+        Reason
     )),
     modifiers(&BearerAuth)
 )]
