@@ -287,7 +287,15 @@ impl ContractorState {
         let now = tokio::time::Instant::now();
         if changed || self.mapped_at.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1)) {
             self.mapped_at = Some(now);
-            self.shared.map.put_contractor(self.id(), point, self.snap.status.kind());
+            let profile = &self.snap.profile;
+            self.shared.map.put_contractor(crate::map::MapContractor {
+                id: self.id(),
+                point,
+                status: self.snap.status.kind(),
+                trades: profile.trade_set(),
+                rating: profile.rating.average(),
+                version: 0,
+            });
         }
     }
 

@@ -382,6 +382,17 @@ impl Dispatch {
         self.shared.map.since(version, viewport)
     }
 
+    /// Up to `limit` of the city's live contractors after `after` that `keep` keeps, by id (`CityMap::contractors_after`).
+    #[must_use]
+    pub fn contractors_after(
+        &self,
+        after: Option<ContractorId>,
+        limit: usize,
+        keep: impl Fn(&crate::map::MapContractor) -> bool,
+    ) -> Vec<crate::map::MapContractor> {
+        self.shared.map.contractors_after(after, limit, keep)
+    }
+
     /// Up to `limit` of the city's live jobs after `after` that `keep` keeps, by id (`CityMap::jobs_after`).
     #[must_use]
     pub fn jobs_after(&self, after: Option<JobId>, limit: usize, keep: impl Fn(&crate::map::MapJob) -> bool) -> Vec<crate::map::MapJob> {

@@ -27,6 +27,10 @@ pub struct MapContractor {
     pub point: GeoPoint,
     /// What they are doing; `offline` once they leave.
     pub status: StatusKind,
+    /// Their trades.
+    pub trades: dispatch_engine::TradeSet,
+    /// Their average rating, 0–5.
+    pub rating: f32,
     /// The version of this change.
     pub version: u64,
 }
@@ -136,11 +140,30 @@ impl CityMap {
         self.version.load(Ordering::SeqCst)
     }
 
-    /// Records a contractor's position and status.
-    pub fn put_contractor(&self, id: ContractorId, point: GeoPoint, status: StatusKind) {
-        let version = self.next();
-        let shard = &self.contractors[(id.0 as usize) % SHARDS];
-        shard.lock().unwrap_or_else(PoisonError::into_inner).insert(id, MapContractor { id, point, status, version });
+    /// Records a contractor's position and status (`contractor.version` is set here).
+    pub fn put_contractor(&self, contractor: MapContractor) {
+        let contractor = MapContractor { version: self.next(), ..contractor };
+        let shard = &self.contractors[(contractor.id.0 as usize) % SHARDS];
+        shard.lock().unwrap_or_else(PoisonError::into_inner).insert(contractor.id, contractor);
+    }
+
+    /// Up to `limit` contractors on the map (online, and offline ones until
+    /// they are pruned) with ids after `after` that `keep` keeps, by id.
+    #[must_use]
+    pub fn contractors_after(
+        &self,
+        after: Option<ContractorId>,
+        limit: usize,
+        keep: impl Fn(&MapContractor) -> bool,
+    ) -> Vec<MapContractor> {
+        let mut page = Vec::new();
+        for shard in &self.contractors {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            page.extend(shard.values().filter(|c| after.is_none_or(|a| c.id > a) && keep(c)).copied());
+        }
+        page.sort_unstable_by_key(|c| c.id);
+        page.truncate(limit);
+        page
     }
 
     /// Records a job's state (`job.version` is set here).
@@ -209,7 +232,15 @@ mod tests {
     fn deltas_carry_only_what_changed_since_a_version() {
         let map = CityMap::default();
         let p = GeoPoint::new(41.6, -93.6).unwrap();
-        map.put_contractor(ContractorId(1), p, StatusKind::Available);
+        let pin = |point, status| MapContractor {
+            id: ContractorId(1),
+            point,
+            status,
+            trades: dispatch_engine::TradeSet::single(dispatch_engine::Trade::Plumbing),
+            rating: 4.5,
+            version: 0,
+        };
+        map.put_contractor(pin(p, StatusKind::Available));
         let job = |state, contractor, payment| MapJob {
             id: JobId(9),
             point: p,
@@ -224,7 +255,7 @@ mod tests {
         let first = map.since(0, None);
         assert_eq!((first.contractors.len(), first.jobs.len(), first.version), (1, 1, 2));
         assert!(map.since(first.version, None).is_empty());
-        map.put_contractor(ContractorId(1), p.destination(0.0, 10.0), StatusKind::OnSite);
+        map.put_contractor(pin(p.destination(0.0, 10.0), StatusKind::OnSite));
         let second = map.since(first.version, None);
         assert_eq!(second.contractors.len(), 1);
         assert_eq!(second.contractors[0].status, StatusKind::OnSite);
@@ -233,7 +264,7 @@ mod tests {
         assert!(map.since(0, Some([0.0, 0.0, 1.0, 1.0])).is_empty());
         // Finished jobs and offline contractors are pruned once everyone has seen them.
         map.put_job(job(JobStateKind::Completed, Some(ContractorId(1)), None));
-        map.put_contractor(ContractorId(1), p, StatusKind::Offline);
+        map.put_contractor(pin(p, StatusKind::Offline));
         let v = map.since(0, None).version;
         map.prune(v);
         assert!(map.since(0, None).is_empty());

@@ -215,3 +215,34 @@ async fn an_admin_suspends_a_contractor_whose_offer_goes_to_the_next() -> Result
     assert_eq!(call(&server, &admin, "/v1/admin/cities/des-moines/contractors/99999/suspend", Some(json!({"reason": "x"}))).await?.0, 404);
     server.stop().await
 }
+
+#[tokio::test]
+async fn the_live_contractors_filter_by_trade_status_and_suspension_a_page_at_a_time() -> Result<()> {
+    let server = Server::start().await?;
+    let auth = Auth::new(b"test-secret-of-at-least-32-bytes");
+    let (admin, reader) = (auth.issue(Role::Admin, 1, "", 600)?, auth.issue(Role::Dispatcher, 4, CITY, 600)?);
+    let _plumber = contractor(&server, 7, "plumbing", 300.0).await?;
+    let _electrician = contractor(&server, 8, "electrical", 600.0).await?;
+    let _other = contractor(&server, 9, "plumbing", 900.0).await?;
+    let list = |query: &str| format!("/v1/admin/cities/{CITY}/contractors{query}");
+    let ids = |page: &Value| {
+        page["contractors"].as_array().map(|c| c.iter().filter_map(|r| r["id"].as_u64()).collect::<Vec<_>>()).unwrap_or_default()
+    };
+
+    let (status, all) = call(&server, &reader, &list(""), None).await?;
+    assert_eq!((status, ids(&all)), (200, vec![7, 8, 9]), "{all}");
+    assert_eq!(all["contractors"][0]["trades"], json!(["plumbing"]));
+    assert_eq!(all["contractors"][0]["status"], "available");
+    assert_eq!(ids(&call(&server, &reader, &list("?trade=plumbing"), None).await?.1), [7, 9]);
+    assert_eq!(ids(&call(&server, &reader, &list("?status=on_break"), None).await?.1), Vec::<u64>::new());
+    let (_, first) = call(&server, &reader, &list("?limit=2"), None).await?;
+    assert_eq!((ids(&first), first["next"].as_u64()), (vec![7, 8], Some(8)));
+    assert_eq!(ids(&call(&server, &reader, &list("?after=8"), None).await?.1), [9]);
+    call(&server, &admin, &format!("/v1/admin/cities/{CITY}/contractors/9/suspend"), Some(json!({"reason": "complaints"}))).await?;
+    assert_eq!(ids(&call(&server, &reader, &list("?suspended=true"), None).await?.1), [9]);
+    assert_eq!(ids(&call(&server, &reader, &list("?suspended=false&trade=plumbing"), None).await?.1), [7]);
+    for bad in ["?trade=juggling", "?status=asleep", "?min_rating=6", "?limit=0", "?suspended=maybe"] {
+        assert_eq!(call(&server, &reader, &list(bad), None).await?.0, 400, "{bad}");
+    }
+    server.stop().await
+}

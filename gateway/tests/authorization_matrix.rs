@@ -148,6 +148,7 @@ async fn every_role_and_every_admin_route() -> Result<()> {
         format!("/v1/admin/cities/{CITY}/audit"),
         format!("/v1/admin/cities/{CITY}/customers/70"),
         format!("/v1/admin/cities/{CITY}/jobs"),
+        format!("/v1/admin/cities/{CITY}/contractors"),
     ];
     let callers: [(&str, Option<String>, u16); 7] = [
         ("an admin", token(Role::Admin, "")?, 200),

@@ -15,9 +15,6 @@ use super::query::{AdminAnswer, AdminQuery};
 use super::{ApiError, ErrorBody, ask, mismatched, operator};
 use crate::server::Gateway;
 
-/// The most entries a page holds.
-const MAX_PAGE: u32 = 500;
-
 /// Which page.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -159,10 +156,7 @@ pub(super) async fn audit(
     let Query(params) = params?;
     let after = params.after.map(|a| super::checked_id(a, "after")).transpose()?;
     operator(&headers, &gw, &city)?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError(axum::http::StatusCode::BAD_REQUEST, format!("limit must be 1 to {MAX_PAGE}, not {limit}")));
-    }
+    let limit = super::page_limit(params.limit)?;
     let AdminAnswer::Audit(records) = ask(&gw, &city, AdminQuery::Audit { after, limit }).await? else {
         return Err(mismatched());
     };

@@ -21,9 +21,6 @@ use super::query::{AdminAnswer, AdminQuery};
 use super::{ApiError, ErrorBody, Reason, admin, ask, checked_id, mismatched, operator};
 use crate::server::Gateway;
 
-/// The most jobs a page holds.
-const MAX_PAGE: u32 = 500;
-
 /// A job, as `GET /v1/admin/cities/{city}/jobs/{job}` answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminJob {
@@ -102,16 +99,8 @@ pub struct JobPage {
     pub next: Option<u64>,
 }
 
-fn names<T: Serialize>(all: &[T]) -> Vec<Value> {
-    all.iter().filter_map(|v| serde_json::to_value(v).ok()).collect()
-}
-
 fn state_schema() -> Object {
-    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names(&JobStateKind::ALL))).build()
-}
-
-fn trade_schema() -> Object {
-    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names(&Trade::ALL))).build()
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(super::names(&JobStateKind::ALL))).build()
 }
 
 /// Which jobs.
@@ -122,7 +111,7 @@ pub struct JobsParams {
     #[param(schema_with = state_schema)]
     pub state: Option<JobStateKind>,
     /// Only jobs of this trade.
-    #[param(schema_with = trade_schema)]
+    #[param(schema_with = super::trade_schema)]
     pub trade: Option<Trade>,
     /// Only jobs posted at or after this, ms since the Unix epoch.
     pub from: Option<i64>,
@@ -162,10 +151,7 @@ pub(super) async fn jobs(
     let Query(p) = params?;
     let after = p.after.map(|a| checked_id(a, "after")).transpose()?;
     operator(&headers, &gw, &city)?;
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("limit must be 1 to {MAX_PAGE}, not {limit}")));
-    }
+    let limit = super::page_limit(p.limit)?;
     let query = AdminQuery::Jobs { after, limit, state: p.state, trade: p.trade, from: p.from, until: p.until };
     let AdminAnswer::Jobs(found) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
     let name = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();

@@ -12,6 +12,7 @@
 //! answered by one executor (`query.rs`).
 
 pub mod audit;
+pub mod contractors;
 pub mod customers;
 pub mod jobs;
 pub(crate) mod query;
@@ -129,6 +130,29 @@ fn checked_id(id: u64, what: &str) -> Result<u64, ApiError> {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("{what} {id} is above the largest id, {}", i64::MAX)));
     }
     Ok(id)
+}
+
+/// The most rows a page holds.
+const MAX_PAGE: u32 = 500;
+
+/// A page's size as asked (`None`: 100): 1 to [`MAX_PAGE`].
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("limit must be 1 to {MAX_PAGE}, not {limit}")));
+    }
+    Ok(limit)
+}
+
+/// The wire names of `all`, for a string parameter's `enum`.
+fn names<T: Serialize>(all: &[T]) -> Vec<serde_json::Value> {
+    all.iter().filter_map(|v| serde_json::to_value(v).ok()).collect()
+}
+
+/// A trade parameter's schema: one of the trades' names.
+fn trade_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names(&dispatch_engine::Trade::ALL))).build()
 }
 
 /// Asks `city` (known to exist) the query.
@@ -391,9 +415,11 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::cancel, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock),
+    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock),
     components(schemas(
         jobs::AdminJob,
+        contractors::ContractorRow,
+        contractors::ContractorPage,
         jobs::JobRow,
         jobs::JobPage,
         jobs::Cancelled,
@@ -424,6 +450,7 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/jobs", get(jobs::jobs))
             .route("/v1/admin/cities/{city}/jobs/{job}", get(jobs::job))
             .route("/v1/admin/cities/{city}/jobs/{job}/cancel", axum::routing::post(jobs::cancel))
+            .route("/v1/admin/cities/{city}/contractors", get(contractors::contractors))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
             .route("/v1/admin/cities/{city}/contractors/{id}/suspend", axum::routing::post(suspend))
             .route("/v1/admin/cities/{city}/contractors/{id}/reinstate", axum::routing::post(reinstate))

@@ -12,12 +12,27 @@ use crate::city_event::CityEvent;
 use crate::refusal::Refusal;
 
 /// A read of a city's state for operators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AdminQuery {
     /// One job: its log from the start, and its payment.
     Job(u64),
     /// One contractor as they stand.
     Contractor(u64),
+    /// Up to `limit` live contractors after `after`, by id, with `trade`, in `status`, rated at least `min_rating`, suspended or not, if given.
+    Contractors {
+        /// The cursor: the last id of the page before.
+        after: Option<u64>,
+        /// How many at most.
+        limit: u32,
+        /// Only contractors of this trade.
+        trade: Option<dispatch_engine::Trade>,
+        /// Only contractors doing this.
+        status: Option<dispatch_engine::StatusKind>,
+        /// Only contractors rated at least this (0–5).
+        min_rating: Option<f32>,
+        /// Only suspended ones (`true`) or only the others (`false`).
+        suspended: Option<bool>,
+    },
     /// The city's books by kind of account.
     Books,
     /// An admin suspends a contractor (`suspend`) or reinstates them, for `reason`.
@@ -119,6 +134,8 @@ pub enum AdminAnswer {
     Contractor(ContractorView),
     /// [`AdminQuery::Books`].
     Books(Books),
+    /// [`AdminQuery::Contractors`]: the page, by id, each with whether they are suspended.
+    Contractors(Vec<(dispatch_actors::map::MapContractor, bool)>),
     /// [`AdminQuery::Jobs`]: the page, by id.
     Jobs(Vec<dispatch_actors::map::MapJob>),
     /// [`AdminQuery::Cancel`]: the job's state after it.
@@ -164,6 +181,16 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             Box::pin(answer(dispatch, AdminQuery::Contractor(contractor))).await
         }
         AdminQuery::Audit { after, limit } => Ok(AdminAnswer::Audit(dispatch.audit_trail(after, limit as usize).await?)),
+        AdminQuery::Contractors { after, limit, trade, status, min_rating, suspended } => {
+            let keep = |c: &dispatch_actors::map::MapContractor| {
+                trade.is_none_or(|t| c.trades.contains(t))
+                    && status.is_none_or(|s| c.status == s)
+                    && min_rating.is_none_or(|r| c.rating >= r)
+                    && suspended.is_none_or(|s| dispatch.suspended(c.id).is_some() == s)
+            };
+            let page = dispatch.contractors_after(after.map(ContractorId), limit as usize, keep);
+            Ok(AdminAnswer::Contractors(page.into_iter().map(|c| (c, dispatch.suspended(c.id).is_some())).collect()))
+        }
         AdminQuery::Jobs { after, limit, state, trade, from, until } => {
             let keep = |j: &dispatch_actors::map::MapJob| {
                 state.is_none_or(|s| j.state == s)
