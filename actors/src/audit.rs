@@ -4,8 +4,9 @@
 //!
 //! Positions are handed out by the city's one writer (its owner). Record 0
 //! is the trail's head, the last position written, rewritten with each
-//! entry; a start reads it and steps past any entry written after it (a
-//! crash between the two), so a position is never used twice. An action's
+//! entry; a start reads it and steps past every entry written after it (a
+//! crash between the two, or appends racing), gaps of failed writes
+//! included, so a position is never used twice. An action's
 //! entry is written before the action: none goes unrecorded.
 
 use std::sync::atomic::Ordering;
@@ -24,9 +25,13 @@ pub const MAX_AUDIT_PAGE: usize = 500;
 /// Reads the trail's head and the blocked customers when the city starts.
 pub(crate) async fn open(shared: &Shared) -> Result<()> {
     let head = shared.store.get(Kind::Audit, 0).await?.map(|b| codec::decode::<AuditHead>(&b)).transpose()?;
+    // Entries written after the head (concurrent appends, a crash between an
+    // entry and its head), gaps included (a write that failed): past them all.
     let mut last = head.map_or(0, |h| h.last);
-    while shared.store.get(Kind::Audit, last + 1).await?.is_some() {
-        last += 1;
+    loop {
+        let page = shared.store.scan(Kind::Audit, Some(last), 1_000).await?;
+        let Some(&(id, _)) = page.last() else { break };
+        last = id;
     }
     shared.audit_next.store(last + 1, Ordering::SeqCst);
     let blocked: Vec<BlockRecord> = all(shared, Kind::Block).await?;

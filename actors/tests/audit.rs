@@ -109,3 +109,23 @@ async fn a_suspended_contractor_loses_their_offer_gets_no_more_and_is_offered_ag
     city.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_gap_left_by_a_failed_write_does_not_lead_a_restart_to_write_over_later_entries() -> Result<()> {
+    let store = Arc::new(MemoryStore::new());
+    let (city, _) = Dispatch::start(fast_config(), store.clone() as Arc<dyn SnapshotStore>).await?;
+    let ops = Actor::Dispatcher(3);
+    for job in 1..=3 {
+        city.audit(ops, AuditAction::Cancel { job: JobId(job) }, None).await?;
+    }
+    city.crash();
+    // Position 2's write failed (gone) and the head points before it; 3 stands.
+    store.delete(Kind::Audit, 2).await?;
+    store.put(Kind::Audit, 0, codec::encode(&AuditHead { last: 1 })?).await?;
+    let (city, _) = Dispatch::start(fast_config(), store.clone() as Arc<dyn SnapshotStore>).await?;
+    assert_eq!(city.audit(ops, AuditAction::Cancel { job: JobId(4) }, None).await?, 4, "past the gap and entry 3");
+    let positions: Vec<u64> = city.audit_trail(None, 100).await?.iter().map(|r| r.position).collect();
+    assert_eq!(positions, [1, 3, 4]);
+    city.shutdown().await;
+    Ok(())
+}
