@@ -16,7 +16,7 @@ use dispatch_storage::{Kind, codec};
 
 use crate::error::{ActorError, Result};
 use crate::handle::Dispatch;
-use crate::record::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, SuspensionRecord};
+use crate::record::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, Insurance, SuspensionRecord, VerifiedTrade, VettingRecord};
 use crate::shared::{Shared, read, write};
 
 /// The most entries one page of the trail holds.
@@ -38,6 +38,8 @@ pub(crate) async fn open(shared: &Shared) -> Result<()> {
     *write(&shared.blocked) = blocked.into_iter().map(|b| (b.customer, b)).collect();
     let suspended: Vec<SuspensionRecord> = all(shared, Kind::Suspension).await?;
     *write(&shared.suspended) = suspended.into_iter().map(|s| (s.contractor, s)).collect();
+    let vetting: Vec<VettingRecord> = all(shared, Kind::Vetting).await?;
+    *write(&shared.vetting) = vetting.into_iter().map(|v| (v.contractor, v)).collect();
     Ok(())
 }
 
@@ -130,5 +132,37 @@ impl Dispatch {
         self.audit(actor, AuditAction::ReinstateContractor { contractor }, Some(reason)).await?;
         self.shared.store.delete(Kind::Suspension, contractor.0).await?;
         Ok(write(&self.shared.suspended).remove(&contractor).is_some())
+    }
+
+    /// What operators verified of `contractor`.
+    #[must_use]
+    pub fn vetting(&self, contractor: ContractorId) -> Option<VettingRecord> {
+        read(&self.shared.vetting).get(&contractor).cloned()
+    }
+
+    /// Records `contractor`'s licence for `trade`, valid until `expires` (audited first).
+    pub async fn verify_trade(&self, actor: Actor, contractor: ContractorId, trade: VerifiedTrade) -> Result<VettingRecord> {
+        self.contractor(contractor).await?;
+        self.audit(actor, AuditAction::VerifyTrade { contractor, trade: trade.trade }, Some(format!("licence {}", trade.licence))).await?;
+        self.change_vetting(contractor, |v| {
+            v.trades.retain(|t| t.trade != trade.trade);
+            v.trades.push(trade);
+        })
+        .await
+    }
+
+    /// Records `contractor`'s insurance (audited first).
+    pub async fn record_insurance(&self, actor: Actor, contractor: ContractorId, insurance: Insurance) -> Result<VettingRecord> {
+        self.contractor(contractor).await?;
+        self.audit(actor, AuditAction::RecordInsurance { contractor }, Some(format!("policy {}", insurance.policy))).await?;
+        self.change_vetting(contractor, |v| v.insurance = Some(insurance)).await
+    }
+
+    async fn change_vetting(&self, contractor: ContractorId, change: impl FnOnce(&mut VettingRecord)) -> Result<VettingRecord> {
+        let mut record = self.vetting(contractor).unwrap_or(VettingRecord { contractor, trades: Vec::new(), insurance: None });
+        change(&mut record);
+        self.shared.store.put(Kind::Vetting, contractor.0, codec::encode(&record)?).await?;
+        write(&self.shared.vetting).insert(contractor, record.clone());
+        Ok(record)
     }
 }

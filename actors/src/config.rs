@@ -69,6 +69,9 @@ pub struct DispatchConfig {
     /// this processor (default: the in-memory sandbox); `None` posts jobs
     /// without money.
     pub payments: Option<PaymentsConfig>,
+    /// Trades matched only to contractors an operator verified a licence of,
+    /// still valid (default none: every trade goes to whoever declares it).
+    pub licensed_trades: dispatch_engine::TradeSet,
 }
 
 /// How a city takes payments.
@@ -137,6 +140,7 @@ impl Default for DispatchConfig {
             scheduled_lead_time: Duration::from_secs(2 * 3_600),
             batch_window: None,
             payments: Some(PaymentsConfig::sandbox(PaymentTerms::default())),
+            licensed_trades: dispatch_engine::TradeSet::default(),
         }
     }
 }

@@ -241,6 +241,12 @@ impl Dispatch {
         if let Some(s) = self.suspended(contractor) {
             return Err(ActorError::ContractorState(contractor, format!("is suspended: {}", s.reason)));
         }
+        let trade = self.job(job).await?.job.trade;
+        if self.shared.config.licensed_trades.contains(trade)
+            && !self.vetting(contractor).is_some_and(|v| v.licensed(trade, self.shared.clock.now()))
+        {
+            return Err(ActorError::ContractorState(contractor, format!("has no verified, valid {} licence", trade.as_str())));
+        }
         self.act(job, JobAction::Assign, contractor).await
     }
 

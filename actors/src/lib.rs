@@ -70,7 +70,7 @@ pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::{CALL_TIMEOUT, PaymentAct};
 pub use parties::Asker;
 pub use record::{
-    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord,
-    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord,
+    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
+    PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
 pub use requests::RequestClaim;

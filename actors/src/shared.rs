@@ -100,6 +100,8 @@ pub(crate) struct Shared {
     pub(crate) blocked: RwLock<HashMap<dispatch_engine::CustomerId, crate::record::BlockRecord>>,
     /// Contractors suspended from offers, read at start and kept as they change (`audit.rs`).
     pub(crate) suspended: RwLock<HashMap<ContractorId, crate::record::SuspensionRecord>>,
+    /// What operators verified of contractors, read at start and kept as it changes (`audit.rs`).
+    pub(crate) vetting: RwLock<HashMap<ContractorId, crate::record::VettingRecord>>,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Shared {
             audit_next: AtomicU64::new(1),
             blocked: RwLock::default(),
             suspended: RwLock::default(),
+            vetting: RwLock::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,

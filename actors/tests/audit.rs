@@ -129,3 +129,32 @@ async fn a_gap_left_by_a_failed_write_does_not_lead_a_restart_to_write_over_late
     city.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_licensed_trade_goes_only_to_a_contractor_with_a_verified_valid_licence() -> Result<()> {
+    use dispatch_actors::engine::{ContractorId, Timestamp, TradeSet};
+    use dispatch_actors::{DispatchConfig, VerifiedTrade};
+    let licensed = DispatchConfig { licensed_trades: TradeSet::single(Trade::Plumbing), ..fast_config() };
+    let (city, _) = Dispatch::start(licensed, Arc::new(MemoryStore::new()) as Arc<dyn SnapshotStore>).await?;
+    let mut events = city.subscribe();
+    online(&city, 1, Trade::Plumbing, 100.0).await?; // nearest, licence lapsed
+    online(&city, 2, Trade::Plumbing, 900.0).await?; // licensed
+    let now = city.clock().now();
+    let lapsed = VerifiedTrade { trade: Trade::Plumbing, licence: "PL-1".into(), expires: Timestamp(now.0 - 1) };
+    city.verify_trade(Actor::Admin(1), ContractorId(1), lapsed).await?;
+    let valid = VerifiedTrade { trade: Trade::Plumbing, licence: "PL-2".into(), expires: Timestamp(now.0 + 86_400_000) };
+    let record = city.verify_trade(Actor::Admin(1), ContractorId(2), valid).await?;
+    assert!(record.licensed(Trade::Plumbing, now) && !record.licensed(Trade::Hvac, now));
+
+    let (job, _) = city.post_job(request(downtown(), Trade::Plumbing)).await?;
+    wait_for(&mut events, |e| e.job == job && offered_to(e) == Some(ContractorId(2))).await?;
+    assert!(city.assign(job, ContractorId(1)).await.is_err(), "nor by hand");
+    // A trade that needs no licence goes to whoever declares it.
+    online(&city, 3, Trade::Painting, 50.0).await?;
+    let (painting, _) = city.post_job(request(downtown(), Trade::Painting)).await?;
+    wait_for(&mut events, |e| e.job == painting && offered_to(e) == Some(ContractorId(3))).await?;
+    let actions: Vec<AuditAction> = city.audit_trail(None, 10).await?.into_iter().map(|r| r.action).collect();
+    assert_eq!(actions[0], AuditAction::VerifyTrade { contractor: ContractorId(1), trade: Trade::Plumbing });
+    city.shutdown().await;
+    Ok(())
+}

@@ -29,8 +29,8 @@ use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, Report, Sandbox
 use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
 use dispatch_actors::{
-    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, JobSnapshot, LogRecord, PayeeRecord,
-    PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord,
+    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
+    PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
 
 /// One stored value and the name of its file.
@@ -46,6 +46,7 @@ enum Golden {
     AuditHead(&'static str, AuditHead),
     Block(&'static str, BlockRecord),
     Suspension(&'static str, SuspensionRecord),
+    Vetting(&'static str, VettingRecord),
 }
 
 impl Golden {
@@ -60,7 +61,8 @@ impl Golden {
             | Golden::Audit(name, _)
             | Golden::AuditHead(name, _)
             | Golden::Block(name, _)
-            | Golden::Suspension(name, _) => name,
+            | Golden::Suspension(name, _)
+            | Golden::Vetting(name, _) => name,
         }
     }
 }
@@ -357,6 +359,23 @@ async fn version_3() -> Vec<Golden> {
         Golden::Audit("audit-suspend", entry(8, Actor::Admin(1), AuditAction::SuspendContractor { contractor: c }, Some("licence lapsed"))),
         Golden::Audit("audit-reinstate", entry(9, Actor::Admin(1), AuditAction::ReinstateContractor { contractor: c }, None)),
         Golden::Suspension("suspension", SuspensionRecord { contractor: c, at, by: Actor::Admin(1), reason: "licence lapsed".into() }),
+        Golden::Audit(
+            "audit-verify-trade",
+            entry(10, Actor::Admin(1), AuditAction::VerifyTrade { contractor: c, trade: Trade::Plumbing }, None),
+        ),
+        Golden::Audit("audit-insurance", entry(11, Actor::Admin(1), AuditAction::RecordInsurance { contractor: c }, None)),
+        Golden::Vetting(
+            "vetting",
+            VettingRecord {
+                contractor: c,
+                trades: vec![VerifiedTrade {
+                    trade: Trade::Plumbing,
+                    licence: "IA-PL-20417".into(),
+                    expires: Timestamp(1_826_956_800_000),
+                }],
+                insurance: Some(Insurance { policy: "GL-88".into(), expires: Timestamp(1_826_956_800_000) }),
+            },
+        ),
     ]);
     goldens
 }
@@ -394,6 +413,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::AuditHead(name, value) => check(&dir, name, value, write)?,
             Golden::Block(name, value) => check(&dir, name, value, write)?,
             Golden::Suspension(name, value) => check(&dir, name, value, write)?,
+            Golden::Vetting(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -92,6 +92,9 @@ pub struct ServeConfig {
     pub jwt_secret: String,
     /// Tokens from an identity provider: keys, issuer, audience, claims.
     pub auth: crate::auth_config::AuthSection,
+    /// Trades matched only to contractors with a verified, valid licence for them
+    /// (recorded through the admin API), e.g. `["electrical", "plumbing", "hvac", "roofing"]`.
+    pub licensed_trades: Vec<dispatch_engine::Trade>,
     /// Serve `POST /v1/tokens` (development only).
     pub dev_auth: bool,
     /// Seconds a contractor has to answer an offer.
@@ -146,6 +149,7 @@ impl Default for ServeConfig {
             h3_resolution: dispatch_engine::spatial::DEFAULT_RESOLUTION,
             jwt_secret: String::new(),
             auth: crate::auth_config::AuthSection::default(),
+            licensed_trades: Vec::new(),
             dev_auth: false,
             offer_timeout_secs: 20,
             max_frame_bytes: 64 * 1024,
@@ -264,6 +268,7 @@ impl ServeConfig {
             },
             scoring,
             payments: self.payments.for_city(city)?,
+            licensed_trades: self.licensed_trades.iter().fold(dispatch_engine::TradeSet::default(), |set, t| set.with(*t)),
             ..dispatch_actors::DispatchConfig::default()
         })
     }

@@ -246,3 +246,37 @@ async fn the_live_contractors_filter_by_trade_status_and_suspension_a_page_at_a_
     }
     server.stop().await
 }
+
+#[tokio::test]
+async fn an_admin_verifies_a_licence_and_records_insurance_and_a_licensed_trade_waits_for_it() -> Result<()> {
+    let server = Server::start_with(|c| c.licensed_trades = vec![dispatch_engine::Trade::Plumbing]).await?;
+    let admin = Auth::new(b"test-secret-of-at-least-32-bytes").issue(Role::Admin, 1, "", 600)?;
+    let mut pro = contractor(&server, 7, "plumbing", 300.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let job = customer.post_job("plumbing").await?;
+    // Unverified: not offered the licensed trade.
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(700), pro.wait("no offer", |v| v["type"] == "offer")).await;
+    assert!(waited.is_err(), "offered a licensed trade unverified: {waited:?}");
+
+    let path = format!("/v1/admin/cities/{CITY}/contractors/7");
+    let in_a_year = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64 + 365 * 86_400_000;
+    let licence = json!({"trade": "plumbing", "licence": "IA-PL-20417", "expires_at": in_a_year});
+    let (status, verified) = call(&server, &admin, &format!("{path}/verify"), Some(licence)).await?;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["verified"], json!([{"trade": "plumbing", "licence": "IA-PL-20417", "expires_at": in_a_year}]));
+    let (status, insured) =
+        call(&server, &admin, &format!("{path}/insurance"), Some(json!({"policy": "GL-88", "expires_at": in_a_year}))).await?;
+    assert_eq!((status, insured["insurance"]["policy"].as_str()), (200, Some("GL-88")), "{insured}");
+    // Verified: a plumbing job is offered to them.
+    let next = customer.post_job("plumbing").await?;
+    assert_ne!(next, job);
+    pro.wait("the offer, once licensed", |v| v["type"] == "offer" && (v["job"] == next || v["job"] == job)).await?;
+    for bad in [
+        json!({"trade": "juggling", "licence": "x", "expires_at": 1}),
+        json!({"trade": "plumbing", "licence": "", "expires_at": 1}),
+        json!({"trade": "plumbing", "licence": "x", "expires_at": -1}),
+    ] {
+        assert_eq!(call(&server, &admin, &format!("{path}/verify"), Some(bad.clone())).await?.0, 400, "{bad}");
+    }
+    server.stop().await
+}

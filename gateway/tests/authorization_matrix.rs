@@ -194,6 +194,26 @@ async fn every_role_and_every_admin_route() -> Result<()> {
             assert_eq!(status, expected, "{who} on POST {route}");
         }
     }
+    let bodies = [
+        (
+            format!("/v1/admin/cities/{CITY}/contractors/7/verify"),
+            serde_json::json!({"trade": "hvac", "licence": "M-1", "expires_at": 4_102_444_800_000_i64}),
+        ),
+        (
+            format!("/v1/admin/cities/{CITY}/contractors/7/insurance"),
+            serde_json::json!({"policy": "M-2", "expires_at": 4_102_444_800_000_i64}),
+        ),
+    ];
+    for (route, body) in bodies {
+        for (who, token, expected) in &callers {
+            let expected = if *who == "this city's dispatcher" { 403 } else { *expected };
+            let mut request = client.post(format!("http://{}{route}", server.addr)).json(&body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            assert_eq!(request.send().await?.status().as_u16(), expected, "{who} on POST {route}");
+        }
+    }
     // The WebSocket is not the admin's.
     let admin = auth.issue(Role::Admin, 1, "", 600)?;
     assert!(Client::connect(server.addr, &admin).await.is_err());

@@ -26,6 +26,8 @@ pub enum Kind {
     Block = 7,
     /// A contractor suspended from offers (and why, by whom).
     Suspension = 8,
+    /// A contractor's verified trades (licences) and insurance.
+    Vetting = 9,
 }
 
 impl Kind {
@@ -36,8 +38,17 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 8] =
-        [Kind::Contractor, Kind::Job, Kind::Request, Kind::Customer, Kind::Payee, Kind::Audit, Kind::Block, Kind::Suspension];
+    pub const ALL: [Kind; 9] = [
+        Kind::Contractor,
+        Kind::Job,
+        Kind::Request,
+        Kind::Customer,
+        Kind::Payee,
+        Kind::Audit,
+        Kind::Block,
+        Kind::Suspension,
+        Kind::Vetting,
+    ];
 }
 
 /// One entry of a job's event log.

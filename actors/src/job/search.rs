@@ -96,6 +96,14 @@ impl JobActorState {
             if crate::shared::read(&self.shared.suspended).contains_key(&n.contractor.id) {
                 continue; // suspended: no offers
             }
+            if self.shared.config.licensed_trades.contains(self.snap.job.trade) {
+                let now = self.shared.clock.now();
+                let licensed =
+                    crate::shared::read(&self.shared.vetting).get(&n.contractor.id).is_some_and(|v| v.licensed(self.snap.job.trade, now));
+                if !licensed {
+                    continue; // a licensed trade: only to a contractor with a verified, valid licence
+                }
+            }
             let Some(actor) = self.shared.contractor(n.contractor.id) else { continue };
             let (trade, window) = (self.snap.job.trade, self.window());
             let Ok(facts) = ask(&actor, |reply| ContractorMsg::Describe { trade, window, reply }).await else { continue };

@@ -78,6 +78,18 @@ pub enum AuditAction {
         /// Whom.
         contractor: ContractorId,
     },
+    /// A contractor's licence for a trade checked and recorded.
+    VerifyTrade {
+        /// Whom.
+        contractor: ContractorId,
+        /// The trade.
+        trade: dispatch_engine::Trade,
+    },
+    /// A contractor's insurance checked and recorded.
+    RecordInsurance {
+        /// Whom.
+        contractor: ContractorId,
+    },
 }
 
 /// One entry of the audit trail.
@@ -123,6 +135,50 @@ pub struct SuspensionRecord {
 
 /// Suspension records first appeared in schema version 3's stores.
 impl Versioned for SuspensionRecord {
+    const LAYOUT_SINCE: u16 = 3;
+}
+
+/// A trade an operator verified: the licence seen, until when it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedTrade {
+    /// The trade.
+    pub trade: dispatch_engine::Trade,
+    /// The licence number seen.
+    pub licence: String,
+    /// When it expires.
+    pub expires: Timestamp,
+}
+
+/// Insurance an operator checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insurance {
+    /// The policy.
+    pub policy: String,
+    /// When it expires.
+    pub expires: Timestamp,
+}
+
+/// What operators have verified of a contractor (their own declarations aside).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VettingRecord {
+    /// Whom.
+    pub contractor: ContractorId,
+    /// Their verified trades, one entry per trade (the latest).
+    pub trades: Vec<VerifiedTrade>,
+    /// Their insurance, if recorded.
+    pub insurance: Option<Insurance>,
+}
+
+impl VettingRecord {
+    /// Whether `trade` is verified for them with a licence that still holds at `now`.
+    #[must_use]
+    pub fn licensed(&self, trade: dispatch_engine::Trade, now: Timestamp) -> bool {
+        self.trades.iter().any(|t| t.trade == trade && t.expires > now)
+    }
+}
+
+/// Vetting records first appeared in schema version 3's stores.
+impl Versioned for VettingRecord {
     const LAYOUT_SINCE: u16 = 3;
 }
 

@@ -22,7 +22,7 @@ mod snapshot;
 mod v1;
 mod v2;
 
-pub use audit::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, SuspensionRecord};
+pub use audit::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, Insurance, SuspensionRecord, VerifiedTrade, VettingRecord};
 pub use customer::{CustomerRecord, PendingCard};
 pub use log::LogRecord;
 pub use log::PaymentRecord;

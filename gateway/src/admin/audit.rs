@@ -38,7 +38,7 @@ pub struct AuditEntry {
     pub actor_role: String,
     /// The actor's id.
     pub actor: u64,
-    /// What: `assign`, `cancel`, `refund`, `resolve_dispute`, `block_customer`, `unblock_customer`, `suspend_contractor`, `reinstate_contractor`, or `refused` (the action at `refused_position` did nothing).
+    /// What: `assign`, `cancel`, `refund`, `resolve_dispute`, `block_customer`, `unblock_customer`, `suspend_contractor`, `reinstate_contractor`, `verify_trade`, `record_insurance`, or `refused` (the action at `refused_position` did nothing).
     pub action: String,
     /// The job it concerned.
     pub job: Option<u64>,
@@ -48,6 +48,8 @@ pub struct AuditEntry {
     pub customer: Option<u64>,
     /// The amount, cents.
     pub amount: Option<u64>,
+    /// The trade it concerned.
+    pub trade: Option<String>,
     /// With `refused`: the entry of the action refused.
     pub refused_position: Option<u64>,
     /// With `refused`: why.
@@ -83,6 +85,7 @@ impl From<AuditRecord> for AuditEntry {
             contractor: None,
             customer: None,
             amount: None,
+            trade: None,
             refused_position: None,
             error: None,
             reason: r.reason,
@@ -119,6 +122,15 @@ impl From<AuditRecord> for AuditEntry {
             AuditAction::ReinstateContractor { contractor } => {
                 entry.contractor = Some(contractor.0);
                 "reinstate_contractor"
+            }
+            AuditAction::VerifyTrade { contractor, trade } => {
+                entry.contractor = Some(contractor.0);
+                entry.trade = Some(trade.as_str().to_owned());
+                "verify_trade"
+            }
+            AuditAction::RecordInsurance { contractor } => {
+                entry.contractor = Some(contractor.0);
+                "record_insurance"
             }
             AuditAction::Refused { position, error } => {
                 (entry.refused_position, entry.error) = (Some(position), Some(error));

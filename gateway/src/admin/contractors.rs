@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use dispatch_engine::{StatusKind, Trade};
@@ -15,7 +15,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::query::{AdminAnswer, AdminQuery};
-use super::{ApiError, ErrorBody, ask, checked_id, mismatched, operator};
+use super::{AdminContractor, ApiError, ErrorBody, admin, ask, checked_id, contractor_view, mismatched, operator};
 use crate::server::Gateway;
 
 /// One row of the contractor list.
@@ -121,4 +121,163 @@ pub(super) async fn contractors(
         .collect();
     let next = contractors.last().map(|c| c.id).filter(|_| contractors.len() == limit as usize);
     Ok(Json(ContractorPage { city, contractors, next }))
+}
+
+/// A trade an operator verified.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifiedRow {
+    /// The trade.
+    pub trade: String,
+    /// The licence number seen.
+    pub licence: String,
+    /// When it expires, ms since the Unix epoch.
+    pub expires_at: i64,
+}
+
+impl From<&dispatch_actors::VerifiedTrade> for VerifiedRow {
+    fn from(t: &dispatch_actors::VerifiedTrade) -> Self {
+        VerifiedRow { trade: t.trade.as_str().to_owned(), licence: t.licence.clone(), expires_at: t.expires.0 }
+    }
+}
+
+/// Insurance an operator recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsuranceRow {
+    /// The policy.
+    pub policy: String,
+    /// When it expires, ms since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// A licence checked: for which trade, its number, until when.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The trade.
+    #[schema(schema_with = super::trade_schema)]
+    pub trade: Trade,
+    /// The licence number (1 to 100 printable characters).
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[!-~][ -~]*$")]
+    pub licence: String,
+    /// When it expires, ms since the Unix epoch.
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole_ms")]
+    pub expires_at: i64,
+}
+
+/// Insurance checked: the policy, until when.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsuranceBody {
+    /// The policy (1 to 100 printable characters).
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[!-~][ -~]*$")]
+    pub policy: String,
+    /// When it expires, ms since the Unix epoch.
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole_ms")]
+    pub expires_at: i64,
+}
+
+/// A JSON integer, as JSON Schema counts them: `1700000000000` or `1700000000000.0`.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(ms) = n.as_i64() {
+        return Ok(ms);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!("expires_at must be a whole number of ms, not {n}"))),
+    }
+}
+
+/// A licence or policy number as the document states it: 1 to 100 printable ASCII characters, not starting blank.
+fn checked_number(what: &str, number: &str) -> Result<(), ApiError> {
+    let printable = number.chars().all(|c| (' '..='~').contains(&c)) && !number.starts_with(' ');
+    if number.is_empty() || number.len() > 100 || !printable {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("{what} must be 1 to 100 printable characters")));
+    }
+    Ok(())
+}
+
+/// A time as the document states it: ms since the Unix epoch, not before it.
+fn checked_time(ms: i64) -> Result<(), ApiError> {
+    if ms < 0 {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "expires_at must be ms since the Unix epoch, not negative".into()));
+    }
+    Ok(())
+}
+
+/// Records a contractor's licence for a trade (admins only): with the trade
+/// among `licensed_trades`, they are offered its jobs only while it holds.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/cities/{city}/contractors/{id}/verify",
+    tag = "contractors",
+    params(
+        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
+        ("id" = u64, Path, description = "The contractor's id", example = 7)
+    ),
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "Recorded", body = AdminContractor),
+        (status = 400, description = "A malformed id or body", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such city or contractor", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn verify(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+    body: Result<Json<VerifyBody>, JsonRejection>,
+) -> Result<Json<AdminContractor>, ApiError> {
+    let Path((city, id)) = path?;
+    let id = checked_id(id, "contractor")?;
+    let by = admin(&headers, &gw, &city)?;
+    let Json(VerifyBody { trade, licence, expires_at }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    checked_number("licence", &licence)?;
+    checked_time(expires_at)?;
+    let query = AdminQuery::Verify { contractor: id, admin: by, trade, licence, expires: expires_at };
+    let AdminAnswer::Contractor(c) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
+    Ok(Json(contractor_view(city, id, c)))
+}
+
+/// Records a contractor's insurance (admins only).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/cities/{city}/contractors/{id}/insurance",
+    tag = "contractors",
+    params(
+        ("city" = String, Path, description = "The city's configured name", example = "des-moines"),
+        ("id" = u64, Path, description = "The contractor's id", example = 7)
+    ),
+    request_body = InsuranceBody,
+    responses(
+        (status = 200, description = "Recorded", body = AdminContractor),
+        (status = 400, description = "A malformed id or body", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such city or contractor", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn insure(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<(String, u64)>, PathRejection>,
+    body: Result<Json<InsuranceBody>, JsonRejection>,
+) -> Result<Json<AdminContractor>, ApiError> {
+    let Path((city, id)) = path?;
+    let id = checked_id(id, "contractor")?;
+    let by = admin(&headers, &gw, &city)?;
+    let Json(InsuranceBody { policy, expires_at }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    checked_number("policy", &policy)?;
+    checked_time(expires_at)?;
+    let query = AdminQuery::Insure { contractor: id, admin: by, policy, expires: expires_at };
+    let AdminAnswer::Contractor(c) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
+    Ok(Json(contractor_view(city, id, c)))
 }

@@ -184,6 +184,10 @@ pub struct AdminContractor {
     pub suspended: bool,
     /// Why, when they are.
     pub suspended_reason: Option<String>,
+    /// The trades an operator verified a licence of, and until when (ms).
+    pub verified: Vec<contractors::VerifiedRow>,
+    /// Their insurance, if an operator recorded it.
+    pub insurance: Option<contractors::InsuranceRow>,
 }
 
 /// A trade a contractor declared.
@@ -250,7 +254,7 @@ async fn contractor(
 }
 
 /// A contractor's answer as the API shows it.
-fn contractor_view(city: String, id: u64, c: query::ContractorView) -> AdminContractor {
+pub(super) fn contractor_view(city: String, id: u64, c: query::ContractorView) -> AdminContractor {
     let trades = c.trades.into_iter().map(|(trade, declared_years)| AdminTrade { trade, declared_years }).collect();
     AdminContractor {
         city,
@@ -263,6 +267,8 @@ fn contractor_view(city: String, id: u64, c: query::ContractorView) -> AdminCont
         position: c.position.map(|(lat, lng)| [lat, lng]),
         suspended: c.suspension.is_some(),
         suspended_reason: c.suspension.map(|s| s.reason),
+        verified: c.vetting.iter().flat_map(|v| &v.trades).map(contractors::VerifiedRow::from).collect(),
+        insurance: c.vetting.and_then(|v| v.insurance).map(|i| contractors::InsuranceRow { policy: i.policy, expires_at: i.expires.0 }),
     }
 }
 
@@ -415,10 +421,14 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock),
+    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock),
     components(schemas(
         jobs::AdminJob,
         contractors::ContractorRow,
+        contractors::VerifiedRow,
+        contractors::InsuranceRow,
+        contractors::VerifyBody,
+        contractors::InsuranceBody,
         contractors::ContractorPage,
         jobs::JobRow,
         jobs::JobPage,
@@ -453,6 +463,8 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/contractors", get(contractors::contractors))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
             .route("/v1/admin/cities/{city}/contractors/{id}/suspend", axum::routing::post(suspend))
+            .route("/v1/admin/cities/{city}/contractors/{id}/verify", axum::routing::post(contractors::verify))
+            .route("/v1/admin/cities/{city}/contractors/{id}/insurance", axum::routing::post(contractors::insure))
             .route("/v1/admin/cities/{city}/contractors/{id}/reinstate", axum::routing::post(reinstate))
             .route("/v1/admin/cities/{city}/books", get(books))
             .route("/v1/admin/cities/{city}/audit", get(audit::audit))

@@ -35,6 +35,30 @@ pub enum AdminQuery {
     },
     /// The city's books by kind of account.
     Books,
+    /// An admin records a contractor's licence for a trade, valid until `expires` (ms).
+    Verify {
+        /// The contractor.
+        contractor: u64,
+        /// The admin.
+        admin: u64,
+        /// The trade.
+        trade: dispatch_engine::Trade,
+        /// The licence number.
+        licence: String,
+        /// When it expires, ms.
+        expires: i64,
+    },
+    /// An admin records a contractor's insurance, valid until `expires` (ms).
+    Insure {
+        /// The contractor.
+        contractor: u64,
+        /// The admin.
+        admin: u64,
+        /// The policy.
+        policy: String,
+        /// When it expires, ms.
+        expires: i64,
+    },
     /// An admin suspends a contractor (`suspend`) or reinstates them, for `reason`.
     Suspend {
         /// The contractor.
@@ -117,6 +141,8 @@ pub struct ContractorView {
     pub status: String,
     /// Their suspension, if they are suspended.
     pub suspension: Option<dispatch_actors::SuspensionRecord>,
+    /// What operators verified of them.
+    pub vetting: Option<dispatch_actors::VettingRecord>,
     /// Their trades and years in each, as they declared them.
     pub trades: Vec<(String, u8)>,
     /// Their rating, 0–5, and how many reviews it rests on.
@@ -165,12 +191,23 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
                 name: profile.name.clone(),
                 status,
                 suspension: dispatch.suspended(ContractorId(id)),
+                vetting: dispatch.vetting(ContractorId(id)),
                 trades,
                 rating: (profile.rating.average(), profile.rating.reviews()),
                 position: snap.position.map(|p| (p.lat(), p.lng())),
             }))
         }
         AdminQuery::Books => Ok(AdminAnswer::Books(dispatch.books())),
+        AdminQuery::Verify { contractor, admin, trade, licence, expires } => {
+            let verified = dispatch_actors::VerifiedTrade { trade, licence, expires: dispatch_engine::Timestamp(expires) };
+            dispatch.verify_trade(Actor::Admin(admin), ContractorId(contractor), verified).await?;
+            Box::pin(answer(dispatch, AdminQuery::Contractor(contractor))).await
+        }
+        AdminQuery::Insure { contractor, admin, policy, expires } => {
+            let insurance = dispatch_actors::Insurance { policy, expires: dispatch_engine::Timestamp(expires) };
+            dispatch.record_insurance(Actor::Admin(admin), ContractorId(contractor), insurance).await?;
+            Box::pin(answer(dispatch, AdminQuery::Contractor(contractor))).await
+        }
         AdminQuery::Suspend { contractor, admin, suspend, reason } => {
             let (who, actor) = (ContractorId(contractor), Actor::Admin(admin));
             if suspend {
