@@ -161,8 +161,7 @@ async fn change(
     let by = admin(&headers, &gw, &city)?;
     let Json(Reason { reason }) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     checked_reason(&reason)?;
-    let query =
-        if block { AdminQuery::Block { customer: id, admin: by, reason } } else { AdminQuery::Unblock { customer: id, admin: by, reason } };
+    let query = AdminQuery::Block { customer: id, admin: by, block, reason };
     let AdminAnswer::Customer(now) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
     Ok(Json(view(city, id, now)))
 }

@@ -103,21 +103,14 @@ pub enum AdminQuery {
     },
     /// One customer: whether they are blocked.
     Customer(u64),
-    /// An admin blocks a customer from posting, for `reason`.
+    /// An admin blocks a customer from posting (`block`) or lets them post again, for `reason`.
     Block {
         /// The customer.
         customer: u64,
         /// The admin.
         admin: u64,
-        /// Why.
-        reason: String,
-    },
-    /// An admin lets a customer post again, for `reason`.
-    Unblock {
-        /// The customer.
-        customer: u64,
-        /// The admin.
-        admin: u64,
+        /// Block, or unblock.
+        block: bool,
         /// Why.
         reason: String,
     },
@@ -168,7 +161,7 @@ pub enum AdminAnswer {
     Cancelled(dispatch_engine::JobState),
     /// [`AdminQuery::Audit`]: the entries, in order.
     Audit(Vec<AuditRecord>),
-    /// [`AdminQuery::Customer`], [`AdminQuery::Block`], [`AdminQuery::Unblock`]: the block, if there is one.
+    /// [`AdminQuery::Customer`], [`AdminQuery::Block`]: the block, if there is one.
     Customer(Option<BlockRecord>),
 }
 
@@ -249,11 +242,11 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             }
         }
         AdminQuery::Customer(id) => Ok(AdminAnswer::Customer(dispatch.blocked(CustomerId(id)))),
-        AdminQuery::Block { customer, admin, reason } => {
+        AdminQuery::Block { customer, admin, block: true, reason } => {
             let block = dispatch.block_customer(Actor::Admin(admin), CustomerId(customer), reason).await?;
             Ok(AdminAnswer::Customer(Some(block)))
         }
-        AdminQuery::Unblock { customer, admin, reason } => {
+        AdminQuery::Block { customer, admin, block: false, reason } => {
             dispatch.unblock_customer(Actor::Admin(admin), CustomerId(customer), reason).await?;
             Ok(AdminAnswer::Customer(None))
         }

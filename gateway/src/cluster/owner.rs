@@ -61,29 +61,40 @@ pub(super) async fn serve_maps(nats: Client, mut maps: Subscriber, dispatch: Dis
 }
 
 /// Applies the card processor's webhooks that gateways verified and forwarded.
-pub(super) async fn serve_processor(nats: Client, mut notices: Subscriber, dispatch: Dispatch) {
-    while let Some(msg) = notices.next().await {
-        let (nats, dispatch) = (nats.clone(), dispatch.clone());
-        tokio::spawn(async move {
-            let answer: ProcessorReply = match wire::decode::<ProcessorRequest>(&msg.payload) {
-                Ok(notice) => dispatch.processor_notice(&notice).await.map(|job| job.map(|j| j.0)).map_err(Into::into),
-                Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
-            };
-            reply(&nats, &msg, wire::encode(&answer)).await;
-        });
-    }
+pub(super) async fn serve_processor(nats: Client, notices: Subscriber, dispatch: Dispatch) {
+    serve_requests(nats, notices, dispatch, |dispatch, notice: ProcessorRequest| async move {
+        let answer: ProcessorReply = dispatch.processor_notice(&notice).await.map(|job| job.map(|j| j.0)).map_err(Into::into);
+        answer
+    })
+    .await;
 }
 
 /// Answers operators' reads that gateways' admin APIs forward.
-pub(super) async fn serve_admin(nats: Client, mut reads: Subscriber, dispatch: Dispatch) {
-    while let Some(msg) = reads.next().await {
-        let (nats, dispatch) = (nats.clone(), dispatch.clone());
+pub(super) async fn serve_admin(nats: Client, reads: Subscriber, dispatch: Dispatch) {
+    serve_requests(nats, reads, dispatch, |dispatch, query: AdminRequest| async move {
+        let answer: AdminReply = crate::admin::query::answer(&dispatch, query).await;
+        answer
+    })
+    .await;
+}
+
+/// Answers each request on `requests` with `answer`, each in a task of its
+/// own; a payload that does not decode is answered `bad_request`.
+async fn serve_requests<Q, A, F, Fut>(nats: Client, mut requests: Subscriber, dispatch: Dispatch, answer: F)
+where
+    Q: serde::de::DeserializeOwned + Send + 'static,
+    A: serde::Serialize + Send + 'static,
+    F: Fn(Dispatch, Q) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<A, crate::refusal::Refusal>> + Send,
+{
+    while let Some(msg) = requests.next().await {
+        let (nats, dispatch, answer) = (nats.clone(), dispatch.clone(), answer.clone());
         tokio::spawn(async move {
-            let answer: AdminReply = match wire::decode::<AdminRequest>(&msg.payload) {
-                Ok(query) => crate::admin::query::answer(&dispatch, query).await,
+            let reply_with: Result<A, crate::refusal::Refusal> = match wire::decode::<Q>(&msg.payload) {
+                Ok(request) => answer(dispatch, request).await,
                 Err(e) => Err(crate::refusal::refuse(crate::protocol::ErrorCode::BadRequest, e.to_string())),
             };
-            reply(&nats, &msg, wire::encode(&answer)).await;
+            reply(&nats, &msg, wire::encode(&reply_with)).await;
         });
     }
 }

@@ -20,14 +20,12 @@ use tokio::sync::{Notify, watch};
 use dispatch_actors::{Clock, GpsFix};
 use dispatch_engine::ContractorId;
 
-use super::wire::{
-    self, AdminReply, AdminRequest, CitySubjects, CommandReply, CommandRequest, EventBatch, Fix, GpsBatch, MapReply, MapRequest, Owner,
-    ProcessorReply, ProcessorRequest,
-};
+use super::wire::{self, AdminRequest, CitySubjects, CommandRequest, EventBatch, Fix, GpsBatch, MapRequest, Owner, ProcessorRequest};
 use crate::port::{Caller, Executed, MapUpdate};
 use crate::protocol::{ClientMsg, ErrorCode};
 use crate::refusal::{Refusal, refuse};
 use crate::router::Router;
+use serde::de::DeserializeOwned;
 
 /// How long fixes gather before they go to the owner as one batch.
 pub(crate) const GPS_BATCH_WINDOW: Duration = Duration::from_millis(5);
@@ -175,31 +173,30 @@ impl RemoteCity {
 
     /// Carries out a command on the city's owner.
     pub(crate) async fn execute(&self, caller: Caller, msg: ClientMsg) -> Result<Executed, Refusal> {
+        self.ask(CitySubjects::commands, wire::encode(&CommandRequest { caller, msg })).await
+    }
+
+    /// One request to the owner known now, on `subject` of its epoch: its
+    /// answer (`T`, or its refusal), or `unavailable`.
+    async fn ask<T: DeserializeOwned>(&self, subject: fn(&CitySubjects, u64) -> String, payload: Bytes) -> Result<T, Refusal> {
         let epoch = self.epoch().await?;
-        let payload = wire::encode(&CommandRequest { caller, msg });
-        let reply = self.request(self.subjects.commands(epoch), payload, epoch).await?;
-        wire::decode::<CommandReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
+        let reply = self.request(subject(&self.subjects, epoch), payload, epoch).await?;
+        wire::decode::<Result<T, Refusal>>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
     }
 
     /// The owner's live map since `version`.
     pub(crate) async fn map(&self, version: u64, viewport: Option<[f64; 4]>) -> Result<MapUpdate, Refusal> {
-        let epoch = self.epoch().await?;
-        let reply = self.request(self.subjects.map(epoch), wire::encode(&MapRequest { version, viewport }), epoch).await?;
-        wire::decode::<MapReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
+        self.ask(CitySubjects::map, wire::encode(&MapRequest { version, viewport })).await
     }
 
     /// Hands a verified processor webhook to the city's owner: the job it concerned, if the city's.
     pub(crate) async fn processor_notice(&self, notice: &ProcessorRequest) -> Result<Option<u64>, Refusal> {
-        let epoch = self.epoch().await?;
-        let reply = self.request(self.subjects.processor(epoch), wire::encode(notice), epoch).await?;
-        wire::decode::<ProcessorReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
+        self.ask(CitySubjects::processor, wire::encode(notice)).await
     }
 
     /// An operator's read, answered by the city's owner.
     pub(crate) async fn admin(&self, query: AdminRequest) -> Result<crate::admin::query::AdminAnswer, Refusal> {
-        let epoch = self.epoch().await?;
-        let reply = self.request(self.subjects.admin(epoch), wire::encode(&query), epoch).await?;
-        wire::decode::<AdminReply>(&reply).map_err(|e| refuse(ErrorCode::Unavailable, e.to_string()))?
+        self.ask(CitySubjects::admin, wire::encode(&query)).await
     }
 
     /// Queues a fix for the next batch.
