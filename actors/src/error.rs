@@ -59,6 +59,12 @@ pub enum ActorError {
     /// The job has no payment (posted before payments, or with them off).
     #[error("job {0} has no payment")]
     NoPayment(JobId),
+    /// What was to be made exists already (a webhook endpoint's name).
+    #[error("{0}")]
+    Conflict(String),
+    /// What was named does not exist (a webhook endpoint).
+    #[error("{0}")]
+    NotFound(String),
     /// An actor could not be reached or did not answer (stopping, or overloaded).
     #[error("actor unavailable: {0}")]
     Unavailable(String),

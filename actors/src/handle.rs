@@ -140,6 +140,7 @@ impl Dispatch {
         let (root, _) = Actor::spawn(None, Dispatcher, Arc::clone(&shared)).await?;
         let city = Self { root, shared };
         crate::audit::open(&city.shared).await?;
+        crate::outbox::open(&city.shared).await?;
         let report = ask(&city.root, DispatcherMsg::Rehydrate).await??;
         Ok((city, report))
     }
@@ -457,6 +458,7 @@ impl Dispatch {
     /// Stops every actor, each writing what it holds, then flushes the
     /// snapshot writer's last batch.
     pub async fn shutdown(self) {
+        self.shared.stopping.send_replace(true);
         let _ = self.root.stop_and_wait(Some("shutdown".into()), Some(std::time::Duration::from_secs(30))).await;
         self.shared.contractor_writer.close().await;
     }
@@ -476,6 +478,7 @@ impl Dispatch {
     /// Stops every actor at once, writing nothing more: for an owner that
     /// lost its lease, whose writes and answers would no longer count.
     pub fn halt(self) {
+        self.shared.stopping.send_replace(true);
         self.root.kill();
         for actor in read(&self.shared.contractors).values() {
             actor.kill();

@@ -28,7 +28,8 @@
 //! | [`clock`] | [`Clock`]: timestamps that follow tokio's (pausable) clock |
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
 //! | `shared` | directories of live actors and what every actor can reach |
-//! | `seqs` | numbers each job's event log: one in-memory slot per job being written |
+//! | `seqs` | numbers each job's event log (one in-memory slot per job being written) and the city's outbox positions |
+//! | [`outbox`] | the city's outbox: every logged event again in append order, in the log entry's commit, for webhook delivery; the settled mark, cursors, dead letters, endpoints added over the admin API |
 //! | [`error`] | [`ActorError`] |
 //!
 //! Dependencies point one way: engine ← actors ← gateway, storage ← actors.
@@ -46,6 +47,7 @@ pub mod events;
 pub mod handle;
 pub mod job;
 pub mod map;
+pub mod outbox;
 pub mod parties;
 pub mod payees;
 pub mod record;
@@ -68,9 +70,11 @@ pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
 pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::{CALL_TIMEOUT, PaymentAct};
+pub use outbox::OutboxEvent;
 pub use parties::Asker;
 pub use record::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
     PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
+pub use record::{CursorRecord, DeadLetterRecord, EndpointRecord, OutboxHead, OutboxRecord};
 pub use requests::RequestClaim;

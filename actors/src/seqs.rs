@@ -41,15 +41,18 @@ struct Slots {
     evictions: u64,
 }
 
-/// The next sequence number of every job with a log being written.
+/// The next sequence number of every job with a log being written, and the
+/// city's outbox positions (`outbox.rs`), handed out together.
 #[derive(Debug, Default)]
 pub(crate) struct EventSeqs {
     slots: Mutex<Slots>,
+    pub(crate) outbox: crate::outbox::OutboxPositions,
 }
 
 /// What [`EventSeqs::claim`] found.
 enum Claim {
-    Seq(u64),
+    /// The entry's number in the job's log, and its position in the outbox.
+    Seq(u64, u64),
     /// No slot: read the store and come back with this eviction count.
     Unknown(u64),
 }
@@ -81,11 +84,13 @@ impl EventSeqs {
         };
         slot.last += 1;
         slot.in_flight += 1;
-        Claim::Seq(slot.last)
+        // Under the same lock: a job's later entries take later positions.
+        Claim::Seq(slot.last, self.outbox.claim())
     }
 
-    /// The store answered the append numbered `seq`.
-    fn release(&self, job: u64, seq: u64, stored: bool) {
+    /// The store answered the append numbered `seq`, at outbox `position`.
+    fn release(&self, job: u64, (seq, position): (u64, u64), stored: bool) {
+        self.outbox.release(position);
         let mut slots = self.lock();
         let Some(slot) = slots.map.get_mut(&job) else { return };
         slot.in_flight = slot.in_flight.saturating_sub(1);
@@ -99,9 +104,10 @@ impl EventSeqs {
         }
     }
 
-    /// Appends `payload` to `job`'s log under the next number; returns it.
+    /// Appends `payload` to `job`'s log under the next number, and to the
+    /// city's outbox; returns the number.
     /// `new_job`: the job is being posted, so its log is known to be empty.
-    /// `with`: what is stored together with the entry (one commit).
+    /// `with`: what else is stored together with the entry (one commit).
     pub(crate) async fn append(
         &self,
         store: &dyn SnapshotStore,
@@ -115,21 +121,21 @@ impl EventSeqs {
         if new_job {
             read = Some((0, self.lock().evictions));
         }
-        let seq = loop {
+        let (seq, position) = loop {
             match self.claim(job, read) {
-                Claim::Seq(seq) => break seq,
+                Claim::Seq(seq, position) => break (seq, position),
                 Claim::Unknown(evictions) => read = Some((store.last_event_seq(job).await?, evictions)),
             }
         };
-        let entry = LogEntry::new(seq, at_ms, payload);
         let result = async {
+            with.push(crate::outbox::record(position, job, seq, at_ms, &payload)?);
             if let Some(request) = request {
                 with.push(request.record(dispatch_engine::JobId(job), seq)?);
             }
-            if with.is_empty() { store.append_event(job, entry).await } else { store.put_and_append(with, job, entry).await }
+            store.put_and_append(with, job, LogEntry::new(seq, at_ms, payload)).await.map_err(crate::error::ActorError::from)
         }
         .await;
-        self.release(job, seq, result.is_ok());
+        self.release(job, (seq, position), result.is_ok());
         result?;
         Ok(seq)
     }

@@ -102,6 +102,10 @@ pub(crate) struct Shared {
     pub(crate) suspended: RwLock<HashMap<ContractorId, crate::record::SuspensionRecord>>,
     /// What operators verified of contractors, read at start and kept as it changes (`audit.rs`).
     pub(crate) vetting: RwLock<HashMap<ContractorId, crate::record::VettingRecord>>,
+    /// Set when the city shuts down or halts: its background tasks stop.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// The admin API's requests to the city's webhook deliveries (`outbox.rs`).
+    pub(crate) webhook_control: broadcast::Sender<crate::outbox::WebhookControl>,
 }
 
 impl Shared {
@@ -141,6 +145,8 @@ impl Shared {
             blocked: RwLock::default(),
             suspended: RwLock::default(),
             vetting: RwLock::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
+            webhook_control: broadcast::channel(64).0,
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,

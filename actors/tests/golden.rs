@@ -29,8 +29,9 @@ use dispatch_actors::payments::{Call, Card, JobPayment, Outcome, Report, Sandbox
 use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
 use dispatch_actors::{
-    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
-    PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
+    Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CursorRecord, CustomerRecord, DeadLetterRecord,
+    EndpointRecord, Insurance, JobSnapshot, LogRecord, OutboxHead, OutboxRecord, PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord,
+    RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
 
 /// One stored value and the name of its file.
@@ -47,6 +48,11 @@ enum Golden {
     Block(&'static str, BlockRecord),
     Suspension(&'static str, SuspensionRecord),
     Vetting(&'static str, VettingRecord),
+    Outbox(&'static str, OutboxRecord),
+    OutboxHead(&'static str, OutboxHead),
+    Cursor(&'static str, CursorRecord),
+    DeadLetter(&'static str, DeadLetterRecord),
+    Endpoint(&'static str, EndpointRecord),
 }
 
 impl Golden {
@@ -62,7 +68,12 @@ impl Golden {
             | Golden::AuditHead(name, _)
             | Golden::Block(name, _)
             | Golden::Suspension(name, _)
-            | Golden::Vetting(name, _) => name,
+            | Golden::Vetting(name, _)
+            | Golden::Outbox(name, _)
+            | Golden::OutboxHead(name, _)
+            | Golden::Cursor(name, _)
+            | Golden::DeadLetter(name, _)
+            | Golden::Endpoint(name, _) => name,
         }
     }
 }
@@ -377,6 +388,44 @@ async fn version_3() -> Vec<Golden> {
             },
         ),
     ]);
+    // The outbox and webhook deliveries (added while the schema was at version 3).
+    let accepted = codec::encode(&LogRecord::Accepted { contractor: c }).unwrap();
+    let outboxed = OutboxRecord { position: 41, job: JobId(7), seq: 3, at, record: accepted };
+    let secrets = vec!["whsec_old_0123456789abcdef0123456789".into(), "whsec_new_0123456789abcdef0123456789".into()];
+    goldens.extend([
+        Golden::Outbox("outbox-accepted", outboxed.clone()),
+        Golden::OutboxHead("outbox-head", OutboxHead { settled: 41 }),
+        Golden::Cursor("webhook-cursor", CursorRecord { endpoint: "crm".into(), position: 40 }),
+        Golden::DeadLetter(
+            "dead-letter",
+            DeadLetterRecord { endpoint: "crm".into(), event: outboxed, attempts: 8, error: "HTTP 503".into(), at, behind: false },
+        ),
+        Golden::Endpoint(
+            "webhook-endpoint",
+            EndpointRecord {
+                name: "crm".into(),
+                url: "https://hooks.example.com/dispatch".into(),
+                secrets,
+                events: vec!["offered".into(), "chat".into()],
+                by: Actor::Admin(1),
+                at,
+            },
+        ),
+        Golden::Audit(
+            "audit-add-webhook",
+            entry(
+                12,
+                Actor::Admin(1),
+                AuditAction::AddWebhook { endpoint: "crm".into(), url: "https://hooks.example.com/dispatch".into() },
+                None,
+            ),
+        ),
+        Golden::Audit("audit-remove-webhook", entry(13, Actor::Admin(1), AuditAction::RemoveWebhook { endpoint: "crm".into() }, None)),
+        Golden::Audit(
+            "audit-replay-dead-letters",
+            entry(14, Actor::Admin(1), AuditAction::ReplayDeadLetters { endpoint: "crm".into() }, None),
+        ),
+    ]);
     goldens
 }
 
@@ -414,6 +463,11 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Block(name, value) => check(&dir, name, value, write)?,
             Golden::Suspension(name, value) => check(&dir, name, value, write)?,
             Golden::Vetting(name, value) => check(&dir, name, value, write)?,
+            Golden::Outbox(name, value) => check(&dir, name, value, write)?,
+            Golden::OutboxHead(name, value) => check(&dir, name, value, write)?,
+            Golden::Cursor(name, value) => check(&dir, name, value, write)?,
+            Golden::DeadLetter(name, value) => check(&dir, name, value, write)?,
+            Golden::Endpoint(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -134,6 +134,8 @@ pub struct ServeConfig {
     pub cluster: crate::cluster::ClusterConfig,
     /// Card payments: the processor and the money rules.
     pub payments: crate::payments_config::PaymentsSection,
+    /// Outbound webhooks: endpoints and their retries.
+    pub webhooks: crate::webhooks::WebhooksSection,
 }
 
 impl Default for ServeConfig {
@@ -167,6 +169,7 @@ impl Default for ServeConfig {
             tile_url: None,
             cluster: crate::cluster::ClusterConfig::default(),
             payments: crate::payments_config::PaymentsSection::default(),
+            webhooks: crate::webhooks::WebhooksSection::default(),
         }
     }
 }
@@ -243,6 +246,8 @@ impl ServeConfig {
         anyhow::ensure!(self.drain_secs <= 300, "drain_secs must be at most 300, not {}", self.drain_secs);
         self.cluster.validate()?;
         self.payments.validate()?;
+        let cities: Vec<String> = self.cities.iter().map(|c| c.name.clone()).collect();
+        self.webhooks.validate(&cities)?;
         Ok(())
     }
 

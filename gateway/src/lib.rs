@@ -13,6 +13,7 @@
 //! | `money` | the money commands (confirm a hold, extras, disputes, refunds, receipts, earnings) and payment events on the wire |
 //! | `city_event` | a city's job events in the protocol's types, with an offer's terms, as routers route them |
 //! | `processor_webhooks` | `POST /v1/webhooks/stripe`: the processor's signed webhooks (chargebacks) to the city and job they concern |
+//! | [`webhooks`] | outbound webhooks: each city's outbox posted, signed, to the endpoints that take it, retried with backoff, dead letters and replay; SSRF checks; `[webhooks]` |
 //! | `refusal` | why a request was refused: error code and message |
 //! | [`cluster`] | more than one process: NATS subjects and payloads, remote cities, engine nodes with leases and fencing, placement (`docs/cluster.md`) |
 //! | `finished` | finished jobs remembered for a while by the router and the sessions, then forgotten |
@@ -47,6 +48,7 @@ pub mod server;
 mod session;
 pub mod snapshot;
 pub mod stores;
+pub mod webhooks;
 mod wire;
 
 pub use config::ServeConfig;

@@ -24,7 +24,7 @@ impl From<ActorError> for Refusal {
     fn from(e: ActorError) -> Self {
         use dispatch_engine::Error as E;
         let code = match &e {
-            ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) => ErrorCode::NotFound,
+            ActorError::UnknownJob(_) | ActorError::UnknownContractor(_) | ActorError::NotFound(_) => ErrorCode::NotFound,
             ActorError::NotParty(..) => ErrorCode::Forbidden,
             ActorError::AlreadyRated(_) | ActorError::NotCompleted(..) => ErrorCode::Conflict,
             ActorError::Engine(E::WrongContractor { .. } | E::ContractorExcluded(_)) => ErrorCode::Forbidden,
@@ -34,7 +34,7 @@ impl From<ActorError> for Refusal {
             ActorError::Store(_) | ActorError::Unavailable(_) => ErrorCode::Unavailable,
             ActorError::PaymentDeclined(..) | ActorError::CardDeclined(..) => ErrorCode::PaymentDeclined,
             ActorError::CardRejected(..) => ErrorCode::BadRequest,
-            ActorError::Card(..) => ErrorCode::Conflict,
+            ActorError::Card(..) | ActorError::Conflict(_) => ErrorCode::Conflict,
             ActorError::CustomerBlocked(..) => ErrorCode::Forbidden,
             ActorError::Payment(_, dispatch_actors::payments::PaymentError::Call(_)) => ErrorCode::Unavailable,
             ActorError::Payment(..) | ActorError::NoPayment(_) => ErrorCode::Conflict,

@@ -106,10 +106,12 @@ impl Gateway {
         config.validate()?;
         prometheus();
         let mut cities = HashMap::new();
+        let webhooks = crate::webhooks::client(&config.webhooks)?;
         for city in &config.cities {
             let store = stores.remove(&city.name).ok_or_else(|| anyhow::anyhow!("no store for city {}", city.name))?;
             let (dispatch, report) = Dispatch::start(config.dispatch_config(&city.name)?, store).await?;
             tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
+            crate::webhooks::start_city(&city.name, dispatch.clone(), &config.webhooks, webhooks.clone());
             let area = Arc::new(Area::new(city, config.h3_resolution).map_err(anyhow::Error::msg)?);
             tracing::info!(city = %city.name, cells = area.cells.len(), "city area covered");
             let router = crate::router::Router::start_local(dispatch.clone());

@@ -134,7 +134,17 @@ async fn every_role_and_every_message() -> Result<()> {
 /// no token or a bad one is 401. An admin's token opens no WebSocket.
 #[tokio::test]
 async fn every_role_and_every_admin_route() -> Result<()> {
-    let server = Server::start().await?;
+    let server = Server::start_with(|c| {
+        c.webhooks.allow_networks = vec!["127.0.0.0/8".into()];
+        c.webhooks.endpoints = vec![dispatch_gateway::webhooks::EndpointConfig {
+            name: "crm".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            secrets: vec!["whsec_matrix_0123456789abcdef012345".into()],
+            events: vec![],
+            cities: vec![],
+        }];
+    })
+    .await?;
     let mut pro = contractor(&server, 7, "hvac", 300.0).await?;
     let mut customer = server.connect(Role::Customer, 70).await?;
     let job = customer.post_job("hvac").await?;
@@ -149,6 +159,8 @@ async fn every_role_and_every_admin_route() -> Result<()> {
         format!("/v1/admin/cities/{CITY}/customers/70"),
         format!("/v1/admin/cities/{CITY}/jobs"),
         format!("/v1/admin/cities/{CITY}/contractors"),
+        format!("/v1/admin/cities/{CITY}/webhooks"),
+        format!("/v1/admin/cities/{CITY}/webhooks/crm/dead-letters"),
     ];
     let callers: [(&str, Option<String>, u16); 7] = [
         ("an admin", token(Role::Admin, "")?, 200),
@@ -212,6 +224,30 @@ async fn every_role_and_every_admin_route() -> Result<()> {
                 request = request.bearer_auth(token);
             }
             assert_eq!(request.send().await?.status().as_u16(), expected, "{who} on POST {route}");
+        }
+    }
+    // Webhook endpoints: added, replayed and removed by an admin only.
+    let hook = serde_json::json!({"name": "added", "url": "http://127.0.0.1:9/added", "secrets": ["whsec_matrix_0123456789abcdef012345"]});
+    let webhook_changes = [
+        ("POST", format!("/v1/admin/cities/{CITY}/webhooks"), Some(hook), 201),
+        ("POST", format!("/v1/admin/cities/{CITY}/webhooks/crm/replay"), None, 202),
+        ("DELETE", format!("/v1/admin/cities/{CITY}/webhooks/added"), None, 200),
+    ];
+    for (method, route, body, admin_gets) in webhook_changes {
+        for (who, token, expected) in &callers {
+            let expected = match *who {
+                "this city's dispatcher" => 403,
+                "an admin" => admin_gets,
+                _ => *expected,
+            };
+            let mut request = client.request(method.parse()?, format!("http://{}{route}", server.addr));
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            assert_eq!(request.send().await?.status().as_u16(), expected, "{who} on {method} {route}");
         }
     }
     // The WebSocket is not the admin's.

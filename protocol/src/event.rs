@@ -109,3 +109,86 @@ pub enum Event {
         eta_secs: f64,
     },
 }
+
+impl Event {
+    /// Every event's name, as [`Event::name`] gives it (webhook filters are checked against it).
+    pub const NAMES: [&'static str; 16] = [
+        "posted",
+        "offered",
+        "declined",
+        "offer_expired",
+        "accepted",
+        "en_route",
+        "arriving",
+        "on_site",
+        "completed",
+        "withdrawn",
+        "cancelled",
+        "expired",
+        "rated",
+        "chat",
+        "payment",
+        "contractor_position",
+    ];
+
+    /// The event's name: its JSON tag (`accepted` for `{"accepted": {…}}`).
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Event::Posted { .. } => "posted",
+            Event::Offered { .. } => "offered",
+            Event::Declined { .. } => "declined",
+            Event::OfferExpired { .. } => "offer_expired",
+            Event::Accepted { .. } => "accepted",
+            Event::EnRoute { .. } => "en_route",
+            Event::Arriving { .. } => "arriving",
+            Event::OnSite { .. } => "on_site",
+            Event::Completed { .. } => "completed",
+            Event::Withdrawn { .. } => "withdrawn",
+            Event::Cancelled { .. } => "cancelled",
+            Event::Expired { .. } => "expired",
+            Event::Rated { .. } => "rated",
+            Event::Chat { .. } => "chat",
+            Event::Payment(_) => "payment",
+            Event::ContractorPosition { .. } => "contractor_position",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_name_is_its_json_tag_and_listed() {
+        let point = GeoPoint::new(41.0, -93.0).unwrap_or_else(|e| panic!("{e}"));
+        let events = [
+            Event::Posted {
+                quote: PriceQuote { base: dispatch_engine::Money(1), surge: 1.0, urgency: 1.0, total: dispatch_engine::Money(1) },
+                customer: 1,
+            },
+            Event::Offered { contractor: 1, expires_at: 2, eta_secs: 3.0 },
+            Event::Declined { contractor: 1 },
+            Event::OfferExpired { contractor: 1 },
+            Event::Accepted { contractor: 1 },
+            Event::EnRoute { contractor: 1 },
+            Event::Arriving { contractor: 1, distance_m: 2.0 },
+            Event::OnSite { contractor: 1 },
+            Event::Completed { contractor: 1 },
+            Event::Withdrawn { contractor: 1 },
+            Event::Cancelled { by: Party::Customer, reason: "r".into() },
+            Event::Expired { reason: "r".into() },
+            Event::Rated { contractor: 1, stars: 4.0 },
+            Event::Chat { party: Party::Customer, sender: 1, text: "t".into() },
+            Event::Payment(dispatch_engine::payment::PaymentNotice::Voided),
+            Event::ContractorPosition { contractor: 1, point, eta_secs: 1.0 },
+        ];
+        for (event, listed) in events.iter().zip(Event::NAMES) {
+            let json = serde_json::to_value(event).unwrap_or_else(|e| panic!("{e}"));
+            let tag = json.as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
+            assert_eq!(event.name(), tag);
+            assert_eq!(event.name(), listed);
+        }
+        assert_eq!(events.len(), Event::NAMES.len());
+    }
+}

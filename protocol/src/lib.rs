@@ -13,6 +13,8 @@
 //! | [`map`] | the dispatcher's map on the wire: [`MapCell`], [`MapContractor`], [`MapJob`], [`MatchStats`] |
 //! | [`frame`] | JSON text and bincode binary frames, both ways; [`BadFrame`] |
 //! | [`auth`] | tokens: [`Auth`] (a shared HS256 secret, or an identity provider's RS256 / ES256 keys from a PEM or JWKS file, by `kid`), [`Claims`], [`Role`], the claim mapping |
+//! | [`signature`] | signed HTTP deliveries: `t=…,v1=…`, HMAC-SHA256 over `timestamp.body`, two secrets, a tolerance ([`signature::sign`], [`signature::verify`]): the processor's webhooks in, the engine's out |
+//! | [`webhook`] | the engine's outbound webhooks as a receiver sees them: [`webhook::Delivery`], the event id, the headers |
 //! | `client` | (feature `client`) [`client::Connection`]: a WebSocket client speaking typed messages, for bots, the demo and the load test |
 //!
 //! `docs/protocol.md` documents every message; its JSON examples of server
@@ -28,6 +30,8 @@ pub mod frame;
 pub mod map;
 pub mod payment;
 pub mod server_msg;
+pub mod signature;
+pub mod webhook;
 
 pub use ack::{AckResult, ChatAcked, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered, Resumed, StatusReply, Subscribed};
 pub use auth::{Auth, AuthError, Claims, Role};

@@ -28,6 +28,15 @@ pub enum Kind {
     Suspension = 8,
     /// A contractor's verified trades (licences) and insurance.
     Vetting = 9,
+    /// The city's outbox: every logged event, by its position in the city's
+    /// append order (0: the head), kept until every webhook endpoint has it.
+    Outbox = 10,
+    /// How far a webhook endpoint has been delivered, by the endpoint's key.
+    WebhookCursor = 11,
+    /// An event a webhook endpoint did not take, by the endpoint's key and the event's position.
+    DeadLetter = 12,
+    /// A webhook endpoint added through the admin API, by its key.
+    WebhookEndpoint = 13,
 }
 
 impl Kind {
@@ -38,7 +47,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Contractor,
         Kind::Job,
         Kind::Request,
@@ -48,6 +57,10 @@ impl Kind {
         Kind::Block,
         Kind::Suspension,
         Kind::Vetting,
+        Kind::Outbox,
+        Kind::WebhookCursor,
+        Kind::DeadLetter,
+        Kind::WebhookEndpoint,
     ];
 }
 

@@ -90,6 +90,23 @@ pub enum AuditAction {
         /// Whom.
         contractor: ContractorId,
     },
+    /// A webhook endpoint added.
+    AddWebhook {
+        /// Its name.
+        endpoint: String,
+        /// Where it posts.
+        url: String,
+    },
+    /// A webhook endpoint removed.
+    RemoveWebhook {
+        /// Its name.
+        endpoint: String,
+    },
+    /// An endpoint's dead letters sent again.
+    ReplayDeadLetters {
+        /// The endpoint's name.
+        endpoint: String,
+    },
 }
 
 /// One entry of the audit trail.

@@ -2,8 +2,8 @@
 //! carries: job and contractor snapshots, the job event log's records, and
 //! what requests with a client's request id did (`request.rs`), each
 //! customer's card on file (`customer.rs`) and each contractor's payout
-//! account (`payee.rs`), and the city's audit trail and blocked customers
-//! (`audit.rs`).
+//! account (`payee.rs`), the city's audit trail and blocked customers
+//! (`audit.rs`), and its outbox and webhook deliveries (`webhook.rs`).
 //!
 //! Each type implements [`Versioned`]: the schema version that introduced
 //! its layout and an upcaster from the layouts before it. Earlier layouts are
@@ -21,6 +21,7 @@ mod request;
 mod snapshot;
 mod v1;
 mod v2;
+mod webhook;
 
 pub use audit::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, Insurance, SuspensionRecord, VerifiedTrade, VettingRecord};
 pub use customer::{CustomerRecord, PendingCard};
@@ -30,3 +31,4 @@ pub use payee::PayeeRecord;
 pub(crate) use request::PendingRequest;
 pub use request::{RequestOutcome, RequestRecord, RequestRole, RequestTag};
 pub use snapshot::{ContractorSnapshot, EARNINGS_KEPT_DAYS, JobSnapshot};
+pub use webhook::{CursorRecord, DeadLetterRecord, EndpointRecord, OutboxHead, OutboxRecord};

@@ -38,7 +38,7 @@ pub struct AuditEntry {
     pub actor_role: String,
     /// The actor's id.
     pub actor: u64,
-    /// What: `assign`, `cancel`, `refund`, `resolve_dispute`, `block_customer`, `unblock_customer`, `suspend_contractor`, `reinstate_contractor`, `verify_trade`, `record_insurance`, or `refused` (the action at `refused_position` did nothing).
+    /// What: `assign`, `cancel`, `refund`, `resolve_dispute`, `block_customer`, `unblock_customer`, `suspend_contractor`, `reinstate_contractor`, `verify_trade`, `record_insurance`, `add_webhook`, `remove_webhook`, `replay_dead_letters`, or `refused` (the action at `refused_position` did nothing).
     pub action: String,
     /// The job it concerned.
     pub job: Option<u64>,
@@ -54,6 +54,10 @@ pub struct AuditEntry {
     pub refused_position: Option<u64>,
     /// With `refused`: why.
     pub error: Option<String>,
+    /// The webhook endpoint it concerned, by name.
+    pub webhook: Option<String>,
+    /// With `add_webhook`: the endpoint's URL.
+    pub url: Option<String>,
     /// Why, in the actor's words.
     pub reason: Option<String>,
 }
@@ -88,6 +92,8 @@ impl From<AuditRecord> for AuditEntry {
             trade: None,
             refused_position: None,
             error: None,
+            webhook: None,
+            url: None,
             reason: r.reason,
         };
         entry.action = match r.action {
@@ -135,6 +141,18 @@ impl From<AuditRecord> for AuditEntry {
             AuditAction::Refused { position, error } => {
                 (entry.refused_position, entry.error) = (Some(position), Some(error));
                 "refused"
+            }
+            AuditAction::AddWebhook { endpoint, url } => {
+                (entry.webhook, entry.url) = (Some(endpoint), Some(url));
+                "add_webhook"
+            }
+            AuditAction::RemoveWebhook { endpoint } => {
+                entry.webhook = Some(endpoint);
+                "remove_webhook"
+            }
+            AuditAction::ReplayDeadLetters { endpoint } => {
+                entry.webhook = Some(endpoint);
+                "replay_dead_letters"
             }
         }
         .into();

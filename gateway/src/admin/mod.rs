@@ -16,6 +16,7 @@ pub mod contractors;
 pub mod customers;
 pub mod jobs;
 pub(crate) mod query;
+pub mod webhooks;
 
 use std::sync::{Arc, OnceLock};
 
@@ -419,9 +420,9 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "dispatch admin API",
-        description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail. Tokens: an admin's for any city, a dispatcher's to read their own."
+        description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail, webhook endpoints and their dead letters. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock),
+    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay),
     components(schemas(
         jobs::AdminJob,
         contractors::ContractorRow,
@@ -440,6 +441,12 @@ impl Modify for BearerAuth {
         audit::AuditPage,
         audit::AuditEntry,
         customers::AdminCustomer,
+        webhooks::WebhookRow,
+        webhooks::WebhookList,
+        webhooks::NewWebhook,
+        webhooks::DeadLetter,
+        webhooks::DeadLetterPage,
+        webhooks::ReplayAsked,
         Reason
     )),
     modifiers(&BearerAuth)
@@ -471,6 +478,10 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/customers/{id}", get(customers::customer))
             .route("/v1/admin/cities/{city}/customers/{id}/block", axum::routing::post(customers::block))
             .route("/v1/admin/cities/{city}/customers/{id}/unblock", axum::routing::post(customers::unblock))
+            .route("/v1/admin/cities/{city}/webhooks", get(webhooks::webhooks).post(webhooks::add))
+            .route("/v1/admin/cities/{city}/webhooks/{name}", axum::routing::delete(webhooks::remove))
+            .route("/v1/admin/cities/{city}/webhooks/{name}/dead-letters", get(webhooks::dead_letters))
+            .route("/v1/admin/cities/{city}/webhooks/{name}/replay", axum::routing::post(webhooks::replay))
             .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such admin route".into()) })
     })
 }

@@ -114,6 +114,55 @@ pub enum AdminQuery {
         /// Why.
         reason: String,
     },
+    /// The endpoints added through the admin API, every endpoint's cursor, and the outbox's settled mark.
+    Webhooks,
+    /// An admin adds an endpoint.
+    AddWebhook {
+        /// The admin.
+        admin: u64,
+        /// Its name.
+        name: String,
+        /// Where it posts.
+        url: String,
+        /// Its secrets.
+        secrets: Vec<String>,
+        /// The events it takes (none: all).
+        events: Vec<String>,
+    },
+    /// An admin removes an endpoint added through the admin API.
+    RemoveWebhook {
+        /// The admin.
+        admin: u64,
+        /// Its name.
+        name: String,
+    },
+    /// Up to `limit` of an endpoint's dead letters after position `after`.
+    DeadLetters {
+        /// The endpoint's name.
+        name: String,
+        /// The cursor: the last position of the page before.
+        after: Option<u64>,
+        /// How many at most.
+        limit: u32,
+    },
+    /// An admin asks for an endpoint's dead letters to be sent again.
+    Replay {
+        /// The admin.
+        admin: u64,
+        /// The endpoint's name.
+        name: String,
+    },
+}
+
+/// A city's webhook endpoints as its owner knows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhooksView {
+    /// The endpoints added through the admin API.
+    pub added: Vec<dispatch_actors::EndpointRecord>,
+    /// Every endpoint's cursor: its name and the position delivered through.
+    pub cursors: Vec<(String, u64)>,
+    /// The outbox's settled mark (the newest event a delivery can read).
+    pub settled: u64,
 }
 
 /// A job as operators see it.
@@ -163,6 +212,19 @@ pub enum AdminAnswer {
     Audit(Vec<AuditRecord>),
     /// [`AdminQuery::Customer`], [`AdminQuery::Block`]: the block, if there is one.
     Customer(Option<BlockRecord>),
+    /// [`AdminQuery::Webhooks`], [`AdminQuery::AddWebhook`], [`AdminQuery::RemoveWebhook`]: the endpoints after it.
+    Webhooks(WebhooksView),
+    /// [`AdminQuery::DeadLetters`]: the page, in the order the events happened.
+    DeadLetters(Vec<dispatch_actors::DeadLetterRecord>),
+    /// [`AdminQuery::Replay`]: asked of the endpoint's delivery.
+    ReplayAsked,
+}
+
+async fn webhooks(dispatch: &Dispatch) -> Result<AdminAnswer, Refusal> {
+    let added = dispatch.webhook_endpoints().await?;
+    let cursors = dispatch.webhook_cursors().await?.into_iter().map(|(_, c)| (c.endpoint, c.position)).collect();
+    let settled = *dispatch.outbox_settled().borrow();
+    Ok(AdminAnswer::Webhooks(WebhooksView { added, cursors, settled }))
 }
 
 /// Answers `query` from the city's actors.
@@ -249,6 +311,26 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
         AdminQuery::Block { customer, admin, block: false, reason } => {
             dispatch.unblock_customer(Actor::Admin(admin), CustomerId(customer), reason).await?;
             Ok(AdminAnswer::Customer(None))
+        }
+        AdminQuery::Webhooks => webhooks(dispatch).await,
+        AdminQuery::AddWebhook { admin, name, url, secrets, events } => {
+            let at = dispatch.clock().now();
+            let record = dispatch_actors::EndpointRecord { name, url, secrets, events, by: Actor::Admin(admin), at };
+            dispatch.add_webhook_endpoint(&record).await?;
+            webhooks(dispatch).await
+        }
+        AdminQuery::RemoveWebhook { admin, name } => {
+            dispatch.remove_webhook_endpoint(Actor::Admin(admin), &name).await?;
+            webhooks(dispatch).await
+        }
+        AdminQuery::DeadLetters { name, after, limit } => {
+            let key = dispatch_actors::outbox::endpoint_key(&name);
+            let letters = dispatch.dead_letters(key, after, limit as usize).await?;
+            Ok(AdminAnswer::DeadLetters(letters.into_iter().filter(|l| l.endpoint == name).collect()))
+        }
+        AdminQuery::Replay { admin, name } => {
+            dispatch.replay_dead_letters(Actor::Admin(admin), &name).await?;
+            Ok(AdminAnswer::ReplayAsked)
         }
     }
 }

@@ -74,6 +74,8 @@ pub struct EngineNode {
     owned: watch::Sender<HashMap<String, u64>>,
     keepers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     leaving: watch::Sender<bool>,
+    /// The HTTP client of the owned cities' outbound webhooks.
+    webhooks: reqwest::Client,
 }
 
 /// A city this node serves.
@@ -119,6 +121,7 @@ impl EngineNode {
             owned,
             keepers: std::sync::Mutex::new(Vec::new()),
             leaving,
+            webhooks: crate::webhooks::client(&config.webhooks)?,
         });
         for city in &config.cities {
             let area = Arc::new(Area::new(city, config.h3_resolution).map_err(anyhow::Error::msg)?);
@@ -365,6 +368,7 @@ impl EngineNode {
         let (store, writer) = self.open_store(&city, epoch, &fence).await?;
         let (dispatch, report) = Dispatch::start(self.serve_config.dispatch_config(&city)?, store).await?;
         tracing::info!(%city, epoch, jobs = report.jobs, contractors = report.contractors, "city rehydrated");
+        crate::webhooks::start_city(&city, dispatch.clone(), &self.serve_config.webhooks, self.webhooks.clone());
         let subjects = CitySubjects::new(&city);
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut tasks = JoinSet::new();
