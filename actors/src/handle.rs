@@ -142,6 +142,7 @@ impl Dispatch {
         crate::audit::open(&city.shared).await?;
         crate::outbox::open(&city.shared).await?;
         let report = ask(&city.root, DispatcherMsg::Rehydrate).await??;
+        crate::kpis::start(&city).await?;
         Ok((city, report))
     }
 
@@ -461,6 +462,10 @@ impl Dispatch {
         self.shared.stopping.send_replace(true);
         let _ = self.root.stop_and_wait(Some("shutdown".into()), Some(std::time::Duration::from_secs(30))).await;
         self.shared.contractor_writer.close().await;
+        let background = std::mem::take(&mut *self.shared.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for task in background {
+            let _ = task.await;
+        }
     }
 
     /// Test hook: makes a job's actor panic.

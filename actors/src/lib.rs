@@ -29,6 +29,7 @@
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
 //! | `shared` | directories of live actors and what every actor can reach |
 //! | `seqs` | numbers each job's event log (one in-memory slot per job being written) and the city's outbox positions |
+//! | [`kpis`] | the city's figures per hour, folded from the outbox as events happen (a cursor of their own, each hour counting an event once), read by hour |
 //! | [`outbox`] | the city's outbox: every logged event again in append order, in the log entry's commit, for webhook delivery; the settled mark, cursors, dead letters, endpoints added over the admin API |
 //! | [`error`] | [`ActorError`] |
 //!
@@ -46,6 +47,7 @@ pub mod error;
 pub mod events;
 pub mod handle;
 pub mod job;
+pub mod kpis;
 pub mod map;
 pub mod outbox;
 pub mod parties;
@@ -76,5 +78,5 @@ pub use record::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
     PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
-pub use record::{CursorRecord, DeadLetterRecord, EndpointRecord, OutboxHead, OutboxRecord};
+pub use record::{CursorRecord, DeadLetterRecord, EndpointRecord, KpiRecord, OutboxHead, OutboxRecord};
 pub use requests::RequestClaim;

@@ -63,7 +63,7 @@ struct Positions {
 #[derive(Debug)]
 pub(crate) struct OutboxPositions {
     state: Mutex<Positions>,
-    settled: watch::Sender<u64>,
+    pub(crate) settled: watch::Sender<u64>,
 }
 
 impl Default for OutboxPositions {
@@ -131,7 +131,7 @@ pub(crate) async fn open(shared: &Arc<Shared>) -> Result<()> {
         last = id;
     }
     shared.seqs.outbox.start_at(last + 1);
-    tokio::spawn(keep(Arc::downgrade(shared), shared.stopping.subscribe()));
+    shared.keep_task(tokio::spawn(keep(Arc::downgrade(shared), shared.stopping.subscribe())));
     Ok(())
 }
 

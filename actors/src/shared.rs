@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) vetting: RwLock<HashMap<ContractorId, crate::record::VettingRecord>>,
     /// Set when the city shuts down or halts: its background tasks stop.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Tasks running beside the actors (the outbox's keeper, the figures' folder): awaited at shutdown.
+    pub(crate) background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The admin API's requests to the city's webhook deliveries (`outbox.rs`).
     pub(crate) webhook_control: broadcast::Sender<crate::outbox::WebhookControl>,
 }
@@ -147,6 +149,7 @@ impl Shared {
             vetting: RwLock::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             webhook_control: broadcast::channel(64).0,
+            background: Mutex::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,
@@ -291,6 +294,11 @@ impl Shared {
         // Nobody listening is not an error.
         let _ = self.events.send(event.clone());
         Ok(event)
+    }
+
+    /// Keeps a task running beside the actors, to be awaited at shutdown.
+    pub(crate) fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
+        self.background.lock().unwrap_or_else(PoisonError::into_inner).push(task);
     }
 
     /// Broadcasts an event that is not logged (positions).

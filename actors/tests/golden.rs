@@ -30,8 +30,8 @@ use dispatch_actors::record::PendingCard;
 use dispatch_actors::storage::codec::{self, Versioned};
 use dispatch_actors::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CursorRecord, CustomerRecord, DeadLetterRecord,
-    EndpointRecord, Insurance, JobSnapshot, LogRecord, OutboxHead, OutboxRecord, PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord,
-    RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
+    EndpointRecord, Insurance, JobSnapshot, KpiRecord, LogRecord, OutboxHead, OutboxRecord, PayeeRecord, PaymentRecord, RequestOutcome,
+    RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
 
 /// One stored value and the name of its file.
@@ -53,6 +53,7 @@ enum Golden {
     Cursor(&'static str, CursorRecord),
     DeadLetter(&'static str, DeadLetterRecord),
     Endpoint(&'static str, EndpointRecord),
+    Kpi(&'static str, KpiRecord),
 }
 
 impl Golden {
@@ -73,7 +74,8 @@ impl Golden {
             | Golden::OutboxHead(name, _)
             | Golden::Cursor(name, _)
             | Golden::DeadLetter(name, _)
-            | Golden::Endpoint(name, _) => name,
+            | Golden::Endpoint(name, _)
+            | Golden::Kpi(name, _) => name,
         }
     }
 }
@@ -425,6 +427,21 @@ async fn version_3() -> Vec<Golden> {
             "audit-replay-dead-letters",
             entry(14, Actor::Admin(1), AuditAction::ReplayDeadLetters { endpoint: "crm".into() }, None),
         ),
+        Golden::Kpi("kpi-hour", {
+            use dispatch_actors::engine::kpi::{HourKpis, Observation};
+            let mut kpis = HourKpis::default();
+            for seen in [
+                Observation::Posted { surge: 1.5 },
+                Observation::Offered,
+                Observation::Accepted { after_secs: 42.0 },
+                Observation::Arrived { after_secs: 600.0 },
+                Observation::Completed,
+                Observation::Captured { amount: Money(22_500), fee: Money(653) },
+            ] {
+                kpis.observe(seen);
+            }
+            KpiRecord { hour: 498_727, through: 41, kpis }
+        }),
     ]);
     goldens
 }
@@ -468,6 +485,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Cursor(name, value) => check(&dir, name, value, write)?,
             Golden::DeadLetter(name, value) => check(&dir, name, value, write)?,
             Golden::Endpoint(name, value) => check(&dir, name, value, write)?,
+            Golden::Kpi(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -55,6 +55,9 @@ pub enum Error {
     /// An amount that is zero where it must not be, too large, or more than what it draws on.
     #[error("invalid amount: {0}")]
     InvalidAmount(String),
+    /// Notification preferences that make no sense (a channel twice, quiet hours not `HH:MM`).
+    #[error("invalid notification preferences: {0}")]
+    InvalidPreferences(String),
     /// Ledger lines that do not sum to zero.
     #[error("unbalanced posting: {0}")]
     Unbalanced(String),

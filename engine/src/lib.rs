@@ -16,6 +16,8 @@
 //! | [`scoring`] | match scoring: five weighted factors, each formula in its doc comment; deterministic ranking |
 //! | [`matching`] | batched matching: least total ETA by Kuhn–Munkres ([`matching::assign_min_total_eta`]), greedy reference |
 //! | [`payment`] | a job's money: [`payment::PaymentMachine`] beside the job's state machine, [`payment::PaymentTerms`] and their roundings, the double-entry [`payment::Ledger`] |
+//! | [`kpi`] | a city's figures for an hour, folded event by event: counts, match and acceptance rates, time to match and to arrival (p50 / p90 from log-spaced bins, within 5 %), surge exposure, gross volume and platform revenue |
+//! | [`notify`] | how a person wants to be reached away from the app: [`notify::Channel`]s and [`notify::QuietHours`] in their own time |
 //! | [`pricing`] | surge per cell from demand / supply over the cell and its ring, smoothed over time; price quotes |
 //! | [`routing`] | day routing with time windows: exact branch and bound up to 8 stops, insertion + 2-opt / or-opt above |
 //! | [`error`] | [`Error`], the engine's one error type |
@@ -44,8 +46,10 @@ pub mod error;
 pub mod eta;
 pub mod geo_point;
 pub mod job;
+pub mod kpi;
 pub mod lifecycle;
 pub mod matching;
+pub mod notify;
 pub mod payment;
 pub mod pricing;
 pub mod ring_search;

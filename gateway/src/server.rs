@@ -51,6 +51,8 @@ pub struct Gateway {
     nats: Option<async_nats::Client>,
     /// `dispatch engine`: the node whose leases `/readyz` reports.
     engine: Option<Arc<crate::cluster::EngineNode>>,
+    /// The cities' webhook deliveries: they end with the cities, and are awaited before `run` returns.
+    webhook_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// How often histogram samples are folded into their summaries.
@@ -106,18 +108,21 @@ impl Gateway {
         config.validate()?;
         prometheus();
         let mut cities = HashMap::new();
+        let mut webhook_tasks = Vec::new();
         let webhooks = crate::webhooks::client(&config.webhooks)?;
         for city in &config.cities {
             let store = stores.remove(&city.name).ok_or_else(|| anyhow::anyhow!("no store for city {}", city.name))?;
             let (dispatch, report) = Dispatch::start(config.dispatch_config(&city.name)?, store).await?;
             tracing::info!(city = %city.name, jobs = report.jobs, contractors = report.contractors, "city started");
-            crate::webhooks::start_city(&city.name, dispatch.clone(), &config.webhooks, webhooks.clone());
+            webhook_tasks.push(crate::webhooks::start_city(&city.name, dispatch.clone(), &config.webhooks, webhooks.clone()));
             let area = Arc::new(Area::new(city, config.h3_resolution).map_err(anyhow::Error::msg)?);
             tracing::info!(city = %city.name, cells = area.cells.len(), "city area covered");
             let router = crate::router::Router::start_local(dispatch.clone());
             cities.insert(city.name.clone(), Arc::new(City { area, port: Port::Local(dispatch), router }));
         }
-        Self::assemble(config, cities, None, None)
+        let gateway = Self::assemble(config, cities, None, None)?;
+        gateway.webhook_tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(webhook_tasks);
+        Ok(gateway)
     }
 
     fn assemble(
@@ -134,7 +139,18 @@ impl Gateway {
         let metrics = prometheus();
         let every = Duration::from_secs(config.auth.reload_secs);
         tokio::spawn(crate::auth_config::watch_keys(auth.clone(), every, shutdown.clone()));
-        Ok(Arc::new(Gateway { cities, auth, config, metrics, shutdown, shutdown_tx, overload, nats, engine }))
+        Ok(Arc::new(Gateway {
+            cities,
+            auth,
+            config,
+            metrics,
+            shutdown,
+            shutdown_tx,
+            overload,
+            nats,
+            engine,
+            webhook_tasks: std::sync::Mutex::default(),
+        }))
     }
 
     /// `dispatch gateway`: every configured city reached through its owner over `nats`.
@@ -239,6 +255,10 @@ pub async fn run(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Fu
             dispatch.clone().shutdown().await;
         }
         city.router.stop();
+    }
+    let deliveries = std::mem::take(&mut *gateway.webhook_tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for task in deliveries {
+        let _ = task.await;
     }
     if let Some(engine) = &gateway.engine {
         engine.shutdown().await;

@@ -280,3 +280,37 @@ async fn an_admin_verifies_a_licence_and_records_insurance_and_a_licensed_trade_
     }
     server.stop().await
 }
+
+#[tokio::test]
+async fn the_hourly_figures_count_what_happened_and_refuse_a_bad_period() -> Result<()> {
+    let server = Server::start().await?;
+    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let job = customer.post_job("plumbing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    pro.call(json!({"type": "accept", "job": job})).await?;
+    let path = format!("/v1/admin/cities/{CITY}/kpis");
+    let mut page = Value::Null;
+    for _ in 0..200 {
+        let (status, read) = admin_get(&server, &path).await?;
+        assert_eq!(status, 200, "{read}");
+        page = read;
+        if page["total"]["matched"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let total = &page["total"];
+    assert_eq!((total["posted"].as_u64(), total["offered"].as_u64(), total["matched"].as_u64()), (Some(1), Some(1), Some(1)), "{page}");
+    assert_eq!((total["match_rate"].as_f64(), total["acceptance_rate"].as_f64()), (Some(1.0), Some(1.0)), "{page}");
+    assert!(total["time_to_match_p50"].as_f64().is_some_and(|s| s < 60.0), "{page}");
+    assert!(page["hours"].as_array().is_some_and(|h| !h.is_empty()));
+    let (status, body) = admin_get(&server, &format!("{path}?from=-1")).await?;
+    assert_eq!(status, 400, "{body}");
+    // A period ending before it starts is empty; a long one is cut at 31 days.
+    let (_, backwards) = admin_get(&server, &format!("{path}?from=7200000&until=0")).await?;
+    assert_eq!((backwards["hours"].as_array().map(Vec::len), backwards["total"]["posted"].as_u64()), (Some(0), Some(0)), "{backwards}");
+    let (_, long) = admin_get(&server, &format!("{path}?from=0&until=4000000000000")).await?;
+    assert_eq!((long["from"].as_i64(), long["until"].as_i64()), (Some(0), Some(31 * 24 * 3_600_000)), "{long}");
+    server.stop().await
+}

@@ -37,6 +37,8 @@ pub enum Kind {
     DeadLetter = 12,
     /// A webhook endpoint added through the admin API, by its key.
     WebhookEndpoint = 13,
+    /// A city's figures for one hour, by the hour (since the Unix epoch).
+    Kpi = 14,
 }
 
 impl Kind {
@@ -47,7 +49,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Contractor,
         Kind::Job,
         Kind::Request,
@@ -61,6 +63,7 @@ impl Kind {
         Kind::WebhookCursor,
         Kind::DeadLetter,
         Kind::WebhookEndpoint,
+        Kind::Kpi,
     ];
 }
 

@@ -31,4 +31,4 @@ pub use payee::PayeeRecord;
 pub(crate) use request::PendingRequest;
 pub use request::{RequestOutcome, RequestRecord, RequestRole, RequestTag};
 pub use snapshot::{ContractorSnapshot, EARNINGS_KEPT_DAYS, JobSnapshot};
-pub use webhook::{CursorRecord, DeadLetterRecord, EndpointRecord, OutboxHead, OutboxRecord};
+pub use webhook::{CursorRecord, DeadLetterRecord, EndpointRecord, KpiRecord, OutboxHead, OutboxRecord};

@@ -11,6 +11,7 @@
 //!   an endpoint's dead letters scan in the order the events happened).
 //! - [`EndpointRecord`]: an endpoint added through the admin API
 //!   (`Kind::WebhookEndpoint`, by its key).
+//! - [`KpiRecord`]: the city's figures for an hour (`Kind::Kpi`, by the hour), folded from the outbox (`kpis.rs`).
 
 use dispatch_engine::{JobId, Timestamp};
 use dispatch_storage::codec::Versioned;
@@ -84,6 +85,22 @@ pub struct EndpointRecord {
     pub by: Actor,
     /// When.
     pub at: Timestamp,
+}
+
+/// A city's figures for one hour, and the outbox position they count through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiRecord {
+    /// The hour, since the Unix epoch.
+    pub hour: i64,
+    /// The last outbox position counted (a page read again skips up to it).
+    pub through: u64,
+    /// The figures.
+    pub kpis: dispatch_engine::kpi::HourKpis,
+}
+
+/// Figures first appeared in schema version 3's stores.
+impl Versioned for KpiRecord {
+    const LAYOUT_SINCE: u16 = 3;
 }
 
 /// Outbox records first appeared in schema version 3's stores.

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod contractors;
 pub mod customers;
 pub mod jobs;
+pub mod kpis;
 pub(crate) mod query;
 pub mod webhooks;
 
@@ -420,9 +421,9 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "dispatch admin API",
-        description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail, webhook endpoints and their dead letters. Tokens: an admin's for any city, a dispatcher's to read their own."
+        description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail, hourly figures, webhook endpoints and their dead letters. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay),
+    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
     components(schemas(
         jobs::AdminJob,
         contractors::ContractorRow,
@@ -447,6 +448,8 @@ impl Modify for BearerAuth {
         webhooks::DeadLetter,
         webhooks::DeadLetterPage,
         webhooks::ReplayAsked,
+        kpis::KpiRow,
+        kpis::KpiPage,
         Reason
     )),
     modifiers(&BearerAuth)
@@ -478,6 +481,7 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/customers/{id}", get(customers::customer))
             .route("/v1/admin/cities/{city}/customers/{id}/block", axum::routing::post(customers::block))
             .route("/v1/admin/cities/{city}/customers/{id}/unblock", axum::routing::post(customers::unblock))
+            .route("/v1/admin/cities/{city}/kpis", get(kpis::kpis))
             .route("/v1/admin/cities/{city}/webhooks", get(webhooks::webhooks).post(webhooks::add))
             .route("/v1/admin/cities/{city}/webhooks/{name}", axum::routing::delete(webhooks::remove))
             .route("/v1/admin/cities/{city}/webhooks/{name}/dead-letters", get(webhooks::dead_letters))

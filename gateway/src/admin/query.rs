@@ -145,6 +145,13 @@ pub enum AdminQuery {
         /// How many at most.
         limit: u32,
     },
+    /// The city's figures for each stored hour in `[from, until)` (hours since the epoch).
+    Kpis {
+        /// The first hour.
+        from: i64,
+        /// The hour after the last.
+        until: i64,
+    },
     /// An admin asks for an endpoint's dead letters to be sent again.
     Replay {
         /// The admin.
@@ -218,6 +225,8 @@ pub enum AdminAnswer {
     DeadLetters(Vec<dispatch_actors::DeadLetterRecord>),
     /// [`AdminQuery::Replay`]: asked of the endpoint's delivery.
     ReplayAsked,
+    /// [`AdminQuery::Kpis`]: each stored hour and its figures, in order.
+    Kpis(Vec<(i64, dispatch_engine::kpi::HourKpis)>),
 }
 
 async fn webhooks(dispatch: &Dispatch) -> Result<AdminAnswer, Refusal> {
@@ -328,6 +337,7 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             let letters = dispatch.dead_letters(key, after, limit as usize).await?;
             Ok(AdminAnswer::DeadLetters(letters.into_iter().filter(|l| l.endpoint == name).collect()))
         }
+        AdminQuery::Kpis { from, until } => Ok(AdminAnswer::Kpis(dispatch.kpis(from, until).await?)),
         AdminQuery::Replay { admin, name } => {
             dispatch.replay_dead_letters(Actor::Admin(admin), &name).await?;
             Ok(AdminAnswer::ReplayAsked)

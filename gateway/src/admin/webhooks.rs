@@ -53,7 +53,11 @@ pub struct NewWebhook {
     #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     /// Where events are posted: `http` or `https`; loopback, private and link-local addresses are refused (400) unless allowed in the configuration.
-    #[schema(min_length = 8, max_length = 2000, pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")]
+    #[schema(
+        min_length = 8,
+        max_length = 2000,
+        pattern = r"^https?://(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|([A-Za-z0-9-]+\.)*[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*)(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[A-Za-z0-9._~/-]*)?$"
+    )]
     pub url: String,
     /// The secrets it signs with: one, or two while one is rotated; at least 32 characters each.
     #[schema(schema_with = secrets_schema)]
@@ -275,8 +279,13 @@ fn shaped(e: &EndpointConfig) -> Result<(), ApiError> {
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (host, port) = authority.split_once(':').map_or((authority, None), |(h, p)| (h, Some(p)));
-    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    // A dotted quad, or a name whose last label has a letter (the URL parser
+    // takes a name ending in digits for an IPv4 address).
+    let labels: Vec<&str> = host.split('.').collect();
+    let name_ok = labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && labels.last().is_some_and(|l| l.bytes().any(|b| b.is_ascii_alphabetic()));
+    let host_ok = host.parse::<std::net::Ipv4Addr>().is_ok() || name_ok;
+    let port_ok = port.is_none_or(|p| !p.starts_with('0') && p.parse::<u16>().is_ok_and(|n| n > 0));
     let path_ok = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~/-".contains(&b));
     if !(8..=2000).contains(&e.url.len()) || !host_ok || !port_ok || !path_ok {
         return bad(format!("url must be http(s)://host[:port][/path] with a plain path (letters, digits, . _ ~ / -), not {:?}", e.url));

@@ -368,7 +368,8 @@ impl EngineNode {
         let (store, writer) = self.open_store(&city, epoch, &fence).await?;
         let (dispatch, report) = Dispatch::start(self.serve_config.dispatch_config(&city)?, store).await?;
         tracing::info!(%city, epoch, jobs = report.jobs, contractors = report.contractors, "city rehydrated");
-        crate::webhooks::start_city(&city, dispatch.clone(), &self.serve_config.webhooks, self.webhooks.clone());
+        // It ends with the city (halted or handed off).
+        drop(crate::webhooks::start_city(&city, dispatch.clone(), &self.serve_config.webhooks, self.webhooks.clone()));
         let subjects = CitySubjects::new(&city);
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut tasks = JoinSet::new();

@@ -122,6 +122,7 @@ impl EndpointDelivery {
                 }
                 continue;
             };
+            tracing::debug!(city = %self.city, endpoint = %self.endpoint.name, from = cursor, to = last, "webhook page");
             if self.deliver_page(page, &stop).await.is_err() {
                 return;
             }
@@ -188,7 +189,7 @@ impl EndpointDelivery {
                     Delivery::new(&self.city, read.event.job.0, read.event.seq, read.event.at.0, crate::wire::event(&read.event.kind))
                 }
                 Err(e) => {
-                    self.set_aside(record, 0, format!("unreadable: {e}"), false).await;
+                    self.set_aside(record, 0, format!("unreadable: {e}"), false, &stop).await?;
                     continue;
                 }
             };
@@ -196,7 +197,7 @@ impl EndpointDelivery {
                 continue;
             }
             if self.parked().contains(&record.job.0) {
-                self.set_aside(record, 0, "behind an earlier dead letter of the same job".into(), true).await;
+                self.set_aside(record, 0, "behind an earlier dead letter of the same job".into(), true, &stop).await?;
                 continue;
             }
             let mut failures = 0;
@@ -211,7 +212,7 @@ impl EndpointDelivery {
                         self.count("failed");
                         if failures >= self.sender.max_attempts {
                             self.parked().insert(record.job.0);
-                            self.set_aside(record, failures, why, false).await;
+                            self.set_aside(record, failures, why, false, &stop).await?;
                             break;
                         }
                         let seed = record.position ^ (self.endpoint.key << 40) ^ u64::from(failures);
@@ -247,16 +248,25 @@ impl EndpointDelivery {
         }
     }
 
-    async fn set_aside(&self, event: OutboxRecord, attempts: u32, error: String, behind: bool) {
+    /// Stores a dead letter: retried until stored, or until told to stop
+    /// (the cursor then does not move past it, so it is read again).
+    async fn set_aside(
+        &self,
+        event: OutboxRecord,
+        attempts: u32,
+        error: String,
+        behind: bool,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
         let at = Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64));
-        tracing::warn!(city = %self.city, endpoint = %self.endpoint.name, job = event.job.0, seq = event.seq, %error, "webhook event dead-lettered");
+        tracing::warn!(city = %self.city, endpoint = %self.endpoint.name, job = event.job.0, seq = event.seq, position = event.position, %error, "webhook event dead-lettered");
         let letter = DeadLetterRecord { endpoint: self.endpoint.name.clone(), event, attempts, error, at, behind };
-        // Until it is stored the cursor does not move past it: retried, never lost.
         while let Err(e) = self.dispatch.put_dead_letter(self.endpoint.key, &letter).await {
             tracing::warn!(city = %self.city, endpoint = %self.endpoint.name, %e, "dead letter not stored; trying again");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            pause(&mut stop.clone(), Duration::from_secs(1)).await?;
         }
         self.count("dead_lettered");
+        Ok(())
     }
 
     /// Sends the dead letters again, oldest first, one attempt each; a job
@@ -271,6 +281,7 @@ impl EndpointDelivery {
             }
         };
         let mut still = HashSet::new();
+        tracing::debug!(city = %self.city, endpoint = %self.endpoint.name, letters = letters.len(), "replaying dead letters");
         for letter in letters {
             if *stop.borrow() {
                 return Err(Stopped);

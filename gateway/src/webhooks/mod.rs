@@ -43,8 +43,9 @@ pub fn client(section: &WebhooksSection) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-/// Starts the city's deliveries: one task per endpoint, until the city stops.
-pub fn start_city(city: &str, dispatch: Dispatch, section: &WebhooksSection, client: reqwest::Client) {
+/// Starts the city's deliveries: one task per endpoint, until the city stops
+/// (the handle finishes once every delivery has).
+pub fn start_city(city: &str, dispatch: Dispatch, section: &WebhooksSection, client: reqwest::Client) -> tokio::task::JoinHandle<()> {
     let sender = Sender {
         client,
         backoff: backoff::Backoff {
@@ -67,13 +68,14 @@ pub fn start_city(city: &str, dispatch: Dispatch, section: &WebhooksSection, cli
         })
         .collect();
     let guard = section.guard().unwrap_or_default();
-    tokio::spawn(supervise(city.to_owned(), dispatch, configured, guard, sender));
+    tokio::spawn(supervise(city.to_owned(), dispatch, configured, guard, sender))
 }
 
 /// A running endpoint: how to stop it and how to ask it to replay.
 struct Running {
     stop: watch::Sender<bool>,
     replay: mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 async fn supervise(city: String, dispatch: Dispatch, configured: Vec<Endpoint>, guard: ssrf::Guard, sender: Sender) {
@@ -107,8 +109,8 @@ async fn supervise(city: String, dispatch: Dispatch, configured: Vec<Endpoint>, 
                     let (replay, replay_rx) = mpsc::channel(4);
                     let name = endpoint.name.clone();
                     let delivery = EndpointDelivery::new(city.clone(), dispatch.clone(), endpoint, sender.clone());
-                    tokio::spawn(delivery.run(stop_rx, replay_rx));
-                    running.insert(name, Running { stop, replay });
+                    let task = tokio::spawn(delivery.run(stop_rx, replay_rx));
+                    running.insert(name, Running { stop, replay, task });
                 }
             }
             Err(e) => {
@@ -132,6 +134,9 @@ async fn supervise(city: String, dispatch: Dispatch, configured: Vec<Endpoint>, 
     }
     for r in running.values() {
         r.stop.send_replace(true);
+    }
+    for (_, r) in running {
+        let _ = r.task.await;
     }
 }
 
@@ -157,7 +162,8 @@ async fn endpoints(dispatch: &Dispatch, configured: &[Endpoint], guard: &ssrf::G
 async fn forget_removed(city: &str, dispatch: &Dispatch, wanted: &[Endpoint]) {
     let Ok(cursors) = dispatch.webhook_cursors().await else { return };
     for (key, cursor) in cursors {
-        if !wanted.iter().any(|e| e.key == key) {
+        // Keys from 2^22 up are the city's own readers (its figures), not endpoints.
+        if key < 1 << dispatch_actors::outbox::ENDPOINT_KEY_BITS && !wanted.iter().any(|e| e.key == key) {
             tracing::info!(%city, endpoint = %cursor.endpoint, "a webhook endpoint is no longer configured: its cursor is dropped");
             let _ = dispatch.delete_webhook_cursor(key).await;
         }
