@@ -30,6 +30,7 @@
 //! | `shared` | directories of live actors and what every actor can reach |
 //! | `seqs` | numbers each job's event log (one in-memory slot per job being written) and the city's outbox positions |
 //! | [`kpis`] | the city's figures per hour, folded from the outbox as events happen (a cursor of their own, each hour counting an event once), read by hour |
+//! | [`notify`] | who should hear of an event away from the app: live connections as gateways note them, preferences set over the wire, an event's unconnected parties |
 //! | [`outbox`] | the city's outbox: every logged event again in append order, in the log entry's commit, for webhook delivery; the settled mark, cursors, dead letters, endpoints added over the admin API |
 //! | [`error`] | [`ActorError`] |
 //!
@@ -49,6 +50,7 @@ pub mod handle;
 pub mod job;
 pub mod kpis;
 pub mod map;
+pub mod notify;
 pub mod outbox;
 pub mod parties;
 pub mod payees;
@@ -72,6 +74,7 @@ pub use error::{ActorError, Result};
 pub use events::{DispatchEvent, EventKind};
 pub use handle::{ContractorLink, Dispatch, LiveCounts, PipelineStats, Rated};
 pub use job::{CALL_TIMEOUT, PaymentAct};
+pub use notify::{NotifyRecord, NotifyTarget};
 pub use outbox::OutboxEvent;
 pub use parties::Asker;
 pub use record::{

@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) vetting: RwLock<HashMap<ContractorId, crate::record::VettingRecord>>,
     /// Set when the city shuts down or halts: its background tasks stop.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// Live connections of customers and contractors, as gateways note them (`notify.rs`).
+    pub(crate) presence: crate::notify::Presence,
     /// Tasks running beside the actors (the outbox's keeper, the figures' folder): awaited at shutdown.
     pub(crate) background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The admin API's requests to the city's webhook deliveries (`outbox.rs`).
@@ -150,6 +152,7 @@ impl Shared {
             stopping: tokio::sync::watch::Sender::new(false),
             webhook_control: broadcast::channel(64).0,
             background: Mutex::default(),
+            presence: crate::notify::Presence::default(),
             map: crate::map::CityMap::default(),
             seqs: crate::seqs::EventSeqs::default(),
             processor,

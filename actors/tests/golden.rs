@@ -54,6 +54,7 @@ enum Golden {
     DeadLetter(&'static str, DeadLetterRecord),
     Endpoint(&'static str, EndpointRecord),
     Kpi(&'static str, KpiRecord),
+    Notify(&'static str, dispatch_actors::NotifyRecord),
 }
 
 impl Golden {
@@ -75,7 +76,8 @@ impl Golden {
             | Golden::Cursor(name, _)
             | Golden::DeadLetter(name, _)
             | Golden::Endpoint(name, _)
-            | Golden::Kpi(name, _) => name,
+            | Golden::Kpi(name, _)
+            | Golden::Notify(name, _) => name,
         }
     }
 }
@@ -442,6 +444,12 @@ async fn version_3() -> Vec<Golden> {
             }
             KpiRecord { hour: 498_727, through: 41, kpis }
         }),
+        Golden::Notify("notify-preferences", {
+            use dispatch_actors::engine::notify::{Channel, NotifyPreferences, QuietHours};
+            let quiet = QuietHours { start: "22:00".into(), end: "07:00".into(), utc_offset_minutes: -360 };
+            let preferences = NotifyPreferences { channels: vec![Channel::Push, Channel::Sms], quiet_hours: Some(quiet) };
+            dispatch_actors::NotifyRecord { contractor: false, id: 3, preferences }
+        }),
     ]);
     goldens
 }
@@ -486,6 +494,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::DeadLetter(name, value) => check(&dir, name, value, write)?,
             Golden::Endpoint(name, value) => check(&dir, name, value, write)?,
             Golden::Kpi(name, value) => check(&dir, name, value, write)?,
+            Golden::Notify(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

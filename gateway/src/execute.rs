@@ -10,8 +10,9 @@
 use dispatch_actors::{
     Actor, ActorError, AuditAction, Dispatch, JobRequest, Presence, RequestOutcome, RequestRecord, RequestRole, RequestTag,
 };
+use dispatch_engine::notify::NotifyPreferences;
 use dispatch_engine::{
-    ContractorId, ContractorProfile, CustomerId, JobAction, JobId, Money, Rating, TimeWindow, Timestamp, TradeExperience, Urgency,
+    ContractorId, ContractorProfile, CustomerId, JobAction, JobId, Money, Party, Rating, TimeWindow, Timestamp, TradeExperience, Urgency,
 };
 
 use crate::auth::Role;
@@ -19,8 +20,8 @@ use crate::cities::Area;
 use crate::city_event::CityEvent;
 use crate::port::{Caller, Executed, Follow};
 use crate::protocol::{
-    AckResult, ChatAcked, ClientMsg, ErrorCode, JobProgress, JobStateReply, MAX_REQUEST_ID_CHARS, Nearby, NearbyContractor, Posted, Rated,
-    Registered, Resumed, StatusReply, UrgencyWire,
+    AckResult, ChatAcked, ClientMsg, ErrorCode, JobProgress, JobStateReply, MAX_REQUEST_ID_CHARS, Nearby, NearbyContractor, NotifyReply,
+    Posted, Rated, Registered, Resumed, StatusReply, UrgencyWire,
 };
 use crate::refusal::{Refusal, refuse};
 use crate::session::asker;
@@ -182,6 +183,12 @@ async fn carry_out(area: &Area, dispatch: &Dispatch, caller: Caller, msg: Client
         ClientMsg::Decline { job } => {
             let state = dispatch.decline(JobId(job), ContractorId(me)).await?;
             done(JobStateReply { job, state }, Follow::Nothing)
+        }
+        ClientMsg::SetNotify { channels, quiet_hours } => {
+            let party = if caller.role == Role::Contractor { Party::Contractor } else { Party::Customer };
+            let preferences = NotifyPreferences { channels, quiet_hours };
+            let stored = dispatch.set_notify_preferences(party, me, preferences).await?;
+            done(NotifyReply { channels: stored.channels, quiet_hours: stored.quiet_hours }, Follow::Nothing)
         }
         ClientMsg::JobStatus { job, status } => {
             let action = match status {

@@ -178,6 +178,25 @@ impl Port {
         }
     }
 
+    /// Notes a connection of a customer or contractor: open for `holds` more, or closed (`None`).
+    pub(crate) async fn note_presence(&self, role: Role, sub: u64, connection: u64, holds: Option<std::time::Duration>) {
+        let contractor = match role {
+            Role::Contractor => true,
+            Role::Customer => false,
+            Role::Dispatcher | Role::Admin => return,
+        };
+        match self {
+            Port::Local(dispatch) => {
+                let party = if contractor { Party::Contractor } else { Party::Customer };
+                dispatch.note_presence(party, sub, connection, holds);
+            }
+            Port::Remote(city) => {
+                let holds_ms = holds.map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX));
+                city.note_presence(&crate::cluster::wire::PresenceNote { contractor, id: sub, connection, holds_ms }).await;
+            }
+        }
+    }
+
     /// The live map since `version`.
     pub(crate) async fn map(&self, version: u64, viewport: Option<[f64; 4]>) -> Result<MapUpdate, Refusal> {
         match self {

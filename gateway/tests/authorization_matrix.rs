@@ -57,6 +57,7 @@ fn matrix(job: u64) -> Vec<(Value, bool, bool, bool, bool)> {
         (json!({"type": "confirm_card"}), true, false, false, false),
         (json!({"type": "card"}), true, false, false, false),
         (json!({"type": "payout_account"}), false, true, false, false),
+        (json!({"type": "set_notify", "channels": ["sms"]}), true, true, false, false),
         // Cancel last: it ends the job.
         (json!({"type": "cancel", "job": job, "reason": "matrix"}), true, false, true, true),
     ]

@@ -6,6 +6,8 @@
 //!   filtered to chat gets only chat.
 //! - The server restarts while events wait undelivered: they arrive after
 //!   the restart, from the stored cursor and outbox.
+//! - Events that concern a party whose app is away carry a notify block
+//!   with their preferences (set over the wire); a connected party gets none.
 //! - An event the receiver keeps refusing goes to the dead letters with
 //!   every later event of its job, other jobs going on; a replay through the
 //!   admin API delivers them in order and empties the list.
@@ -20,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use axum::http::{HeaderMap, StatusCode};
 use common::*;
+use dispatch_engine::notify::Channel;
 use dispatch_gateway::config::StorageKind;
 use dispatch_gateway::protocol::signature;
 use dispatch_gateway::protocol::webhook::{Delivery, EVENT_ID_HEADER, SIGNATURE_HEADER};
@@ -44,6 +47,8 @@ struct Received {
     bad_signatures: Arc<Mutex<u32>>,
     /// Jobs whose events are refused (500).
     refuse: Arc<Mutex<HashSet<u64>>>,
+    /// Every delivery taken, whole.
+    bodies: Arc<Mutex<Vec<Delivery>>>,
 }
 
 impl Received {
@@ -73,7 +78,8 @@ async fn receiver(addr: SocketAddr, received: Received) -> Result<tokio::task::J
             if lock(&received.refuse).contains(&delivery.job) {
                 return StatusCode::INTERNAL_SERVER_ERROR;
             }
-            lock(&received.got).push((uri.path().to_owned(), delivery.id, delivery.job, delivery.seq));
+            lock(&received.got).push((uri.path().to_owned(), delivery.id.clone(), delivery.job, delivery.seq));
+            lock(&received.bodies).push(delivery);
             StatusCode::NO_CONTENT
         }
     };
@@ -405,5 +411,72 @@ async fn endpoints_are_added_and_removed_through_the_admin_api_and_inward_urls_r
     ensure!(received.on("/crm").len() == 1, "nothing after removal");
     let (_, audit) = admin_get(&server, &format!("/v1/admin/cities/{CITY}/audit"), &token).await?;
     ensure!(audit.contains("add_webhook") && audit.contains("remove_webhook"), "{audit}");
+    server.stop().await
+}
+
+/// The first delivery of `job` named `kind` whose `seq` is past `after` (10 s at most).
+async fn delivery(received: &Received, job: u64, kind: &str, after: u64) -> Result<Delivery> {
+    for _ in 0..200 {
+        if let Some(d) = lock(&received.bodies).iter().find(|d| d.job == job && d.kind == kind && d.seq > after) {
+            return Ok(d.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("no {kind} of job {job} after {after}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_carry_notify_hints_for_parties_away_with_their_preferences() -> Result<()> {
+    let hook_addr: SocketAddr = format!("127.0.0.1:{}", common::cluster::free_port()?).parse()?;
+    let received = Received::default();
+    let _up = receiver(hook_addr, received.clone()).await?;
+    let data = tempfile::tempdir()?;
+    let mut hooks = webhooks(hook_addr, 100);
+    hooks.endpoints.truncate(1);
+    let server = Server::start_with(config(data.path(), hooks)).await?;
+    let mut pro = contractor(&server, 7, "plumbing", 400.0).await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let quiet = json!({"start": "00:00", "end": "23:59", "utc_offset_minutes": 0});
+    let set = customer.call(json!({"type": "set_notify", "channels": ["sms", "email"], "quiet_hours": quiet})).await?;
+    ensure!(set == json!({"channels": ["sms", "email"], "quiet_hours": quiet}), "{set}");
+    let bad = customer.refused(json!({"type": "set_notify", "channels": ["sms", "sms"]})).await?;
+    ensure!(bad["code"] == "bad_request", "{bad}");
+
+    let job = customer.post_job("plumbing").await?;
+    pro.wait("the offer", |v| v["type"] == "offer" && v["job"] == job).await?;
+    let offered = delivery(&received, job, "offered", 0).await?;
+    ensure!(offered.notify.is_empty(), "the contractor is connected: {offered:?}");
+
+    // The customer's app goes away; the acceptance and the contractor's message are hinted to them.
+    drop(customer);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pro.call(json!({"type": "accept", "job": job})).await?;
+    let accepted = delivery(&received, job, "accepted", 0).await?;
+    let [hint] = accepted.notify.as_slice() else { bail!("one hint: {accepted:?}") };
+    ensure!((hint.role.as_str(), hint.user, hint.what.as_str()) == ("customer", 100, "accepted"), "{hint:?}");
+    ensure!(hint.channels == [Channel::Sms, Channel::Email] && hint.quiet_now && hint.quiet_hours.is_some(), "{hint:?}");
+    let said = pro.call(json!({"type": "chat", "job": job, "text": "on my way"})).await?;
+    let chat = delivery(&received, job, "chat", 0).await?;
+    ensure!(chat.notify.len() == 1 && chat.notify[0].role == "customer", "not the sender: {chat:?}");
+
+    // Back in the app: no hint.
+    let _customer = server.connect(Role::Customer, 100).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pro.call(json!({"type": "chat", "job": job, "text": "ten minutes"})).await?;
+    let after = said["seq"].as_u64().unwrap_or(0);
+    let again = delivery(&received, job, "chat", after).await?;
+    ensure!(again.notify.is_empty(), "the customer is connected again: {again:?}");
+
+    // An offer to a contractor whose app is away: hinted to them until it expires, push by default.
+    let away = contractor(&server, 8, "plumbing", 900.0).await?;
+    drop(away);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut other = server.connect(Role::Customer, 101).await?;
+    let second = other.post_job("plumbing").await?;
+    let offer = delivery(&received, second, "offered", 0).await?;
+    let [hint] = offer.notify.as_slice() else { bail!("one hint: {offer:?}") };
+    let dispatch_gateway::protocol::Event::Offered { contractor: offered_to, expires_at, .. } = offer.event else { bail!("not an offer") };
+    ensure!((hint.role.as_str(), hint.user) == ("contractor", offered_to) && offered_to == 8, "{hint:?}");
+    ensure!(hint.until == Some(expires_at) && hint.channels == [Channel::Push] && !hint.quiet_now, "{hint:?}");
     server.stop().await
 }

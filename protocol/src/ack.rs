@@ -189,4 +189,15 @@ ack_results!(
     Earnings(crate::payment::EarningsReply),
     Card(crate::payment::CardReply),
     PayoutAccount(crate::payment::PayoutAccountReply),
+    Notify(NotifyReply),
 );
+
+/// The ack of `set_notify`: the preferences as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyReply {
+    /// The channels.
+    pub channels: Vec<dispatch_engine::notify::Channel>,
+    /// The quiet hours, if any.
+    pub quiet_hours: Option<dispatch_engine::notify::QuietHours>,
+}

@@ -303,6 +303,15 @@ pub enum ClientMsg {
     Card {},
     /// Contractor: my payout account (made if I have none), with the link to finish onboarding while it is not ready.
     PayoutAccount {},
+    /// Customer or contractor: how I want to be told of what happens while
+    /// my app is not connected (webhook deliveries carry it to the senders).
+    SetNotify {
+        /// The channels, each once (none: not at all).
+        channels: Vec<dispatch_engine::notify::Channel>,
+        /// When only what cannot wait is sent, in my own time.
+        #[serde(default)]
+        quiet_hours: Option<dispatch_engine::notify::QuietHours>,
+    },
 }
 
 /// The longest request id, characters.
@@ -322,7 +331,7 @@ impl ClientMsg {
     }
 
     /// Every message type, as `type` names it on the wire.
-    pub const KINDS: [&'static str; 31] = [
+    pub const KINDS: [&'static str; 32] = [
         "register",
         "online",
         "offline",
@@ -354,6 +363,7 @@ impl ClientMsg {
         "confirm_card",
         "card",
         "payout_account",
+        "set_notify",
     ];
 
     /// This message's `type` on the wire.
@@ -391,6 +401,7 @@ impl ClientMsg {
             ClientMsg::ConfirmCard {} => "confirm_card",
             ClientMsg::Card {} => "card",
             ClientMsg::PayoutAccount {} => "payout_account",
+            ClientMsg::SetNotify { .. } => "set_notify",
         }
     }
 }

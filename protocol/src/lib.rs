@@ -33,7 +33,9 @@ pub mod server_msg;
 pub mod signature;
 pub mod webhook;
 
-pub use ack::{AckResult, ChatAcked, JobStateReply, Nearby, NearbyContractor, Posted, Rated, Registered, Resumed, StatusReply, Subscribed};
+pub use ack::{
+    AckResult, ChatAcked, JobStateReply, Nearby, NearbyContractor, NotifyReply, Posted, Rated, Registered, Resumed, StatusReply, Subscribed,
+};
 pub use auth::{Auth, AuthError, Claims, Role};
 pub use client_msg::{ClientMsg, JobProgress, MAX_REQUEST_ID_CHARS, TradeYears, UrgencyWire, Viewport};
 pub use event::Event;

@@ -37,13 +37,37 @@ pub struct Delivery {
     pub kind: String,
     /// What happened, as apps receive it in `event` frames.
     pub event: Event,
+    /// Who this concerns and is not connected now, to be told another way
+    /// (an offer to its contractor, an acceptance or arrival to the customer,
+    /// a chat message to its other parties). Absent when there is nobody.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Notify>,
+}
+
+/// Someone to tell of the event, and how they want to be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    /// `customer` or `contractor`.
+    pub role: String,
+    /// Their id.
+    pub user: u64,
+    /// What to tell them: the event's name (`offered`, `accepted`, `arriving`, `chat`).
+    pub what: String,
+    /// Until when it matters, ms since the Unix epoch (an offer's expiry).
+    pub until: Option<i64>,
+    /// The channels they chose (push only, if they never chose).
+    pub channels: Vec<dispatch_engine::notify::Channel>,
+    /// Their quiet hours, if any.
+    pub quiet_hours: Option<dispatch_engine::notify::QuietHours>,
+    /// Whether the event happened in their quiet hours.
+    pub quiet_now: bool,
 }
 
 impl Delivery {
     /// The delivery of `event`, the `seq`th of `job` in `city`.
     #[must_use]
     pub fn new(city: &str, job: u64, seq: u64, at: i64, event: Event) -> Self {
-        Self { id: event_id(city, job, seq), city: city.to_owned(), job, seq, at, kind: event.name().to_owned(), event }
+        Self { id: event_id(city, job, seq), city: city.to_owned(), job, seq, at, kind: event.name().to_owned(), event, notify: Vec::new() }
     }
 }
 

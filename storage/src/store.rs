@@ -39,6 +39,8 @@ pub enum Kind {
     WebhookEndpoint = 13,
     /// A city's figures for one hour, by the hour (since the Unix epoch).
     Kpi = 14,
+    /// How a customer or contractor wants to be reached away from the app.
+    Notify = 15,
 }
 
 impl Kind {
@@ -49,7 +51,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Contractor,
         Kind::Job,
         Kind::Request,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::DeadLetter,
         Kind::WebhookEndpoint,
         Kind::Kpi,
+        Kind::Notify,
     ];
 }
 

@@ -33,7 +33,9 @@ use dispatch_storage::{Fence, FencedStore, ScyllaConfig, ScyllaStore, SnapshotSt
 
 use super::ClusterConfig;
 use super::members::Members;
-use super::owner::{announce, answer_whois, publish_events, serve_admin, serve_commands, serve_maps, serve_processor, take_gps};
+use super::owner::{
+    announce, answer_whois, publish_events, serve_admin, serve_commands, serve_maps, serve_processor, take_gps, take_presence,
+};
 use super::placement::owner_of;
 use super::wire::{self, CitySubjects, Owner};
 use crate::cities::Area;
@@ -379,10 +381,12 @@ impl EngineNode {
         let processor = self.nats.subscribe(subjects.processor(epoch)).await?;
         let admin = self.nats.subscribe(subjects.admin(epoch)).await?;
         let whois = self.nats.subscribe(subjects.whois()).await?;
+        let presence = self.nats.subscribe(subjects.presence()).await?;
         let me = Owner { city: city.clone(), epoch, node: self.node.clone() };
         tasks.spawn(serve_commands(self.nats.clone(), commands, Arc::clone(area), dispatch.clone(), Arc::clone(&in_flight)));
         tasks.spawn(serve_maps(self.nats.clone(), maps, dispatch.clone()));
         tasks.spawn(take_gps(gps, dispatch.clone()));
+        tasks.spawn(take_presence(presence, dispatch.clone()));
         tasks.spawn(serve_processor(self.nats.clone(), processor, dispatch.clone()));
         tasks.spawn(serve_admin(self.nats.clone(), admin, dispatch.clone()));
         tasks.spawn(answer_whois(self.nats.clone(), whois, me.clone()));

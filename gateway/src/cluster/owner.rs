@@ -100,6 +100,18 @@ where
 }
 
 /// Applies GPS batches: each fix through the contractor's link (newest wins, as in one process).
+/// Gateways' notes of their connections, applied to the city's presence.
+pub(super) async fn take_presence(mut notes: Subscriber, dispatch: Dispatch) {
+    while let Some(msg) = notes.next().await {
+        let Ok(note) = wire::decode::<wire::PresenceNote>(&msg.payload) else {
+            metrics::counter!("dispatch_cluster_bad_payloads_total").increment(1);
+            continue;
+        };
+        let party = if note.contractor { dispatch_engine::Party::Contractor } else { dispatch_engine::Party::Customer };
+        dispatch.note_presence(party, note.id, note.connection, note.holds_ms.map(std::time::Duration::from_millis));
+    }
+}
+
 pub(super) async fn take_gps(mut batches: Subscriber, dispatch: Dispatch) {
     let mut links: HashMap<u64, ContractorLink> = HashMap::new();
     while let Some(msg) = batches.next().await {

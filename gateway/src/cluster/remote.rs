@@ -199,6 +199,13 @@ impl RemoteCity {
         self.ask(CitySubjects::admin, wire::encode(&query)).await
     }
 
+    /// Tells whichever owner the city has of a connection's presence (fire and forget: the next keepalive repeats it).
+    pub(crate) async fn note_presence(&self, note: &wire::PresenceNote) {
+        if self.nats.publish(self.subjects.presence(), wire::encode(note)).await.is_err() {
+            metrics::counter!("dispatch_cluster_presence_lost_total").increment(1);
+        }
+    }
+
     /// Queues a fix for the next batch.
     pub(crate) fn gps(&self, contractor: ContractorId, fix: GpsFix) {
         let fix = Fix {

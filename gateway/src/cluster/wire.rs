@@ -92,11 +92,30 @@ impl CitySubjects {
         format!("{PREFIX}.city.{}.owner", self.city)
     }
 
+    /// Gateways' notes of their connections' presence, to whichever owner.
+    #[must_use]
+    pub fn presence(&self) -> String {
+        format!("{PREFIX}.city.{}.presence", self.city)
+    }
+
     /// Who owns the city now (answered by the owner).
     #[must_use]
     pub fn whois(&self) -> String {
         format!("{PREFIX}.city.{}.whois", self.city)
     }
+}
+
+/// A gateway's note of one connection: open for `holds_ms` more, or closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceNote {
+    /// A contractor's connection (or a customer's).
+    pub contractor: bool,
+    /// Their id.
+    pub id: u64,
+    /// The connection, unique among the gateways' (random).
+    pub connection: u64,
+    /// How long it counts from now, ms; `None`: it closed.
+    pub holds_ms: Option<u64>,
 }
 
 /// Whether `name` can be a subject token: not empty, no `.`, `*`, `>` or whitespace.

@@ -177,6 +177,11 @@ where
     let mut map_tick: Option<tokio::time::Interval> = None;
     let hello = ServerMsg::Hello { role: session.claims.role, sub: session.claims.sub, city: session.claims.city.clone() };
     session.send(&hello);
+    // The city counts this connection live while keepalives renew it (three
+    // periods' grace): webhook deliveries then carry no notify hint for it.
+    let (connection, holds) = (connection_id(), idle / 2 * 3);
+    let (role_now, sub_now) = (session.claims.role, session.claims.sub);
+    session.city.port.note_presence(role_now, sub_now, connection, Some(holds)).await;
 
     let (mut draining, mut drain_at) = (false, None);
     while !session.closing {
@@ -230,6 +235,7 @@ where
                 session.close(CloseCode::Away, "server shutting down");
             }
             _ = keepalive.tick() => {
+                session.city.port.note_presence(role_now, sub_now, connection, Some(holds)).await;
                 if session.heard_at.elapsed() > idle {
                     session.close(CloseCode::Normal, "idle timeout");
                 } else if session.out.try_send(Box::new((Message::Ping(Vec::new().into()), None))).is_err() {
@@ -242,9 +248,22 @@ where
     if !session.closing {
         session.close(CloseCode::Normal, "bye");
     }
+    session.city.port.note_presence(role_now, sub_now, connection, None).await;
     drop(session);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     metrics::gauge!("dispatch_ws_connections", "role" => role).decrement(1.0);
+}
+
+/// An id for a connection, unique among every gateway's with overwhelming odds.
+fn connection_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        rapidhash::v3::rapidhash_v3(format!("{now}/{}", std::process::id()).as_bytes())
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rapidhash::v3::rapidhash_v3(&[base.to_le_bytes(), n.to_le_bytes()].concat())
 }
 
 /// When, within a drain of `secs` seconds, this connection is closed: spread

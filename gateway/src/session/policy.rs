@@ -45,6 +45,7 @@ fn senders(msg: &ClientMsg) -> &'static [Role] {
         | ClientMsg::Refund { .. }
         | ClientMsg::ResolveDispute { .. } => &[Dispatcher],
         ClientMsg::Cancel { .. } => &[Customer, Dispatcher],
+        ClientMsg::SetNotify { .. } => &[Customer, Contractor],
         // Parties only: the actors check which job's party the sender is.
         ClientMsg::Chat { .. } | ClientMsg::Resume { .. } | ClientMsg::Payment { .. } | ClientMsg::Ping {} => {
             &[Contractor, Customer, Dispatcher]

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::backoff::Backoff;
 use crate::protocol::signature;
-use crate::protocol::webhook::{Delivery, EVENT_ID_HEADER, SIGNATURE_HEADER};
+use crate::protocol::webhook::{Delivery, EVENT_ID_HEADER, Notify, SIGNATURE_HEADER};
 
 /// Outbox records read at a time.
 const PAGE: usize = 200;
@@ -184,10 +184,8 @@ impl EndpointDelivery {
 
     async fn deliver_job(&self, events: Vec<OutboxRecord>, mut stop: watch::Receiver<bool>) -> Result<(), Stopped> {
         for record in events {
-            let delivery = match OutboxEvent::of(&record) {
-                Ok(read) => {
-                    Delivery::new(&self.city, read.event.job.0, read.event.seq, read.event.at.0, crate::wire::event(&read.event.kind))
-                }
+            let delivery = match self.delivery_of(&record).await {
+                Ok(delivery) => delivery,
                 Err(e) => {
                     self.set_aside(record, 0, format!("unreadable: {e}"), false, &stop).await?;
                     continue;
@@ -222,6 +220,35 @@ impl EndpointDelivery {
             }
         }
         Ok(())
+    }
+
+    /// The request body of an outbox record: the event, with a notify block
+    /// for each party it concerns who is not connected now.
+    async fn delivery_of(&self, record: &OutboxRecord) -> dispatch_actors::Result<Delivery> {
+        let read = OutboxEvent::of(record)?;
+        let event = &read.event;
+        let mut delivery = Delivery::new(&self.city, event.job.0, event.seq, event.at.0, crate::wire::event(&event.kind));
+        let targets = match self.dispatch.notify_targets(event).await {
+            Ok(targets) => targets,
+            Err(e) => {
+                // The event still goes; only the hint is missing.
+                tracing::warn!(city = %self.city, job = event.job.0, seq = event.seq, %e, "whom to notify was not found");
+                Vec::new()
+            }
+        };
+        delivery.notify = targets
+            .into_iter()
+            .map(|t| Notify {
+                role: if t.party == dispatch_engine::Party::Contractor { "contractor" } else { "customer" }.to_owned(),
+                user: t.id,
+                what: delivery.kind.clone(),
+                until: t.until.map(|u| u.0),
+                quiet_now: t.preferences.quiet_hours.as_ref().is_some_and(|q| q.contains(event.at)),
+                channels: t.preferences.channels,
+                quiet_hours: t.preferences.quiet_hours,
+            })
+            .collect();
+        Ok(delivery)
     }
 
     /// One request: signed now, 2xx or a failure with the reason.
@@ -290,12 +317,8 @@ impl EndpointDelivery {
             if still.contains(&job) {
                 continue;
             }
-            let sent = match OutboxEvent::of(&letter.event) {
-                Ok(read) => {
-                    let delivery =
-                        Delivery::new(&self.city, read.event.job.0, read.event.seq, read.event.at.0, crate::wire::event(&read.event.kind));
-                    matches!(self.attempt(&delivery).await, Attempt::Delivered)
-                }
+            let sent = match self.delivery_of(&letter.event).await {
+                Ok(delivery) => matches!(self.attempt(&delivery).await, Attempt::Delivered),
                 Err(_) => false,
             };
             if sent && self.dispatch.remove_dead_letter(self.endpoint.key, letter.event.position).await.is_ok() {
