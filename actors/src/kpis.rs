@@ -7,7 +7,8 @@
 //! is stored before the cursor: after a crash the page is read again and the
 //! events an hour has already counted are skipped, so each counts once.
 //! The cursor is a webhook cursor under a key no endpoint has, so the outbox
-//! keeps what the figures have not read yet.
+//! keeps what the figures have not read yet. The same fold keeps the city's
+//! job index (`job_index.rs`), stored in the same batch.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -107,7 +108,9 @@ async fn fold_page(city: &Dispatch, cursor: u64) -> Result<Option<u64>> {
             bucket.through = record.position;
         }
     }
-    let items = hours.values().map(|r| Ok((Kind::Kpi, hour_key(r.hour), codec::encode(r)?))).collect::<Result<Vec<_>>>()?;
+    let mut items = hours.values().map(|r| Ok((Kind::Kpi, hour_key(r.hour), codec::encode(r)?))).collect::<Result<Vec<_>>>()?;
+    // The job index is kept by the same fold (`job_index.rs`).
+    items.extend(crate::job_index::rows(city, &page).await?);
     city.shared.store.put_batch(items).await?;
     city.set_webhook_cursor(KPI_CURSOR_KEY, &CursorRecord { endpoint: "kpis".into(), position: last }).await?;
     Ok(Some(last))

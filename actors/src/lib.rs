@@ -29,6 +29,7 @@
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
 //! | `shared` | directories of live actors and what every actor can reach |
 //! | `seqs` | numbers each job's event log (one in-memory slot per job being written) and the city's outbox positions |
+//! | [`job_index`] | the city's job index: a row per job (trade, state, posting time) kept from the outbox beside the figures; listed and filtered a page at a time within a scan budget |
 //! | [`kpis`] | the city's figures per hour, folded from the outbox as events happen (a cursor of their own, each hour counting an event once), read by hour |
 //! | [`notify`] | who should hear of an event away from the app: live connections as gateways note them, preferences set over the wire, an event's unconnected parties |
 //! | [`outbox`] | the city's outbox: every logged event again in append order, in the log entry's commit, for webhook delivery; the settled mark, cursors, dead letters, endpoints added over the admin API |
@@ -48,6 +49,7 @@ pub mod error;
 pub mod events;
 pub mod handle;
 pub mod job;
+pub mod job_index;
 pub mod kpis;
 pub mod map;
 pub mod notify;
@@ -81,5 +83,5 @@ pub use record::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
     PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
-pub use record::{CursorRecord, DeadLetterRecord, EndpointRecord, KpiRecord, OutboxHead, OutboxRecord};
+pub use record::{CursorRecord, DeadLetterRecord, EndpointRecord, JobIndexRecord, KpiRecord, OutboxHead, OutboxRecord};
 pub use requests::RequestClaim;

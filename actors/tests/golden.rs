@@ -55,6 +55,7 @@ enum Golden {
     Endpoint(&'static str, EndpointRecord),
     Kpi(&'static str, KpiRecord),
     Notify(&'static str, dispatch_actors::NotifyRecord),
+    JobIndex(&'static str, dispatch_actors::JobIndexRecord),
 }
 
 impl Golden {
@@ -77,7 +78,8 @@ impl Golden {
             | Golden::DeadLetter(name, _)
             | Golden::Endpoint(name, _)
             | Golden::Kpi(name, _)
-            | Golden::Notify(name, _) => name,
+            | Golden::Notify(name, _)
+            | Golden::JobIndex(name, _) => name,
         }
     }
 }
@@ -450,6 +452,17 @@ async fn version_3() -> Vec<Golden> {
             let preferences = NotifyPreferences { channels: vec![Channel::Push, Channel::Sms], quiet_hours: Some(quiet) };
             dispatch_actors::NotifyRecord { contractor: false, id: 3, preferences }
         }),
+        Golden::JobIndex(
+            "job-index-completed",
+            dispatch_actors::JobIndexRecord {
+                job: JobId(7),
+                posted_at: Timestamp(1_795_420_000_000),
+                trade: Trade::Plumbing,
+                customer: CustomerId(3),
+                state: dispatch_actors::engine::JobStateKind::Completed,
+                contractor: Some(c),
+            },
+        ),
     ]);
     goldens
 }
@@ -495,6 +508,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Endpoint(name, value) => check(&dir, name, value, write)?,
             Golden::Kpi(name, value) => check(&dir, name, value, write)?,
             Golden::Notify(name, value) => check(&dir, name, value, write)?,
+            Golden::JobIndex(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use common::*;
 use dispatch_actors::engine::kpi::{HourKpis, hour_of};
 use dispatch_actors::engine::payment::PaymentTerms;
-use dispatch_actors::engine::{ContractorId, Money, Trade};
+use dispatch_actors::engine::{ContractorId, JobStateKind, Money, Trade};
 use dispatch_actors::storage::SnapshotStore;
 use dispatch_actors::{Asker, Dispatch, EventKind, PaymentNotice};
 
@@ -74,6 +74,23 @@ async fn a_known_sequence_reads_back_as_its_figures() -> Result<()> {
     assert_eq!(r.gross_volume, amount.0);
     assert_eq!(r.platform_revenue, PaymentTerms::default().platform_fee(amount).0);
     assert!(amount > Money(0));
+
+    // The job index lists every job by its latest state, a filter at a time.
+    let mut history = Vec::new();
+    for _ in 0..200 {
+        history = city.job_history(None, 10, |_| true).await?.0;
+        if history.iter().filter(|r| r.state == JobStateKind::Cancelled).count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let states: Vec<_> = history.iter().map(|r| (r.job, r.state)).collect();
+    assert_eq!(states, [(a, JobStateKind::Completed), (b, JobStateKind::Cancelled), (c, JobStateKind::Cancelled)]);
+    assert_eq!(history[0].contractor, Some(c1));
+    let (cancelled, next) = city.job_history(None, 1, |r| r.state == JobStateKind::Cancelled).await?;
+    assert_eq!((cancelled.iter().map(|r| r.job).collect::<Vec<_>>(), next), (vec![b], Some(b.0)), "a page of one, and where to go on");
+    let (rest, end) = city.job_history(next, 10, |r| r.state == JobStateKind::Cancelled).await?;
+    assert_eq!((rest.iter().map(|r| r.job).collect::<Vec<_>>(), end), (vec![c], None));
 
     // After a restart the hours are read back as stored, and nothing is counted twice.
     city.shutdown().await;

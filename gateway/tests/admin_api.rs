@@ -259,11 +259,28 @@ async fn an_admin_verifies_a_licence_and_records_insurance_and_a_licensed_trade_
     assert!(waited.is_err(), "offered a licensed trade unverified: {waited:?}");
 
     let path = format!("/v1/admin/cities/{CITY}/contractors/7");
+    let (_, before) = call(&server, &admin, &path, None).await?;
+    assert_eq!(before["trades"][0], json!({"trade": "plumbing", "declared_years": 4, "verified": false, "scored_years": 2}), "{before}");
     let in_a_year = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64 + 365 * 86_400_000;
     let licence = json!({"trade": "plumbing", "licence": "IA-PL-20417", "expires_at": in_a_year});
     let (status, verified) = call(&server, &admin, &format!("{path}/verify"), Some(licence)).await?;
     assert_eq!(status, 200, "{verified}");
     assert_eq!(verified["verified"], json!([{"trade": "plumbing", "licence": "IA-PL-20417", "expires_at": in_a_year}]));
+    assert_eq!(verified["trades"][0], json!({"trade": "plumbing", "declared_years": 4, "verified": true, "scored_years": 4}));
+    // The list filters by verification: for the trade, or any.
+    let verified_ids = |query: &'static str| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            let (_, page) = call(server, admin, &format!("/v1/admin/cities/{CITY}/contractors{query}"), None).await?;
+            anyhow::Ok(
+                page["contractors"].as_array().map(|c| c.iter().filter_map(|r| r["id"].as_u64()).collect::<Vec<_>>()).unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(verified_ids("?verified=true").await?, [7]);
+    assert_eq!(verified_ids("?verified=true&trade=plumbing").await?, [7]);
+    assert!(verified_ids("?verified=false").await?.is_empty());
+    assert!(verified_ids("?verified=true&trade=hvac").await?.is_empty(), "no hvac licence");
     let (status, insured) =
         call(&server, &admin, &format!("{path}/insurance"), Some(json!({"policy": "GL-88", "expires_at": in_a_year}))).await?;
     assert_eq!((status, insured["insurance"]["policy"].as_str()), (200, Some("GL-88")), "{insured}");
@@ -312,5 +329,35 @@ async fn the_hourly_figures_count_what_happened_and_refuse_a_bad_period() -> Res
     assert_eq!((backwards["hours"].as_array().map(Vec::len), backwards["total"]["posted"].as_u64()), (Some(0), Some(0)), "{backwards}");
     let (_, long) = admin_get(&server, &format!("{path}?from=0&until=4000000000000")).await?;
     assert_eq!((long["from"].as_i64(), long["until"].as_i64()), (Some(0), Some(31 * 24 * 3_600_000)), "{long}");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn the_job_history_lists_finished_jobs_from_the_index() -> Result<()> {
+    let server = Server::start().await?;
+    let mut customer = server.connect(Role::Customer, 100).await?;
+    let done = customer.post_job("plumbing").await?;
+    customer.call(json!({"type": "cancel", "job": done, "reason": "fixed it myself"})).await?;
+    let open = customer.post_job("hvac").await?;
+    let path = format!("/v1/admin/cities/{CITY}/job-history?state=cancelled");
+    let mut page = Value::Null;
+    for _ in 0..200 {
+        let (status, read) = admin_get(&server, &path).await?;
+        assert_eq!(status, 200, "{read}");
+        page = read;
+        if page["jobs"].as_array().is_some_and(|j| !j.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let jobs = page["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "only the cancelled one: {page}");
+    assert_eq!(
+        (jobs[0]["id"].as_u64(), jobs[0]["state"].as_str(), jobs[0]["customer"].as_u64()),
+        (Some(done), Some("cancelled"), Some(100))
+    );
+    assert!(page["next"].is_null(), "the end of the history: {page}");
+    let (_, all) = admin_get(&server, &format!("/v1/admin/cities/{CITY}/job-history?trade=hvac")).await?;
+    assert!(all["jobs"].as_array().is_some_and(|j| j.iter().all(|r| r["id"] == open)), "{all}");
     server.stop().await
 }

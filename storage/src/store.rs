@@ -41,6 +41,8 @@ pub enum Kind {
     Kpi = 14,
     /// How a customer or contractor wants to be reached away from the app.
     Notify = 15,
+    /// A job's row in the city's job index (trade, state, posting time), by job id.
+    JobIndex = 16,
 }
 
 impl Kind {
@@ -51,7 +53,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Contractor,
         Kind::Job,
         Kind::Request,
@@ -67,6 +69,7 @@ impl Kind {
         Kind::WebhookEndpoint,
         Kind::Kpi,
         Kind::Notify,
+        Kind::JobIndex,
     ];
 }
 

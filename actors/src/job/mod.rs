@@ -50,6 +50,7 @@ mod search;
 pub use money::PaymentAct;
 pub(crate) use money::{declined_or_posted, receipt, tell_earnings};
 pub(crate) use search::nearest_live;
+pub use search::{UNVERIFIED_YEARS, scored_years};
 
 /// How long an actor is given to answer a call (a request from a job, or
 /// from the city's handle). A store call must give up before it, so a slow

@@ -72,7 +72,24 @@ async fn nearest_in(actor: &ActorRef<CellMsg>, query: dispatch_engine::GeoPoint,
     ask(actor, |reply| CellMsg::Nearest { query, k, filter, reply }).await.ok()
 }
 
+/// Years of experience a contractor declared count in matching up to this
+/// until an operator verifies their licence for the trade: a self-declared
+/// value is taken as such, not on trust.
+pub const UNVERIFIED_YEARS: u8 = 2;
+
+/// The years matching scores: as declared once the trade is verified, else at most [`UNVERIFIED_YEARS`].
+#[must_use]
+pub const fn scored_years(declared: u8, verified: bool) -> u8 {
+    if verified || declared <= UNVERIFIED_YEARS { declared } else { UNVERIFIED_YEARS }
+}
+
 impl JobActorState {
+    /// Whether `contractor` holds a licence for this job's trade that holds now.
+    fn verified(&self, contractor: ContractorId) -> bool {
+        let now = self.shared.clock.now();
+        read(&self.shared.vetting).get(&contractor).is_some_and(|v| v.licensed(self.snap.job.trade, now))
+    }
+
     /// The best candidates within the current radius, scored and ranked.
     pub(super) async fn find_candidates(&mut self) -> VecDeque<Ranked> {
         let config = &self.shared.config;
@@ -118,7 +135,7 @@ impl JobActorState {
                 distance_m: n.distance_m,
                 status: facts.status,
                 rating: facts.rating,
-                years_experience: facts.years_experience,
+                years_experience: scored_years(facts.years_experience, self.verified(n.contractor.id)),
                 hourly_rate: facts.hourly_rate,
                 shift_remaining_secs: facts.shift_remaining_secs,
             });

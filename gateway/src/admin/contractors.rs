@@ -67,6 +67,8 @@ pub struct ContractorsParams {
     pub min_rating: Option<f32>,
     /// Only suspended contractors (`true`) or only the others (`false`).
     pub suspended: Option<bool>,
+    /// Only contractors with a licence that holds now (`true`) — for `trade`, if given — or only the others (`false`).
+    pub verified: Option<bool>,
     /// The last id of the page before (none: from the first).
     #[param(minimum = 0)]
     pub after: Option<u64>,
@@ -105,8 +107,15 @@ pub(super) async fn contractors(
     if p.min_rating.is_some_and(|r| !(0.0..=5.0).contains(&r)) {
         return Err(ApiError(StatusCode::BAD_REQUEST, "min_rating must be 0 to 5".into()));
     }
-    let query =
-        AdminQuery::Contractors { after, limit, trade: p.trade, status: p.status, min_rating: p.min_rating, suspended: p.suspended };
+    let query = AdminQuery::Contractors {
+        after,
+        limit,
+        trade: p.trade,
+        status: p.status,
+        min_rating: p.min_rating,
+        suspended: p.suspended,
+        verified: p.verified,
+    };
     let AdminAnswer::Contractors(found) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
     let contractors: Vec<ContractorRow> = found
         .iter()

@@ -171,6 +171,78 @@ pub(super) async fn jobs(
     Ok(Json(JobPage { city, jobs, next }))
 }
 
+/// One row of the job history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryRow {
+    /// The job.
+    pub id: u64,
+    /// Its latest state.
+    pub state: String,
+    /// Its trade.
+    pub trade: String,
+    /// When it was posted, ms since the Unix epoch.
+    pub posted_at: i64,
+    /// Who posted it.
+    pub customer: u64,
+    /// The contractor offered or assigned last, if any.
+    pub contractor: Option<u64>,
+}
+
+/// A page of the job history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// The city.
+    pub city: String,
+    /// The jobs found, by id (posting order).
+    pub jobs: Vec<HistoryRow>,
+    /// Where to go on from (`?after=`); none once the history is read to its end. A page may be short and still have a `next`: each read looks at a bounded number of jobs.
+    pub next: Option<u64>,
+}
+
+/// Every job the city's store holds, finished ones included, from its job index: filtered, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/cities/{city}/job-history",
+    tag = "jobs",
+    params(("city" = String, Path, description = "The city's configured name", example = "des-moines"), JobsParams),
+    responses(
+        (status = 200, description = "A page of the history", body = HistoryPage),
+        (status = 400, description = "A malformed filter, cursor or limit", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
+        (status = 404, description = "No such city", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn history(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    params: Result<Query<JobsParams>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let Path(city) = path?;
+    let Query(p) = params?;
+    let after = p.after.map(|a| checked_id(a, "after")).transpose()?;
+    operator(&headers, &gw, &city)?;
+    let limit = super::page_limit(p.limit)?;
+    let query = AdminQuery::JobHistory { after, limit, state: p.state, trade: p.trade, from: p.from, until: p.until };
+    let AdminAnswer::JobHistory(rows, next) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
+    let name = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();
+    let jobs = rows
+        .iter()
+        .map(|r| HistoryRow {
+            id: r.job.0,
+            state: name(serde_json::to_value(r.state).unwrap_or_default()),
+            trade: r.trade.as_str().to_owned(),
+            posted_at: r.posted_at.0,
+            customer: r.customer.0,
+            contractor: r.contractor.map(|c| c.0),
+        })
+        .collect();
+    Ok(Json(HistoryPage { city, jobs, next }))
+}
+
 /// The job after an admin called it off.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cancelled {

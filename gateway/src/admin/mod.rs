@@ -174,7 +174,7 @@ pub struct AdminContractor {
     pub name: String,
     /// What they are doing now.
     pub status: String,
-    /// Their trades, with the years they declared (not yet verified).
+    /// Their trades: the years they declared, whether verified, and the years matching counts.
     pub trades: Vec<AdminTrade>,
     /// Their average rating, 0–5.
     pub rating: f32,
@@ -199,6 +199,10 @@ pub struct AdminTrade {
     pub trade: String,
     /// Years practised, as they declared it.
     pub declared_years: u8,
+    /// Whether an operator verified a licence for it that holds now.
+    pub verified: bool,
+    /// The years matching counts: as declared once verified, else at most 2 (a self-declared value is not taken on trust).
+    pub scored_years: u8,
 }
 
 /// A city's books by kind of account, cents (they sum to zero; `held` is outside the balances).
@@ -257,7 +261,11 @@ async fn contractor(
 
 /// A contractor's answer as the API shows it.
 pub(super) fn contractor_view(city: String, id: u64, c: query::ContractorView) -> AdminContractor {
-    let trades = c.trades.into_iter().map(|(trade, declared_years)| AdminTrade { trade, declared_years }).collect();
+    let trades = c
+        .trades
+        .into_iter()
+        .map(|(trade, declared_years, verified, scored_years)| AdminTrade { trade, declared_years, verified, scored_years })
+        .collect();
     AdminContractor {
         city,
         id,
@@ -423,7 +431,7 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail, hourly figures, webhook endpoints and their dead letters. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
+    paths(jobs::job, jobs::jobs, jobs::history, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
     components(schemas(
         jobs::AdminJob,
         contractors::ContractorRow,
@@ -435,6 +443,8 @@ impl Modify for BearerAuth {
         jobs::JobRow,
         jobs::JobPage,
         jobs::Cancelled,
+        jobs::HistoryRow,
+        jobs::HistoryPage,
         AdminContractor,
         AdminTrade,
         AdminBooks,
@@ -469,6 +479,7 @@ fn router() -> &'static axum::Router {
             .route("/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }))
             .route("/v1/admin/cities/{city}/jobs", get(jobs::jobs))
             .route("/v1/admin/cities/{city}/jobs/{job}", get(jobs::job))
+            .route("/v1/admin/cities/{city}/job-history", get(jobs::history))
             .route("/v1/admin/cities/{city}/jobs/{job}/cancel", axum::routing::post(jobs::cancel))
             .route("/v1/admin/cities/{city}/contractors", get(contractors::contractors))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))

@@ -18,7 +18,7 @@ pub enum AdminQuery {
     Job(u64),
     /// One contractor as they stand.
     Contractor(u64),
-    /// Up to `limit` live contractors after `after`, by id, with `trade`, in `status`, rated at least `min_rating`, suspended or not, if given.
+    /// Up to `limit` live contractors after `after`, by id, with `trade`, in `status`, rated at least `min_rating`, suspended or not, verified or not, if given.
     Contractors {
         /// The cursor: the last id of the page before.
         after: Option<u64>,
@@ -32,6 +32,8 @@ pub enum AdminQuery {
         min_rating: Option<f32>,
         /// Only suspended ones (`true`) or only the others (`false`).
         suspended: Option<bool>,
+        /// Only those with a licence that holds now (`true`) — for `trade`, if given — or only the others (`false`).
+        verified: Option<bool>,
     },
     /// The city's books by kind of account.
     Books,
@@ -145,6 +147,21 @@ pub enum AdminQuery {
         /// How many at most.
         limit: u32,
     },
+    /// Up to `limit` jobs of the city's job index after `after`, of `state` and `trade` if given, posted in `[from, until)` (ms) if given.
+    JobHistory {
+        /// The cursor: where the page before stopped.
+        after: Option<u64>,
+        /// How many at most.
+        limit: u32,
+        /// Only jobs in this state.
+        state: Option<dispatch_engine::JobStateKind>,
+        /// Only jobs of this trade.
+        trade: Option<dispatch_engine::Trade>,
+        /// Only jobs posted at or after this (ms).
+        from: Option<i64>,
+        /// Only jobs posted before this (ms).
+        until: Option<i64>,
+    },
     /// The city's figures for each stored hour in `[from, until)` (hours since the epoch).
     Kpis {
         /// The first hour.
@@ -192,8 +209,9 @@ pub struct ContractorView {
     pub suspension: Option<dispatch_actors::SuspensionRecord>,
     /// What operators verified of them.
     pub vetting: Option<dispatch_actors::VettingRecord>,
-    /// Their trades and years in each, as they declared them.
-    pub trades: Vec<(String, u8)>,
+    /// Their trades: each with the years they declared, whether an operator
+    /// verified a licence that holds now, and the years matching counts.
+    pub trades: Vec<(String, u8, bool, u8)>,
     /// Their rating, 0–5, and how many reviews it rests on.
     pub rating: (f32, u32),
     /// Where they were last seen, if they have been.
@@ -225,6 +243,8 @@ pub enum AdminAnswer {
     DeadLetters(Vec<dispatch_actors::DeadLetterRecord>),
     /// [`AdminQuery::Replay`]: asked of the endpoint's delivery.
     ReplayAsked,
+    /// [`AdminQuery::JobHistory`]: the rows found, and where to go on from (none: the index's end).
+    JobHistory(Vec<dispatch_actors::JobIndexRecord>, Option<u64>),
     /// [`AdminQuery::Kpis`]: each stored hour and its figures, in order.
     Kpis(Vec<(i64, dispatch_engine::kpi::HourKpis)>),
 }
@@ -250,7 +270,15 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             let snap = dispatch.contractor(ContractorId(id)).await?;
             let profile = &snap.profile;
             let status = serde_json::to_value(snap.status.kind()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let trades = profile.trades.iter().map(|t| (t.trade.as_str().to_owned(), t.years)).collect();
+            let (now, vetting) = (dispatch.clock().now(), dispatch.vetting(ContractorId(id)));
+            let trades = profile
+                .trades
+                .iter()
+                .map(|t| {
+                    let verified = vetting.as_ref().is_some_and(|v| v.licensed(t.trade, now));
+                    (t.trade.as_str().to_owned(), t.years, verified, dispatch_actors::job::scored_years(t.years, verified))
+                })
+                .collect();
             Ok(AdminAnswer::Contractor(ContractorView {
                 name: profile.name.clone(),
                 status,
@@ -282,12 +310,20 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             Box::pin(answer(dispatch, AdminQuery::Contractor(contractor))).await
         }
         AdminQuery::Audit { after, limit } => Ok(AdminAnswer::Audit(dispatch.audit_trail(after, limit as usize).await?)),
-        AdminQuery::Contractors { after, limit, trade, status, min_rating, suspended } => {
+        AdminQuery::Contractors { after, limit, trade, status, min_rating, suspended, verified } => {
+            let now = dispatch.clock().now();
+            let licensed = |c: &dispatch_actors::map::MapContractor| {
+                dispatch.vetting(c.id).is_some_and(|v| match trade {
+                    Some(t) => v.licensed(t, now),
+                    None => v.trades.iter().any(|t| t.expires > now),
+                })
+            };
             let keep = |c: &dispatch_actors::map::MapContractor| {
                 trade.is_none_or(|t| c.trades.contains(t))
                     && status.is_none_or(|s| c.status == s)
                     && min_rating.is_none_or(|r| c.rating >= r)
                     && suspended.is_none_or(|s| dispatch.suspended(c.id).is_some() == s)
+                    && verified.is_none_or(|v| licensed(c) == v)
             };
             let page = dispatch.contractors_after(after.map(ContractorId), limit as usize, keep);
             Ok(AdminAnswer::Contractors(page.into_iter().map(|c| (c, dispatch.suspended(c.id).is_some())).collect()))
@@ -336,6 +372,16 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             let key = dispatch_actors::outbox::endpoint_key(&name);
             let letters = dispatch.dead_letters(key, after, limit as usize).await?;
             Ok(AdminAnswer::DeadLetters(letters.into_iter().filter(|l| l.endpoint == name).collect()))
+        }
+        AdminQuery::JobHistory { after, limit, state, trade, from, until } => {
+            let keep = |r: &dispatch_actors::JobIndexRecord| {
+                state.is_none_or(|s| r.state == s)
+                    && trade.is_none_or(|t| r.trade == t)
+                    && from.is_none_or(|f| r.posted_at.0 >= f)
+                    && until.is_none_or(|u| r.posted_at.0 < u)
+            };
+            let (rows, next) = dispatch.job_history(after, limit as usize, keep).await?;
+            Ok(AdminAnswer::JobHistory(rows, next))
         }
         AdminQuery::Kpis { from, until } => Ok(AdminAnswer::Kpis(dispatch.kpis(from, until).await?)),
         AdminQuery::Replay { admin, name } => {
