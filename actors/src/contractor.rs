@@ -243,6 +243,9 @@ impl ContractorState {
     /// Writes the snapshot now, through the city's writer; returns once stored.
     async fn persist(&mut self) -> Result<()> {
         self.shared.contractor_writer.write_now(self.id().0, codec::encode(&self.snap)?).await?;
+        // The directory's row follows the snapshot (a row left behind by a failure here is rewritten with the next change).
+        let (kind, id, row) = crate::contractor_index::row(&self.snap)?;
+        self.shared.store.put(kind, id, row).await?;
         self.stored_position = self.snap.position.map(|p| (p, tokio::time::Instant::now()));
         Ok(())
     }

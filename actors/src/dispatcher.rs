@@ -203,9 +203,16 @@ impl DispatcherState {
     async fn rehydrate(&self, myself: &ActorRef<DispatcherMsg>) -> Result<RehydrateReport> {
         let mut report = RehydrateReport::default();
         let mut max_job = 0;
+        // A store from before the job index and the contractor directory: they are filled from the snapshots read here, once.
+        let fill_jobs = self.shared.store.scan(Kind::JobIndex, None, 1).await?.is_empty();
+        let fill_contractors = self.shared.store.scan(Kind::ContractorIndex, None, 1).await?.is_empty();
+        let mut rows = Vec::new();
         for (id, blob) in scan_all(&self.shared, Kind::Job).await? {
             max_job = max_job.max(id);
             let snap: JobSnapshot = codec::decode(&blob)?;
+            if fill_jobs {
+                rows.push(crate::job_index::row(&snap)?);
+            }
             if let Some(pay) = &snap.payment {
                 self.shared.open_books(snap.job.id, pay);
             }
@@ -217,10 +224,16 @@ impl DispatcherState {
         self.shared.next_job.fetch_max(max_job + 1, std::sync::atomic::Ordering::SeqCst);
         for (_, blob) in scan_all(&self.shared, Kind::Contractor).await? {
             let snap: ContractorSnapshot = codec::decode(&blob)?;
+            if fill_contractors {
+                rows.push(crate::contractor_index::row(&snap)?);
+            }
             if snap.status != ContractorStatus::Offline && self.shared.contractor(snap.profile.id).is_none() {
                 spawn_contractor(&self.shared, myself, snap).await?;
                 report.contractors += 1;
             }
+        }
+        for chunk in rows.chunks(500) {
+            self.shared.store.put_batch(chunk.to_vec()).await?;
         }
         Ok(report)
     }
@@ -372,7 +385,8 @@ impl Actor for Dispatcher {
                         agenda: Vec::new(),
                         earnings: Vec::new(),
                     };
-                    state.shared.store.put(Kind::Contractor, id.0, codec::encode(&snap)?).await?;
+                    let row = crate::contractor_index::row(&snap)?;
+                    state.shared.store.put_batch(vec![(Kind::Contractor, id.0, codec::encode(&snap)?), row]).await?;
                     Ok(())
                 }
                 .await;

@@ -12,11 +12,13 @@
 use std::collections::BTreeSet;
 
 use dispatch_engine::JobId;
-use dispatch_storage::{Kind, codec};
+use dispatch_storage::codec::Versioned;
+use dispatch_storage::{Kind, SnapshotStore, codec};
+use serde::de::DeserializeOwned;
 
 use crate::error::Result;
 use crate::handle::Dispatch;
-use crate::record::{JobIndexRecord, OutboxRecord};
+use crate::record::{JobIndexRecord, JobSnapshot, OutboxRecord};
 
 /// The most index rows one read examines.
 pub const SCAN_BUDGET: usize = 5_000;
@@ -30,18 +32,53 @@ pub(crate) async fn rows(city: &Dispatch, page: &[OutboxRecord]) -> Result<Vec<(
     for job in jobs {
         // A job gone from the store (its retention ran out) keeps the row it had.
         let Ok(snap) = city.job(job).await else { continue };
-        let state = snap.machine.state();
-        let row = JobIndexRecord {
-            job,
-            posted_at: snap.job.posted_at,
-            trade: snap.job.trade,
-            customer: snap.job.customer,
-            state: state.kind(),
-            contractor: state.contractor(),
-        };
-        out.push((Kind::JobIndex, job.0, codec::encode(&row)?));
+        out.push(row(&snap)?);
     }
     Ok(out)
+}
+
+/// The index row of a job's snapshot.
+pub(crate) fn row(snap: &JobSnapshot) -> Result<(Kind, u64, Vec<u8>)> {
+    let state = snap.machine.state();
+    let record = JobIndexRecord {
+        job: snap.job.id,
+        posted_at: snap.job.posted_at,
+        trade: snap.job.trade,
+        customer: snap.job.customer,
+        state: state.kind(),
+        contractor: state.contractor(),
+    };
+    Ok((Kind::JobIndex, snap.job.id.0, codec::encode(&record)?))
+}
+
+/// Up to `limit` rows of `kind` after `after` that `keep` takes, examining at
+/// most [`SCAN_BUDGET`]; with the cursor to go on from, `None` at the end.
+pub(crate) async fn scan_filtered<T: Versioned + DeserializeOwned>(
+    store: &dyn SnapshotStore,
+    kind: Kind,
+    after: Option<u64>,
+    limit: usize,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, Option<u64>)> {
+    let (mut found, mut cursor, mut examined) = (Vec::new(), after, 0);
+    loop {
+        let page = store.scan(kind, cursor, PAGE).await?;
+        let ended = page.len() < PAGE;
+        for (id, blob) in page {
+            cursor = Some(id);
+            examined += 1;
+            let row: T = codec::decode(&blob)?;
+            if keep(&row) {
+                found.push(row);
+            }
+            if found.len() >= limit || examined >= SCAN_BUDGET {
+                return Ok((found, cursor));
+            }
+        }
+        if ended {
+            return Ok((found, None));
+        }
+    }
 }
 
 impl Dispatch {
@@ -54,24 +91,6 @@ impl Dispatch {
         limit: usize,
         keep: impl Fn(&JobIndexRecord) -> bool,
     ) -> Result<(Vec<JobIndexRecord>, Option<u64>)> {
-        let (mut found, mut cursor, mut examined) = (Vec::new(), after, 0);
-        loop {
-            let page = self.shared.store.scan(Kind::JobIndex, cursor, PAGE).await?;
-            let ended = page.len() < PAGE;
-            for (id, blob) in page {
-                cursor = Some(id);
-                examined += 1;
-                let row: JobIndexRecord = codec::decode(&blob)?;
-                if keep(&row) {
-                    found.push(row);
-                }
-                if found.len() >= limit || examined >= SCAN_BUDGET {
-                    return Ok((found, cursor));
-                }
-            }
-            if ended {
-                return Ok((found, None));
-            }
-        }
+        scan_filtered(&*self.shared.store, Kind::JobIndex, after, limit, keep).await
     }
 }

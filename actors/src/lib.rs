@@ -29,6 +29,7 @@
 //! | `writer` | the city's snapshot writer: contractor snapshots in order, GPS changes coalesced into one batch per interval |
 //! | `shared` | directories of live actors and what every actor can reach |
 //! | `seqs` | numbers each job's event log (one in-memory slot per job being written) and the city's outbox positions |
+//! | [`contractor_index`] | the city's contractor directory: a row per registered contractor written with each snapshot stored for a change; listed and filtered a page at a time within a scan budget |
 //! | [`job_index`] | the city's job index: a row per job (trade, state, posting time) kept from the outbox beside the figures; listed and filtered a page at a time within a scan budget |
 //! | [`kpis`] | the city's figures per hour, folded from the outbox as events happen (a cursor of their own, each hour counting an event once), read by hour |
 //! | [`notify`] | who should hear of an event away from the app: live connections as gateways note them, preferences set over the wire, an event's unconnected parties |
@@ -44,6 +45,7 @@ pub mod cell;
 pub mod clock;
 pub mod config;
 pub mod contractor;
+pub mod contractor_index;
 pub mod dispatcher;
 pub mod error;
 pub mod events;
@@ -83,5 +85,7 @@ pub use record::{
     Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, ContractorSnapshot, CustomerRecord, Insurance, JobSnapshot, LogRecord,
     PayeeRecord, PaymentRecord, RequestOutcome, RequestRecord, RequestRole, RequestTag, SuspensionRecord, VerifiedTrade, VettingRecord,
 };
-pub use record::{CursorRecord, DeadLetterRecord, EndpointRecord, JobIndexRecord, KpiRecord, OutboxHead, OutboxRecord};
+pub use record::{
+    ContractorIndexRecord, CursorRecord, DeadLetterRecord, EndpointRecord, JobIndexRecord, KpiRecord, OutboxHead, OutboxRecord,
+};
 pub use requests::RequestClaim;

@@ -56,6 +56,7 @@ enum Golden {
     Kpi(&'static str, KpiRecord),
     Notify(&'static str, dispatch_actors::NotifyRecord),
     JobIndex(&'static str, dispatch_actors::JobIndexRecord),
+    ContractorIndex(&'static str, dispatch_actors::ContractorIndexRecord),
 }
 
 impl Golden {
@@ -79,7 +80,8 @@ impl Golden {
             | Golden::Endpoint(name, _)
             | Golden::Kpi(name, _)
             | Golden::Notify(name, _)
-            | Golden::JobIndex(name, _) => name,
+            | Golden::JobIndex(name, _)
+            | Golden::ContractorIndex(name, _) => name,
         }
     }
 }
@@ -463,6 +465,17 @@ async fn version_3() -> Vec<Golden> {
                 contractor: Some(c),
             },
         ),
+        Golden::ContractorIndex(
+            "contractor-index",
+            dispatch_actors::ContractorIndexRecord {
+                contractor: c,
+                name: "Ada Plumber".into(),
+                trades: dispatch_actors::engine::TradeSet::single(Trade::Plumbing).with(Trade::Hvac),
+                status: dispatch_actors::engine::StatusKind::Available,
+                rating: 4.5,
+                reviews: 20,
+            },
+        ),
     ]);
     goldens
 }
@@ -509,6 +522,7 @@ fn check_version(version: u16, goldens: &[Golden]) -> Result<()> {
             Golden::Kpi(name, value) => check(&dir, name, value, write)?,
             Golden::Notify(name, value) => check(&dir, name, value, write)?,
             Golden::JobIndex(name, value) => check(&dir, name, value, write)?,
+            Golden::ContractorIndex(name, value) => check(&dir, name, value, write)?,
         }
     }
     // No file goes unchecked.

@@ -361,3 +361,26 @@ async fn the_job_history_lists_finished_jobs_from_the_index() -> Result<()> {
     assert!(all["jobs"].as_array().is_some_and(|j| j.iter().all(|r| r["id"] == open)), "{all}");
     server.stop().await
 }
+
+#[tokio::test]
+async fn the_contractor_directory_lists_contractors_the_live_map_never_had() -> Result<()> {
+    let server = Server::start().await?;
+    let _online = contractor(&server, 7, "plumbing", 400.0).await?;
+    let mut never = server.connect(Role::Contractor, 9).await?;
+    never.call(json!({"type": "register", "name": "Nell", "trades": [{"trade": "hvac", "years": 2}], "hourly_rate": 7000, "service_radius_m": 20000.0})).await?;
+    let ids = |page: &Value| {
+        page["contractors"].as_array().map(|c| c.iter().filter_map(|r| r["id"].as_u64()).collect::<Vec<_>>()).unwrap_or_default()
+    };
+    let (_, live) = admin_get(&server, &format!("/v1/admin/cities/{CITY}/contractors")).await?;
+    assert_eq!(ids(&live), [7], "the live list has only who has been online: {live}");
+    let (status, all) = admin_get(&server, &format!("/v1/admin/cities/{CITY}/contractor-directory")).await?;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(ids(&all), [7, 9], "{all}");
+    assert_eq!((all["contractors"][1]["name"].as_str(), all["contractors"][1]["status"].as_str()), (Some("Nell"), Some("offline")));
+    assert!(all["next"].is_null());
+    let (_, hvac) = admin_get(&server, &format!("/v1/admin/cities/{CITY}/contractor-directory?trade=hvac&status=offline")).await?;
+    assert_eq!(ids(&hvac), [9], "{hvac}");
+    let (status, _) = admin_get(&server, &format!("/v1/admin/cities/{CITY}/contractor-directory?min_rating=9")).await?;
+    assert_eq!(status, 400);
+    server.stop().await
+}

@@ -164,6 +164,7 @@ async fn every_role_and_every_admin_route() -> Result<()> {
         format!("/v1/admin/cities/{CITY}/webhooks/crm/dead-letters"),
         format!("/v1/admin/cities/{CITY}/kpis"),
         format!("/v1/admin/cities/{CITY}/job-history"),
+        format!("/v1/admin/cities/{CITY}/contractor-directory"),
     ];
     let callers: [(&str, Option<String>, u16); 7] = [
         ("an admin", token(Role::Admin, "")?, 200),

@@ -43,6 +43,8 @@ pub enum Kind {
     Notify = 15,
     /// A job's row in the city's job index (trade, state, posting time), by job id.
     JobIndex = 16,
+    /// A contractor's row in the city's directory (name, trades, status, rating), by contractor id.
+    ContractorIndex = 17,
 }
 
 impl Kind {
@@ -53,7 +55,7 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Contractor,
         Kind::Job,
         Kind::Request,
@@ -70,6 +72,7 @@ impl Kind {
         Kind::Kpi,
         Kind::Notify,
         Kind::JobIndex,
+        Kind::ContractorIndex,
     ];
 }
 

@@ -28,3 +28,25 @@ pub struct JobIndexRecord {
 impl Versioned for JobIndexRecord {
     const LAYOUT_SINCE: u16 = 3;
 }
+
+/// A contractor as the city's directory lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContractorIndexRecord {
+    /// The contractor.
+    pub contractor: ContractorId,
+    /// Their name.
+    pub name: String,
+    /// Their trades.
+    pub trades: dispatch_engine::TradeSet,
+    /// What they were doing when last stored.
+    pub status: dispatch_engine::StatusKind,
+    /// Their average rating, 0–5.
+    pub rating: f32,
+    /// How many reviews it rests on.
+    pub reviews: u32,
+}
+
+/// Directory rows first appeared in schema version 3's stores.
+impl Versioned for ContractorIndexRecord {
+    const LAYOUT_SINCE: u16 = 3;
+}

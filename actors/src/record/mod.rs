@@ -26,7 +26,7 @@ mod webhook;
 
 pub use audit::{Actor, AuditAction, AuditHead, AuditRecord, BlockRecord, Insurance, SuspensionRecord, VerifiedTrade, VettingRecord};
 pub use customer::{CustomerRecord, PendingCard};
-pub use index::JobIndexRecord;
+pub use index::{ContractorIndexRecord, JobIndexRecord};
 pub use log::LogRecord;
 pub use log::PaymentRecord;
 pub use payee::PayeeRecord;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use super::query::{AdminAnswer, AdminQuery};
+use super::query::{AdminAnswer, AdminQuery, ContractorFilter};
 use super::{AdminContractor, ApiError, ErrorBody, admin, ask, checked_id, contractor_view, mismatched, operator};
 use crate::server::Gateway;
 
@@ -77,6 +77,100 @@ pub struct ContractorsParams {
     pub limit: Option<u32>,
 }
 
+impl ContractorsParams {
+    /// The filter these parameters ask for.
+    fn filter(&self) -> ContractorFilter {
+        ContractorFilter {
+            trade: self.trade,
+            status: self.status,
+            min_rating: self.min_rating,
+            suspended: self.suspended,
+            verified: self.verified,
+        }
+    }
+
+    /// The cursor and page size, checked.
+    fn page(&self) -> Result<(Option<u64>, u32), ApiError> {
+        if self.min_rating.is_some_and(|r| !(0.0..=5.0).contains(&r)) {
+            return Err(ApiError(StatusCode::BAD_REQUEST, "min_rating must be 0 to 5".into()));
+        }
+        Ok((self.after.map(|a| checked_id(a, "after")).transpose()?, super::page_limit(self.limit)?))
+    }
+}
+
+/// One contractor of the directory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryRow {
+    /// The contractor.
+    pub id: u64,
+    /// Their name.
+    pub name: String,
+    /// Their trades.
+    pub trades: Vec<String>,
+    /// What they were doing when last stored.
+    pub status: String,
+    /// Their average rating, 0–5.
+    pub rating: f32,
+    /// How many reviews it rests on.
+    pub reviews: u32,
+    /// Whether they are suspended.
+    pub suspended: bool,
+}
+
+/// A page of the directory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryPage {
+    /// The city.
+    pub city: String,
+    /// The contractors found, by id.
+    pub contractors: Vec<DirectoryRow>,
+    /// Where to go on from (`?after=`); none once the directory is read to its end. A page may be short and still have a `next`: each read looks at a bounded number of contractors.
+    pub next: Option<u64>,
+}
+
+/// Every registered contractor of the city, offline ones included, from its directory: filtered, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/cities/{city}/contractor-directory",
+    tag = "contractors",
+    params(("city" = String, Path, description = "The city's configured name", example = "des-moines"), ContractorsParams),
+    responses(
+        (status = 200, description = "A page of the directory", body = DirectoryPage),
+        (status = 400, description = "A malformed filter, cursor or limit", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
+        (status = 404, description = "No such city", body = ErrorBody),
+        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn directory(
+    Extension(gw): Extension<Arc<Gateway>>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    params: Result<Query<ContractorsParams>, QueryRejection>,
+) -> Result<Json<DirectoryPage>, ApiError> {
+    let Path(city) = path?;
+    let Query(p) = params?;
+    let (after, limit) = p.page()?;
+    operator(&headers, &gw, &city)?;
+    let query = AdminQuery::ContractorDirectory { after, limit, filter: p.filter() };
+    let AdminAnswer::ContractorDirectory(rows, next) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
+    let contractors = rows
+        .into_iter()
+        .map(|(suspended, r)| DirectoryRow {
+            id: r.contractor.0,
+            name: r.name,
+            trades: Trade::ALL.iter().filter(|t| r.trades.contains(**t)).map(|t| t.as_str().to_owned()).collect(),
+            status: serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            rating: r.rating,
+            reviews: r.reviews,
+            suspended,
+        })
+        .collect();
+    Ok(Json(DirectoryPage { city, contractors, next }))
+}
+
 /// The city's live contractors, a page at a time.
 #[utoipa::path(
     get,
@@ -101,21 +195,9 @@ pub(super) async fn contractors(
 ) -> Result<Json<ContractorPage>, ApiError> {
     let Path(city) = path?;
     let Query(p) = params?;
-    let after = p.after.map(|a| checked_id(a, "after")).transpose()?;
+    let (after, limit) = p.page()?;
     operator(&headers, &gw, &city)?;
-    let limit = super::page_limit(p.limit)?;
-    if p.min_rating.is_some_and(|r| !(0.0..=5.0).contains(&r)) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "min_rating must be 0 to 5".into()));
-    }
-    let query = AdminQuery::Contractors {
-        after,
-        limit,
-        trade: p.trade,
-        status: p.status,
-        min_rating: p.min_rating,
-        suspended: p.suspended,
-        verified: p.verified,
-    };
+    let query = AdminQuery::Contractors { after, limit, filter: p.filter() };
     let AdminAnswer::Contractors(found) = ask(&gw, &city, query).await? else { return Err(mismatched()) };
     let contractors: Vec<ContractorRow> = found
         .iter()

@@ -431,7 +431,7 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail, hourly figures, webhook endpoints and their dead letters. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::history, jobs::cancel, contractors::contractors, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
+    paths(jobs::job, jobs::jobs, jobs::history, jobs::cancel, contractors::contractors, contractors::directory, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
     components(schemas(
         jobs::AdminJob,
         contractors::ContractorRow,
@@ -440,6 +440,8 @@ impl Modify for BearerAuth {
         contractors::VerifyBody,
         contractors::InsuranceBody,
         contractors::ContractorPage,
+        contractors::DirectoryRow,
+        contractors::DirectoryPage,
         jobs::JobRow,
         jobs::JobPage,
         jobs::Cancelled,
@@ -482,6 +484,7 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/job-history", get(jobs::history))
             .route("/v1/admin/cities/{city}/jobs/{job}/cancel", axum::routing::post(jobs::cancel))
             .route("/v1/admin/cities/{city}/contractors", get(contractors::contractors))
+            .route("/v1/admin/cities/{city}/contractor-directory", get(contractors::directory))
             .route("/v1/admin/cities/{city}/contractors/{id}", get(contractor))
             .route("/v1/admin/cities/{city}/contractors/{id}/suspend", axum::routing::post(suspend))
             .route("/v1/admin/cities/{city}/contractors/{id}/verify", axum::routing::post(contractors::verify))

@@ -18,22 +18,23 @@ pub enum AdminQuery {
     Job(u64),
     /// One contractor as they stand.
     Contractor(u64),
-    /// Up to `limit` live contractors after `after`, by id, with `trade`, in `status`, rated at least `min_rating`, suspended or not, verified or not, if given.
+    /// Up to `limit` live contractors after `after`, by id, that `filter` takes.
     Contractors {
         /// The cursor: the last id of the page before.
         after: Option<u64>,
         /// How many at most.
         limit: u32,
-        /// Only contractors of this trade.
-        trade: Option<dispatch_engine::Trade>,
-        /// Only contractors doing this.
-        status: Option<dispatch_engine::StatusKind>,
-        /// Only contractors rated at least this (0–5).
-        min_rating: Option<f32>,
-        /// Only suspended ones (`true`) or only the others (`false`).
-        suspended: Option<bool>,
-        /// Only those with a licence that holds now (`true`) — for `trade`, if given — or only the others (`false`).
-        verified: Option<bool>,
+        /// Which.
+        filter: ContractorFilter,
+    },
+    /// Up to `limit` contractors of the city's directory (every registered one) after `after`, that `filter` takes.
+    ContractorDirectory {
+        /// The cursor: where the page before stopped.
+        after: Option<u64>,
+        /// How many at most.
+        limit: u32,
+        /// Which.
+        filter: ContractorFilter,
     },
     /// The city's books by kind of account.
     Books,
@@ -178,6 +179,46 @@ pub enum AdminQuery {
     },
 }
 
+/// Which contractors a list takes: each field, if given, must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ContractorFilter {
+    /// Of this trade.
+    pub trade: Option<dispatch_engine::Trade>,
+    /// Doing this.
+    pub status: Option<dispatch_engine::StatusKind>,
+    /// Rated at least this (0–5).
+    pub min_rating: Option<f32>,
+    /// Suspended (`true`) or not (`false`).
+    pub suspended: Option<bool>,
+    /// With a licence that holds now (`true`) — for `trade`, if given — or without (`false`).
+    pub verified: Option<bool>,
+}
+
+impl ContractorFilter {
+    /// Whether the contractor `id`, with these trades, status and rating, passes.
+    fn keeps(
+        &self,
+        city: &Dispatch,
+        id: ContractorId,
+        trades: dispatch_engine::TradeSet,
+        status: dispatch_engine::StatusKind,
+        rating: f32,
+    ) -> bool {
+        let licensed = || {
+            let now = city.clock().now();
+            city.vetting(id).is_some_and(|v| match self.trade {
+                Some(t) => v.licensed(t, now),
+                None => v.trades.iter().any(|t| t.expires > now),
+            })
+        };
+        self.trade.is_none_or(|t| trades.contains(t))
+            && self.status.is_none_or(|s| status == s)
+            && self.min_rating.is_none_or(|r| rating >= r)
+            && self.suspended.is_none_or(|s| city.suspended(id).is_some() == s)
+            && self.verified.is_none_or(|v| licensed() == v)
+    }
+}
+
 /// A city's webhook endpoints as its owner knows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhooksView {
@@ -243,6 +284,8 @@ pub enum AdminAnswer {
     DeadLetters(Vec<dispatch_actors::DeadLetterRecord>),
     /// [`AdminQuery::Replay`]: asked of the endpoint's delivery.
     ReplayAsked,
+    /// [`AdminQuery::ContractorDirectory`]: the rows found, each with whether they are suspended, and where to go on from.
+    ContractorDirectory(Vec<(bool, dispatch_actors::ContractorIndexRecord)>, Option<u64>),
     /// [`AdminQuery::JobHistory`]: the rows found, and where to go on from (none: the index's end).
     JobHistory(Vec<dispatch_actors::JobIndexRecord>, Option<u64>),
     /// [`AdminQuery::Kpis`]: each stored hour and its figures, in order.
@@ -310,23 +353,16 @@ pub(crate) async fn answer(dispatch: &Dispatch, query: AdminQuery) -> Result<Adm
             Box::pin(answer(dispatch, AdminQuery::Contractor(contractor))).await
         }
         AdminQuery::Audit { after, limit } => Ok(AdminAnswer::Audit(dispatch.audit_trail(after, limit as usize).await?)),
-        AdminQuery::Contractors { after, limit, trade, status, min_rating, suspended, verified } => {
-            let now = dispatch.clock().now();
-            let licensed = |c: &dispatch_actors::map::MapContractor| {
-                dispatch.vetting(c.id).is_some_and(|v| match trade {
-                    Some(t) => v.licensed(t, now),
-                    None => v.trades.iter().any(|t| t.expires > now),
-                })
-            };
-            let keep = |c: &dispatch_actors::map::MapContractor| {
-                trade.is_none_or(|t| c.trades.contains(t))
-                    && status.is_none_or(|s| c.status == s)
-                    && min_rating.is_none_or(|r| c.rating >= r)
-                    && suspended.is_none_or(|s| dispatch.suspended(c.id).is_some() == s)
-                    && verified.is_none_or(|v| licensed(c) == v)
-            };
+        AdminQuery::Contractors { after, limit, filter } => {
+            let keep = |c: &dispatch_actors::map::MapContractor| filter.keeps(dispatch, c.id, c.trades, c.status, c.rating);
             let page = dispatch.contractors_after(after.map(ContractorId), limit as usize, keep);
             Ok(AdminAnswer::Contractors(page.into_iter().map(|c| (c, dispatch.suspended(c.id).is_some())).collect()))
+        }
+        AdminQuery::ContractorDirectory { after, limit, filter } => {
+            let keep = |r: &dispatch_actors::ContractorIndexRecord| filter.keeps(dispatch, r.contractor, r.trades, r.status, r.rating);
+            let (rows, next) = dispatch.contractor_directory(after, limit as usize, keep).await?;
+            let rows = rows.into_iter().map(|r| (dispatch.suspended(r.contractor).is_some(), r)).collect();
+            Ok(AdminAnswer::ContractorDirectory(rows, next))
         }
         AdminQuery::Jobs { after, limit, state, trade, from, until } => {
             let keep = |j: &dispatch_actors::map::MapJob| {
