@@ -12,12 +12,39 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use common::cluster::{Cluster, Proc, WEBHOOK_SECRET, eventually, owned, owners};
+use common::cluster::{Cluster, HOOK_SECRET, Proc, WEBHOOK_SECRET, eventually, owned, owners};
 use common::failover::{Bot, Ledger, check_nothing_lost};
 use common::{Client, deliver_webhook};
 use dispatch_gateway::Role;
 use dispatch_gateway::cities::CityConfig;
 use serde_json::json;
+
+/// Listens at the cluster's webhook address: every event id whose signature verifies, in arrival order.
+async fn event_receiver(cluster: &Cluster) -> Result<Arc<Mutex<Vec<String>>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind(cluster.hook).await?;
+    let seen = Arc::clone(&got);
+    let app = axum::Router::new().fallback(axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let signed = headers.get("dispatch-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let sig = dispatch_gateway::protocol::signature::verify(signed, &body, &[HOOK_SECRET.as_bytes()], now, 300);
+            let delivery = serde_json::from_slice::<dispatch_gateway::protocol::webhook::Delivery>(&body);
+            match (sig, delivery) {
+                (Ok(_), Ok(d)) => {
+                    seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(d.id);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+                _ => axum::http::StatusCode::UNAUTHORIZED,
+            }
+        }
+    }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(got)
+}
 
 /// Each city on the engine the test pins it to.
 const PINS: [(&str, &str); 3] = [("des-moines", "engine-a"), ("kansas-city", "engine-b"), ("omaha", "engine-c")];
@@ -98,6 +125,7 @@ async fn journey(cluster: &Cluster, city: &str, a: &Proc, b: &Proc, ids: u64) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_cities_on_three_engines_through_either_gateway() -> Result<()> {
     let Some(cluster) = Cluster::start("cluster_three", &PINS, 3).await? else { return Ok(()) };
+    let events = event_receiver(&cluster).await?;
     let (engines, gateways) = three_by_two(&cluster).await?;
     let mut jobs = Vec::new();
     for (i, (city, _)) in PINS.iter().enumerate() {
@@ -134,6 +162,15 @@ async fn three_cities_on_three_engines_through_either_gateway() -> Result<()> {
         .refused(json!({"type": "post_job", "trade": "hvac", "lat": 41.5868, "lng": -93.625, "urgency": "today", "description": "x"}))
         .await?;
     ensure!(outside["code"] == "out_of_area", "{outside}");
+    // Each owner posts its city's events from the city's outbox, signed: every journey's first events arrive.
+    let wanted: Vec<String> =
+        PINS.iter().zip(&jobs).flat_map(|((city, _), job)| (1..=3).map(move |seq| format!("{city}.{job}.{seq}"))).collect();
+    eventually("every city's events at the webhook receiver", Duration::from_secs(30), || {
+        let got = events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let wanted = wanted.clone();
+        async move { Ok(wanted.iter().all(|id| got.contains(id))) }
+    })
+    .await?;
     // Each engine owns exactly its pinned city.
     for (engine, (city, _)) in engines.iter().zip(PINS) {
         let owned = owned(engine).await?;

@@ -18,6 +18,8 @@ pub const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 
 /// The card processor's webhook secret every process of the cluster is configured with.
 pub const WEBHOOK_SECRET: &str = "whsec_cluster";
+/// The secret the engines sign the cities' events with, to [`Cluster::hook`].
+pub const HOOK_SECRET: &str = "whsec_cluster_events_0123456789abcdef";
 
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> Result<u16> {
@@ -66,6 +68,8 @@ impl Drop for Proc {
 /// The cluster's shared pieces: NATS, the config file, the work directory.
 pub struct Cluster {
     pub dir: tempfile::TempDir,
+    /// Where the engines post the cities' events (`[webhooks]`, signed with [`HOOK_SECRET`]): a test may listen there.
+    pub hook: SocketAddr,
     pub nats_url: String,
     nats: Proc,
     pub config: PathBuf,
@@ -119,16 +123,19 @@ impl Cluster {
         let session = dispatch_gateway::storage::ScyllaStore::connect(&scylla).await?;
         dispatch_gateway::storage::scylladb::Leases::open(session, &scylla).await?;
         let pins: String = pins.iter().map(|(city, node)| format!("\"{city}\" = \"{node}\"\n")).collect();
+        let hook = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let toml = format!(
             "jwt_secret = \"{SECRET}\"\nstorage = \"scylla\"\noffer_timeout_secs = 30\n\
              [payments]\nwebhook_secrets = [\"{WEBHOOK_SECRET}\"]\n\
+             [webhooks]\nallow_networks = [\"127.0.0.0/8\"]\nbackoff_first_ms = 100\nbackoff_max_ms = 1000\n\
+             [[webhooks.endpoints]]\nname = \"cluster-test\"\nurl = \"http://{hook}/hook\"\nsecrets = [\"{HOOK_SECRET}\"]\n\
              [cluster]\nnats_url = \"{nats_url}\"\nlease_ttl_secs = {ttl_secs}\nrequest_timeout_ms = 2000\n\
              [cluster.pins]\n{pins}{}",
             super::scylla_section(&scylla)?
         );
         let config = dir.path().join("cluster.toml");
         std::fs::write(&config, toml)?;
-        Ok(Some(Cluster { dir, nats_url, nats, config, scylla, auth: Auth::new(SECRET.as_bytes()), _turn: turn }))
+        Ok(Some(Cluster { dir, hook, nats_url, nats, config, scylla, auth: Auth::new(SECRET.as_bytes()), _turn: turn }))
     }
 
     fn spawn(&self, role: &str, name: &str) -> Result<Proc> {
