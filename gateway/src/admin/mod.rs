@@ -12,6 +12,7 @@
 //! answered by one executor (`query.rs`).
 
 pub mod audit;
+pub mod books;
 pub mod contractors;
 pub mod customers;
 pub mod jobs;
@@ -205,29 +206,6 @@ pub struct AdminTrade {
     pub scored_years: u8,
 }
 
-/// A city's books by kind of account, cents (they sum to zero; `held` is outside the balances).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminBooks {
-    /// The city.
-    pub city: String,
-    /// − charged to customers' cards.
-    pub customer_funding: i64,
-    /// Charged, not yet refunded or released.
-    pub escrow: i64,
-    /// Released to contractors, not yet sent.
-    pub contractor_payable: i64,
-    /// Sent to contractors.
-    pub payouts: i64,
-    /// The platform's fees, less processor fees and losses it bore.
-    pub platform_revenue: i64,
-    /// What the processor kept.
-    pub processor_fees: i64,
-    /// Returned to customers' cards.
-    pub refunds: i64,
-    /// Held on cards now.
-    pub held: i64,
-}
-
 /// One contractor as they stand.
 #[utoipa::path(
     get,
@@ -370,42 +348,6 @@ async fn change_suspension(
     Ok(Json(contractor_view(city, id, c)))
 }
 
-/// The city's books.
-#[utoipa::path(
-    get,
-    path = "/v1/admin/cities/{city}/books",
-    tag = "money",
-    params(("city" = String, Path, description = "The city's configured name", example = "des-moines")),
-    responses(
-        (status = 200, description = "The books", body = AdminBooks),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Not an admin, nor this city's dispatcher", body = ErrorBody),
-        (status = 404, description = "No such city", body = ErrorBody),
-        (status = 503, description = "The city cannot answer now; retry", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-async fn books(
-    Extension(gw): Extension<Arc<Gateway>>,
-    headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
-) -> Result<Json<AdminBooks>, ApiError> {
-    let Path(city) = path?;
-    operator(&headers, &gw, &city)?;
-    let AdminAnswer::Books(b) = ask(&gw, &city, AdminQuery::Books).await? else { return Err(mismatched()) };
-    Ok(Json(AdminBooks {
-        city,
-        customer_funding: b.customer_funding,
-        escrow: b.escrow,
-        contractor_payable: b.contractor_payable,
-        payouts: b.payouts,
-        platform_revenue: b.platform_revenue,
-        processor_fees: b.processor_fees,
-        refunds: b.refunds,
-        held: b.held,
-    }))
-}
-
 /// An answer of another kind than asked (an owner of another build).
 fn mismatched() -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, "the city answered another question; retry".into())
@@ -431,7 +373,7 @@ impl Modify for BearerAuth {
         title = "dispatch admin API",
         description = "Operators' side of a city: jobs, contractors, customers (and blocking them), the books, the audit trail, hourly figures, webhook endpoints and their dead letters. Tokens: an admin's for any city, a dispatcher's to read their own."
     ),
-    paths(jobs::job, jobs::jobs, jobs::history, jobs::cancel, contractors::contractors, contractors::directory, contractors::verify, contractors::insure, contractor, suspend, reinstate, books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
+    paths(jobs::job, jobs::jobs, jobs::history, jobs::cancel, contractors::contractors, contractors::directory, contractors::verify, contractors::insure, contractor, suspend, reinstate, books::books, audit::audit, customers::customer, customers::block, customers::unblock, webhooks::webhooks, webhooks::add, webhooks::remove, webhooks::dead_letters, webhooks::replay, kpis::kpis),
     components(schemas(
         jobs::AdminJob,
         contractors::ContractorRow,
@@ -449,7 +391,7 @@ impl Modify for BearerAuth {
         jobs::HistoryPage,
         AdminContractor,
         AdminTrade,
-        AdminBooks,
+        books::AdminBooks,
         ErrorBody,
         audit::AuditPage,
         audit::AuditEntry,
@@ -490,7 +432,7 @@ fn router() -> &'static axum::Router {
             .route("/v1/admin/cities/{city}/contractors/{id}/verify", axum::routing::post(contractors::verify))
             .route("/v1/admin/cities/{city}/contractors/{id}/insurance", axum::routing::post(contractors::insure))
             .route("/v1/admin/cities/{city}/contractors/{id}/reinstate", axum::routing::post(reinstate))
-            .route("/v1/admin/cities/{city}/books", get(books))
+            .route("/v1/admin/cities/{city}/books", get(books::books))
             .route("/v1/admin/cities/{city}/audit", get(audit::audit))
             .route("/v1/admin/cities/{city}/customers/{id}", get(customers::customer))
             .route("/v1/admin/cities/{city}/customers/{id}/block", axum::routing::post(customers::block))
