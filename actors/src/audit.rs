@@ -27,12 +27,7 @@ pub(crate) async fn open(shared: &Shared) -> Result<()> {
     let head = shared.store.get(Kind::Audit, 0).await?.map(|b| codec::decode::<AuditHead>(&b)).transpose()?;
     // Entries written after the head (concurrent appends, a crash between an
     // entry and its head), gaps included (a write that failed): past them all.
-    let mut last = head.map_or(0, |h| h.last);
-    loop {
-        let page = shared.store.scan(Kind::Audit, Some(last), 1_000).await?;
-        let Some(&(id, _)) = page.last() else { break };
-        last = id;
-    }
+    let last = crate::shared::last_id_from(shared, Kind::Audit, head.map_or(0, |h| h.last)).await?;
     shared.audit_next.store(last + 1, Ordering::SeqCst);
     let blocked: Vec<BlockRecord> = all(shared, Kind::Block).await?;
     *write(&shared.blocked) = blocked.into_iter().map(|b| (b.customer, b)).collect();
@@ -45,17 +40,7 @@ pub(crate) async fn open(shared: &Shared) -> Result<()> {
 
 /// Every record of `kind` (a few: blocks, suspensions).
 async fn all<T: dispatch_storage::codec::Versioned + serde::de::DeserializeOwned>(shared: &Shared, kind: Kind) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = shared.store.scan(kind, after, 1_000).await?;
-        let Some(&(id, _)) = page.last() else { break };
-        for (_, blob) in page {
-            out.push(codec::decode(&blob)?);
-        }
-        after = Some(id);
-    }
-    Ok(out)
+    Ok(crate::shared::decode_all(shared, kind).await?.into_iter().map(|(_, record)| record).collect())
 }
 
 impl Dispatch {

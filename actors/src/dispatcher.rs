@@ -111,18 +111,6 @@ pub struct RehydrateReport {
 /// The dispatcher actor.
 pub(crate) struct Dispatcher;
 
-/// Reads every snapshot of `kind`, page by page.
-async fn scan_all(shared: &Shared, kind: Kind) -> Result<Vec<(u64, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = shared.store.scan(kind, after, 1024).await?;
-        let Some(&(last, _)) = page.last() else { return Ok(out) };
-        after = Some(last);
-        out.extend(page);
-    }
-}
-
 /// Spawns a job's actor: `fresh` for a job just posted, else restarted from the store.
 pub(crate) async fn spawn_job(
     shared: &Arc<Shared>,
@@ -207,7 +195,7 @@ impl DispatcherState {
         let fill_jobs = self.shared.store.scan(Kind::JobIndex, None, 1).await?.is_empty();
         let fill_contractors = self.shared.store.scan(Kind::ContractorIndex, None, 1).await?.is_empty();
         let mut rows = Vec::new();
-        for (id, blob) in scan_all(&self.shared, Kind::Job).await? {
+        for (id, blob) in crate::shared::scan_all(&self.shared, Kind::Job).await? {
             max_job = max_job.max(id);
             let snap: JobSnapshot = codec::decode(&blob)?;
             if fill_jobs {
@@ -222,7 +210,7 @@ impl DispatcherState {
             }
         }
         self.shared.next_job.fetch_max(max_job + 1, std::sync::atomic::Ordering::SeqCst);
-        for (_, blob) in scan_all(&self.shared, Kind::Contractor).await? {
+        for (_, blob) in crate::shared::scan_all(&self.shared, Kind::Contractor).await? {
             let snap: ContractorSnapshot = codec::decode(&blob)?;
             if fill_contractors {
                 rows.push(crate::contractor_index::row(&snap)?);

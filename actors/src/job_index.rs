@@ -9,33 +9,18 @@
 //! Each read examines at most [`SCAN_BUDGET`] rows: a selective filter
 //! returns a short page with a cursor to go on from, never a long scan.
 
-use std::collections::BTreeSet;
-
-use dispatch_engine::JobId;
 use dispatch_storage::codec::Versioned;
 use dispatch_storage::{Kind, SnapshotStore, codec};
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
 use crate::handle::Dispatch;
-use crate::record::{JobIndexRecord, JobSnapshot, OutboxRecord};
+use crate::record::{JobIndexRecord, JobSnapshot};
 
 /// The most index rows one read examines.
 pub const SCAN_BUDGET: usize = 5_000;
 /// Rows read from the store at a time.
 const PAGE: usize = 500;
-
-/// The index rows of the jobs a page of the outbox touched, from their snapshots now.
-pub(crate) async fn rows(city: &Dispatch, page: &[OutboxRecord]) -> Result<Vec<(Kind, u64, Vec<u8>)>> {
-    let jobs: BTreeSet<JobId> = page.iter().map(|r| r.job).collect();
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        // A job gone from the store (its retention ran out) keeps the row it had.
-        let Ok(snap) = city.job(job).await else { continue };
-        out.push(row(&snap)?);
-    }
-    Ok(out)
-}
 
 /// The index row of a job's snapshot.
 pub(crate) fn row(snap: &JobSnapshot) -> Result<(Kind, u64, Vec<u8>)> {

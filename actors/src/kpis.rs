@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::events::{DispatchEvent, EventKind};
 use crate::handle::Dispatch;
 use crate::outbox::{ENDPOINT_KEY_BITS, OutboxEvent};
-use crate::record::{CursorRecord, KpiRecord};
+use crate::record::{CursorRecord, JobSnapshot, KpiRecord, OutboxRecord};
 use crate::shared::Shared;
 
 /// The figures' cursor in the outbox: above every endpoint's key.
@@ -86,6 +86,7 @@ async fn fold(city: Weak<Shared>, root: ActorRef<DispatcherMsg>, mut cursor: u64
 async fn fold_page(city: &Dispatch, cursor: u64) -> Result<Option<u64>> {
     let page = city.outbox_after(cursor, PAGE).await?;
     let Some(last) = page.last().map(|r| r.position) else { return Ok(None) };
+    let snaps = snapshots(city, &page).await;
     let mut hours: BTreeMap<i64, KpiRecord> = BTreeMap::new();
     for record in &page {
         let read = match OutboxEvent::of(record) {
@@ -100,7 +101,7 @@ async fn fold_page(city: &Dispatch, cursor: u64) -> Result<Option<u64>> {
             let stored = city.shared.store.get(Kind::Kpi, hour_key(hour)).await?.map(|b| codec::decode::<KpiRecord>(&b)).transpose()?;
             slot.insert(stored.unwrap_or(KpiRecord { hour, through: 0, kpis: HourKpis::default() }));
         }
-        let Some(observed) = observation(city, &read.event).await? else { continue };
+        let Some(observed) = observation(city, &read.event, snaps.get(&read.event.job)) else { continue };
         if let Some(bucket) = hours.get_mut(&hour)
             && record.position > bucket.through
         {
@@ -109,8 +110,10 @@ async fn fold_page(city: &Dispatch, cursor: u64) -> Result<Option<u64>> {
         }
     }
     let mut items = hours.values().map(|r| Ok((Kind::Kpi, hour_key(r.hour), codec::encode(r)?))).collect::<Result<Vec<_>>>()?;
-    // The job index is kept by the same fold (`job_index.rs`).
-    items.extend(crate::job_index::rows(city, &page).await?);
+    // The job index is kept by the same fold (`job_index.rs`), from the same snapshots.
+    for snap in snaps.values() {
+        items.push(crate::job_index::row(snap)?);
+    }
     city.shared.store.put_batch(items).await?;
     city.set_webhook_cursor(KPI_CURSOR_KEY, &CursorRecord { endpoint: "kpis".into(), position: last }).await?;
     Ok(Some(last))
@@ -125,19 +128,13 @@ fn secs_between(from: Timestamp, to: Timestamp) -> f64 {
     (to.0 - from.0) as f64 / 1_000.0
 }
 
-/// What the figures count of `event`, reading the job where a duration needs it.
-async fn observation(city: &Dispatch, event: &DispatchEvent) -> Result<Option<Observation>> {
-    Ok(Some(match &event.kind {
+/// What the figures count of `event`; `snap`, its job's snapshot, gives the durations.
+fn observation(city: &Dispatch, event: &DispatchEvent, snap: Option<&JobSnapshot>) -> Option<Observation> {
+    Some(match &event.kind {
         EventKind::Posted { quote, .. } => Observation::Posted { surge: quote.surge },
         EventKind::Offered { .. } => Observation::Offered,
-        EventKind::Accepted { .. } => match job(city, event.job).await {
-            Some(snap) => Observation::Accepted { after_secs: secs_between(snap.job.posted_at, event.at) },
-            None => return Ok(None),
-        },
-        EventKind::OnSite { .. } => match job(city, event.job).await.and_then(|s| s.accepted_at) {
-            Some(accepted) => Observation::Arrived { after_secs: secs_between(accepted, event.at) },
-            None => return Ok(None),
-        },
+        EventKind::Accepted { .. } => Observation::Accepted { after_secs: secs_between(snap?.job.posted_at, event.at) },
+        EventKind::OnSite { .. } => Observation::Arrived { after_secs: secs_between(snap?.accepted_at?, event.at) },
         EventKind::Completed { .. } => Observation::Completed,
         EventKind::Cancelled { .. } => Observation::Cancelled,
         EventKind::Expired { .. } => Observation::Expired,
@@ -145,19 +142,26 @@ async fn observation(city: &Dispatch, event: &DispatchEvent) -> Result<Option<Ob
             let fee = city.shared.config.payments.as_ref().map_or(dispatch_engine::Money(0), |p| p.terms.platform_fee(*amount));
             Observation::Captured { amount: *amount, fee }
         }
-        _ => return Ok(None),
-    }))
+        _ => return None,
+    })
 }
 
-/// The job's snapshot, if it can be read (a job gone from the store is not counted for durations).
-async fn job(city: &Dispatch, job: JobId) -> Option<crate::record::JobSnapshot> {
-    match city.job(job).await {
-        Ok(snap) => Some(snap),
-        Err(e) => {
-            tracing::debug!(%job, %e, "a job's times are not readable: its duration is not counted");
-            None
+/// The snapshots of the jobs a page touched, each read once (a job gone
+/// from the store is not counted for durations and keeps its index row).
+async fn snapshots(city: &Dispatch, page: &[OutboxRecord]) -> BTreeMap<JobId, JobSnapshot> {
+    let mut out = BTreeMap::new();
+    for record in page {
+        if out.contains_key(&record.job) {
+            continue;
+        }
+        match city.job(record.job).await {
+            Ok(snap) => {
+                out.insert(record.job, snap);
+            }
+            Err(e) => tracing::debug!(job = %record.job, %e, "a job's snapshot is not readable: no durations or index row from it"),
         }
     }
+    out
 }
 
 impl Dispatch {

@@ -125,28 +125,14 @@ pub(crate) async fn open(shared: &Arc<Shared>) -> Result<()> {
     for (_, cursor) in cursors(shared).await? {
         last = last.max(cursor.position);
     }
-    loop {
-        let page = shared.store.scan(Kind::Outbox, Some(last), PRUNE_PAGE).await?;
-        let Some(&(id, _)) = page.last() else { break };
-        last = id;
-    }
+    let last = crate::shared::last_id_from(shared, Kind::Outbox, last).await?;
     shared.seqs.outbox.start_at(last + 1);
     shared.keep_task(tokio::spawn(keep(Arc::downgrade(shared), shared.stopping.subscribe())));
     Ok(())
 }
 
 async fn cursors(shared: &Shared) -> Result<Vec<(u64, CursorRecord)>> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = shared.store.scan(Kind::WebhookCursor, after, PRUNE_PAGE).await?;
-        let Some(&(id, _)) = page.last() else { break };
-        for (key, blob) in page {
-            out.push((key, codec::decode(&blob)?));
-        }
-        after = Some(id);
-    }
-    Ok(out)
+    crate::shared::decode_all(shared, Kind::WebhookCursor).await
 }
 
 /// Writes the head as the settled mark moves, and prunes what every endpoint has.
@@ -291,17 +277,7 @@ impl Dispatch {
 
     /// The endpoints added through the admin API.
     pub async fn webhook_endpoints(&self) -> Result<Vec<EndpointRecord>> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.shared.store.scan(Kind::WebhookEndpoint, after, PRUNE_PAGE).await?;
-            let Some(&(id, _)) = page.last() else { break };
-            for (_, blob) in page {
-                out.push(codec::decode(&blob)?);
-            }
-            after = Some(id);
-        }
-        Ok(out)
+        Ok(crate::shared::decode_all(&self.shared, Kind::WebhookEndpoint).await?.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Stores an endpoint added through the admin API (audited first). A

@@ -56,6 +56,38 @@ pub(crate) fn forget_if_same<K: std::hash::Hash + Eq, M>(directory: &RwLock<Hash
     }
 }
 
+/// Reads every snapshot of `kind`, page by page.
+pub(crate) async fn scan_all(shared: &Shared, kind: dispatch_storage::Kind) -> Result<Vec<(u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = shared.store.scan(kind, after, 1024).await?;
+        let Some(&(last, _)) = page.last() else { return Ok(out) };
+        after = Some(last);
+        out.extend(page);
+    }
+}
+
+/// Every record of `kind`, decoded, with its id (the few a city keeps whole: blocks, cursors, endpoints).
+pub(crate) async fn decode_all<T: codec::Versioned + serde::de::DeserializeOwned>(
+    shared: &Shared,
+    kind: dispatch_storage::Kind,
+) -> Result<Vec<(u64, T)>> {
+    scan_all(shared, kind).await?.into_iter().map(|(id, blob)| Ok((id, codec::decode(&blob)?))).collect()
+}
+
+/// The highest id of `kind` at or after `from`: where an append-order trail
+/// (the audit trail, the outbox) continues, stepping past every record
+/// written after its head, gaps of failed writes included.
+pub(crate) async fn last_id_from(shared: &Shared, kind: dispatch_storage::Kind, from: u64) -> Result<u64> {
+    let mut last = from;
+    loop {
+        let page = shared.store.scan(kind, Some(last), 1024).await?;
+        let Some(&(id, _)) = page.last() else { return Ok(last) };
+        last = id;
+    }
+}
+
 /// Counters of the GPS pipeline, for throughput figures.
 #[derive(Debug, Default)]
 pub(crate) struct PipelineCounters {
